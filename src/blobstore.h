@@ -1,0 +1,100 @@
+/*
+ * blobstore.h: the content-addressed blob directory.
+ *
+ *   <data_dir>/blobs/sha256/ab/abcdef...	committed blobs, read-only
+ *   <data_dir>/tmp/				temp files being written
+ *
+ * A blob becomes visible only once complete: writers stream into a temp
+ * file, hashing as they go; commit verifies the digest, fsyncs, and links
+ * the file into place (a concurrent writer of the same digest finds it
+ * there and drops its copy). Readers never see partial files.
+ */
+#ifndef DEPOT_BLOBSTORE_H
+#define DEPOT_BLOBSTORE_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include "digest.h"
+
+struct blobstore;
+struct blob_writer;
+
+/* Open (and create) blobs/ and tmp/ under data_dir. NULL and *cause on error. */
+struct blobstore	*blobstore_open(const char *data_dir, char **cause);
+void			 blobstore_free(struct blobstore *);
+const char		*blobstore_tmpdir(struct blobstore *);
+
+/* Path of a committed blob. 0, or -1 on truncation. */
+int	blobstore_path(struct blobstore *, const struct digest *, char *buf,
+	    size_t len);
+/* 1 present (size in *size when not NULL), 0 absent, -1 error. */
+int	blobstore_stat(struct blobstore *, const struct digest *, off_t *size);
+/* Open a committed blob read-only (for sendfile). 0, or -1 (errno ENOENT). */
+int	blobstore_open_blob(struct blobstore *, const struct digest *, int *fd,
+	    off_t *size);
+/* Remove a committed blob. 0 (also when absent) or -1. */
+int	blobstore_delete(struct blobstore *, const struct digest *);
+
+/* Start a new temp file that hashes with alg while written. */
+struct blob_writer	*blob_writer_create(struct blobstore *, enum digest_alg,
+			    char **cause);
+int			 blob_writer_write(struct blob_writer *, const void *,
+			    size_t);
+off_t			 blob_writer_size(struct blob_writer *);
+/*
+ * Verify against expected (when not NULL), fsync, and move into place.
+ * The computed digest goes to *out when not NULL. On a mismatch nothing is
+ * stored, -1 is returned and *cause says so. The writer is freed either way.
+ */
+int	blob_writer_commit(struct blob_writer *, const struct digest *expected,
+	    struct digest *out, char **cause);
+/* Drop the temp file and free the writer. Accepts NULL. */
+void	blob_writer_abort(struct blob_writer *);
+
+/*
+ * Commit an existing file in tmp/ (an upload assembled over several
+ * requests): re-hash it, verify against expected, fsync, move into place.
+ * The temp file is gone afterwards on success; on mismatch it is left for
+ * the caller. 0, or -1 with *cause.
+ */
+int	blobstore_commit_file(struct blobstore *, const char *tmp_path,
+	    const struct digest *expected, char **cause);
+
+/*
+ * Fetch claims (single flight across processes).
+ *
+ * An upstream fetch of a blob writes into tmp/<alg>-<hex>.part while
+ * holding a write lock on it; other processes serve their clients from
+ * that growing file and learn from the lock whether the fetch still runs.
+ * A reader that finds no lock and no committed blob knows the fetch failed.
+ *
+ * blobstore_claim_fetch returns 1 when the caller now owns the fetch: *out
+ * writes into the (emptied) part file, and blob_writer_commit verifies it
+ * against d, links it into blobs/ and unlinks the part file while the lock
+ * is still held, then releases it; blob_writer_abort unlinks the part file
+ * and releases the lock. It returns 0 when there is nothing to fetch here:
+ * another holder has the lock, or the blob was committed meanwhile. -1 and
+ * *cause on error. Callers should check blobstore_stat first.
+ *
+ * Locks are fcntl locks: open file description locks (F_OFD_SETLK) where
+ * the system has them, classic per-process record locks elsewhere. With
+ * classic locks a second claim inside the same process succeeds,
+ * blobstore_fetch_active in the claiming process reports 0, and closing
+ * any descriptor of the part file in the claiming process (for example
+ * one from blobstore_part_open, or the one blobstore_fetch_active uses)
+ * silently drops the claim. Either way, callers must de-duplicate
+ * fetches inside their own process (one fetch per digest per process,
+ * shared by all its clients) and use this API only between processes.
+ * A process forked while holding an open file description lock shares it
+ * until it closes the descriptor (they are close-on-exec).
+ */
+int	blobstore_claim_fetch(struct blobstore *, const struct digest *,
+	    struct blob_writer **out, char **cause);
+/* Open the growing part file read-only. 0, or -1 (errno ENOENT). */
+int	blobstore_part_open(struct blobstore *, const struct digest *, int *fd);
+/* 1 if some holder has the part lock (a fetch is running), else 0. */
+int	blobstore_fetch_active(struct blobstore *, const struct digest *);
+
+#endif /* DEPOT_BLOBSTORE_H */

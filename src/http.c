@@ -1,0 +1,406 @@
+/*
+ * http.c: evhttp setup for a worker, the routing table, replies (plain,
+ * JSON errors), in-flight accounting for graceful drain, and the access
+ * log. Handlers for each family of paths live in their own files.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "http.h"
+#include "index.h"
+#include "log.h"
+#include "oci.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define HTTP_MAX_HEADERS_SIZE	(64 * 1024)
+#define HTTP_MAX_BOUND		16
+
+struct http_server {
+	struct evhttp			*hs_http;
+	struct http_context		*hs_ctx;
+	struct evhttp_bound_socket	*hs_bound[HTTP_MAX_BOUND];
+	int				 hs_nbound;
+	int				 hs_inflight;
+	int				 hs_draining;
+	void				(*hs_drained_cb)(void *);
+	void				*hs_drained_arg;
+	int				 hs_access_fd;
+};
+
+typedef void (*http_handler)(struct req *);
+
+static void	http_dispatch_cb(struct evhttp_request *, void *);
+static void	http_route(struct req *);
+static void	http_healthz(struct req *);
+static void	http_not_found(struct req *);
+static void	http_finish(struct req *, int status, size_t bytes);
+static void	http_access_log(struct req *, int status, size_t bytes);
+static const char *http_method_name(enum evhttp_cmd_type);
+
+/* Routing: exact paths, then prefixes; the first match wins. */
+static const struct {
+	const char	*rt_path;
+	int		 rt_prefix;
+	http_handler	 rt_handler;
+} http_routes[] = {
+	{ "/healthz",	0, http_healthz },
+	{ "/v2",	0, oci_dispatch },
+	{ "/v2/",	1, oci_dispatch },
+};
+
+struct http_server *
+http_create(struct event_base *base, struct http_context *ctx)
+{
+	struct http_server	*hs;
+	struct timeval		 tv;
+
+	hs = xcalloc(1, sizeof(*hs));
+	hs->hs_ctx = ctx;
+	hs->hs_access_fd = -1;
+	if ((hs->hs_http = evhttp_new(base)) == NULL)
+		fatalx("%s: evhttp_new failed", __func__);
+	tv.tv_sec = ctx->ctx_config->cf_server.srv_request_timeout;
+	tv.tv_usec = 0;
+	evhttp_set_timeout_tv(hs->hs_http, &tv);
+	evhttp_set_max_headers_size(hs->hs_http, HTTP_MAX_HEADERS_SIZE);
+	if (ctx->ctx_config->cf_server.srv_max_body > 0)
+		evhttp_set_max_body_size(hs->hs_http,
+		    ctx->ctx_config->cf_server.srv_max_body);
+	evhttp_set_allowed_methods(hs->hs_http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	evhttp_set_default_content_type(hs->hs_http, "text/plain");
+	evhttp_set_gencb(hs->hs_http, http_dispatch_cb, hs);
+	http_reopen_access_log(hs);
+	return (hs);
+}
+
+void
+http_free(struct http_server *hs)
+{
+	if (hs == NULL)
+		return;
+	if (hs->hs_http != NULL)
+		evhttp_free(hs->hs_http);
+	if (hs->hs_access_fd != -1)
+		close(hs->hs_access_fd);
+	free(hs);
+}
+
+int
+http_accept(struct http_server *hs, int fd)
+{
+	struct evhttp_bound_socket	*bound;
+
+	if (hs->hs_nbound == HTTP_MAX_BOUND) {
+		log_warnx("%s: too many listening sockets", __func__);
+		return (-1);
+	}
+	if ((bound = evhttp_accept_socket_with_handle(hs->hs_http, fd)) ==
+	    NULL) {
+		log_warnx("%s: cannot accept on fd %d", __func__, fd);
+		return (-1);
+	}
+	hs->hs_bound[hs->hs_nbound++] = bound;
+	return (0);
+}
+
+void
+http_drain(struct http_server *hs, void (*done_cb)(void *), void *arg)
+{
+	int	 i;
+
+	if (!hs->hs_draining) {
+		for (i = 0; i < hs->hs_nbound; i++)
+			evhttp_del_accept_socket(hs->hs_http, hs->hs_bound[i]);
+		hs->hs_nbound = 0;
+		hs->hs_draining = 1;
+	}
+	hs->hs_drained_cb = done_cb;
+	hs->hs_drained_arg = arg;
+	if (hs->hs_inflight == 0)
+		done_cb(arg);
+}
+
+void
+http_reopen_access_log(struct http_server *hs)
+{
+	const char	*path = hs->hs_ctx->ctx_config->cf_server.srv_log.log_access_log;
+	int		 fd;
+
+	if (path == NULL)
+		return;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		log_warn("%s: %s", __func__, path);
+		return;
+	}
+	if (hs->hs_access_fd != -1)
+		close(hs->hs_access_fd);
+	hs->hs_access_fd = fd;
+}
+
+struct http_context *
+http_context(struct req *r)
+{
+	return (r->req_server->hs_ctx);
+}
+
+/* Every request starts here: set up its state and route it. */
+static void
+http_dispatch_cb(struct evhttp_request *ev, void *arg)
+{
+	struct http_server		*hs = arg;
+	struct req			*r;
+	const struct evhttp_uri		*uri;
+	const char			*path, *query;
+	char				*decoded, *peer;
+	ev_uint16_t			 port;
+	size_t				 len;
+
+	r = xcalloc(1, sizeof(*r));
+	r->req_ev = ev;
+	r->req_server = hs;
+	r->req_start_ms = now_ms();
+	TAILQ_INIT(&r->req_query);
+	hs->hs_inflight++;
+	evhttp_connection_get_peer(evhttp_request_get_connection(ev), &peer,
+	    &port);
+	snprintf(r->req_client, sizeof(r->req_client), "%s", peer);
+
+	uri = evhttp_request_get_evhttp_uri(ev);
+	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	if (path == NULL || *path == '\0')
+		path = "/";
+	decoded = evhttp_uridecode(path, 0, &len);
+	if (decoded == NULL || strlen(decoded) != len) {
+		/* A %00 in the path: refuse rather than truncate. */
+		free(decoded);
+		r->req_path = xstrdup("");
+		http_reply_oci_error(r, 400, "NAME_INVALID",
+		    "invalid path encoding", NULL);
+		return;
+	}
+	r->req_path = decoded;
+	query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	if (query != NULL && evhttp_parse_query_str(query, &r->req_query) != 0) {
+		http_reply_oci_error(r, 400, "UNSUPPORTED",
+		    "malformed query string", NULL);
+		return;
+	}
+	if (hs->hs_draining)
+		evhttp_add_header(evhttp_request_get_output_headers(ev),
+		    "Connection", "close");
+	http_route(r);
+}
+
+static void
+http_route(struct req *r)
+{
+	size_t	 i, n;
+
+	if (strlen(r->req_path) > 4096) {
+		http_reply_oci_error(r, 414, "UNSUPPORTED", "path too long",
+		    NULL);
+		return;
+	}
+	for (i = 0; i < sizeof(http_routes) / sizeof(http_routes[0]); i++) {
+		n = strlen(http_routes[i].rt_path);
+		if (http_routes[i].rt_prefix ?
+		    strncmp(r->req_path, http_routes[i].rt_path, n) == 0 :
+		    strcmp(r->req_path, http_routes[i].rt_path) == 0) {
+			http_routes[i].rt_handler(r);
+			return;
+		}
+	}
+	http_not_found(r);
+}
+
+static void
+http_healthz(struct req *r)
+{
+	struct http_context	*ctx = http_context(r);
+
+	if (http_method(r) != EVHTTP_REQ_GET &&
+	    http_method(r) != EVHTTP_REQ_HEAD) {
+		http_reply_oci_error(r, 405, "UNSUPPORTED",
+		    "method not allowed", NULL);
+		return;
+	}
+	if (index_health(ctx->ctx_index) == -1) {
+		http_reply_text(r, 503, "index unavailable\n");
+		return;
+	}
+	http_reply_text(r, 200, "ok\n");
+}
+
+static void
+http_not_found(struct req *r)
+{
+	http_reply_oci_error(r, 404, "UNSUPPORTED",
+	    "no such endpoint", r->req_path);
+}
+
+void
+http_reply(struct req *r, int status, const char *content_type,
+    struct evbuffer *body)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(r->req_ev);
+	size_t			 bytes = body != NULL ? evbuffer_get_length(body) : 0;
+
+	if (content_type != NULL && evhttp_find_header(out, "Content-Type") ==
+	    NULL)
+		evhttp_add_header(out, "Content-Type", content_type);
+	evhttp_send_reply(r->req_ev, status, NULL, body);
+	http_finish(r, status, http_method(r) == EVHTTP_REQ_HEAD ? 0 : bytes);
+}
+
+void
+http_reply_text(struct req *r, int status, const char *text)
+{
+	struct evbuffer	*body;
+
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evbuffer_add(body, text, strlen(text));
+	http_reply(r, status, "text/plain; charset=utf-8", body);
+	evbuffer_free(body);
+}
+
+void
+http_reply_json_text(struct req *r, int status, const char *json)
+{
+	struct evbuffer	*body;
+
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evbuffer_add(body, json, strlen(json));
+	http_reply(r, status, "application/json", body);
+	evbuffer_free(body);
+}
+
+void
+http_reply_oci_error(struct req *r, int status, const char *code,
+    const char *message, const char *detail)
+{
+	json_t		*err, *root;
+	char		*text;
+	struct evbuffer	*body;
+
+	err = json_pack("{s:s, s:s}", "code", code, "message", message);
+	if (err == NULL)
+		fatalx("%s: json_pack", __func__);
+	json_object_set_new(err, "detail", detail != NULL ?
+	    json_string(detail) : json_null());
+	root = json_pack("{s:[o]}", "errors", err);
+	if (root == NULL || (text = json_dumps(root, JSON_COMPACT)) == NULL)
+		fatalx("%s: json encoding", __func__);
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evbuffer_add(body, text, strlen(text));
+	evbuffer_add(body, "\n", 1);
+	http_reply(r, status, "application/json", body);
+	evbuffer_free(body);
+	free(text);
+	json_decref(root);
+}
+
+void
+http_header_add(struct req *r, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req_ev), name,
+	    value);
+}
+
+const char *
+http_header_get(struct req *r, const char *name)
+{
+	return (evhttp_find_header(evhttp_request_get_input_headers(r->req_ev),
+	    name));
+}
+
+const char *
+http_query_get(struct req *r, const char *name)
+{
+	return (evhttp_find_header(&r->req_query, name));
+}
+
+enum evhttp_cmd_type
+http_method(struct req *r)
+{
+	return (evhttp_request_get_command(r->req_ev));
+}
+
+/* The request is answered: log it, free its state, maybe end a drain. */
+static void
+http_finish(struct req *r, int status, size_t bytes)
+{
+	struct http_server	*hs = r->req_server;
+
+	http_access_log(r, status, bytes);
+	evhttp_clear_headers(&r->req_query);
+	free((char *)r->req_path);
+	free(r);
+	hs->hs_inflight--;
+	if (hs->hs_draining && hs->hs_inflight == 0 && hs->hs_drained_cb != NULL)
+		hs->hs_drained_cb(hs->hs_drained_arg);
+}
+
+/* One line per request: client, time, request line, status, bytes, ms. */
+static void
+http_access_log(struct req *r, int status, size_t bytes)
+{
+	struct http_server	*hs = r->req_server;
+	char			 line[6144], when[64];
+	const char		*uri;
+	time_t			 t;
+	struct tm		 tm;
+	int			 n;
+
+	if (hs->hs_access_fd == -1)
+		return;
+	t = time(NULL);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	uri = evhttp_request_get_uri(r->req_ev);
+	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.4096s\" %d %zu "
+	    "%lldms\n", r->req_client, when, http_method_name(http_method(r)),
+	    uri != NULL ? uri : "-", status, bytes,
+	    now_ms() - r->req_start_ms);
+	if (n > 0 && (size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (n > 0 && write_all(hs->hs_access_fd, line, (size_t)n) == -1)
+		log_warn("%s: write", __func__);
+}
+
+static const char *
+http_method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:	return ("GET");
+	case EVHTTP_REQ_HEAD:	return ("HEAD");
+	case EVHTTP_REQ_POST:	return ("POST");
+	case EVHTTP_REQ_PUT:	return ("PUT");
+	case EVHTTP_REQ_PATCH:	return ("PATCH");
+	case EVHTTP_REQ_DELETE:	return ("DELETE");
+	case EVHTTP_REQ_OPTIONS: return ("OPTIONS");
+	default:		return ("OTHER");
+	}
+}

@@ -1,0 +1,65 @@
+/*
+ * http.h: the worker's HTTP front: evhttp on the inherited sockets,
+ * routing, error replies, limits, in-flight accounting and the access log.
+ */
+#ifndef DEPOT_HTTP_H
+#define DEPOT_HTTP_H
+
+#include <sys/types.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "depot.h"
+
+struct config;
+struct index;
+struct blobstore;
+struct http_server;
+
+/* One request being answered; handlers get it and answer through http.c. */
+struct req {
+	struct evhttp_request	*req_ev;
+	struct http_server	*req_server;
+	const char		*req_path;	/* decoded path, no query */
+	struct evkeyvalq	 req_query;	/* parsed query string */
+	long long		 req_start_ms;
+	char			 req_client[64];
+	int			 req_done;
+};
+
+/* What handlers may use of the worker. */
+struct http_context {
+	struct config		*ctx_config;
+	struct index		*ctx_index;
+	struct blobstore	*ctx_blobs;
+	struct event_base	*ctx_base;
+};
+
+struct http_server	*http_create(struct event_base *, struct http_context *);
+void			 http_free(struct http_server *);
+/* Serve on an already bound, listening, non-blocking socket. */
+int			 http_accept(struct http_server *, int fd);
+/* Stop accepting; call done_cb once no request is in flight. */
+void			 http_drain(struct http_server *, void (*done_cb)(void *),
+			    void *arg);
+/* Open (or reopen, on SIGUSR1) the access log named in the config. */
+void			 http_reopen_access_log(struct http_server *);
+struct http_context	*http_context(struct req *);
+
+/* Answers. Each finishes the request: the handler must not touch it after. */
+void	http_reply(struct req *, int status, const char *content_type,
+	    struct evbuffer *body);
+void	http_reply_text(struct req *, int status, const char *text);
+void	http_reply_json_text(struct req *, int status, const char *json);
+/* The OCI error JSON: {"errors":[{"code","message","detail"}]}. */
+void	http_reply_oci_error(struct req *, int status, const char *code,
+	    const char *message, const char *detail);
+void	http_header_add(struct req *, const char *name, const char *value);
+const char *http_header_get(struct req *, const char *name);
+const char *http_query_get(struct req *, const char *name);
+enum evhttp_cmd_type http_method(struct req *);
+
+#endif /* DEPOT_HTTP_H */

@@ -1,0 +1,35 @@
+#!/bin/sh
+# config.sh: depotd -t on good and bad configurations, -V, usage errors.
+. "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
+
+out=$("$DEPOTD" -t -c "$DEPOT_SRCDIR/etc/depot.conf.example" 2>&1)
+rc=$?
+is "$rc" 0 "the example configuration passes -t"
+is "$out" "configuration OK" "-t prints configuration OK"
+
+like "$("$DEPOTD" -V)" "^depotd [0-9]+\.[0-9]+" "-V prints the version"
+"$DEPOTD" -x >/dev/null 2>&1
+is "$?" 2 "an unknown option is a usage error (exit 2)"
+
+cat >"$T_DIR/bad.conf" <<'EOC'
+server = {
+  listen = [ "127.0.0.1:5000" ];
+  bogus = 1;
+};
+registries = (
+  { name = "1abc"; type = "docker"; }
+);
+EOC
+out=$("$DEPOTD" -t -c "$T_DIR/bad.conf" 2>&1)
+is "$?" 1 "a bad configuration fails -t with exit 1"
+like "$out" "bad.conf:3: .*bogus" "an unknown key is reported with file and line"
+like "$out" "bad.conf:6: .*starts with a lowercase letter" "a bad name quotes the name rule"
+
+printf 'server = {\n  listen = [ "127.0.0.1:5000" \n};\n' >"$T_DIR/syntax.conf"
+out=$("$DEPOTD" -t -c "$T_DIR/syntax.conf" 2>&1)
+is "$?" 1 "a syntax error fails -t"
+like "$out" "syntax.conf:[0-9]+:" "a syntax error names file and line"
+
+out=$("$DEPOTD" -t -c "$T_DIR/missing.conf" 2>&1)
+is "$?" 1 "a missing file fails -t"
+like "$out" "missing.conf" "a missing file is named"
