@@ -32,7 +32,8 @@ static const struct {
 	{ "debug", LOG_DEBUG },
 };
 
-static void	log_vwrite(int, const char *, va_list, int);
+static void	log_vwrite(int, const char *, va_list, int)
+		    __attribute__((__format__(__printf__, 2, 0)));
 
 int
 log_facility_parse(const char *name)

@@ -178,6 +178,8 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	event_base_dispatch(m.m_base);
 
 	master_db_enter(&m);
+	/* Workers killed at the deadline may have left locks behind. */
+	index_failchk(m.m_index);
 	index_checkpoint(m.m_index);
 	index_close(m.m_index);
 	master_db_leave(&m);

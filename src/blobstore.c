@@ -1,0 +1,733 @@
+/*
+ * blobstore.c: the content-addressed blob directory. Owns the layout
+ *
+ *   <data_dir>/blobs/<alg>/<first two hex>/<hex>	committed blobs
+ *   <data_dir>/tmp/blob-XXXXXX			temp files being written
+ *   <data_dir>/tmp/<alg>-<hex>.part		upstream fetches (claimed)
+ *
+ * and the way a blob gets there: stream into a temp file while hashing,
+ * verify, fsync, link into place, unlink the temp name.
+ *
+ * Why link + unlink and no lock around it: link(2) is atomic and never
+ * replaces an existing name. Every file that ever appears in blobs/ was
+ * verified and fsynced before it was linked, so if two writers commit the
+ * same content, the second link fails with EEXIST and the name already
+ * holds exactly the bytes the second writer would have put there; it just
+ * drops its own copy. Temp names are unique per writer (mkostemp), so no
+ * two writers ever touch the same temp file. There is therefore no window
+ * in which a reader sees a partial blob or in which one commit undoes
+ * another, and a per-digest lock file would only add cost.
+ *
+ * Fetch claims use a write lock on the part file. Where the system has
+ * open file description locks (F_OFD_SETLK) they are used: they belong to
+ * the open file, not to the process, so a second claim in the same process
+ * also fails, and closing some other descriptor of the part file (a reader
+ * in the fetching process) does not drop the claim. Elsewhere classic
+ * per-process fcntl locks are used; see blobstore.h for what that implies.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blobstore.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#ifndef PATH_MAX
+#define PATH_MAX		4096
+#endif
+
+#define BLOBSTORE_DIR_MODE	0750
+#define BLOBSTORE_FILE_MODE	0640
+#define BLOBSTORE_TMP_PREFIX	"blob-"
+/* A claim retries when the part file it opened was replaced meanwhile. */
+#define BLOBSTORE_CLAIM_TRIES	8
+
+#ifdef F_OFD_SETLK
+#define BLOBSTORE_SETLK		F_OFD_SETLK
+#define BLOBSTORE_GETLK		F_OFD_GETLK
+#else
+#define BLOBSTORE_SETLK		F_SETLK
+#define BLOBSTORE_GETLK		F_GETLK
+#endif
+
+struct blobstore {
+	char	bs_blobdir[PATH_MAX];
+	char	bs_tmpdir[PATH_MAX];
+};
+
+struct blob_writer {
+	struct blobstore	*bw_store;
+	struct digester		*bw_digester;
+	enum digest_alg		 bw_alg;
+	int			 bw_fd;
+	off_t			 bw_size;
+	int			 bw_failed;	/* a write failed part way */
+	int			 bw_claimed;	/* part file under a fetch lock */
+	struct digest		 bw_claim;	/* what the claim promised */
+	char			 bw_path[PATH_MAX];
+};
+
+static void	blobstore_cause(char **, const char *, ...) PRINTFLIKE(2, 3);
+static int	blobstore_digest_valid(const struct digest *);
+static int	blobstore_dir_path(struct blobstore *, const struct digest *,
+		    char *, size_t);
+static int	blobstore_part_path(struct blobstore *, const struct digest *,
+		    char *, size_t);
+static int	blobstore_place(struct blobstore *, const char *,
+		    const struct digest *, char **);
+static int	blobstore_verify(const struct digest *, const struct digest *,
+		    char **);
+static int	blobstore_tmp_inside(struct blobstore *, const char *);
+static int	blobstore_lock(int, short);
+static int	blobstore_claim_open(const char *, int *, char **);
+static struct blob_writer *blob_writer_new(struct blobstore *,
+		    enum digest_alg, int, const char *);
+static void	blob_writer_free(struct blob_writer *);
+
+/* Set *cause (when wanted) to a formatted message. */
+static void
+blobstore_cause(char **cause, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (cause == NULL)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(cause, fmt, ap);
+	va_end(ap);
+}
+
+/* A digest is only turned into a path when it looks exactly as parsed. */
+static int
+blobstore_digest_valid(const struct digest *d)
+{
+	size_t	 want, i;
+
+	switch (d->alg) {
+	case DIGEST_SHA256:
+	case DIGEST_SHA512:
+		break;
+	default:
+		return (0);
+	}
+	want = digest_hex_len(d->alg);
+	if (strnlen(d->hex, sizeof(d->hex)) != want)
+		return (0);
+	for (i = 0; i < want; i++) {
+		if ((d->hex[i] >= '0' && d->hex[i] <= '9') ||
+		    (d->hex[i] >= 'a' && d->hex[i] <= 'f'))
+			continue;
+		return (0);
+	}
+	return (1);
+}
+
+struct blobstore *
+blobstore_open(const char *data_dir, char **cause)
+{
+	struct blobstore	*bs;
+	char			 path[PATH_MAX];
+	const char		*algs[] = { "sha256", "sha512" };
+	size_t			 i;
+
+	bs = xcalloc(1, sizeof(*bs));
+	if (path_fmt(bs->bs_blobdir, sizeof(bs->bs_blobdir), "%s/blobs",
+	    data_dir) == -1 ||
+	    path_fmt(bs->bs_tmpdir, sizeof(bs->bs_tmpdir), "%s/tmp",
+	    data_dir) == -1) {
+		blobstore_cause(cause, "%s: data directory path too long",
+		    data_dir);
+		goto fail;
+	}
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		if (path_fmt(path, sizeof(path), "%s/%s", bs->bs_blobdir,
+		    algs[i]) == -1) {
+			blobstore_cause(cause, "%s: data directory path too "
+			    "long", data_dir);
+			goto fail;
+		}
+		if (mkdir_p(path, BLOBSTORE_DIR_MODE) == -1) {
+			blobstore_cause(cause, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	if (mkdir_p(bs->bs_tmpdir, BLOBSTORE_DIR_MODE) == -1) {
+		blobstore_cause(cause, "%s: %s", bs->bs_tmpdir,
+		    strerror(errno));
+		goto fail;
+	}
+	return (bs);
+
+fail:
+	free(bs);
+	return (NULL);
+}
+
+void
+blobstore_free(struct blobstore *bs)
+{
+	free(bs);
+}
+
+const char *
+blobstore_tmpdir(struct blobstore *bs)
+{
+	return (bs->bs_tmpdir);
+}
+
+/* The two-level directory that holds a blob: blobs/<alg>/<first two hex>. */
+static int
+blobstore_dir_path(struct blobstore *bs, const struct digest *d, char *buf,
+    size_t len)
+{
+	if (!blobstore_digest_valid(d)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (path_fmt(buf, len, "%s/%s/%.2s", bs->bs_blobdir,
+	    digest_alg_name(d->alg), d->hex));
+}
+
+int
+blobstore_path(struct blobstore *bs, const struct digest *d, char *buf,
+    size_t len)
+{
+	if (!blobstore_digest_valid(d)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (path_fmt(buf, len, "%s/%s/%.2s/%s", bs->bs_blobdir,
+	    digest_alg_name(d->alg), d->hex, d->hex));
+}
+
+/* The part file of an upstream fetch: tmp/<alg>-<hex>.part. */
+static int
+blobstore_part_path(struct blobstore *bs, const struct digest *d, char *buf,
+    size_t len)
+{
+	if (!blobstore_digest_valid(d)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (path_fmt(buf, len, "%s/%s-%s.part", bs->bs_tmpdir,
+	    digest_alg_name(d->alg), d->hex));
+}
+
+int
+blobstore_stat(struct blobstore *bs, const struct digest *d, off_t *size)
+{
+	char		 path[PATH_MAX];
+	struct stat	 sb;
+
+	if (blobstore_path(bs, d, path, sizeof(path)) == -1)
+		return (-1);
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		log_warn("%s: stat %s", __func__, path);
+		return (-1);
+	}
+	if (size != NULL)
+		*size = sb.st_size;
+	return (1);
+}
+
+int
+blobstore_open_blob(struct blobstore *bs, const struct digest *d, int *fd,
+    off_t *size)
+{
+	char		 path[PATH_MAX];
+	struct stat	 sb;
+	int		 f, saved_errno;
+
+	if (blobstore_path(bs, d, path, sizeof(path)) == -1)
+		return (-1);
+	if ((f = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: open %s", __func__, path);
+		return (-1);
+	}
+	if (fstat(f, &sb) == -1) {
+		saved_errno = errno;
+		log_warn("%s: fstat %s", __func__, path);
+		close(f);
+		errno = saved_errno;
+		return (-1);
+	}
+	*fd = f;
+	if (size != NULL)
+		*size = sb.st_size;
+	return (0);
+}
+
+int
+blobstore_delete(struct blobstore *bs, const struct digest *d)
+{
+	char	 path[PATH_MAX];
+
+	if (blobstore_path(bs, d, path, sizeof(path)) == -1)
+		return (-1);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("%s: unlink %s", __func__, path);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Compare a computed digest with the one expected. */
+static int
+blobstore_verify(const struct digest *expected, const struct digest *got,
+    char **cause)
+{
+	char	 want[DIGEST_STRING_MAX], have[DIGEST_STRING_MAX];
+
+	if (digest_equal(expected, got))
+		return (0);
+	if (blobstore_digest_valid(expected))
+		digest_format(expected, want, sizeof(want));
+	else
+		(void)snprintf(want, sizeof(want), "(invalid digest)");
+	digest_format(got, have, sizeof(have));
+	blobstore_cause(cause, "digest mismatch: expected %s, got %s", want,
+	    have);
+	errno = EINVAL;
+	return (-1);
+}
+
+/*
+ * Link a verified, fsynced file at src into blobs/ under its digest. An
+ * existing blob of that digest wins (same content by construction). The
+ * caller still owns and removes src.
+ */
+static int
+blobstore_place(struct blobstore *bs, const char *src, const struct digest *d,
+    char **cause)
+{
+	char	 dir[PATH_MAX], path[PATH_MAX];
+
+	if (blobstore_dir_path(bs, d, dir, sizeof(dir)) == -1 ||
+	    blobstore_path(bs, d, path, sizeof(path)) == -1) {
+		blobstore_cause(cause, "blob path: %s", strerror(errno));
+		return (-1);
+	}
+	if (link(src, path) == -1 && errno != EEXIST) {
+		if (errno != ENOENT) {
+			blobstore_cause(cause, "link %s: %s", path,
+			    strerror(errno));
+			return (-1);
+		}
+		/* First blob under this prefix: make the directory durable. */
+		if (mkdir_p(dir, BLOBSTORE_DIR_MODE) == -1 ||
+		    fsync_parent(dir) == -1) {
+			blobstore_cause(cause, "%s: %s", dir, strerror(errno));
+			return (-1);
+		}
+		if (link(src, path) == -1 && errno != EEXIST) {
+			blobstore_cause(cause, "link %s: %s", path,
+			    strerror(errno));
+			return (-1);
+		}
+	}
+	if (fsync_parent(path) == -1) {
+		blobstore_cause(cause, "fsync %s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Wrap an open temp file in a writer. */
+static struct blob_writer *
+blob_writer_new(struct blobstore *bs, enum digest_alg alg, int fd,
+    const char *path)
+{
+	struct blob_writer	*w;
+
+	w = xcalloc(1, sizeof(*w));
+	w->bw_store = bs;
+	w->bw_alg = alg;
+	w->bw_fd = fd;
+	w->bw_digester = digester_create(alg);
+	/* Both callers built path in a buffer of this size: cannot fail. */
+	(void)path_fmt(w->bw_path, sizeof(w->bw_path), "%s", path);
+	return (w);
+}
+
+/* Close and free; the temp file itself is the caller's business. */
+static void
+blob_writer_free(struct blob_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->bw_fd != -1)
+		close(w->bw_fd);
+	digester_free(w->bw_digester);
+	free(w);
+}
+
+struct blob_writer *
+blob_writer_create(struct blobstore *bs, enum digest_alg alg, char **cause)
+{
+	char	 path[PATH_MAX];
+	int	 fd = -1, saved_errno;
+
+	if (alg != DIGEST_SHA256 && alg != DIGEST_SHA512) {
+		blobstore_cause(cause, "unknown digest algorithm %d", (int)alg);
+		return (NULL);
+	}
+	if (path_fmt(path, sizeof(path), "%s/" BLOBSTORE_TMP_PREFIX "XXXXXX",
+	    bs->bs_tmpdir) == -1) {
+		blobstore_cause(cause, "%s: path too long", bs->bs_tmpdir);
+		return (NULL);
+	}
+	if ((fd = mkostemp(path, O_CLOEXEC)) == -1) {
+		blobstore_cause(cause, "mkostemp %s: %s", path,
+		    strerror(errno));
+		return (NULL);
+	}
+	if (fchmod(fd, BLOBSTORE_FILE_MODE) == -1) {
+		blobstore_cause(cause, "fchmod %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	return (blob_writer_new(bs, alg, fd, path));
+
+fail:
+	saved_errno = errno;
+	close(fd);
+	(void)unlink(path);
+	errno = saved_errno;
+	return (NULL);
+}
+
+int
+blob_writer_write(struct blob_writer *w, const void *buf, size_t len)
+{
+	if (w->bw_failed) {
+		errno = EIO;
+		return (-1);
+	}
+	if (write_all(w->bw_fd, buf, len) == -1) {
+		log_warn("%s: write %s", __func__, w->bw_path);
+		/* The file may hold part of buf: only abort is left. */
+		w->bw_failed = 1;
+		return (-1);
+	}
+	digester_update(w->bw_digester, buf, len);
+	w->bw_size += (off_t)len;
+	return (0);
+}
+
+off_t
+blob_writer_size(struct blob_writer *w)
+{
+	return (w->bw_size);
+}
+
+int
+blob_writer_commit(struct blob_writer *w, const struct digest *expected,
+    struct digest *out, char **cause)
+{
+	struct digest	 got;
+	int		 saved_errno;
+
+	if (w->bw_failed) {
+		blobstore_cause(cause, "%s: an earlier write failed",
+		    w->bw_path);
+		errno = EIO;
+		goto fail;
+	}
+	digester_final(w->bw_digester, &got);
+	if (out != NULL)
+		*out = got;
+	if (w->bw_claimed && blobstore_verify(&w->bw_claim, &got, cause) == -1)
+		goto fail;
+	if (expected != NULL && blobstore_verify(expected, &got, cause) == -1)
+		goto fail;
+	if (fsync(w->bw_fd) == -1) {
+		blobstore_cause(cause, "fsync %s: %s", w->bw_path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (!w->bw_claimed) {
+		/* Nobody else knows this file; close it before linking. */
+		close(w->bw_fd);
+		w->bw_fd = -1;
+	}
+	if (blobstore_place(w->bw_store, w->bw_path, &got, cause) == -1)
+		goto fail;
+	/* A claimed part file goes away while its lock is still held. */
+	if (unlink(w->bw_path) == -1)
+		log_warn("%s: unlink %s", __func__, w->bw_path);
+	blob_writer_free(w);
+	return (0);
+
+fail:
+	saved_errno = errno;
+	(void)unlink(w->bw_path);
+	blob_writer_free(w);
+	errno = saved_errno;
+	return (-1);
+}
+
+void
+blob_writer_abort(struct blob_writer *w)
+{
+	int	 saved_errno;
+
+	if (w == NULL)
+		return;
+	saved_errno = errno;
+	if (unlink(w->bw_path) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", __func__, w->bw_path);
+	blob_writer_free(w);
+	errno = saved_errno;
+}
+
+/*
+ * True when path names a plain entry directly inside tmp/: the stored tmp
+ * directory, one slash, then a single component that is not "." or "..".
+ */
+static int
+blobstore_tmp_inside(struct blobstore *bs, const char *path)
+{
+	size_t		 len;
+	const char	*name;
+
+	len = strlen(bs->bs_tmpdir);
+	if (strncmp(path, bs->bs_tmpdir, len) != 0 || path[len] != '/')
+		return (0);
+	name = path + len + 1;
+	if (*name == '\0' || strchr(name, '/') != NULL)
+		return (0);
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return (0);
+	return (1);
+}
+
+int
+blobstore_commit_file(struct blobstore *bs, const char *tmp_path,
+    const struct digest *expected, char **cause)
+{
+	struct digest	 got;
+	struct stat	 sb;
+	int		 fd = -1, saved_errno;
+
+	if (!blobstore_digest_valid(expected)) {
+		blobstore_cause(cause, "invalid expected digest");
+		errno = EINVAL;
+		return (-1);
+	}
+	if (!blobstore_tmp_inside(bs, tmp_path)) {
+		blobstore_cause(cause, "%s: not a file in %s", tmp_path,
+		    bs->bs_tmpdir);
+		errno = EINVAL;
+		return (-1);
+	}
+	/* No symlinks: link(2) would put the link itself into blobs/. */
+	if ((fd = open(tmp_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		blobstore_cause(cause, "open %s: %s", tmp_path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &sb) == -1) {
+		blobstore_cause(cause, "fstat %s: %s", tmp_path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		blobstore_cause(cause, "%s: not a regular file", tmp_path);
+		errno = EINVAL;
+		goto fail;
+	}
+	if (digest_fd(expected->alg, fd, &got) == -1) {
+		blobstore_cause(cause, "read %s: %s", tmp_path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (blobstore_verify(expected, &got, cause) == -1)
+		goto fail;
+	if (fsync(fd) == -1) {
+		blobstore_cause(cause, "fsync %s: %s", tmp_path,
+		    strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (blobstore_place(bs, tmp_path, &got, cause) == -1)
+		goto fail;
+	if (unlink(tmp_path) == -1)
+		log_warn("%s: unlink %s", __func__, tmp_path);
+	return (0);
+
+fail:
+	saved_errno = errno;
+	if (fd != -1)
+		close(fd);
+	errno = saved_errno;
+	return (-1);
+}
+
+/* Non-blocking write lock (F_WRLCK) or unlock (F_UNLCK) of a whole file. */
+static int
+blobstore_lock(int fd, short type)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	return (fcntl(fd, BLOBSTORE_SETLK, &fl));
+}
+
+/*
+ * Open (create) the part file and try to lock it. 1 with *fd locked,
+ * 0 when another holder has it, -1 on error. Retries while the file it
+ * opened is no longer the one at path: a previous holder unlinked it
+ * (commit or abort) between our open and our lock, and locking that
+ * orphan, let alone truncating it, would be wrong: after a commit it is
+ * the committed blob.
+ */
+static int
+blobstore_claim_open(const char *path, int *fd, char **cause)
+{
+	struct stat	 fsb, psb;
+	int		 f = -1, try, saved_errno;
+
+	for (try = 0; try < BLOBSTORE_CLAIM_TRIES; try++) {
+		f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		    BLOBSTORE_FILE_MODE);
+		if (f == -1) {
+			blobstore_cause(cause, "open %s: %s", path,
+			    strerror(errno));
+			return (-1);
+		}
+		if (blobstore_lock(f, F_WRLCK) == -1) {
+			if (errno == EAGAIN || errno == EACCES) {
+				close(f);
+				return (0);
+			}
+			blobstore_cause(cause, "lock %s: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (fstat(f, &fsb) == -1) {
+			blobstore_cause(cause, "fstat %s: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (stat(path, &psb) == 0 && psb.st_dev == fsb.st_dev &&
+		    psb.st_ino == fsb.st_ino) {
+			*fd = f;
+			return (1);
+		}
+		close(f);
+		f = -1;
+	}
+	blobstore_cause(cause, "%s: keeps being replaced", path);
+	errno = EAGAIN;
+	return (-1);
+
+fail:
+	saved_errno = errno;
+	if (f != -1)
+		close(f);
+	errno = saved_errno;
+	return (-1);
+}
+
+int
+blobstore_claim_fetch(struct blobstore *bs, const struct digest *d,
+    struct blob_writer **out, char **cause)
+{
+	char			 path[PATH_MAX];
+	struct blob_writer	*w;
+	int			 fd = -1, rv, present;
+
+	*out = NULL;
+	if (blobstore_part_path(bs, d, path, sizeof(path)) == -1) {
+		blobstore_cause(cause, "part path: %s", strerror(errno));
+		return (-1);
+	}
+	if ((rv = blobstore_claim_open(path, &fd, cause)) != 1)
+		return (rv);
+	/* Lost a race with a fetch that already finished: nothing to do. */
+	if ((present = blobstore_stat(bs, d, NULL)) != 0) {
+		(void)unlink(path);
+		close(fd);
+		if (present == -1)
+			blobstore_cause(cause, "stat blob: %s",
+			    strerror(errno));
+		return (present == 1 ? 0 : -1);
+	}
+	/* A stale part file from a fetcher that died starts over. */
+	if (ftruncate(fd, 0) == -1 ||
+	    fchmod(fd, BLOBSTORE_FILE_MODE) == -1) {
+		blobstore_cause(cause, "%s: %s", path, strerror(errno));
+		(void)unlink(path);
+		close(fd);
+		return (-1);
+	}
+	w = blob_writer_new(bs, d->alg, fd, path);
+	w->bw_claimed = 1;
+	w->bw_claim = *d;
+	*out = w;
+	return (1);
+}
+
+int
+blobstore_part_open(struct blobstore *bs, const struct digest *d, int *fd)
+{
+	char	 path[PATH_MAX];
+	int	 f;
+
+	if (blobstore_part_path(bs, d, path, sizeof(path)) == -1)
+		return (-1);
+	if ((f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: open %s", __func__, path);
+		return (-1);
+	}
+	*fd = f;
+	return (0);
+}
+
+int
+blobstore_fetch_active(struct blobstore *bs, const struct digest *d)
+{
+	char		 path[PATH_MAX];
+	struct flock	 fl;
+	int		 fd, rv, saved_errno;
+
+	if (blobstore_part_path(bs, d, path, sizeof(path)) == -1)
+		return (0);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: open %s", __func__, path);
+		return (0);
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	rv = fcntl(fd, BLOBSTORE_GETLK, &fl);
+	saved_errno = errno;
+	close(fd);
+	if (rv == -1) {
+		errno = saved_errno;
+		log_warn("%s: lock test %s", __func__, path);
+		return (0);
+	}
+	return (fl.l_type != F_UNLCK);
+}
