@@ -42,6 +42,7 @@
 #define MASTER_QUICK_DEATH_MS	2000	/* a worker dying sooner crash-loops */
 #define MASTER_BACKOFF_MAX_MS	30000
 #define MASTER_KILL_GRACE_SECS	5	/* after shutdown_timeout */
+#define MASTER_NSIGNALS		5
 
 struct listener {
 	char	*ls_text;
@@ -59,6 +60,7 @@ struct master {
 	struct config		*m_config;
 	char			*m_config_path;
 	int			 m_foreground;
+	int			 m_debug;
 	struct event_base	*m_base;
 	struct index		*m_index;
 	char			 m_db_dir[4096];
@@ -74,6 +76,7 @@ struct master {
 	uid_t			 m_uid;
 	gid_t			 m_gid;
 	int			 m_drop;
+	struct event		*m_signal_ev[MASTER_NSIGNALS];
 	struct event		*m_respawn_ev;
 	struct event		*m_checkpoint_ev;
 	struct event		*m_kill_ev;
@@ -122,6 +125,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	m.m_config = cf;
 	m.m_config_path = xstrdup(config_path);
 	m.m_foreground = foreground;
+	m.m_debug = debug;
 	m.m_pid_fd = -1;
 	log_procname("master");
 	if (master_resolve_user(cf, &m.m_uid, &m.m_gid, &m.m_drop, &cause)
@@ -183,9 +187,11 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	index_checkpoint(m.m_index);
 	index_close(m.m_index);
 	master_db_leave(&m);
-	unlink(cf->cf_server.srv_pidfile);
+	unlink(m.m_config->cf_server.srv_pidfile);
 	log_info("stopped");
 	master_listeners_free(m.m_listeners, m.m_nlisteners, 1);
+	for (i = 0; i < MASTER_NSIGNALS; i++)
+		event_free(m.m_signal_ev[i]);
 	event_free(m.m_respawn_ev);
 	event_free(m.m_checkpoint_ev);
 	if (m.m_kill_ev != NULL)
@@ -708,8 +714,8 @@ master_reload(struct master *m)
 	m->m_uid = uid;
 	m->m_gid = gid;
 	m->m_drop = drop;
-	log_setlevel(cf->cf_server.srv_log.log_level > log_getlevel() ?
-	    cf->cf_server.srv_log.log_level : log_getlevel());
+	if (!m->m_debug)
+		log_setlevel(cf->cf_server.srv_log.log_level);
 	old_generation = m->m_generation++;
 	m->m_nslots = cf->cf_server.srv_workers;
 	if (m->m_nslots == 0)
@@ -753,7 +759,7 @@ master_events(struct master *m)
 	static const struct {
 		int	 sig;
 		void	(*cb)(evutil_socket_t, short, void *);
-	} sigs[] = {
+	} sigs[MASTER_NSIGNALS] = {
 		{ SIGCHLD, master_sigchld_cb }, { SIGHUP, master_sighup_cb },
 		{ SIGTERM, master_sigterm_cb }, { SIGINT, master_sigterm_cb },
 		{ SIGUSR1, master_sigusr1_cb },
@@ -762,11 +768,11 @@ master_events(struct master *m)
 	struct timeval	 tv = { MASTER_CHECKPOINT_SECS, 0 };
 	size_t		 i;
 
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+	for (i = 0; i < MASTER_NSIGNALS; i++) {
 		ev = evsignal_new(m->m_base, sigs[i].sig, sigs[i].cb, m);
 		if (ev == NULL || evsignal_add(ev, NULL) == -1)
 			fatalx("%s: signal %d", __func__, sigs[i].sig);
-		/* freed with the base at exit */
+		m->m_signal_ev[i] = ev;
 	}
 	m->m_respawn_ev = evtimer_new(m->m_base, master_respawn_cb, m);
 	m->m_checkpoint_ev = event_new(m->m_base, -1, EV_PERSIST,
