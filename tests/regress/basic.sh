@@ -46,3 +46,27 @@ is "$?" 0 "SIGTERM stops depotd with status 0"
 check "pid file removed on exit" test ! -e "$T_DIR/depotd-$port.pid"
 check "no worker left running" sh -c "! pgrep -P $pid"
 is "$(http_status "$base/v2/")" 000 "nothing listens after stop"
+
+# --- a slow client cannot hold a worker: request_timeout drops it
+port=$(free_port)
+write_conf "$T_DIR/slow.conf" "$port" "request_timeout = 2;"
+sed -i 's/workers = 2;/workers = 1;/' "$T_DIR/slow.conf"
+start_depotd "$T_DIR/slow.conf" "$port" || bail "depotd did not start"
+python3 - "$port" >"$T_DIR/slow.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")   # never finishes the head
+s.settimeout(10)
+start = time.time()
+try:
+    data = s.recv(100)
+except socket.timeout:
+    data = b"timeout"
+print("closed after %.1f s: %r" % (time.time() - start, data[:20]))
+PY
+slow=$!
+sleep 0.5
+is "$(http_status "http://127.0.0.1:$port/v2/")" 200 "the only worker serves others while a slow client dawdles"
+t_wait_gone "$slow" 150
+like "$(cat "$T_DIR/slow.out")" "closed after [1-4]\.[0-9] s" "the slow client is dropped after request_timeout"
+stop_depotd "$DEPOTD_PID"
