@@ -1,6 +1,7 @@
 /*
- * oci.c: dispatch of /v2/ requests: the API version check, path parsing
- * and validation, registry lookup, then the handler for the endpoint.
+ * oci.c: dispatch of /v2/ requests: the API version header, path parsing
+ * and validation, registry lookup, method checks, then the handler for
+ * the endpoint. Also the table of OCI error codes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,37 +15,105 @@
 #define OCI_API_VERSION_HEADER	"Docker-Distribution-API-Version"
 #define OCI_API_VERSION		"registry/2.0"
 
+typedef void (*oci_handler)(struct oci_request *);
+
+/* Which handler serves which endpoint and method; writes marked. */
+static const struct {
+	enum v2_kind		 rt_kind;
+	enum evhttp_cmd_type	 rt_method;
+	int			 rt_write;
+	oci_handler		 rt_handler;
+} oci_routes[] = {
+	{ V2_MANIFEST,		EVHTTP_REQ_GET,		0, oci_manifest_get },
+	{ V2_MANIFEST,		EVHTTP_REQ_HEAD,	0, oci_manifest_get },
+	{ V2_MANIFEST,		EVHTTP_REQ_PUT,		1, oci_manifest_put },
+	{ V2_MANIFEST,		EVHTTP_REQ_DELETE,	1, oci_manifest_delete },
+	{ V2_BLOB,		EVHTTP_REQ_GET,		0, oci_blob_get },
+	{ V2_BLOB,		EVHTTP_REQ_HEAD,	0, oci_blob_get },
+	{ V2_BLOB,		EVHTTP_REQ_DELETE,	1, oci_blob_delete },
+	{ V2_UPLOAD_START,	EVHTTP_REQ_POST,	1, oci_upload_start },
+	{ V2_UPLOAD,		EVHTTP_REQ_PATCH,	1, oci_upload_patch },
+	{ V2_UPLOAD,		EVHTTP_REQ_PUT,		1, oci_upload_finish },
+	{ V2_UPLOAD,		EVHTTP_REQ_GET,		1, oci_upload_status },
+	{ V2_UPLOAD,		EVHTTP_REQ_DELETE,	1, oci_upload_cancel },
+	{ V2_TAGS,		EVHTTP_REQ_GET,		0, oci_tags_list },
+	{ V2_TAGS,		EVHTTP_REQ_HEAD,	0, oci_tags_list },
+	{ V2_REFERRERS,		EVHTTP_REQ_GET,		0, oci_referrers },
+	{ V2_CATALOG,		EVHTTP_REQ_GET,		0, oci_catalog },
+};
+
+/* The distribution spec's error codes, with their status and message. */
+static const struct {
+	const char	*ec_code;
+	int		 ec_status;
+	const char	*ec_message;
+} oci_errors[] = {
+	{ "BLOB_UNKNOWN",	404, "blob unknown to registry" },
+	{ "BLOB_UPLOAD_INVALID", 400, "blob upload invalid" },
+	{ "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry" },
+	{ "DIGEST_INVALID",	400, "provided digest did not match uploaded content" },
+	{ "MANIFEST_BLOB_UNKNOWN", 400, "manifest references a manifest or blob unknown to registry" },
+	{ "MANIFEST_INVALID",	400, "manifest invalid" },
+	{ "MANIFEST_UNKNOWN",	404, "manifest unknown to registry" },
+	{ "NAME_INVALID",	400, "invalid repository name" },
+	{ "NAME_UNKNOWN",	404, "repository name not known to registry" },
+	{ "SIZE_INVALID",	400, "provided length did not match content length" },
+	{ "TAG_INVALID",	400, "manifest tag did not match URI" },
+	{ "UNAUTHORIZED",	401, "authentication required" },
+	{ "DENIED",		403, "requested access to the resource is denied" },
+	{ "UNSUPPORTED",	405, "the operation is unsupported" },
+	{ "TOOMANYREQUESTS",	429, "too many requests" },
+	{ "RANGE_INVALID",	416, "requested range not satisfiable" },
+	{ "PAYLOAD_TOO_LARGE",	413, "payload too large" },
+};
+
 static void	oci_base(struct req *);
-static int	oci_registry_known(struct config *, const char *);
+static void	oci_route(struct oci_request *);
+static int	oci_resolve(struct oci_request *);
 
 void
 oci_dispatch(struct req *r)
 {
-	struct v2_path	 p;
-	const char	*code = "NAME_INVALID";
-	char		*cause = NULL;
+	struct oci_request	 o;
+	const char		*code = "NAME_INVALID";
+	char			*cause = NULL;
 
 	http_header_add(r, OCI_API_VERSION_HEADER, OCI_API_VERSION);
-	memset(&p, 0, sizeof(p));
-	if (ref_parse_v2_path(r->req_path, &p, &code, &cause) == -1) {
+	memset(&o, 0, sizeof(o));
+	o.or_req = r;
+	if (ref_parse_v2_path(r->req_path, &o.or_path, &code, &cause) == -1) {
 		if (code != NULL && strcmp(code, "UNSUPPORTED") == 0)
 			http_reply_oci_error(r, 404, code, "no such endpoint",
 			    r->req_path);
 		else
-			http_reply_oci_error(r, 400, code, cause, NULL);
+			oci_error(&o, code != NULL ? code : "NAME_INVALID",
+			    cause);
 		free(cause);
 		return;
 	}
-	if (p.kind == V2_BASE)
+	if (o.or_path.kind == V2_BASE)
 		oci_base(r);
-	else if (p.kind == V2_CATALOG ||
-	    oci_registry_known(http_context(r)->ctx_config, p.registry))
-		http_reply_oci_error(r, 405, "UNSUPPORTED",
-		    "this endpoint is not implemented yet", NULL);
+	else if (o.or_path.kind != V2_CATALOG && oci_resolve(&o) == -1)
+		oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
 	else
-		http_reply_oci_error(r, 404, "NAME_UNKNOWN",
-		    "repository name not known to registry", p.name);
-	v2_path_clear(&p);
+		oci_route(&o);
+	v2_path_clear(&o.or_path);
+}
+
+void
+oci_error(struct oci_request *o, const char *code, const char *detail)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(oci_errors) / sizeof(oci_errors[0]); i++)
+		if (strcmp(oci_errors[i].ec_code, code) == 0) {
+			http_reply_oci_error(o->or_req, oci_errors[i].ec_status,
+			    code, oci_errors[i].ec_message, detail);
+			return;
+		}
+	log_warnx("%s: unknown error code %s", __func__, code);
+	http_reply_oci_error(o->or_req, 500, "UNKNOWN", "internal error",
+	    detail);
 }
 
 /* GET /v2/: the API version check clients make first. */
@@ -61,10 +130,49 @@ oci_base(struct req *r)
 	http_reply_json_text(r, 200, "{}");
 }
 
-/* A registry name or an upstream key (served read-only). */
+/* Find the registry or upstream key named by the path's first component. */
 static int
-oci_registry_known(struct config *cf, const char *name)
+oci_resolve(struct oci_request *o)
 {
-	return (config_registry_find(cf, name) != NULL ||
-	    config_upstream_find(cf, name) != NULL);
+	struct config	*cf = http_context(o->or_req)->ctx_config;
+
+	o->or_registry = config_registry_find(cf, o->or_path.registry);
+	if (o->or_registry != NULL) {
+		if (o->or_registry->reg_type != REPO_DOCKER)
+			return (-1);
+		o->or_read_only = o->or_registry->reg_read_only;
+		return (0);
+	}
+	o->or_upstream = config_upstream_find(cf, o->or_path.registry);
+	if (o->or_upstream != NULL && o->or_upstream->up_type == REPO_DOCKER) {
+		o->or_read_only = 1;
+		return (0);
+	}
+	return (-1);
+}
+
+static void
+oci_route(struct oci_request *o)
+{
+	enum evhttp_cmd_type	 m = http_method(o->or_req);
+	size_t			 i;
+	int			 kind_known = 0;
+
+	for (i = 0; i < sizeof(oci_routes) / sizeof(oci_routes[0]); i++) {
+		if (oci_routes[i].rt_kind != o->or_path.kind)
+			continue;
+		kind_known = 1;
+		if (oci_routes[i].rt_method != m)
+			continue;
+		if (oci_routes[i].rt_write && o->or_read_only) {
+			oci_error(o, "UNSUPPORTED", o->or_upstream != NULL ?
+			    "an upstream proxy is read-only" :
+			    "this registry is read-only");
+			return;
+		}
+		oci_routes[i].rt_handler(o);
+		return;
+	}
+	http_reply_oci_error(o->or_req, kind_known ? 405 : 404, "UNSUPPORTED",
+	    "method not allowed for this endpoint", NULL);
 }
