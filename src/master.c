@@ -72,6 +72,7 @@ struct master {
 	int			 m_generation;
 	int			 m_nslots;	/* workers per generation */
 	int			 m_quick_deaths;
+	unsigned int		 m_reloads;	/* SIGHUPs handled */
 	int			 m_stopping;
 	uid_t			 m_uid;
 	gid_t			 m_gid;
@@ -102,6 +103,11 @@ static void	master_drain_generation(struct master *, int);
 static void	master_child_exited(struct master *, struct child *, int);
 static void	master_recover(struct master *);
 static void	master_reload(struct master *);
+static void	master_reload_failed(struct master *, const char *);
+static int	master_worker_count(struct config *);
+static void	master_status_remove(struct master *);
+static void	master_status_write(struct master *, const char *,
+		    const char *);
 static void	master_stop(struct master *);
 static void	master_events(struct master *);
 static void	master_sigchld_cb(evutil_socket_t, short, void *);
@@ -163,16 +169,13 @@ master_run(struct config *cf, const char *config_path, int foreground,
 		fatalx("%s: event_base_new", __func__);
 	master_events(&m);
 	m.m_generation = 1;
-	m.m_nslots = cf->cf_server.srv_workers;
-	if (m.m_nslots == 0)
-		m.m_nslots = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (m.m_nslots < 1)
-		m.m_nslots = 1;
+	m.m_nslots = master_worker_count(cf);
 	for (i = 0; i < m.m_nslots; i++)
 		master_spawn(&m);
 	for (i = 0; i < (int)m.m_nlisteners; i++)
 		log_info("listening on %s", m.m_listeners[i].ls_text);
 	log_info("started %d workers (depot %s)", m.m_nslots, PACKAGE_VERSION);
+	master_status_write(&m, "ok", "started");
 	if (ready_fd != -1) {
 		if (write(ready_fd, &one, 1) != 1)
 			log_warn("%s: ready pipe", __func__);
@@ -187,6 +190,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	index_checkpoint(m.m_index);
 	index_close(m.m_index);
 	master_db_leave(&m);
+	master_status_remove(&m);
 	unlink(m.m_config->cf_server.srv_pidfile);
 	log_info("stopped");
 	master_listeners_free(m.m_listeners, m.m_nlisteners, 1);
@@ -675,9 +679,9 @@ master_reload(struct master *m)
 	gid_t		 gid;
 	int		 drop, old_generation, used;
 
+	m->m_reloads++;
 	if ((cf = config_load(m->m_config_path, &cause)) == NULL) {
-		log_warnx("reload failed, keeping the running configuration:"
-		    "\n%s", cause);
+		master_reload_failed(m, cause);
 		free(cause);
 		return;
 	}
@@ -685,15 +689,15 @@ master_reload(struct master *m)
 	    m->m_config->cf_server.srv_data_dir) != 0 ||
 	    strcmp(cf->cf_server.srv_pidfile,
 	    m->m_config->cf_server.srv_pidfile) != 0) {
-		log_warnx("reload failed, keeping the running configuration: "
+		master_reload_failed(m,
 		    "data_dir and pidfile change only with a restart");
 		config_free(cf);
 		return;
 	}
 	if (master_resolve_user(cf, &uid, &gid, &drop, &cause) == -1 ||
 	    master_bind_all(m, cf, &ls, &nls) == -1) {
-		log_warnx("reload failed, keeping the running configuration%s%s",
-		    cause != NULL ? ": " : "", cause != NULL ? cause : "");
+		master_reload_failed(m, cause != NULL ? cause :
+		    "cannot listen on a new address (see the log)");
 		free(cause);
 		config_free(cf);
 		return;
@@ -717,16 +721,75 @@ master_reload(struct master *m)
 	if (!m->m_debug)
 		log_setlevel(cf->cf_server.srv_log.log_level);
 	old_generation = m->m_generation++;
-	m->m_nslots = cf->cf_server.srv_workers;
-	if (m->m_nslots == 0)
-		m->m_nslots = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (m->m_nslots < 1)
-		m->m_nslots = 1;
+	m->m_nslots = master_worker_count(cf);
 	m->m_quick_deaths = 0;
 	master_fill_slots(m);
 	master_drain_generation(m, old_generation);
 	log_info("configuration reloaded from %s (generation %d)",
 	    m->m_config_path, m->m_generation);
+	master_status_write(m, "ok", "configuration reloaded");
+}
+
+static void
+master_status_remove(struct master *m)
+{
+	char	 path[4096];
+
+	if (path_fmt(path, sizeof(path), "%s.status",
+	    m->m_config->cf_server.srv_pidfile) == 0)
+		unlink(path);
+}
+
+static void
+master_reload_failed(struct master *m, const char *why)
+{
+	log_warnx("reload failed, keeping the running configuration:\n%s",
+	    why);
+	master_status_write(m, "failed", why);
+}
+
+static int
+master_worker_count(struct config *cf)
+{
+	int	 n = cf->cf_server.srv_workers;
+
+	if (n == 0)
+		n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return (n < 1 ? 1 : n);
+}
+
+/*
+ * The outcome of the last reload, for depotctl reload: "<pidfile>.status"
+ * holds lines "pid N", "reloads N", "generation N", "result ok|failed"
+ * and "message ..." (the message's newlines become "; "). Written to a
+ * temp file and renamed, so a reader never sees half of it.
+ */
+static void
+master_status_write(struct master *m, const char *result, const char *why)
+{
+	const char	*pidfile = m->m_config->cf_server.srv_pidfile;
+	char		 path[4096], tmp[4096], *msg, *p;
+	FILE		*f;
+
+	if (path_fmt(path, sizeof(path), "%s.status", pidfile) == -1 ||
+	    path_fmt(tmp, sizeof(tmp), "%s.status.tmp", pidfile) == -1)
+		return;
+	if ((f = fopen(tmp, "w")) == NULL) {
+		log_warn("%s: %s", __func__, tmp);
+		return;
+	}
+	msg = xstrdup(why);
+	for (p = msg; *p != '\0'; p++)
+		if (*p == '\n')
+			*p = ';';
+	fprintf(f, "pid %ld\nreloads %u\ngeneration %d\nresult %s\n"
+	    "message %s\n", (long)getpid(), m->m_reloads, m->m_generation,
+	    result, msg);
+	free(msg);
+	if (fclose(f) == EOF || rename(tmp, path) == -1) {
+		log_warn("%s: %s", __func__, path);
+		unlink(tmp);
+	}
 }
 
 /* SIGTERM/SIGINT: drain every worker, then leave the loop. */

@@ -34,6 +34,9 @@ while [ "$(http_status "$base/v2/extra/img/tags/list")" = 404 ] && [ $i -lt 50 ]
 isnt404=$(http_status "$base/v2/extra/img/tags/list")
 check "after SIGHUP the new config is served" test "$isnt404" != 404
 like "$(cat "$log")" "configuration reloaded" "reload is logged"
+status="$T_DIR/depotd-$port.pid.status"
+like "$(cat "$status")" "^result ok" "the status file says the reload was accepted"
+like "$(cat "$status")" "^reloads 1" "the status file counts reloads"
 i=0
 while [ $i -lt 50 ]; do
 	left=0
@@ -53,6 +56,8 @@ i=0
 while ! grep -q "reload failed" "$log" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 like "$(cat "$log")" "reload failed, keeping the running configuration" "a broken config on reload is logged"
 like "$(cat "$log")" "depot.conf:[0-9]+:" "the reload error names file and line"
+like "$(cat "$status")" "^result failed" "the status file says the reload failed"
+like "$(cat "$status")" "^message .*depot.conf:[0-9]+:" "the status file carries the error"
 check "depotd still serves after a broken reload" test "$(http_status "$base/v2/")" = 200
 is "$(workers_of "$master")" "$workers_before" "a broken reload leaves the workers alone"
 check "the old config is still in force" test "$(http_status "$base/v2/extra/img/tags/list")" != 404
