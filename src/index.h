@@ -12,7 +12,11 @@
 #ifndef DEPOT_INDEX_H
 #define DEPOT_INDEX_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "depot.h"
+#include "digest.h"
 
 enum index_role {
 	INDEX_MASTER,
@@ -56,5 +60,103 @@ int		 index_counters_add(struct index *, const char **names,
 /* Read one counter (0 when absent). 0 or -1. */
 int		 index_counter_get(struct index *, const char *name,
 		    int64_t *value);
+
+/*
+ * Registry content. Repository names are full OCI names
+ * ("registry/image"); digests are parsed struct digest. Lookups return
+ * 1 when found, 0 when absent, -1 on error; writers 0 or -1. Lists come
+ * in lexical (byte) order and are freed with index_strings_free.
+ */
+struct index_tag {
+	struct digest	 it_digest;
+	char		 it_media_type[256];
+	int64_t		 it_fetched_at;	/* unix seconds: pushed or cached */
+	char		 it_upstream[DEPOT_NAME_MAX + 1]; /* "" = pushed here */
+};
+
+enum index_link_kind {
+	INDEX_LINK_BLOB = 1,
+	INDEX_LINK_MANIFEST = 2
+};
+
+struct index_manifest {
+	char		 im_media_type[256];
+	int64_t		 im_size;
+	char		 im_artifact_type[256];	/* "" when none */
+	int		 im_has_subject;
+	struct digest	 im_subject;
+	char		*im_annotations;	/* JSON object or NULL */
+};
+
+struct index_upload {
+	char		 iu_repo[DEPOT_REPO_MAX + 1];
+	int64_t		 iu_offset;	/* bytes received so far */
+	int64_t		 iu_started;	/* unix seconds */
+	int64_t		 iu_updated;
+};
+
+void	index_strings_free(char **, size_t);
+
+int	index_tag_get(struct index *, const char *repo, const char *tag,
+	    struct index_tag *);
+int	index_tag_put(struct index *, const char *repo, const char *tag,
+	    const struct index_tag *);
+/* 1 deleted, 0 absent, -1 error. */
+int	index_tag_delete(struct index *, const char *repo, const char *tag);
+/* Tags after last (NULL: from the first), at most n (0: all). */
+int	index_tag_list(struct index *, const char *repo, const char *last,
+	    size_t n, char ***tags, size_t *count);
+
+/* A blob or manifest belongs to a repository (the spec's "link"). */
+int	index_link_put(struct index *, const char *repo, const struct digest *,
+	    enum index_link_kind);
+int	index_link_get(struct index *, const char *repo, const struct digest *,
+	    enum index_link_kind *kind);
+/* 1 deleted, 0 absent, -1 error. */
+int	index_link_delete(struct index *, const char *repo,
+	    const struct digest *);
+
+int	index_manifest_get(struct index *, const struct digest *,
+	    struct index_manifest *);
+void	index_manifest_clear(struct index_manifest *);
+
+/*
+ * Record a pushed (or cached) manifest in one transaction: the manifest
+ * record, its link in repo, the tag (when tag is not NULL) and, when the
+ * manifest has a subject, the referrer entry.
+ */
+int	index_manifest_commit(struct index *, const char *repo,
+	    const struct digest *, const struct index_manifest *,
+	    const char *tag, const struct index_tag *);
+/*
+ * Remove a manifest from repo in one transaction: its link, every tag of
+ * repo that points at it, and its referrer entry. The global manifest
+ * record stays (other repositories may link it). 1 deleted, 0 absent, -1.
+ */
+int	index_manifest_unlink(struct index *, const char *repo,
+	    const struct digest *);
+
+/* Manifests in repo whose subject is subject. Caller frees *out. */
+int	index_referrer_list(struct index *, const char *repo,
+	    const struct digest *subject, struct digest **out, size_t *count);
+
+/* Repositories with at least one link, for the catalog. */
+int	index_repo_list(struct index *, const char *last, size_t n,
+	    char ***repos, size_t *count);
+
+int	index_upload_put(struct index *, const char *id,
+	    const struct index_upload *);
+int	index_upload_get(struct index *, const char *id, struct index_upload *);
+/* 1 deleted, 0 absent, -1 error. */
+int	index_upload_delete(struct index *, const char *id);
+/*
+ * Move an upload's offset from expect to next (and iu_updated to now) if
+ * it is still at expect: 0 done, 1 absent or at another offset, -1 error.
+ */
+int	index_upload_advance(struct index *, const char *id, int64_t expect,
+	    int64_t next);
+/* Ids of uploads not updated since before (unix seconds), at most n. */
+int	index_upload_expired(struct index *, int64_t before, size_t n,
+	    char ***ids, size_t *count);
 
 #endif /* DEPOT_INDEX_H */

@@ -1,9 +1,12 @@
 /*
  * index_test.c: unit tests for index.c: counters that persist across a
  * reopen, atomic multi-counter updates, the health probe, the retry of
- * lock conflicts under contention between processes, a worker joining while the master is
- * open, failchk after an idle worker is killed, recovery, and a crash test
- * that SIGKILLs busy workers and checks that the counters stay consistent.
+ * lock conflicts under contention between processes, a worker joining
+ * while the master is open, failchk after an idle worker is killed,
+ * recovery, and a crash test that SIGKILLs busy workers and checks that
+ * the counters stay consistent. Registry content: tags, links and the
+ * catalog, manifests with their referrers, uploads (with a race between
+ * processes on one upload's offset), and values damaged on disk.
  *
  * Children are started with fork and always leave with _exit: they never
  * touch the parent's handle, and never outlive CHILD_LIFETIME_MS or their
@@ -44,6 +47,7 @@
 #define KID_OPEN_FAILED		2
 #define KID_NEED_RECOVERY	3
 #define KID_OP_FAILED		4
+#define KID_LOST		5	/* index_upload_advance said 1 */
 
 typedef void	(*kid_fn)(int);
 
@@ -75,9 +79,30 @@ static void	 kid_joiner(int);
 static void	 kid_first(int);
 static struct index *master_open(void);
 static int64_t	 counter(struct index *, const char *);
+static void	 mkdigest(struct digest *, const char *);
+static void	 mktag(struct index_tag *, const struct digest *,
+		    const char *, int64_t, const char *);
+static void	 tag_is(struct index *, const char *, const char *,
+		    const struct digest *);
+static void	 list_is(char **, size_t, const char **);
+static void	 tags_are(struct index *, const char *, const char *, size_t,
+		    const char **);
+static void	 repos_are(struct index *, const char *, size_t,
+		    const char **);
+static void	 mkmanifest(struct index_manifest *, int64_t, const char *,
+		    const struct digest *, const char *);
+static void	 upload_put(struct index *, const char *, const char *,
+		    int64_t, int64_t);
+static void	 kid_wait_go(void);
+static void	 kid_advancer(int);
 static Suite	*index_suite(void);
 
+/* index.c's test hook, on purpose not in index.h. */
+int		 index_test_put_raw(struct index *, const char *,
+		    const void *, size_t, const void *, size_t);
+
 static int	 contender_id;
+static int	 go_pipe[2];	/* closed by the parent: children start */
 
 /*
  * Berkeley DB keeps the heap of a handle closed after a panic, which is how
@@ -718,6 +743,766 @@ START_TEST(test_crash)
 }
 END_TEST
 
+static void
+mkdigest(struct digest *d, const char *seed)
+{
+	digest_buffer(DIGEST_SHA256, seed, strlen(seed), d);
+}
+
+static void
+mktag(struct index_tag *t, const struct digest *d, const char *media_type,
+    int64_t fetched_at, const char *upstream)
+{
+	memset(t, 0, sizeof(*t));
+	t->it_digest = *d;
+	snprintf(t->it_media_type, sizeof(t->it_media_type), "%s", media_type);
+	t->it_fetched_at = fetched_at;
+	snprintf(t->it_upstream, sizeof(t->it_upstream), "%s", upstream);
+}
+
+/* The tag's digest, which must be present. */
+static void
+tag_is(struct index *ix, const char *repo, const char *tag,
+    const struct digest *want)
+{
+	struct index_tag	 t;
+
+	ck_assert_int_eq(index_tag_get(ix, repo, tag, &t), 1);
+	ck_assert_msg(digest_equal(&t.it_digest, want), "%s:%s points "
+	    "elsewhere", repo, tag);
+}
+
+/* Compare a list with a NULL-ended array of expected strings. */
+static void
+list_is(char **got, size_t count, const char **want)
+{
+	size_t	 i;
+
+	for (i = 0; want[i] != NULL; i++) {
+		ck_assert_msg(i < count, "missing %s", want[i]);
+		ck_assert_str_eq(got[i], want[i]);
+	}
+	ck_assert_uint_eq(count, i);
+	if (count == 0)
+		ck_assert_ptr_null(got);
+}
+
+static void
+tags_are(struct index *ix, const char *repo, const char *last, size_t n,
+    const char **want)
+{
+	char	**tags = NULL;
+	size_t	  count = 99;
+
+	ck_assert_int_eq(index_tag_list(ix, repo, last, n, &tags, &count), 0);
+	list_is(tags, count, want);
+	index_strings_free(tags, count);
+}
+
+static void
+repos_are(struct index *ix, const char *last, size_t n, const char **want)
+{
+	char	**repos = NULL;
+	size_t	  count = 99;
+
+	ck_assert_int_eq(index_repo_list(ix, last, n, &repos, &count), 0);
+	list_is(repos, count, want);
+	index_strings_free(repos, count);
+}
+
+static void
+mkmanifest(struct index_manifest *m, int64_t size, const char *artifact,
+    const struct digest *subject, const char *annotations)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->im_media_type, sizeof(m->im_media_type), "%s",
+	    "application/vnd.oci.image.manifest.v1+json");
+	m->im_size = size;
+	snprintf(m->im_artifact_type, sizeof(m->im_artifact_type), "%s",
+	    artifact);
+	if (subject != NULL) {
+		m->im_has_subject = 1;
+		m->im_subject = *subject;
+	}
+	m->im_annotations = (char *)annotations;
+}
+
+static void
+upload_put(struct index *ix, const char *id, const char *repo,
+    int64_t offset, int64_t updated)
+{
+	struct index_upload	 u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.iu_repo, sizeof(u.iu_repo), "%s", repo);
+	u.iu_offset = offset;
+	u.iu_started = updated - 1;
+	u.iu_updated = updated;
+	ck_assert_int_eq(index_upload_put(ix, id, &u), 0);
+}
+
+/* Wait until the parent closes the go pipe, or give up after a while. */
+static void
+kid_wait_go(void)
+{
+	struct pollfd	 pfd;
+	char		 c;
+
+	pfd.fd = go_pipe[0];
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, CHILD_LIFETIME_MS) != 1 ||
+	    read(go_pipe[0], &c, 1) != 0)
+		_exit(KID_OP_FAILED);
+}
+
+/* Advance the shared upload from 0; tell the outcome with the exit code. */
+static void
+kid_advancer(int fd)
+{
+	struct index	*ix;
+	int		 r;
+
+	close(go_pipe[1]);
+	ix = kid_open();
+	kid_ready(fd);
+	kid_wait_go();
+	r = index_upload_advance(ix, "shared", 0, 100 + contender_id);
+	index_close(ix);
+	if (r == 0)
+		_exit(KID_OK);
+	_exit(r == 1 ? KID_LOST : KID_OP_FAILED);
+}
+
+START_TEST(test_tag_roundtrip)
+{
+	struct index		*ix;
+	struct index_tag	 t, got;
+	struct digest		 d1, d2;
+	char			 longtag[DEPOT_TAG_MAX + 2];
+	char			 longrepo[DEPOT_REPO_MAX + 2];
+
+	mkdigest(&d1, "one");
+	digest_buffer(DIGEST_SHA512, "two", 3, &d2);
+	memset(longtag, 't', sizeof(longtag) - 1);
+	longtag[sizeof(longtag) - 1] = '\0';
+	memset(longrepo, 'r', sizeof(longrepo) - 1);
+	longrepo[sizeof(longrepo) - 1] = '\0';
+
+	ix = master_open();
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", "v1", &got), 0);
+	mktag(&t, &d1, "application/vnd.oci.image.index.v1+json", 1700000000,
+	    "hub");
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "v1", &t), 0);
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", "v1", &got), 1);
+	ck_assert(digest_equal(&got.it_digest, &d1));
+	ck_assert_str_eq(got.it_media_type, t.it_media_type);
+	ck_assert_int_eq(got.it_fetched_at, 1700000000);
+	ck_assert_str_eq(got.it_upstream, "hub");
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", "v2", &got), 0);
+	ck_assert_int_eq(index_tag_get(ix, "hub/ap", "v1", &got), 0);
+
+	/* Overwrite: a sha512 digest, negative time, pushed here. */
+	mktag(&t, &d2, "", -5, "");
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "v1", &t), 0);
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", "v1", &got), 1);
+	ck_assert(digest_equal(&got.it_digest, &d2));
+	ck_assert_str_eq(got.it_media_type, "");
+	ck_assert_int_eq(got.it_fetched_at, -5);
+	ck_assert_str_eq(got.it_upstream, "");
+
+	/* Limits. */
+	ck_assert_int_eq(index_tag_put(ix, "", "v1", &t), -1);
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "", &t), -1);
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", longtag, &t), -1);
+	ck_assert_int_eq(index_tag_put(ix, longrepo, "v1", &t), -1);
+	ck_assert_int_eq(index_tag_put(ix, NULL, "v1", &t), -1);
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "v1", NULL), -1);
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", longtag, &got), -1);
+	longtag[DEPOT_TAG_MAX] = '\0';
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", longtag, &t), 0);
+	longrepo[DEPOT_REPO_MAX] = '\0';
+	ck_assert_int_eq(index_tag_put(ix, longrepo, longtag, &t), 0);
+	ck_assert_int_eq(index_tag_get(ix, longrepo, longtag, &got), 1);
+	t.it_digest.alg = (enum digest_alg)7;
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "bad", &t), -1);
+	mktag(&t, &d1, "", 0, "");
+	t.it_digest.hex[3] = 'G';
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "bad", &t), -1);
+	mktag(&t, &d1, "", 0, "");
+	memset(t.it_upstream, 'u', sizeof(t.it_upstream));
+	ck_assert_int_eq(index_tag_put(ix, "hub/app", "bad", &t), -1);
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", "bad", &got), 0);
+
+	/* Survives a reopen; delete says whether it deleted. */
+	index_close(ix);
+	ix = master_open();
+	tag_is(ix, "hub/app", "v1", &d2);
+	ck_assert_int_eq(index_tag_delete(ix, "hub/app", "v1"), 1);
+	ck_assert_int_eq(index_tag_delete(ix, "hub/app", "v1"), 0);
+	ck_assert_int_eq(index_tag_get(ix, "hub/app", "v1", &got), 0);
+	ck_assert_int_eq(index_tag_delete(ix, "hub/app", ""), -1);
+	index_close(ix);
+
+	ck_assert_int_eq(index_tag_get(NULL, "hub/app", "v1", &got), -1);
+	ck_assert_int_eq(index_tag_put(NULL, "hub/app", "v1", &t), -1);
+}
+END_TEST
+
+START_TEST(test_tag_list)
+{
+	const char	*all[] = { "1.0", "A", "latest", "v1", "v10", "v2",
+			    NULL };
+	const char	*none[] = { NULL }, *x[] = { "x", NULL };
+	const char	*y[] = { "y", NULL };
+	const char	*z[] = { "z", NULL }, *after_latest[] = { "v1", "v10",
+			    "v2", NULL }, *first2[] = { "1.0", "A", NULL };
+	const char	*v2[] = { "v2", NULL }, *one[] = { "v10", NULL };
+	struct index	*ix;
+	struct index_tag t;
+	struct digest	 d;
+	char		**tags, *last;
+	size_t		 count, i, walked;
+
+	mkdigest(&d, "list");
+	mktag(&t, &d, "m", 1, "");
+	ix = master_open();
+	tags_are(ix, "a/b", NULL, 0, none);
+	for (i = 0; all[i] != NULL; i++)
+		ck_assert_int_eq(index_tag_put(ix, "a/b", all[5 - i], &t), 0);
+	ck_assert_int_eq(index_tag_put(ix, "a/bc", "x", &t), 0);
+	ck_assert_int_eq(index_tag_put(ix, "a/b/c", "y", &t), 0);
+	ck_assert_int_eq(index_tag_put(ix, "a", "z", &t), 0);
+	ck_assert_int_eq(index_tag_put(ix, "a/a", "w", &t), 0);
+
+	/* Each repository alone, in byte order. */
+	tags_are(ix, "a/b", NULL, 0, all);
+	tags_are(ix, "a/bc", NULL, 0, x);
+	tags_are(ix, "a/b/c", NULL, 0, y);
+	tags_are(ix, "a", NULL, 0, z);
+	tags_are(ix, "a/", NULL, 0, none);
+	tags_are(ix, "b", NULL, 0, none);
+
+	/* Pagination edges. */
+	tags_are(ix, "a/b", NULL, 2, first2);
+	tags_are(ix, "a/b", "", 0, all);
+	tags_are(ix, "a/b", "0", 0, all);
+	tags_are(ix, "a/b", "latest", 0, after_latest);
+	tags_are(ix, "a/b", "lat", 0, all + 2);
+	tags_are(ix, "a/b", "latest0", 0, after_latest);
+	tags_are(ix, "a/b", "v2", 0, none);
+	tags_are(ix, "a/b", "zzz", 0, none);
+	tags_are(ix, "a/b", "v10", 5, v2);
+	tags_are(ix, "a/b", "v1", 1, one);
+	tags_are(ix, "a/b", "v2", 1, none);
+	tags_are(ix, "a", "z", 0, none);
+	tags_are(ix, "a", "y", 0, z);
+
+	/* n = 1 walks the whole list, one tag per call. */
+	last = NULL;
+	for (walked = 0; walked < 10; walked++) {
+		ck_assert_int_eq(index_tag_list(ix, "a/b", last, 1, &tags,
+		    &count), 0);
+		free(last);
+		last = NULL;
+		if (count == 0)
+			break;
+		ck_assert_uint_eq(count, 1);
+		ck_assert_str_eq(tags[0], all[walked]);
+		last = strdup(tags[0]);
+		index_strings_free(tags, count);
+	}
+	ck_assert_uint_eq(walked, 6);
+
+	/* Bad arguments; freeing nothing is fine. */
+	ck_assert_int_eq(index_tag_list(ix, "", NULL, 0, &tags, &count), -1);
+	ck_assert_int_eq(index_tag_list(ix, "a/b", NULL, 0, NULL, &count),
+	    -1);
+	index_strings_free(NULL, 0);
+	index_close(ix);
+}
+END_TEST
+
+START_TEST(test_links_and_catalog)
+{
+	const char		*none[] = { NULL };
+	const char		*one[] = { "r/one", NULL };
+	const char		*both[] = { "r/one", "r/two", NULL };
+	const char		*three[] = { "r/one", "r/one/x", "r/onex", NULL };
+	const char		*two[] = { "r/two", NULL };
+	struct index		*ix;
+	struct digest		 d1, d2;
+	enum index_link_kind	 kind;
+
+	mkdigest(&d1, "blob one");
+	mkdigest(&d2, "blob two");
+	ix = master_open();
+	repos_are(ix, NULL, 0, none);
+	ck_assert_int_eq(index_link_get(ix, "r/one", &d1, &kind), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d1, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_get(ix, "r/one", &d1, &kind), 1);
+	ck_assert_int_eq(kind, INDEX_LINK_BLOB);
+	ck_assert_int_eq(index_link_get(ix, "r/one", &d2, &kind), 0);
+	ck_assert_int_eq(index_link_get(ix, "r/two", &d1, &kind), 0);
+	repos_are(ix, NULL, 0, one);
+
+	ck_assert_int_eq(index_link_put(ix, "r/two", &d1,
+	    INDEX_LINK_MANIFEST), 0);
+	ck_assert_int_eq(index_link_get(ix, "r/two", &d1, &kind), 1);
+	ck_assert_int_eq(kind, INDEX_LINK_MANIFEST);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB), 0);
+	repos_are(ix, NULL, 0, both);
+	repos_are(ix, NULL, 1, one);
+	repos_are(ix, "r/one", 0, two);
+	repos_are(ix, "r/two", 0, none);
+	repos_are(ix, "a", 0, both);
+
+	/* The repository stays while it has a link. */
+	ck_assert_int_eq(index_link_delete(ix, "r/one", &d1), 1);
+	ck_assert_int_eq(index_link_delete(ix, "r/one", &d1), 0);
+	repos_are(ix, NULL, 0, both);
+	ck_assert_int_eq(index_link_delete(ix, "r/two", &d1), 1);
+	repos_are(ix, NULL, 0, one);
+
+	/* Neighbours by name do not keep a repository alive. */
+	ck_assert_int_eq(index_link_put(ix, "r/onex", &d1, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one/x", &d1, INDEX_LINK_BLOB),
+	    0);
+	repos_are(ix, NULL, 0, three);
+	ck_assert_int_eq(index_link_delete(ix, "r/one", &d2), 1);
+	three[0] = "r/one/x";
+	three[1] = "r/onex";
+	three[2] = NULL;
+	repos_are(ix, NULL, 0, three);
+	ck_assert_int_eq(index_link_get(ix, "r/onex", &d1, NULL), 1);
+
+	/* A link written again comes back; kinds are checked. */
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2,
+	    INDEX_LINK_MANIFEST), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_get(ix, "r/one", &d2, &kind), 1);
+	ck_assert_int_eq(kind, INDEX_LINK_BLOB);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2,
+	    (enum index_link_kind)3), -1);
+	ck_assert_int_eq(index_link_put(ix, "", &d2, INDEX_LINK_BLOB), -1);
+	ck_assert_int_eq(index_link_put(ix, "r/one", NULL, INDEX_LINK_BLOB),
+	    -1);
+	ck_assert_int_eq(index_repo_list(ix, NULL, 0, NULL, NULL), -1);
+	index_close(ix);
+
+	/* The catalog survives a reopen. */
+	ix = master_open();
+	three[0] = "r/one";
+	three[1] = "r/one/x";
+	three[2] = "r/onex";
+	repos_are(ix, NULL, 0, three);
+	index_close(ix);
+}
+END_TEST
+
+START_TEST(test_manifest_commit)
+{
+	const char		*ab[] = { "a/b", NULL };
+	const char		*sig[] = { "sig", NULL };
+	struct index		*ix;
+	struct index_manifest	 m, got;
+	struct index_tag	 t;
+	struct digest		 subject, sbom, sign, other, *refs;
+	size_t			 count;
+
+	mkdigest(&subject, "image");
+	mkdigest(&sbom, "sbom");
+	mkdigest(&sign, "signature");
+	mkdigest(&other, "other");
+	ix = master_open();
+
+	ck_assert_int_eq(index_manifest_get(ix, &sign, &got), 0);
+	ck_assert_ptr_null(got.im_annotations);
+	mkmanifest(&m, 1234, "application/vnd.dev.cosign", &subject,
+	    "{\"org.opencontainers.image.created\":\"now\"}");
+	/* The tag points at the committed manifest, not at it_digest. */
+	mktag(&t, &other, "application/vnd.oci.image.manifest.v1+json", 42,
+	    "");
+	ck_assert_int_eq(index_manifest_commit(ix, "a/b", &sign, &m, "sig",
+	    &t), 0);
+
+	ck_assert_int_eq(index_manifest_get(ix, &sign, &got), 1);
+	ck_assert_str_eq(got.im_media_type, m.im_media_type);
+	ck_assert_int_eq(got.im_size, 1234);
+	ck_assert_str_eq(got.im_artifact_type, "application/vnd.dev.cosign");
+	ck_assert_int_eq(got.im_has_subject, 1);
+	ck_assert(digest_equal(&got.im_subject, &subject));
+	ck_assert_ptr_nonnull(got.im_annotations);
+	ck_assert_str_eq(got.im_annotations, m.im_annotations);
+	index_manifest_clear(&got);
+	ck_assert_ptr_null(got.im_annotations);
+	index_manifest_clear(NULL);
+	tag_is(ix, "a/b", "sig", &sign);
+	tags_are(ix, "a/b", NULL, 0, sig);
+	repos_are(ix, NULL, 0, ab);
+
+	ck_assert_int_eq(index_referrer_list(ix, "a/b", &subject, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 1);
+	ck_assert(digest_equal(&refs[0], &sign));
+	free(refs);
+	ck_assert_int_eq(index_referrer_list(ix, "a/bc", &subject, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_ptr_null(refs);
+	ck_assert_int_eq(index_referrer_list(ix, "a/b", &sign, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 0);
+
+	/* A second referrer, no tag, no annotations. */
+	mkmanifest(&m, 10, "", &subject, NULL);
+	ck_assert_int_eq(index_manifest_commit(ix, "a/b", &sbom, &m, NULL,
+	    NULL), 0);
+	ck_assert_int_eq(index_manifest_get(ix, &sbom, &got), 1);
+	ck_assert_ptr_null(got.im_annotations);
+	ck_assert_str_eq(got.im_artifact_type, "");
+	index_manifest_clear(&got);
+	ck_assert_int_eq(index_referrer_list(ix, "a/b", &subject, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_int_eq(memcmp(refs[0].hex, refs[1].hex, 64) < 0, 1);
+	ck_assert(digest_equal(&refs[0], &sbom) ||
+	    digest_equal(&refs[1], &sbom));
+	ck_assert(digest_equal(&refs[0], &sign) ||
+	    digest_equal(&refs[1], &sign));
+	free(refs);
+	tags_are(ix, "a/b", NULL, 0, sig);
+
+	/* No subject: no referrer; an empty annotations object is kept. */
+	mkmanifest(&m, 0, "", NULL, "{}");
+	ck_assert_int_eq(index_manifest_commit(ix, "a/b", &subject, &m,
+	    "latest", &t), 0);
+	ck_assert_int_eq(index_manifest_get(ix, &subject, &got), 1);
+	ck_assert_int_eq(got.im_has_subject, 0);
+	ck_assert_str_eq(got.im_annotations, "{}");
+	index_manifest_clear(&got);
+	tag_is(ix, "a/b", "latest", &subject);
+	ck_assert_int_eq(index_link_get(ix, "a/b", &subject, NULL), 1);
+
+	/* Bad input writes nothing at all. */
+	mkmanifest(&m, -1, "", NULL, NULL);
+	ck_assert_int_eq(index_manifest_commit(ix, "x/y", &other, &m, "t",
+	    &t), -1);
+	mkmanifest(&m, 1, "", NULL, NULL);
+	ck_assert_int_eq(index_manifest_commit(ix, "x/y", &other, &m, "t",
+	    NULL), -1);
+	ck_assert_int_eq(index_manifest_commit(ix, "x/y", &other, &m, "",
+	    &t), -1);
+	ck_assert_int_eq(index_manifest_commit(ix, "x/y", &other, NULL, NULL,
+	    NULL), -1);
+	ck_assert_int_eq(index_manifest_get(ix, &other, &got), 0);
+	ck_assert_int_eq(index_link_get(ix, "x/y", &other, NULL), 0);
+	repos_are(ix, NULL, 0, ab);
+	index_close(ix);
+}
+END_TEST
+
+START_TEST(test_manifest_unlink)
+{
+	const char		*ab[] = { "a/b", "a/bc", NULL };
+	const char		*bc[] = { "a/bc", NULL };
+	const char		*t3[] = { "t3", NULL };
+	struct index		*ix;
+	struct index_manifest	 m, got;
+	struct index_tag	 t;
+	struct digest		 subject, m1, m2, blob, *refs;
+	size_t			 count;
+
+	mkdigest(&subject, "subject");
+	mkdigest(&m1, "manifest one");
+	mkdigest(&m2, "manifest two");
+	mkdigest(&blob, "a blob");
+	ix = master_open();
+	mkmanifest(&m, 100, "", &subject, NULL);
+	mktag(&t, &m1, "mt", 1, "");
+	ck_assert_int_eq(index_manifest_commit(ix, "a/b", &m1, &m, "t1", &t),
+	    0);
+	ck_assert_int_eq(index_tag_put(ix, "a/b", "t2", &t), 0);
+	mkmanifest(&m, 200, "", NULL, NULL);
+	ck_assert_int_eq(index_manifest_commit(ix, "a/b", &m2, &m, "t3", &t),
+	    0);
+	ck_assert_int_eq(index_link_put(ix, "a/b", &blob, INDEX_LINK_BLOB), 0);
+	/* The same manifest in a neighbour repository. */
+	ck_assert_int_eq(index_link_put(ix, "a/bc", &m1, INDEX_LINK_MANIFEST),
+	    0);
+	ck_assert_int_eq(index_tag_put(ix, "a/bc", "t1", &t), 0);
+	repos_are(ix, NULL, 0, ab);
+
+	ck_assert_int_eq(index_manifest_unlink(ix, "a/b", &m1), 1);
+	ck_assert_int_eq(index_link_get(ix, "a/b", &m1, NULL), 0);
+	ck_assert_int_eq(index_tag_get(ix, "a/b", "t1", &t), 0);
+	ck_assert_int_eq(index_tag_get(ix, "a/b", "t2", &t), 0);
+	tag_is(ix, "a/b", "t3", &m2);
+	tags_are(ix, "a/b", NULL, 0, t3);
+	ck_assert_int_eq(index_referrer_list(ix, "a/b", &subject, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_int_eq(index_manifest_get(ix, &m1, &got), 1);
+	ck_assert_int_eq(got.im_size, 100);
+	index_manifest_clear(&got);
+	tag_is(ix, "a/bc", "t1", &m1);
+	ck_assert_int_eq(index_link_get(ix, "a/bc", &m1, NULL), 1);
+	repos_are(ix, NULL, 0, ab);
+	ck_assert_int_eq(index_manifest_unlink(ix, "a/b", &m1), 0);
+
+	/* A blob link is not a manifest; the last manifest empties a/b. */
+	ck_assert_int_eq(index_manifest_unlink(ix, "a/b", &blob), 0);
+	ck_assert_int_eq(index_link_get(ix, "a/b", &blob, NULL), 1);
+	ck_assert_int_eq(index_manifest_unlink(ix, "a/b", &m2), 1);
+	repos_are(ix, NULL, 0, ab);
+	ck_assert_int_eq(index_link_delete(ix, "a/b", &blob), 1);
+	repos_are(ix, NULL, 0, bc);
+	tags_are(ix, "a/b", NULL, 0, t3 + 1);
+	ck_assert_int_eq(index_manifest_unlink(ix, "a/b", &m2), 0);
+	ck_assert_int_eq(index_manifest_unlink(ix, "", &m2), -1);
+	index_close(ix);
+}
+END_TEST
+
+START_TEST(test_uploads)
+{
+	const char		*old[] = { "u-old", NULL };
+	const char		*both[] = { "u-new", "u-old", NULL };
+	const char		*none[] = { NULL };
+	const char		*first[] = { "u-new", NULL };
+	struct index		*ix;
+	struct index_upload	 u;
+	char			 longid[66], **ids;
+	size_t			 count;
+	int64_t			 now = (int64_t)time(NULL);
+
+	memset(longid, 'i', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	ix = master_open();
+	ck_assert_int_eq(index_upload_get(ix, "u-new", &u), 0);
+	upload_put(ix, "u-new", "hub/app", 0, now);
+	ck_assert_int_eq(index_upload_get(ix, "u-new", &u), 1);
+	ck_assert_str_eq(u.iu_repo, "hub/app");
+	ck_assert_int_eq(u.iu_offset, 0);
+	ck_assert_int_eq(u.iu_started, now - 1);
+	ck_assert_int_eq(u.iu_updated, now);
+
+	upload_put(ix, "u-old", "hub/other", 7, 100);
+	ck_assert_int_eq(index_upload_advance(ix, "u-old", 6, 20), 1);
+	ck_assert_int_eq(index_upload_advance(ix, "u-absent", 0, 20), 1);
+	ck_assert_int_eq(index_upload_get(ix, "u-old", &u), 1);
+	ck_assert_int_eq(u.iu_offset, 7);
+	ck_assert_int_eq(u.iu_updated, 100);
+	ck_assert_int_eq(index_upload_advance(ix, "u-old", 7, 20), 0);
+	ck_assert_int_eq(index_upload_get(ix, "u-old", &u), 1);
+	ck_assert_int_eq(u.iu_offset, 20);
+	ck_assert_int_ge(u.iu_updated, now);
+	ck_assert_int_le(u.iu_updated, (int64_t)time(NULL));
+	ck_assert_int_eq(u.iu_started, 99);
+	ck_assert_str_eq(u.iu_repo, "hub/other");
+	ck_assert_int_eq(index_upload_advance(ix, "u-old", 7, 30), 1);
+	ck_assert_int_eq(index_upload_advance(ix, "u-old", 20, -1), -1);
+
+	/* Expiry looks at iu_updated. */
+	upload_put(ix, "u-old", "hub/other", 20, 100);
+	ids = NULL;
+	ck_assert_int_eq(index_upload_expired(ix, 1000, 0, &ids, &count), 0);
+	list_is(ids, count, old);
+	index_strings_free(ids, count);
+	ck_assert_int_eq(index_upload_expired(ix, 100, 0, &ids, &count), 0);
+	list_is(ids, count, none);
+	ck_assert_int_eq(index_upload_expired(ix, now + 10, 0, &ids, &count),
+	    0);
+	list_is(ids, count, both);
+	index_strings_free(ids, count);
+	ck_assert_int_eq(index_upload_expired(ix, now + 10, 1, &ids, &count),
+	    0);
+	list_is(ids, count, first);
+	index_strings_free(ids, count);
+
+	ck_assert_int_eq(index_upload_delete(ix, "u-old"), 1);
+	ck_assert_int_eq(index_upload_delete(ix, "u-old"), 0);
+	ck_assert_int_eq(index_upload_get(ix, "u-old", &u), 0);
+
+	/* Limits. */
+	ck_assert_int_eq(index_upload_get(ix, "", &u), -1);
+	ck_assert_int_eq(index_upload_get(ix, longid, &u), -1);
+	longid[64] = '\0';
+	upload_put(ix, longid, "r", 0, 1);
+	ck_assert_int_eq(index_upload_get(ix, longid, &u), 1);
+	ck_assert_int_eq(index_upload_put(ix, "x", NULL), -1);
+	memset(&u, 0, sizeof(u));
+	ck_assert_int_eq(index_upload_put(ix, "x", &u), -1);
+	strcpy(u.iu_repo, "r");
+	u.iu_offset = -1;
+	ck_assert_int_eq(index_upload_put(ix, "x", &u), -1);
+	ck_assert_int_eq(index_upload_get(ix, "x", &u), 0);
+	ck_assert_int_eq(index_upload_expired(ix, 0, 0, NULL, &count), -1);
+	index_close(ix);
+}
+END_TEST
+
+START_TEST(test_garbled)
+{
+	static const unsigned char	 truncated[] = { 1, 0, 0 };
+	static const unsigned char	 version2[] = { 2, 0 };
+	static const unsigned char	 huge[] = { 1, 0xff, 0xff, 0xff, 0xff };
+	static const unsigned char	 kind7[] = { 1, 7 };
+	static const unsigned char	 kind1[] = { 1, 1, 0 };
+	const char			*tags_ok[] = { "bad", "good", NULL };
+	const char			*expired[] = { "up-bad", NULL };
+	struct index			*ix;
+	struct index_tag		 t;
+	struct index_manifest		 m;
+	struct index_upload		 u;
+	unsigned char			 val[600];
+	size_t				 vlen;
+	struct digest			 d, *refs;
+	char				 key[512], digest_str[DIGEST_STRING_MAX];
+	char				**ids;
+	size_t				 count, n;
+
+	mkdigest(&d, "garbled");
+	digest_format(&d, digest_str, sizeof(digest_str));
+	ix = master_open();
+
+	/* Tags: short, other version, absurd length, trailing byte. */
+	mktag(&t, &d, "m", 1, "");
+	ck_assert_int_eq(index_tag_put(ix, "g", "good", &t), 0);
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    truncated, sizeof(truncated)), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), -1);
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    version2, sizeof(version2)), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), -1);
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    huge, sizeof(huge)), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), -1);
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    "", 0), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), -1);
+
+	/* A well-formed value with one byte more, or a NUL inside. */
+	vlen = 0;
+	val[vlen++] = 1;
+	n = strlen(digest_str);
+	val[vlen++] = 0;
+	val[vlen++] = 0;
+	val[vlen++] = 0;
+	val[vlen++] = (unsigned char)n;
+	memcpy(val + vlen, digest_str, n);
+	vlen += n;
+	memset(val + vlen, 0, 4 + 8 + 4);	/* "", 0, "" */
+	vlen += 16;
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    val, vlen), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), 1);
+	ck_assert(digest_equal(&t.it_digest, &d));
+	val[vlen++] = 0;
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    val, vlen), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), -1);
+	vlen--;
+	val[5 + 10] = '\0';
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
+	    val, vlen), 0);
+	ck_assert_int_eq(index_tag_get(ix, "g", "bad", &t), -1);
+	tag_is(ix, "g", "good", &d);
+
+	/* A key with a NUL in the tag part is skipped by lists. */
+	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0b\0x", 5,
+	    val, vlen), 0);
+	tags_are(ix, "g", NULL, 0, tags_ok);
+
+	/* Unlinking still works around a garbled tag, which stays. */
+	mkmanifest(&m, 5, "", &d, NULL);
+	ck_assert_int_eq(index_manifest_commit(ix, "g", &d, &m, NULL, NULL),
+	    0);
+	ck_assert_int_eq(index_manifest_unlink(ix, "g", &d), 1);
+	ck_assert_int_eq(index_tag_get(ix, "g", "good", &t), 0);
+	tags_ok[1] = NULL;
+	tags_are(ix, "g", NULL, 0, tags_ok);
+
+	/* Links and manifests. */
+	n = (size_t)snprintf(key, sizeof(key), "g%c%s", '\0', digest_str);
+	ck_assert_int_eq(index_test_put_raw(ix, "links.db", key, n, kind7,
+	    sizeof(kind7)), 0);
+	ck_assert_int_eq(index_link_get(ix, "g", &d, NULL), -1);
+	ck_assert_int_eq(index_manifest_unlink(ix, "g", &d), -1);
+	ck_assert_int_eq(index_test_put_raw(ix, "links.db", key, n, kind1,
+	    sizeof(kind1)), 0);
+	ck_assert_int_eq(index_link_get(ix, "g", &d, NULL), -1);
+	ck_assert_int_eq(index_test_put_raw(ix, "manifests.db", digest_str,
+	    strlen(digest_str), truncated, sizeof(truncated)), 0);
+	ck_assert_int_eq(index_manifest_get(ix, &d, &m), -1);
+	ck_assert_ptr_null(m.im_annotations);
+	ck_assert_int_eq(index_test_put_raw(ix, "manifests.db", digest_str,
+	    strlen(digest_str), huge, sizeof(huge)), 0);
+	ck_assert_int_eq(index_manifest_get(ix, &d, &m), -1);
+
+	/* A referrer key that is not a digest is skipped. */
+	n = (size_t)snprintf(key, sizeof(key), "g%c%s%csha256:nope", '\0',
+	    digest_str, '\0');
+	ck_assert_int_eq(index_test_put_raw(ix, "referrers.db", key, n, "",
+	    0), 0);
+	ck_assert_int_eq(index_referrer_list(ix, "g", &d, &refs, &count), 0);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_ptr_null(refs);
+
+	/* A garbled upload cannot be read or advanced, and expires. */
+	upload_put(ix, "up-ok", "r", 0, (int64_t)time(NULL));
+	ck_assert_int_eq(index_test_put_raw(ix, "uploads.db", "up-bad", 6,
+	    truncated, sizeof(truncated)), 0);
+	ck_assert_int_eq(index_upload_get(ix, "up-bad", &u), -1);
+	ck_assert_int_eq(index_upload_advance(ix, "up-bad", 0, 1), -1);
+	ck_assert_int_eq(index_upload_expired(ix, 1000, 0, &ids, &count), 0);
+	list_is(ids, count, expired);
+	index_strings_free(ids, count);
+	ck_assert_int_eq(index_upload_delete(ix, "up-bad"), 1);
+
+	ck_assert_int_eq(index_test_put_raw(ix, "nope.db", "k", 1, "", 0), -1);
+	index_close(ix);
+}
+END_TEST
+
+/* Four workers advance one upload from the same offset: one wins. */
+START_TEST(test_upload_contention)
+{
+	struct index		*ix;
+	struct index_upload	 u;
+	pid_t			 pids[CONTENTION_KIDS];
+	int			 i, status, winner = -1, lost = 0;
+
+	ix = master_open();
+	upload_put(ix, "shared", "hub/app", 0, 1);
+	ck_assert_int_eq(pipe(go_pipe), 0);
+	for (i = 0; i < CONTENTION_KIDS; i++) {
+		contender_id = i;
+		pids[i] = kid_spawn(kid_advancer);
+	}
+	close(go_pipe[1]);
+	for (i = 0; i < CONTENTION_KIDS; i++) {
+		ck_assert_int_eq(kid_wait(pids[i], EXIT_MS, &status), 0);
+		ck_assert(WIFEXITED(status));
+		if (WEXITSTATUS(status) == KID_OK) {
+			ck_assert_int_eq(winner, -1);
+			winner = i;
+		} else {
+			ck_assert_int_eq(WEXITSTATUS(status), KID_LOST);
+			lost++;
+		}
+	}
+	close(go_pipe[0]);
+	ck_assert_int_ne(winner, -1);
+	ck_assert_int_eq(lost, CONTENTION_KIDS - 1);
+	ck_assert_int_eq(index_upload_get(ix, "shared", &u), 1);
+	ck_assert_int_eq(u.iu_offset, 100 + winner);
+	ck_assert_int_gt(u.iu_updated, 1);
+	ck_assert_int_eq(index_failchk(ix), 0);
+	index_close(ix);
+}
+END_TEST
+
 static Suite *
 index_suite(void)
 {
@@ -737,6 +1522,19 @@ index_suite(void)
 	tcase_add_test(tc, test_recover);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("content");
+	tcase_add_unchecked_fixture(tc, basedir_setup, basedir_teardown);
+	tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_tag_roundtrip);
+	tcase_add_test(tc, test_tag_list);
+	tcase_add_test(tc, test_links_and_catalog);
+	tcase_add_test(tc, test_manifest_commit);
+	tcase_add_test(tc, test_manifest_unlink);
+	tcase_add_test(tc, test_uploads);
+	tcase_add_test(tc, test_garbled);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("processes");
 	tcase_add_unchecked_fixture(tc, basedir_setup, basedir_teardown);
 	tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
@@ -744,6 +1542,7 @@ index_suite(void)
 	tcase_add_test(tc, test_worker_first);
 	tcase_add_test(tc, test_worker_joins_master);
 	tcase_add_test(tc, test_contention);
+	tcase_add_test(tc, test_upload_contention);
 	tcase_add_loop_test(tc, test_idle_kill, 0, 2);
 	tcase_add_test(tc, test_crash);
 	suite_add_tcase(s, tc);
