@@ -133,14 +133,14 @@
 #define INDEX_NAME_MAX		255
 #define INDEX_GATE_AFTER	3	/* tries before taking the gate */
 #define INDEX_META_FILE		"meta.db"
-#define INDEX_VALUE_VERSION	1
-#define INDEX_UPLOAD_ID_MAX	64
-#define INDEX_KEY_MAX		1024	/* longest key: a referrer, < 600 */
-#define INDEX_STR_MAX		DEPOT_MANIFEST_MAX	/* any str field */
 #define INDEX_GATE_FILE		"index.gate"
 #define INDEX_KEY_SCHEMA	"schema"
 #define INDEX_KEY_HEALTH	"health"
 #define INDEX_COUNTER_PREFIX	"c/"
+#define INDEX_VALUE_VERSION	1
+#define INDEX_UPLOAD_ID_MAX	64
+#define INDEX_KEY_MAX		1024	/* longest key: a referrer, < 600 */
+#define INDEX_STR_MAX		DEPOT_MANIFEST_MAX	/* any str field */
 
 #define INDEX_ENV_FLAGS	(DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | \
 	DB_INIT_LOG | DB_INIT_MPOOL)
@@ -187,37 +187,6 @@ struct index_add {
 	int64_t		 *add_out;
 };
 
-static int	index_isalive(DB_ENV *, pid_t, db_threadid_t, u_int32_t);
-static void	index_errcall(const DB_ENV *, const char *, const char *);
-static void	index_msgcall(const DB_ENV *, const char *);
-static int	index_env_create(DB_ENV **);
-static int	index_env_open(struct index *, u_int32_t);
-static u_int32_t index_role_flags(enum index_role);
-static int	index_force_recovery(struct index *);
-static int	index_gate_open(struct index *);
-static void	index_gate(struct index *, short);
-static int	index_dbs_txn(struct index *, DB_TXN *, void *);
-static int	index_attach(struct index *, u_int32_t, const char **);
-static void	index_detach(struct index *, int);
-static void	index_set_cause(char **, const char *, const char *, int);
-static int	index_ready(struct index *, const char *);
-static int	index_retryable(int);
-static void	index_backoff(struct index *, int);
-static int	index_txn_once(struct index *, u_int32_t, index_txn_fn,
-		    void *);
-static int	index_txn_run(struct index *, const char *, u_int32_t,
-		    index_txn_fn, void *);
-static void	index_dbt(DBT *, void *, size_t);
-static void	index_enc64(unsigned char *, int64_t);
-static int64_t	index_dec64(const unsigned char *);
-static int	index_name_ok(const char *, const char *);
-static int	index_counter_key(const char *, char *, size_t, size_t *);
-static int	index_read64(DB *, DB_TXN *, DBT *, u_int32_t, int64_t *);
-static int	index_schema_txn(struct index *, DB_TXN *, void *);
-static int	index_add_txn(struct index *, DB_TXN *, void *);
-static int	index_get_txn(struct index *, DB_TXN *, void *);
-static int	index_health_txn(struct index *, DB_TXN *, void *);
-
 /* A value being encoded: grows as needed; a field out of range sticks. */
 struct index_enc {
 	unsigned char	*enc_data;
@@ -242,7 +211,7 @@ struct index_key {
 struct index_rec {
 	enum index_table	 rec_table;
 	struct index_key	 rec_key;
-	void			*rec_data;	/* read: malloc'd by the library */
+	void			*rec_data;	/* when read: malloc'd */
 	size_t			 rec_size;
 };
 
@@ -250,7 +219,7 @@ struct index_rec {
 struct index_scan {
 	enum index_table	 sc_table;
 	struct index_key	 sc_from;	/* first key (DB_SET_RANGE) */
-	size_t			 sc_prefix;	/* bytes of sc_from in every key */
+	size_t			 sc_prefix;	/* bytes of sc_from all share */
 	size_t			 sc_rest_max;	/* longest valid rest */
 	size_t			 sc_max;	/* 0: no limit */
 	int			 sc_expired;	/* uploads updated before... */
@@ -282,6 +251,36 @@ struct index_advance {
 	int64_t			 ad_next;
 };
 
+static int	index_isalive(DB_ENV *, pid_t, db_threadid_t, u_int32_t);
+static void	index_errcall(const DB_ENV *, const char *, const char *);
+static void	index_msgcall(const DB_ENV *, const char *);
+static int	index_env_create(DB_ENV **);
+static int	index_env_open(struct index *, u_int32_t);
+static u_int32_t index_role_flags(enum index_role);
+static int	index_force_recovery(struct index *);
+static int	index_gate_open(struct index *);
+static void	index_gate(struct index *, short);
+static int	index_dbs_txn(struct index *, DB_TXN *, void *);
+static int	index_attach(struct index *, u_int32_t, const char **);
+static void	index_detach(struct index *, int);
+static void	index_set_cause(char **, const char *, const char *, int);
+static int	index_ready(struct index *, const char *);
+static int	index_retryable(int);
+static void	index_backoff(struct index *, int);
+static int	index_txn_once(struct index *, u_int32_t, index_txn_fn,
+		    void *);
+static int	index_txn_run(struct index *, const char *, u_int32_t,
+		    index_txn_fn, void *);
+static void	index_dbt(DBT *, void *, size_t);
+static void	index_enc64(unsigned char *, int64_t);
+static int64_t	index_dec64(const unsigned char *);
+static int	index_name_ok(const char *, const char *);
+static int	index_counter_key(const char *, char *, size_t, size_t *);
+static int	index_read64(DB *, DB_TXN *, DBT *, u_int32_t, int64_t *);
+static int	index_schema_txn(struct index *, DB_TXN *, void *);
+static int	index_add_txn(struct index *, DB_TXN *, void *);
+static int	index_get_txn(struct index *, DB_TXN *, void *);
+static int	index_health_txn(struct index *, DB_TXN *, void *);
 static int	index_str_ok(const char *, const char *, const char *, size_t);
 static int	index_digest_fmt(const char *, const struct digest *, char *);
 static int	index_key_make(struct index_key *, const char *, const char *,
@@ -310,7 +309,8 @@ static int	index_manifest_decode(const void *, size_t,
 		    struct index_manifest *);
 static int	index_upload_encode(struct index_enc *,
 		    const struct index_upload *);
-static int	index_upload_decode(const void *, size_t, struct index_upload *);
+static int	index_upload_decode(const void *, size_t,
+		    struct index_upload *);
 static int	index_link_decode(const void *, size_t,
 		    enum index_link_kind *);
 static int	index_link_init(struct index_link *, const char *, const char *,
@@ -340,11 +340,13 @@ static int	index_has_prefix(const DBT *, const struct index_key *,
 static int	index_link_write(struct index *, DB_TXN *,
 		    const struct index_link *);
 static int	index_repo_prune(struct index *, DB_TXN *, const char *);
-static int	index_untag(struct index *, DB_TXN *, const struct index_link *);
+static int	index_untag(struct index *, DB_TXN *,
+		    const struct index_link *);
 static int	index_subject_drop(struct index *, DB_TXN *,
 		    const struct index_link *);
 static int	index_link_read(struct index *, DB_TXN *,
-		    const struct index_key *, u_int32_t, enum index_link_kind *);
+		    const struct index_key *, u_int32_t,
+		    enum index_link_kind *);
 static int	index_link_get_txn(struct index *, DB_TXN *, void *);
 static int	index_link_put_txn(struct index *, DB_TXN *, void *);
 static int	index_link_del_txn(struct index *, DB_TXN *, void *);
@@ -2012,13 +2014,17 @@ index_tag_delete(struct index *ix, const char *repo, const char *tag)
 
 /*
  * The scan starts at repo NUL last NUL: the first key after every tag up
- * to last, since a tag holds no NUL. Caller frees *tags (NULL when none).
+ * to last, since a tag holds no NUL. A last longer than any tag is cut to
+ * DEPOT_TAG_MAX bytes, which leaves the same tags after it. Caller frees
+ * *tags (NULL when none).
  */
 int
 index_tag_list(struct index *ix, const char *repo, const char *last,
     size_t n, char ***tags, size_t *count)
 {
 	struct index_scan	 sc;
+	char			 from[DEPOT_TAG_MAX + 1];
+	size_t			 len;
 
 	if (tags != NULL)
 		*tags = NULL;
@@ -2027,8 +2033,7 @@ index_tag_list(struct index *ix, const char *repo, const char *last,
 	if (!index_ready(ix, __func__) ||
 	    !index_str_ok(__func__, "repository", repo, DEPOT_REPO_MAX))
 		return (-1);
-	if (tags == NULL || count == NULL || (last != NULL &&
-	    strnlen(last, DEPOT_TAG_MAX + 1) > DEPOT_TAG_MAX)) {
+	if (tags == NULL || count == NULL) {
 		log_warnx("%s: bad arguments", __func__);
 		return (-1);
 	}
@@ -2039,8 +2044,13 @@ index_tag_list(struct index *ix, const char *repo, const char *last,
 	if (index_key_make(&sc.sc_from, repo, "", NULL) == -1)
 		return (-1);
 	sc.sc_prefix = sc.sc_from.key_len;
-	if (last != NULL && index_key_make(&sc.sc_from, repo, last, "") == -1)
-		return (-1);
+	if (last != NULL) {
+		len = strnlen(last, sizeof(from) - 1);
+		memcpy(from, last, len);
+		from[len] = '\0';
+		if (index_key_make(&sc.sc_from, repo, from, "") == -1)
+			return (-1);
+	}
 	return (index_scan_run(ix, "list tags", &sc, tags, count));
 }
 
@@ -2255,12 +2265,17 @@ index_referrer_list(struct index *ix, const char *repo,
 	return (0);
 }
 
-/* Caller frees *repos (NULL when none). */
+/*
+ * Like index_tag_list: from last NUL, with last cut to DEPOT_REPO_MAX
+ * bytes. Caller frees *repos (NULL when none).
+ */
 int
 index_repo_list(struct index *ix, const char *last, size_t n, char ***repos,
     size_t *count)
 {
 	struct index_scan	 sc;
+	char			 from[DEPOT_REPO_MAX + 1];
+	size_t			 len;
 
 	if (repos != NULL)
 		*repos = NULL;
@@ -2268,8 +2283,7 @@ index_repo_list(struct index *ix, const char *last, size_t n, char ***repos,
 		*count = 0;
 	if (!index_ready(ix, __func__))
 		return (-1);
-	if (repos == NULL || count == NULL || (last != NULL &&
-	    strnlen(last, DEPOT_REPO_MAX + 1) > DEPOT_REPO_MAX)) {
+	if (repos == NULL || count == NULL) {
 		log_warnx("%s: bad arguments", __func__);
 		return (-1);
 	}
@@ -2277,8 +2291,13 @@ index_repo_list(struct index *ix, const char *last, size_t n, char ***repos,
 	sc.sc_table = INDEX_DB_REPOS;
 	sc.sc_rest_max = DEPOT_REPO_MAX;
 	sc.sc_max = n;
-	if (last != NULL && index_key_make(&sc.sc_from, last, "", NULL) == -1)
-		return (-1);
+	if (last != NULL) {
+		len = strnlen(last, sizeof(from) - 1);
+		memcpy(from, last, len);
+		from[len] = '\0';
+		if (index_key_make(&sc.sc_from, from, "", NULL) == -1)
+			return (-1);
+	}
 	return (index_scan_run(ix, "list repositories", &sc, repos, count));
 }
 

@@ -961,6 +961,7 @@ START_TEST(test_tag_list)
 	struct index_tag t;
 	struct digest	 d;
 	char		**tags, *last;
+	char		 longlast[2000];
 	size_t		 count, i, walked;
 
 	mkdigest(&d, "list");
@@ -997,6 +998,15 @@ START_TEST(test_tag_list)
 	tags_are(ix, "a", "z", 0, none);
 	tags_are(ix, "a", "y", 0, z);
 
+	/* A last longer than any tag: cut, with the same tags after it. */
+	memset(longlast, 'v', sizeof(longlast) - 1);
+	longlast[sizeof(longlast) - 1] = '\0';
+	tags_are(ix, "a/b", longlast, 0, v2 + 1);
+	longlast[1] = '1';
+	tags_are(ix, "a/b", longlast, 0, v2);
+	longlast[2] = '\0';
+	tags_are(ix, "a/b", longlast, 0, after_latest + 1);
+
 	/* n = 1 walks the whole list, one tag per call. */
 	last = NULL;
 	for (walked = 0; walked < 10; walked++) {
@@ -1027,11 +1037,13 @@ START_TEST(test_links_and_catalog)
 	const char		*none[] = { NULL };
 	const char		*one[] = { "r/one", NULL };
 	const char		*both[] = { "r/one", "r/two", NULL };
-	const char		*three[] = { "r/one", "r/one/x", "r/onex", NULL };
+	const char		*three[] = { "r/one", "r/one/x", "r/onex",
+				    NULL };
 	const char		*two[] = { "r/two", NULL };
 	struct index		*ix;
 	struct digest		 d1, d2;
 	enum index_link_kind	 kind;
+	char			 longlast[2000];
 
 	mkdigest(&d1, "blob one");
 	mkdigest(&d2, "blob two");
@@ -1056,6 +1068,11 @@ START_TEST(test_links_and_catalog)
 	repos_are(ix, "r/one", 0, two);
 	repos_are(ix, "r/two", 0, none);
 	repos_are(ix, "a", 0, both);
+	memset(longlast, 'r', sizeof(longlast) - 1);
+	longlast[sizeof(longlast) - 1] = '\0';
+	repos_are(ix, longlast, 0, none);
+	longlast[0] = 'a';
+	repos_are(ix, longlast, 0, both);
 
 	/* The repository stays while it has a link. */
 	ck_assert_int_eq(index_link_delete(ix, "r/one", &d1), 1);
@@ -1358,7 +1375,8 @@ START_TEST(test_garbled)
 	unsigned char			 val[600];
 	size_t				 vlen;
 	struct digest			 d, *refs;
-	char				 key[512], digest_str[DIGEST_STRING_MAX];
+	char				 key[512];
+	char				 digest_str[DIGEST_STRING_MAX];
 	char				**ids;
 	size_t				 count, n;
 
@@ -1366,7 +1384,7 @@ START_TEST(test_garbled)
 	digest_format(&d, digest_str, sizeof(digest_str));
 	ix = master_open();
 
-	/* Tags: short, other version, absurd length, trailing byte. */
+	/* Tags: short, other version, absurd length, empty. */
 	mktag(&t, &d, "m", 1, "");
 	ck_assert_int_eq(index_tag_put(ix, "g", "good", &t), 0);
 	ck_assert_int_eq(index_test_put_raw(ix, "tags.db", "g\0bad", 5,
