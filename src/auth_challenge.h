@@ -1,0 +1,89 @@
+/*
+ * auth_challenge.h: the client side of registry authentication.
+ * Parse an upstream's WWW-Authenticate challenge (RFC 7235), decide
+ * whether its token realm may be sent credentials, build the token
+ * request URL, and parse the token service's JSON answer (Docker's
+ * token authentication specification).
+ */
+#ifndef DEPOT_AUTH_CHALLENGE_H
+#define DEPOT_AUTH_CHALLENGE_H
+
+#include <stddef.h>
+#include <time.h>
+
+enum auth_scheme {
+	AUTH_SCHEME_OTHER = 0,	/* Digest, Negotiate, ...: not supported */
+	AUTH_SCHEME_BASIC,
+	AUTH_SCHEME_BEARER
+};
+
+/* One challenge; the string members are NULL when absent. */
+struct auth_challenge {
+	enum auth_scheme	 ac_scheme;
+	char			*ac_scheme_name;	/* as sent */
+	char			*ac_realm;
+	char			*ac_service;
+	char			*ac_scope;
+	char			*ac_error;
+};
+
+/* The token service's answer. */
+struct auth_token {
+	char		*at_token;
+	long long	 at_expires_in;	/* seconds, 60 .. 86400 */
+	time_t		 at_issued_at;	/* 0 when absent or unreadable */
+};
+
+#define AUTH_TOKEN_MIN_TTL	60	/* seconds; also the default */
+
+/*
+ * Parse a WWW-Authenticate value (one or several challenges) into an
+ * array of *n challenges. 0, or -1 with *cause set (when cause is not
+ * NULL; caller frees). Free the array with auth_challenge_free_all.
+ */
+int	auth_challenge_parse_all(const char *value,
+	    struct auth_challenge **list, size_t *n, char **cause);
+void	auth_challenge_free_all(struct auth_challenge *, size_t);
+
+/*
+ * The challenge to answer: the first Bearer one, else the first Basic
+ * one. A Bearer challenge must name a realm. 0, or -1 with *cause set
+ * (caller frees) when there is none or the value is malformed.
+ * Free with auth_challenge_clear.
+ */
+int	auth_challenge_parse(const char *value, struct auth_challenge *ch,
+	    char **cause);
+void	auth_challenge_clear(struct auth_challenge *);
+
+/*
+ * 1 when credentials for upstream_url may be sent to realm_url: the realm
+ * is https (http only when the upstream is http too), has no user info,
+ * and its host is the upstream's host or under the upstream's parent
+ * domain (registry-1.docker.io -> *.docker.io; never for IP addresses or
+ * a parent like co.uk); or realm_url starts with one of extra_realms
+ * (at a '/', '?' or '#' boundary, or ending where the entry ends).
+ * 0 otherwise.
+ */
+int	auth_realm_trusted(const char *realm_url, const char *upstream_url,
+	    const char *const *extra_realms, size_t n);
+
+/*
+ * realm?service=..&scope=..&scope=.. with every value percent-encoded
+ * (a realm with a query of its own gets &). service may be NULL.
+ * NULL when realm is unusable. Caller frees.
+ */
+char	*auth_token_url(const char *realm, const char *service,
+	    const char *const *scopes, size_t nscopes);
+
+/*
+ * Parse the token JSON: "token" (or "access_token"), "expires_in"
+ * (default and minimum 60 s, at most a day), "issued_at" (RFC 3339,
+ * optional). The token must be visible ASCII (it goes into a header). 0, or -1
+ * with *cause set (caller frees). Free with auth_token_clear. Compute the
+ * expiry from the local time the answer arrived plus at_expires_in.
+ */
+int	auth_token_parse(const char *json, size_t len, struct auth_token *,
+	    char **cause);
+void	auth_token_clear(struct auth_token *);
+
+#endif /* DEPOT_AUTH_CHALLENGE_H */
