@@ -3,7 +3,9 @@
  * config. Owns the table of every key, the validation rules, the reading
  * of secret files and the error list: every problem becomes one
  * "file:line: message" line, and loading goes on to find the others
- * before it fails. Secrets never appear in a message.
+ * before it fails. Secrets never appear in a message. config_load_overlay
+ * loads as if one depot.d file held other content (or were gone), so that
+ * depotctl checks a change before it puts the file in place.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -198,6 +200,10 @@ struct loader {
 	config_setting_t	*ld_mirror;	/* server.mirror_registry */
 	struct ld_error		*ld_errors;
 	size_t			 ld_nerrors;
+	const char		*ld_over_name;	/* depot.d entry replaced */
+	const char		*ld_over_path;	/* its content; NULL: none */
+	char			*ld_over_shown;	/* depot.d/ld_over_name */
+	int			 ld_over_done;
 };
 
 typedef int (*item_check_fn)(const char *);
@@ -207,6 +213,7 @@ static void	 ld_error_at(struct loader *, const char *, int, const char *,
 static void	 ld_error(struct loader *, const config_setting_t *,
 		    const char *, ...) PRINTFLIKE(3, 4);
 static const char *ld_file(struct loader *, const config_setting_t *);
+static const char *ld_shown(struct loader *, const char *);
 static int	 ld_error_compare(const void *, const void *);
 static char	*ld_errors_join(struct loader *);
 static const char *quote(const char *, char *, size_t);
@@ -267,7 +274,12 @@ static int	 ld_read_file(struct loader *, const char *);
 static int	 dropin_filter(const struct dirent *);
 static int	 dropin_compare(const struct dirent **,
 		    const struct dirent **);
+static char	*ld_dropin_dir(struct loader *);
+static void	 ld_read_dropin(struct loader *, const char *,
+		    const char *);
+static void	 ld_read_overlay(struct loader *);
 static void	 ld_read_dropins(struct loader *);
+static int	 ld_overlay_name_ok(const char *);
 static void	 ld_collect(struct loader *);
 static void	 ld_objects(struct loader *);
 static const char *ld_object_name(struct loader *, const struct ld_object *);
@@ -371,7 +383,17 @@ ld_file(struct loader *ld, const config_setting_t *set)
 	const char	*file;
 
 	file = config_setting_source_file(set);
-	return (file != NULL ? file : ld->ld_cf->cf_path);
+	return (file != NULL ? ld_shown(ld, file) : ld->ld_cf->cf_path);
+}
+
+/* The name a file is known by: an overlay's stand-in is shown as the
+ * depot.d file it stands for. */
+static const char *
+ld_shown(struct loader *ld, const char *file)
+{
+	if (ld->ld_over_path != NULL && strcmp(file, ld->ld_over_path) == 0)
+		return (ld->ld_over_shown);
+	return (file);
 }
 
 /* A value made safe to echo in a one-line message: printable, bounded. */
@@ -1400,9 +1422,10 @@ ld_read_file(struct loader *ld, const char *path)
 
 	ld->ld_paths = xreallocarray(ld->ld_paths, ld->ld_npaths + 1,
 	    sizeof(*ld->ld_paths));
-	ld->ld_paths[ld->ld_npaths++] = xstrdup(path);
+	ld->ld_paths[ld->ld_npaths++] = xstrdup(ld_shown(ld, path));
 	if ((f = fopen(path, "r")) == NULL) {
-		ld_error_at(ld, path, 0, "cannot open: %s", strerror(errno));
+		ld_error_at(ld, ld_shown(ld, path), 0, "cannot open: %s",
+		    strerror(errno));
 		return (-1);
 	}
 	fclose(f);
@@ -1412,10 +1435,10 @@ ld_read_file(struct loader *ld, const char *path)
 	if (config_read_file(cfg, path) != CONFIG_TRUE) {
 		if (config_error_type(cfg) == CONFIG_ERR_FILE_IO ||
 		    config_error_file(cfg) == NULL)
-			ld_error_at(ld, path, 0, "cannot read: %s",
-			    config_error_text(cfg));
+			ld_error_at(ld, ld_shown(ld, path), 0,
+			    "cannot read: %s", config_error_text(cfg));
 		else
-			ld_error_at(ld, config_error_file(cfg),
+			ld_error_at(ld, ld_shown(ld, config_error_file(cfg)),
 			    config_error_line(cfg), "%s",
 			    config_error_text(cfg));
 		config_destroy(cfg);
@@ -1446,38 +1469,92 @@ dropin_compare(const struct dirent **a, const struct dirent **b)
 	return (strcmp((*a)->d_name, (*b)->d_name));
 }
 
-/* Read depot.d/NAME.conf files beside the main file, in name order. */
-static void
-ld_read_dropins(struct loader *ld)
+/* The depot.d folder beside the main file. Caller frees. */
+static char *
+ld_dropin_dir(struct loader *ld)
 {
-	struct dirent	**names = NULL;
-	struct stat	  st;
-	char		 *dir, *path;
-	int		  i, n;
+	char	*dir;
 
 	if (strcmp(ld->ld_dir, "/") == 0)
 		xasprintf(&dir, "/%s", CONFIG_DROPIN_DIR);
 	else
 		xasprintf(&dir, "%s/%s", ld->ld_dir, CONFIG_DROPIN_DIR);
+	return (dir);
+}
+
+/* Read one depot.d entry when it is a regular file. */
+static void
+ld_read_dropin(struct loader *ld, const char *dir, const char *name)
+{
+	struct stat	 st;
+	char		*path;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		ld_read_file(ld, path);
+	else
+		log_debug("%s: %s: not a regular file, ignored", __func__,
+		    path);
+	free(path);
+}
+
+/* The overlay's stand-in, read once, where its name sorts. */
+static void
+ld_read_overlay(struct loader *ld)
+{
+	ld->ld_over_done = 1;
+	if (ld->ld_over_path != NULL)
+		ld_read_file(ld, ld->ld_over_path);
+}
+
+/*
+ * Read depot.d/NAME.conf files beside the main file, in name order. With
+ * an overlay, its entry is read from the stand-in (or skipped when the
+ * stand-in is NULL), whether or not the entry exists.
+ */
+static void
+ld_read_dropins(struct loader *ld)
+{
+	struct dirent	**names = NULL;
+	char		 *dir;
+	int		  i, n, cmp;
+
+	dir = ld_dropin_dir(ld);
 	if ((n = scandir(dir, &names, dropin_filter, dropin_compare)) == -1) {
-		if (errno != ENOENT)
+		if (errno != ENOENT) {
 			ld_error_at(ld, dir, 0, "cannot read directory: %s",
 			    strerror(errno));
-		free(dir);
-		return;
+			free(dir);
+			return;
+		}
+		n = 0;
+		names = NULL;
 	}
 	for (i = 0; i < n; i++) {
-		xasprintf(&path, "%s/%s", dir, names[i]->d_name);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			ld_read_file(ld, path);
-		else
-			log_debug("%s: %s: not a regular file, ignored",
-			    __func__, path);
-		free(path);
+		cmp = 1;
+		if (ld->ld_over_name != NULL && !ld->ld_over_done &&
+		    (cmp = strcmp(ld->ld_over_name, names[i]->d_name)) <= 0)
+			ld_read_overlay(ld);
+		if (cmp != 0)
+			ld_read_dropin(ld, dir, names[i]->d_name);
 		free(names[i]);
 	}
+	if (ld->ld_over_name != NULL && !ld->ld_over_done)
+		ld_read_overlay(ld);
 	free(names);
 	free(dir);
+}
+
+/* An overlay names a file config_load would read: NAME.conf, no dot
+ * first, no slash. */
+static int
+ld_overlay_name_ok(const char *name)
+{
+	size_t	 len = strlen(name);
+	size_t	 slen = strlen(CONFIG_DROPIN_SUFFIX);
+
+	return (name[0] != '.' && strchr(name, '/') == NULL && len > slen &&
+	    strcmp(name + len - slen, CONFIG_DROPIN_SUFFIX) == 0);
 }
 
 /* Check each file's top level and list its objects in definition order. */
@@ -1691,23 +1768,43 @@ ld_done(struct loader *ld)
 	for (i = 0; i < ld->ld_nerrors; i++)
 		free(ld->ld_errors[i].e_text);
 	free(ld->ld_errors);
+	free(ld->ld_over_shown);
 }
 
 struct config *
 config_load(const char *path, char **cause)
 {
+	return (config_load_overlay(path, NULL, NULL, cause));
+}
+
+struct config *
+config_load_overlay(const char *path, const char *name,
+    const char *candidate_path, char **cause)
+{
 	struct loader	 ld;
 	struct config	*cf;
-	char		*slash;
+	char		*slash, *dir;
 	size_t		 i;
 
 	*cause = NULL;
+	if (name != NULL && !ld_overlay_name_ok(name)) {
+		xasprintf(cause, "%s: not a name read from %s (NAME%s)", name,
+		    CONFIG_DROPIN_DIR, CONFIG_DROPIN_SUFFIX);
+		return (NULL);
+	}
 	memset(&ld, 0, sizeof(ld));
 	cf = ld.ld_cf = xcalloc(1, sizeof(*cf));
 	cf->cf_path = path_absolute(path);
 	ld.ld_dir = xstrdup(cf->cf_path);
 	slash = strrchr(ld.ld_dir, '/');
 	slash[slash == ld.ld_dir ? 1 : 0] = '\0';
+	if (name != NULL) {
+		ld.ld_over_name = name;
+		ld.ld_over_path = candidate_path;
+		dir = ld_dropin_dir(&ld);
+		xasprintf(&ld.ld_over_shown, "%s/%s", dir, name);
+		free(dir);
+	}
 
 	if (ld_read_file(&ld, path) == -1)
 		goto fail;

@@ -126,6 +126,14 @@ struct config {
  * per line.
  */
 struct config		*config_load(const char *path, char **cause);
+/*
+ * Like config_load, as if depot.d/name (e.g. "registry-x.conf") held the
+ * content of candidate_path, or were absent when candidate_path is NULL:
+ * a change is checked before it is put in place. Messages about the
+ * candidate name depot.d/name, and so do up_file and reg_file.
+ */
+struct config		*config_load_overlay(const char *path, const char *name,
+			    const char *candidate_path, char **cause);
 void			 config_free(struct config *);
 
 /* Lookups by name; NULL when absent. */

@@ -1,11 +1,16 @@
 /*
  * http.c: evhttp setup for a worker, the routing table, replies (plain,
- * JSON errors), in-flight accounting for graceful drain, and the access
- * log. Handlers for each family of paths live in their own files.
+ * JSON errors, files), in-flight accounting for graceful drain, public
+ * URLs, and the access log. Request bodies pass through the framing
+ * filter of http_body.c; handlers for each family of paths live in their
+ * own files.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -23,6 +29,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "http_body.h"
 #include "index.h"
 #include "log.h"
 #include "oci.h"
@@ -31,14 +38,18 @@
 
 #define HTTP_MAX_HEADERS_SIZE	(64 * 1024)
 #define HTTP_MAX_BOUND		16
+#define HTTP_HOST_MAX		255
+#define HTTP_DRAIN_POLL_MS	50
 
 struct http_server {
 	struct evhttp			*hs_http;
+	struct http_bodies		*hs_bodies;
 	struct http_context		*hs_ctx;
 	struct evhttp_bound_socket	*hs_bound[HTTP_MAX_BOUND];
 	int				 hs_nbound;
 	int				 hs_inflight;
 	int				 hs_draining;
+	struct event			*hs_drain_ev;
 	void				(*hs_drained_cb)(void *);
 	void				*hs_drained_arg;
 	int				 hs_access_fd;
@@ -50,7 +61,15 @@ static void	http_dispatch_cb(struct evhttp_request *, void *);
 static void	http_route(struct req *);
 static void	http_healthz(struct req *);
 static void	http_not_found(struct req *);
+static void	http_refused(struct req *, int status);
+static void	http_drop_body(struct req *);
 static void	http_finish(struct req *, int status, size_t bytes);
+static void	http_drain_check_cb(evutil_socket_t, short, void *);
+static int	http_host_valid(const char *, size_t);
+static char	*http_header_first(struct req *, const char *name);
+static int	http_peer_trusted(struct req *);
+static int	http_address_parse(const char *, struct in6_addr *);
+static char	*http_local_address(struct req *);
 static void	http_access_log(struct req *, int status, size_t bytes);
 static const char *http_method_name(enum evhttp_cmd_type);
 
@@ -80,14 +99,19 @@ http_create(struct event_base *base, struct http_context *ctx)
 	tv.tv_usec = 0;
 	evhttp_set_timeout_tv(hs->hs_http, &tv);
 	evhttp_set_max_headers_size(hs->hs_http, HTTP_MAX_HEADERS_SIZE);
-	if (ctx->ctx_config->cf_server.srv_max_body > 0)
-		evhttp_set_max_body_size(hs->hs_http,
-		    ctx->ctx_config->cf_server.srv_max_body);
+	/* Upload bodies stream past evhttp; server.max_body limits them. */
+	evhttp_set_max_body_size(hs->hs_http, HTTP_BODY_PASS_MAX);
+	hs->hs_bodies = http_bodies_create(base,
+	    ctx->ctx_config->cf_server.srv_max_body);
+	http_bodies_attach(hs->hs_bodies, hs->hs_http);
 	evhttp_set_allowed_methods(hs->hs_http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_default_content_type(hs->hs_http, "text/plain");
 	evhttp_set_gencb(hs->hs_http, http_dispatch_cb, hs);
+	if ((hs->hs_drain_ev = evtimer_new(base, http_drain_check_cb, hs)) ==
+	    NULL)
+		fatalx("%s: evtimer_new", __func__);
 	http_reopen_access_log(hs);
 	return (hs);
 }
@@ -99,6 +123,9 @@ http_free(struct http_server *hs)
 		return;
 	if (hs->hs_http != NULL)
 		evhttp_free(hs->hs_http);
+	http_bodies_free(hs->hs_bodies);
+	if (hs->hs_drain_ev != NULL)
+		event_free(hs->hs_drain_ev);
 	if (hs->hs_access_fd != -1)
 		close(hs->hs_access_fd);
 	free(hs);
@@ -136,7 +163,33 @@ http_drain(struct http_server *hs, void (*done_cb)(void *), void *arg)
 	hs->hs_drained_cb = done_cb;
 	hs->hs_drained_arg = arg;
 	if (hs->hs_inflight == 0)
-		done_cb(arg);
+		event_active(hs->hs_drain_ev, EV_TIMEOUT, 1);
+}
+
+/*
+ * Draining and nothing in flight: done once the last answers have left
+ * for the kernel too (a blob may take a while to send).
+ */
+static void
+http_drain_check_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct http_server	*hs = arg;
+	struct timeval		 tv;
+	void			(*done_cb)(void *);
+
+	(void)fd;
+	(void)events;
+	if (hs->hs_inflight > 0 || hs->hs_drained_cb == NULL)
+		return;
+	if (http_bodies_output_pending(hs->hs_bodies) > 0) {
+		tv.tv_sec = 0;
+		tv.tv_usec = HTTP_DRAIN_POLL_MS * 1000;
+		evtimer_add(hs->hs_drain_ev, &tv);
+		return;
+	}
+	done_cb = hs->hs_drained_cb;
+	hs->hs_drained_cb = NULL;
+	done_cb(hs->hs_drained_arg);
 }
 
 void
@@ -174,6 +227,7 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 	char				*decoded, *peer;
 	ev_uint16_t			 port;
 	size_t				 len;
+	int				 refused;
 
 	r = xcalloc(1, sizeof(*r));
 	r->req_ev = ev;
@@ -181,6 +235,7 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 	r->req_start_ms = now_ms();
 	TAILQ_INIT(&r->req_query);
 	hs->hs_inflight++;
+	refused = http_bodies_enter(hs->hs_bodies, ev, &r->req_body);
 	evhttp_connection_get_peer(evhttp_request_get_connection(ev), &peer,
 	    &port);
 	snprintf(r->req_client, sizeof(r->req_client), "%s", peer);
@@ -199,6 +254,10 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	r->req_path = decoded;
+	if (refused != 0) {
+		http_refused(r, refused);
+		return;
+	}
 	query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	if (query != NULL && evhttp_parse_query_str(query, &r->req_query) != 0) {
 		http_reply_oci_error(r, 400, "UNSUPPORTED",
@@ -258,18 +317,231 @@ http_not_found(struct req *r)
 	    "no such endpoint", r->req_path);
 }
 
+/* A request the framing filter refused; the connection closes after. */
+static void
+http_refused(struct req *r, int status)
+{
+	http_header_add(r, "Connection", "close");
+	if (status == 413)
+		http_reply_oci_error(r, 413, http_method(r) == EVHTTP_REQ_PUT &&
+		    strstr(r->req_path, "/manifests/") != NULL ?
+		    "MANIFEST_INVALID" : "SIZE_INVALID",
+		    "request body too large", NULL);
+	else if (status == 431)
+		http_reply_oci_error(r, 431, "UNSUPPORTED",
+		    "request header fields too large", NULL);
+	else
+		http_reply_oci_error(r, status, "UNSUPPORTED",
+		    "malformed request", NULL);
+}
+
+char *
+http_public_url(struct req *r, const char *path)
+{
+	struct config	*cf = http_context(r)->ctx_config;
+	char		*url, *host = NULL, *proto = NULL;
+	const char	*h;
+
+	if (cf->cf_server.srv_public_url != NULL) {
+		xasprintf(&url, "%s%s", cf->cf_server.srv_public_url, path);
+		return (url);
+	}
+	if (http_peer_trusted(r) &&
+	    (host = http_header_first(r, "X-Forwarded-Host")) != NULL) {
+		proto = http_header_first(r, "X-Forwarded-Proto");
+		if (proto == NULL || (strcasecmp(proto, "http") != 0 &&
+		    strcasecmp(proto, "https") != 0)) {
+			free(proto);
+			proto = xstrdup("http");
+		}
+		xasprintf(&url, "%s://%s%s", strcasecmp(proto, "https") == 0 ?
+		    "https" : "http", host, path);
+		free(host);
+		free(proto);
+		return (url);
+	}
+	if ((h = http_header_get(r, "Host")) != NULL &&
+	    http_host_valid(h, strlen(h)))
+		host = xstrdup(h);
+	else
+		host = http_local_address(r);
+	xasprintf(&url, "http://%s%s", host, path);
+	free(host);
+	return (url);
+}
+
+/* A host[:port] safe to put in a URL and a header. */
+static int
+http_host_valid(const char *s, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0 || len > HTTP_HOST_MAX)
+		return (0);
+	for (i = 0; i < len; i++)
+		if (s[i] == '\0' || strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]", s[i]) == NULL)
+			return (0);
+	return (1);
+}
+
+/* The first element of a comma-separated header, if valid. Caller frees. */
+static char *
+http_header_first(struct req *r, const char *name)
+{
+	const char	*v = http_header_get(r, name);
+	size_t		 len;
+
+	if (v == NULL)
+		return (NULL);
+	v += strspn(v, " \t");
+	len = strcspn(v, ",");
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	if (!http_host_valid(v, len))
+		return (NULL);
+	return (xstrndup(v, len));
+}
+
+/* Is the peer one of server.trusted_proxies? */
+static int
+http_peer_trusted(struct req *r)
+{
+	struct strlist	*tp;
+	struct in6_addr	 peer, a;
+	size_t		 i;
+
+	tp = &http_context(r)->ctx_config->cf_server.srv_trusted_proxies;
+	if (http_address_parse(r->req_client, &peer) == -1)
+		return (0);
+	for (i = 0; i < tp->sl_count; i++)
+		if (http_address_parse(tp->sl_items[i], &a) == 0 &&
+		    memcmp(&a, &peer, sizeof(a)) == 0)
+			return (1);
+	return (0);
+}
+
+/* An IPv4 or IPv6 address, IPv4 as IPv4-mapped IPv6. 0 or -1. */
+static int
+http_address_parse(const char *s, struct in6_addr *out)
+{
+	struct in_addr	 v4;
+
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return (0);
+	if (inet_pton(AF_INET, s, &v4) != 1)
+		return (-1);
+	memset(out, 0, sizeof(*out));
+	out->s6_addr[10] = 0xff;
+	out->s6_addr[11] = 0xff;
+	memcpy(&out->s6_addr[12], &v4, sizeof(v4));
+	return (0);
+}
+
+/* The address and port the client connected to. Caller frees. */
+static char *
+http_local_address(struct req *r)
+{
+	struct evhttp_connection	*evcon;
+	struct sockaddr_storage		 ss;
+	socklen_t			 sslen = sizeof(ss);
+	char				 addr[INET6_ADDRSTRLEN], *s;
+	struct config			*cf = http_context(r)->ctx_config;
+	evutil_socket_t			 fd = -1;
+
+	if ((evcon = evhttp_request_get_connection(r->req_ev)) != NULL)
+		fd = bufferevent_getfd(
+		    evhttp_connection_get_bufferevent(evcon));
+	if (fd != -1 && getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (ss.ss_family == AF_INET && inet_ntop(AF_INET,
+		    &((struct sockaddr_in *)&ss)->sin_addr, addr,
+		    sizeof(addr)) != NULL) {
+			xasprintf(&s, "%s:%u", addr,
+			    ntohs(((struct sockaddr_in *)&ss)->sin_port));
+			return (s);
+		}
+		if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
+		    sizeof(addr)) != NULL) {
+			xasprintf(&s, "[%s]:%u", addr,
+			    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+			return (s);
+		}
+	}
+	if (cf->cf_server.srv_nlisten > 0)
+		return (xstrdup(cf->cf_server.srv_listen[0].l_text));
+	return (xstrdup("localhost"));
+}
+
 void
 http_reply(struct req *r, int status, const char *content_type,
     struct evbuffer *body)
 {
-	struct evkeyvalq	*out = evhttp_request_get_output_headers(r->req_ev);
+	struct evhttp_request	*ev = r->req_ev;
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(ev);
 	size_t			 bytes = body != NULL ? evbuffer_get_length(body) : 0;
+	char			 len[32];
 
 	if (content_type != NULL && evhttp_find_header(out, "Content-Type") ==
 	    NULL)
 		evhttp_add_header(out, "Content-Type", content_type);
-	evhttp_send_reply(r->req_ev, status, NULL, body);
-	http_finish(r, status, http_method(r) == EVHTTP_REQ_HEAD ? 0 : bytes);
+	if (r->req_body != NULL)
+		http_drop_body(r);
+	if (http_method(r) == EVHTTP_REQ_HEAD) {
+		/* evhttp would send the body: say its length instead. */
+		if (body != NULL && evhttp_find_header(out, "Content-Length") ==
+		    NULL) {
+			(void)snprintf(len, sizeof(len), "%zu", bytes);
+			evhttp_add_header(out, "Content-Length", len);
+		}
+		body = NULL;
+		bytes = 0;
+	}
+	/*
+	 * Finish first: evhttp frees a request whose client is gone as soon
+	 * as it is answered.
+	 */
+	http_finish(r, status, bytes);
+	evhttp_send_reply(ev, status, NULL, body);
+}
+
+/* Answered before the body was read: close after, drop the rest. */
+static void
+http_drop_body(struct req *r)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(r->req_ev);
+
+	if (!http_body_complete(r->req_body) &&
+	    evhttp_find_header(out, "Connection") == NULL)
+		evhttp_add_header(out, "Connection", "close");
+	http_body_release(r->req_body);
+	r->req_body = NULL;
+}
+
+void
+http_reply_file(struct req *r, int status, const char *content_type, int fd,
+    off_t offset, off_t length)
+{
+	struct evbuffer	*body;
+	char		 len[32];
+
+	if (http_method(r) == EVHTTP_REQ_HEAD) {
+		close(fd);
+		(void)snprintf(len, sizeof(len), "%lld", (long long)length);
+		http_header_add(r, "Content-Length", len);
+		http_reply(r, status, content_type, NULL);
+		return;
+	}
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	/* Without this flag evbuffer_add_file reads instead of sendfile. */
+	evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
+	if (length == 0)
+		close(fd);
+	else if (evbuffer_add_file(body, fd, offset, length) == -1)
+		fatalx("%s: evbuffer_add_file", __func__);	/* memory */
+	http_reply(r, status, content_type, body);
+	evbuffer_free(body);
 }
 
 void
@@ -359,8 +631,8 @@ http_finish(struct req *r, int status, size_t bytes)
 	free((char *)r->req_path);
 	free(r);
 	hs->hs_inflight--;
-	if (hs->hs_draining && hs->hs_inflight == 0 && hs->hs_drained_cb != NULL)
-		hs->hs_drained_cb(hs->hs_drained_arg);
+	if (hs->hs_draining && hs->hs_inflight == 0)
+		event_active(hs->hs_drain_ev, EV_TIMEOUT, 1);
 }
 
 /* One line per request: client, time, request line, status, bytes, ms. */

@@ -18,6 +18,7 @@ struct config;
 struct index;
 struct blobstore;
 struct http_server;
+struct http_body;
 
 /* One request being answered; handlers get it and answer through http.c. */
 struct req {
@@ -28,6 +29,7 @@ struct req {
 	long long		 req_start_ms;
 	char			 req_client[64];
 	int			 req_done;
+	struct http_body	*req_body;	/* diverted body (http_body.h) */
 };
 
 /* What handlers may use of the worker. */
@@ -49,9 +51,30 @@ void			 http_drain(struct http_server *, void (*done_cb)(void *),
 void			 http_reopen_access_log(struct http_server *);
 struct http_context	*http_context(struct req *);
 
-/* Answers. Each finishes the request: the handler must not touch it after. */
+/*
+ * The absolute URL of path (which starts with "/") as the client sees
+ * this server: server.public_url when set; else X-Forwarded-Proto and
+ * X-Forwarded-Host when the peer is one of server.trusted_proxies; else
+ * "http://" and the Host header (or the address the client reached).
+ * Caller frees.
+ */
+char	*http_public_url(struct req *, const char *path);
+
+/*
+ * Answers. Each finishes the request: the handler must not touch it after.
+ * An answer given before a diverted body has fully arrived closes the
+ * connection after it (see http_body.h). To HEAD, the body's length is
+ * sent as Content-Length, and not the body.
+ */
 void	http_reply(struct req *, int status, const char *content_type,
 	    struct evbuffer *body);
+/*
+ * Answer with length bytes of the open file fd from offset, sent with
+ * sendfile; the fd is closed when sent (also on error). A HEAD request
+ * gets the Content-Length and no body.
+ */
+void	http_reply_file(struct req *, int status, const char *content_type,
+	    int fd, off_t offset, off_t length);
 void	http_reply_text(struct req *, int status, const char *text);
 void	http_reply_json_text(struct req *, int status, const char *json);
 /* The OCI error JSON: {"errors":[{"code","message","detail"}]}. */

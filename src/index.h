@@ -159,4 +159,13 @@ int	index_upload_advance(struct index *, const char *id, int64_t expect,
 int	index_upload_expired(struct index *, int64_t before, size_t n,
 	    char ***ids, size_t *count);
 
+/*
+ * Delete what the index holds for registry (no "/"): the tags, links,
+ * referrer entries and catalog rows of every repository "registry/...",
+ * and the uploads into them, in bounded transactions. Manifest records
+ * stay, and the blobs become garbage for a later collection. Returns the
+ * number of repositories removed, or -1.
+ */
+int	index_registry_purge(struct index *, const char *registry);
+
 #endif /* DEPOT_INDEX_H */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,6 +35,7 @@
 #include "index.h"
 #include "log.h"
 #include "master.h"
+#include "upload.h"
 #include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -63,6 +65,7 @@ struct master {
 	int			 m_debug;
 	struct event_base	*m_base;
 	struct index		*m_index;
+	struct blobstore	*m_blobs;
 	char			 m_db_dir[4096];
 	int			 m_pid_fd;
 	struct listener		*m_listeners;
@@ -116,6 +119,7 @@ static void	master_sigterm_cb(evutil_socket_t, short, void *);
 static void	master_sigusr1_cb(evutil_socket_t, short, void *);
 static void	master_respawn_cb(evutil_socket_t, short, void *);
 static void	master_checkpoint_cb(evutil_socket_t, short, void *);
+static void	master_housekeeping_arm(struct master *);
 static void	master_kill_cb(evutil_socket_t, short, void *);
 
 int
@@ -203,6 +207,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	event_base_free(m.m_base);
 	free(m.m_children);
 	free(m.m_config_path);
+	blobstore_free(m.m_blobs);
 	config_free(m.m_config);
 	return (0);
 }
@@ -393,7 +398,6 @@ static int
 master_prepare_storage(struct master *m)
 {
 	const char		*dir = m->m_config->cf_server.srv_data_dir;
-	struct blobstore	*bs;
 	char			*cause = NULL;
 
 	if (mkdir_p(dir, 0750) == -1) {
@@ -409,14 +413,13 @@ master_prepare_storage(struct master *m)
 		return (-1);
 	}
 	master_db_enter(m);
-	bs = blobstore_open(dir, &cause);
+	m->m_blobs = blobstore_open(dir, &cause);
 	master_db_leave(m);
-	if (bs == NULL) {
+	if (m->m_blobs == NULL) {
 		log_warnx("blob store %s: %s", dir, cause);
 		free(cause);
 		return (-1);
 	}
-	blobstore_free(bs);
 	return (0);
 }
 
@@ -727,6 +730,7 @@ master_reload(struct master *m)
 	master_drain_generation(m, old_generation);
 	log_info("configuration reloaded from %s (generation %d)",
 	    m->m_config_path, m->m_generation);
+	master_housekeeping_arm(m);
 	master_status_write(m, "ok", "configuration reloaded");
 }
 
@@ -828,7 +832,6 @@ master_events(struct master *m)
 		{ SIGUSR1, master_sigusr1_cb },
 	};
 	struct event	*ev;
-	struct timeval	 tv = { MASTER_CHECKPOINT_SECS, 0 };
 	size_t		 i;
 
 	for (i = 0; i < MASTER_NSIGNALS; i++) {
@@ -838,11 +841,10 @@ master_events(struct master *m)
 		m->m_signal_ev[i] = ev;
 	}
 	m->m_respawn_ev = evtimer_new(m->m_base, master_respawn_cb, m);
-	m->m_checkpoint_ev = event_new(m->m_base, -1, EV_PERSIST,
-	    master_checkpoint_cb, m);
+	m->m_checkpoint_ev = evtimer_new(m->m_base, master_checkpoint_cb, m);
 	if (m->m_respawn_ev == NULL || m->m_checkpoint_ev == NULL)
 		fatalx("%s: evtimer_new", __func__);
-	evtimer_add(m->m_checkpoint_ev, &tv);
+	master_housekeeping_arm(m);
 }
 
 static void
@@ -913,16 +915,43 @@ master_respawn_cb(evutil_socket_t fd, short events, void *arg)
 	master_fill_slots(arg);
 }
 
+/* Every minute: checkpoint the index and expire abandoned uploads. */
 static void
 master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct master	*m = arg;
+	int64_t		 before;
+	int		 n;
 
 	(void)fd;
 	(void)events;
+	before = (int64_t)time(NULL) -
+	    m->m_config->cf_server.srv_upload_expiry;
 	master_db_enter(m);
 	index_checkpoint(m->m_index);
+	n = upload_expire(m->m_index, m->m_blobs, before);
 	master_db_leave(m);
+	if (n > 0)
+		log_info("expired %d abandoned upload%s", n, n == 1 ? "" : "s");
+	master_housekeeping_arm(m);
+}
+
+/*
+ * Housekeeping runs every MASTER_CHECKPOINT_SECS, or more often when
+ * uploads expire sooner than that, so expiry is never late by more than
+ * half of upload_expiry.
+ */
+static void
+master_housekeeping_arm(struct master *m)
+{
+	struct timeval	 tv = { MASTER_CHECKPOINT_SECS, 0 };
+	int		 half = m->m_config->cf_server.srv_upload_expiry / 2;
+
+	if (half < 1)
+		half = 1;
+	if (half < tv.tv_sec)
+		tv.tv_sec = half;
+	evtimer_add(m->m_checkpoint_ev, &tv);
 }
 
 static void

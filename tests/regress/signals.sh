@@ -21,7 +21,11 @@ is "$?" 1 "a second depotd with the same pid file refuses to start"
 like "$out" "another depotd is running \(pid $master" "the refusal names the running pid"
 
 # --- reload with a changed config
-is "$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/extra/img/tags/list")" 404 "registry 'extra' unknown before reload"
+# err_code URL: the OCI error code of an answer ("" when none).
+err_code() {
+	curl -s "$1" | jq -r '.errors[0].code // empty' 2>/dev/null
+}
+is "$(err_code "$base/v2/extra/img/manifests/latest")" NAME_UNKNOWN "registry 'extra' unknown before reload"
 old_workers=$(workers_of "$master")
 cat >>"$conf" <<'EOC'
 upstreams = (
@@ -30,9 +34,8 @@ upstreams = (
 EOC
 kill -HUP "$master"
 i=0
-while [ "$(http_status "$base/v2/extra/img/tags/list")" = 404 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-isnt404=$(http_status "$base/v2/extra/img/tags/list")
-check "after SIGHUP the new config is served" test "$isnt404" != 404
+while [ "$(err_code "$base/v2/extra/img/manifests/latest")" = NAME_UNKNOWN ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "after SIGHUP the new config is served" test "$(err_code "$base/v2/extra/img/manifests/latest")" != NAME_UNKNOWN
 like "$(cat "$log")" "configuration reloaded" "reload is logged"
 status="$T_DIR/depotd-$port.pid.status"
 like "$(cat "$status")" "^result ok" "the status file says the reload was accepted"
@@ -60,7 +63,7 @@ like "$(cat "$status")" "^result failed" "the status file says the reload failed
 like "$(cat "$status")" "^message .*depot.conf:[0-9]+:" "the status file carries the error"
 check "depotd still serves after a broken reload" test "$(http_status "$base/v2/")" = 200
 is "$(workers_of "$master")" "$workers_before" "a broken reload leaves the workers alone"
-check "the old config is still in force" test "$(http_status "$base/v2/extra/img/tags/list")" != 404
+check "the old config is still in force" test "$(err_code "$base/v2/extra/img/manifests/latest")" != NAME_UNKNOWN
 cp "$T_DIR/good.conf" "$conf"
 
 # --- a worker killed with SIGKILL is replaced; requests keep succeeding

@@ -1,9 +1,10 @@
 /*
  * config_test.c: unit tests for depot.conf loading: the CONTRACT example
  * with every field, defaults, each refusal with its file:line, several
- * errors at once, depot.d merging and duplicate names, secret files and
- * their modes, secrets kept out of messages, and depot.conf(5) naming
- * every key.
+ * errors at once, depot.d merging and duplicate names, loading with a
+ * depot.d file added, replaced or removed (config_load_overlay), secret
+ * files and their modes, secrets kept out of messages, and depot.conf(5)
+ * naming every key.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@ static void	 test_write(const char *, mode_t, const char *, ...)
 static struct config *test_load(char **);
 static void	 test_refused(const char *, const char *);
 static int	 test_lines(const char *);
+static void	 test_candidate(char *, size_t, const char *);
 static Suite	*config_suite(void);
 
 /* Each test gets a fresh directory under test_root for its files. */
@@ -922,6 +924,191 @@ START_TEST(test_dropin_refused)
 }
 END_TEST
 
+/* A candidate file outside depot.d (the overlay's stand-in). */
+static void
+test_candidate(char *path, size_t size, const char *text)
+{
+	test_write("candidate.tmp", 0644, "%s", text);
+	ck_assert_int_eq(path_fmt(path, size, "%s/candidate.tmp", test_dir),
+	    0);
+}
+
+/* An overlay adds a file in name order, even without a depot.d. */
+START_TEST(test_overlay_add)
+{
+	struct config		*cf;
+	struct config_registry	*reg;
+	char			*cause, cand[PATH_MAX], want[PATH_MAX];
+
+	test_write("depot.conf", 0644,
+	    "upstreams = ( { key = \"hub\"; type = \"docker\"; "
+	    "source = \"dockerhub\"; } );\n");
+	test_candidate(cand, sizeof(cand),
+	    "# written by depotctl\n"
+	    "registries = ( { name = \"new\"; type = \"docker\"; "
+	    "upstreams = [ \"hub\" ]; } );\n");
+	cf = config_load_overlay(test_conf, "registry-new.conf", cand,
+	    &cause);
+	ck_assert_msg(cf != NULL, "refused: %s", cause);
+	ck_assert_uint_eq(cf->cf_nregistries, 1);
+	ck_assert_int_eq(path_fmt(want, sizeof(want),
+	    "%s/depot.d/registry-new.conf", test_dir), 0);
+	ck_assert_str_eq(cf->cf_registries[0].reg_file, want);
+	ck_assert_int_eq(cf->cf_registries[0].reg_line, 2);
+	config_free(cf);
+
+	/* Between the files that sort before and after it. */
+	ck_assert_int_eq(path_fmt(want, sizeof(want), "%s/depot.d", test_dir),
+	    0);
+	ck_assert_int_eq(mkdir(want, 0755), 0);
+	test_write("depot.d/a.conf", 0644,
+	    "registries = ( { name = \"a\"; type = \"docker\"; } );\n");
+	test_write("depot.d/z.conf", 0644,
+	    "registries = ( { name = \"z\"; type = \"docker\"; } );\n");
+	cf = config_load_overlay(test_conf, "registry-new.conf", cand,
+	    &cause);
+	ck_assert_msg(cf != NULL, "refused: %s", cause);
+	ck_assert_uint_eq(cf->cf_nregistries, 3);
+	ck_assert_str_eq(cf->cf_registries[0].reg_name, "a");
+	ck_assert_str_eq(cf->cf_registries[1].reg_name, "new");
+	ck_assert_str_eq(cf->cf_registries[2].reg_name, "z");
+	reg = config_registry_find(cf, "new");
+	ck_assert_ptr_nonnull(reg);
+	ck_assert_str_eq(reg->reg_upstreams.sl_items[0], "hub");
+	config_free(cf);
+
+	/* Without the overlay the candidate is not read. */
+	cf = test_load(&cause);
+	ck_assert_msg(cf != NULL, "refused: %s", cause);
+	ck_assert_uint_eq(cf->cf_nregistries, 2);
+	config_free(cf);
+}
+END_TEST
+
+/* An overlay replaces a file; its errors name the file it stands for. */
+START_TEST(test_overlay_replace)
+{
+	struct config	*cf;
+	char		*cause, cand[PATH_MAX], want[PATH_MAX * 2];
+
+	ck_assert_int_eq(path_fmt(want, sizeof(want), "%s/depot.d", test_dir),
+	    0);
+	ck_assert_int_eq(mkdir(want, 0755), 0);
+	test_write("depot.conf", 0644,
+	    "upstreams = ( { key = \"hub\"; type = \"docker\"; "
+	    "source = \"dockerhub\"; } );\n");
+	test_write("depot.d/registry-x.conf", 0644,
+	    "registries = ( { name = \"x\"; type = \"docker\"; } );\n");
+	test_candidate(cand, sizeof(cand),
+	    "registries = ( { name = \"x\"; type = \"helm\"; "
+	    "description = \"new\"; } );\n");
+	cf = config_load_overlay(test_conf, "registry-x.conf", cand, &cause);
+	ck_assert_msg(cf != NULL, "refused: %s", cause);
+	ck_assert_uint_eq(cf->cf_nregistries, 1);
+	ck_assert_int_eq(cf->cf_registries[0].reg_type, REPO_HELM);
+	ck_assert_str_eq(cf->cf_registries[0].reg_description, "new");
+	config_free(cf);
+
+	/* A helm registry cannot list a docker upstream. */
+	test_candidate(cand, sizeof(cand),
+	    "\n"
+	    "registries = ( { name = \"x\"; type = \"helm\";\n"
+	    "  upstreams = [ \"hub\" ]; } );\n");
+	cf = config_load_overlay(test_conf, "registry-x.conf", cand, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_int_eq(path_fmt(want, sizeof(want),
+	    "%s/depot.d/registry-x.conf:3: upstream 'hub' is of type docker, "
+	    "but registry 'x' is of type helm", test_dir), 0);
+	ck_assert_msg(strstr(cause, want) != NULL, "want %s in:\n%s", want,
+	    cause);
+	ck_assert_msg(strstr(cause, "candidate.tmp") == NULL, "cause: %s",
+	    cause);
+	free(cause);
+
+	/* A syntax error too. */
+	test_candidate(cand, sizeof(cand), "registries = ( { name = ; } );\n");
+	cf = config_load_overlay(test_conf, "registry-x.conf", cand, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_int_eq(path_fmt(want, sizeof(want),
+	    "%s/depot.d/registry-x.conf:1: ", test_dir), 0);
+	ck_assert_msg(strncmp(cause, want, strlen(want)) == 0, "cause: %s",
+	    cause);
+	free(cause);
+
+	/* A duplicate name: the other definition is named. */
+	test_candidate(cand, sizeof(cand),
+	    "registries = ( { name = \"hub\"; type = \"docker\"; } );\n");
+	cf = config_load_overlay(test_conf, "registry-x.conf", cand, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_int_eq(path_fmt(want, sizeof(want),
+	    "%s/depot.d/registry-x.conf:1: registry 'hub' is already defined "
+	    "as an upstream at %s:1 ", test_dir, test_conf), 0);
+	ck_assert_msg(strstr(cause, want) != NULL, "want %s in:\n%s", want,
+	    cause);
+	free(cause);
+
+	/* A stand-in that cannot be read. */
+	ck_assert_int_eq(path_fmt(cand, sizeof(cand), "%s/absent", test_dir),
+	    0);
+	cf = config_load_overlay(test_conf, "registry-x.conf", cand, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_int_eq(path_fmt(want, sizeof(want),
+	    "%s/depot.d/registry-x.conf: cannot open", test_dir), 0);
+	ck_assert_msg(strstr(cause, want) != NULL, "want %s in:\n%s", want,
+	    cause);
+	free(cause);
+}
+END_TEST
+
+/* A NULL candidate: loaded as if the file were gone. */
+START_TEST(test_overlay_remove)
+{
+	struct config	*cf;
+	char		*cause, want[PATH_MAX * 2];
+
+	ck_assert_int_eq(path_fmt(want, sizeof(want), "%s/depot.d", test_dir),
+	    0);
+	ck_assert_int_eq(mkdir(want, 0755), 0);
+	test_write("depot.conf", 0644,
+	    "registries = ( { name = \"main\"; type = \"docker\";\n"
+	    "  upstreams = [ \"u\" ]; } );\n");
+	test_write("depot.d/registry-x.conf", 0644,
+	    "registries = ( { name = \"x\"; type = \"docker\"; } );\n");
+	test_write("depot.d/upstream-u.conf", 0644,
+	    "upstreams = ( { key = \"u\"; type = \"docker\"; "
+	    "source = \"dockerhub\"; } );\n");
+	cf = config_load_overlay(test_conf, "registry-x.conf", NULL, &cause);
+	ck_assert_msg(cf != NULL, "refused: %s", cause);
+	ck_assert_ptr_null(config_registry_find(cf, "x"));
+	ck_assert_ptr_nonnull(config_registry_find(cf, "main"));
+	config_free(cf);
+	/* Removing a file nobody has is the plain load. */
+	cf = config_load_overlay(test_conf, "registry-y.conf", NULL, &cause);
+	ck_assert_msg(cf != NULL, "refused: %s", cause);
+	ck_assert_uint_eq(cf->cf_nregistries, 2);
+	config_free(cf);
+	/* An upstream still listed cannot go. */
+	cf = config_load_overlay(test_conf, "upstream-u.conf", NULL, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_int_eq(path_fmt(want, sizeof(want),
+	    "%s:2: upstream 'u' is not defined", test_conf), 0);
+	ck_assert_msg(strstr(cause, want) != NULL, "want %s in:\n%s", want,
+	    cause);
+	free(cause);
+	/* Names config_load would not read are refused. */
+	cf = config_load_overlay(test_conf, "x.txt", NULL, &cause);
+	ck_assert_ptr_null(cf);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	cf = config_load_overlay(test_conf, ".registry-x.conf", NULL, &cause);
+	ck_assert_ptr_null(cf);
+	free(cause);
+	cf = config_load_overlay(test_conf, "sub/x.conf", NULL, &cause);
+	ck_assert_ptr_null(cf);
+	free(cause);
+}
+END_TEST
+
 #define TEST_SECRET_CONF \
 "upstreams = (\n"							\
 "  { key = \"a\"; type = \"docker\"; source = \"dockerhub\";\n"		\
@@ -1162,6 +1349,9 @@ config_suite(void)
 	tcase_add_test(tc, test_dropin_merge);
 	tcase_add_test(tc, test_dropin_duplicate);
 	tcase_add_test(tc, test_dropin_refused);
+	tcase_add_test(tc, test_overlay_add);
+	tcase_add_test(tc, test_overlay_replace);
+	tcase_add_test(tc, test_overlay_remove);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("secrets");

@@ -6,7 +6,8 @@
  * recovery, and a crash test that SIGKILLs busy workers and checks that
  * the counters stay consistent. Registry content: tags, links and the
  * catalog, manifests with their referrers, uploads (with a race between
- * processes on one upload's offset), and values damaged on disk.
+ * processes on one upload's offset), values damaged on disk, and the
+ * purge of a registry's entries (more than one batch of them).
  *
  * Children are started with fork and always leave with _exit: they never
  * touch the parent's handle, and never outlive CHILD_LIFETIME_MS or their
@@ -41,6 +42,7 @@
 #define CRASH_RUN_MS		300
 #define CONTENTION_KIDS		4
 #define CONTENTION_TXNS		200
+#define PURGE_TAGS		530	/* more than one purge batch */
 
 /* Exit codes of children. */
 #define KID_OK			0
@@ -1521,6 +1523,98 @@ START_TEST(test_upload_contention)
 }
 END_TEST
 
+/*
+ * Purging registry "reg" removes the tags, links, referrers, catalog rows
+ * and uploads of "reg/..." repositories, in several batches, and nothing
+ * of "reg2/...", "re/..." or a repository named "reg" itself.
+ */
+START_TEST(test_registry_purge)
+{
+	const char		*none[] = { NULL }, *kept[] = { "t", NULL };
+	const char		*repos_left[] = { "re/g", "reg", "reg2/x",
+				    NULL };
+	struct index		*ix;
+	struct index_manifest	 m, got;
+	struct index_upload	 u;
+	struct index_tag	 t;
+	struct digest		 d, subject, sig, *refs;
+	char			 tag[32];
+	size_t			 count;
+	int			 i;
+
+	mkdigest(&d, "purge");
+	mkdigest(&subject, "purge subject");
+	mkdigest(&sig, "purge signature");
+	mktag(&t, &d, "m", 1, "");
+	ix = master_open();
+	for (i = 0; i < PURGE_TAGS; i++) {
+		snprintf(tag, sizeof(tag), "v%04d", i);
+		ck_assert_int_eq(index_tag_put(ix, "reg/a", tag, &t), 0);
+	}
+	ck_assert_int_eq(index_tag_put(ix, "reg/b/c", "t", &t), 0);
+	ck_assert_int_eq(index_link_put(ix, "reg/a", &d, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "reg/b/c", &d, INDEX_LINK_BLOB),
+	    0);
+	mkmanifest(&m, 10, "application/x-sig", &subject, NULL);
+	ck_assert_int_eq(index_manifest_commit(ix, "reg/a", &sig, &m, "sig",
+	    &t), 0);
+	upload_put(ix, "up-1", "reg/a", 0, 5);
+	upload_put(ix, "up-3", "reg/b/c", 9, 5);
+	/* Neighbours that must survive. */
+	ck_assert_int_eq(index_tag_put(ix, "reg2/x", "t", &t), 0);
+	ck_assert_int_eq(index_tag_put(ix, "re/g", "t", &t), 0);
+	ck_assert_int_eq(index_tag_put(ix, "reg", "t", &t), 0);
+	ck_assert_int_eq(index_link_put(ix, "reg2/x", &d, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "re/g", &d, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "reg", &d, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_manifest_commit(ix, "reg2/x", &sig, &m, NULL,
+	    NULL), 0);
+	upload_put(ix, "up-2", "reg2/x", 0, 5);
+	upload_put(ix, "up-4", "reg", 0, 5);
+
+	ck_assert_int_eq(index_registry_purge(ix, "reg"), 2);
+	tags_are(ix, "reg/a", NULL, 0, none);
+	tags_are(ix, "reg/b/c", NULL, 0, none);
+	tags_are(ix, "reg2/x", NULL, 0, kept);
+	tags_are(ix, "re/g", NULL, 0, kept);
+	tags_are(ix, "reg", NULL, 0, kept);
+	ck_assert_int_eq(index_link_get(ix, "reg/a", &d, NULL), 0);
+	ck_assert_int_eq(index_link_get(ix, "reg/a", &sig, NULL), 0);
+	ck_assert_int_eq(index_link_get(ix, "reg/b/c", &d, NULL), 0);
+	ck_assert_int_eq(index_link_get(ix, "reg2/x", &d, NULL), 1);
+	ck_assert_int_eq(index_link_get(ix, "reg", &d, NULL), 1);
+	repos_are(ix, NULL, 0, repos_left);
+	ck_assert_int_eq(index_referrer_list(ix, "reg/a", &subject, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_int_eq(index_referrer_list(ix, "reg2/x", &subject, &refs,
+	    &count), 0);
+	ck_assert_uint_eq(count, 1);
+	free(refs);
+	ck_assert_int_eq(index_upload_get(ix, "up-1", &u), 0);
+	ck_assert_int_eq(index_upload_get(ix, "up-3", &u), 0);
+	ck_assert_int_eq(index_upload_get(ix, "up-2", &u), 1);
+	ck_assert_int_eq(index_upload_get(ix, "up-4", &u), 1);
+	/* The manifest record is global: it stays for the other repos. */
+	ck_assert_int_eq(index_manifest_get(ix, &sig, &got), 1);
+	index_manifest_clear(&got);
+
+	/* Nothing left: a second purge finds nothing; bad names refused. */
+	ck_assert_int_eq(index_registry_purge(ix, "reg"), 0);
+	ck_assert_int_eq(index_registry_purge(ix, ""), -1);
+	ck_assert_int_eq(index_registry_purge(ix, "reg/a"), -1);
+	ck_assert_int_eq(index_registry_purge(ix, NULL), -1);
+	ck_assert_int_eq(index_registry_purge(NULL, "reg"), -1);
+	index_close(ix);
+
+	/* Durable: still gone after a reopen. */
+	ix = master_open();
+	tags_are(ix, "reg/a", NULL, 0, none);
+	tags_are(ix, "reg2/x", NULL, 0, kept);
+	index_close(ix);
+}
+END_TEST
+
 static Suite *
 index_suite(void)
 {
@@ -1551,6 +1645,7 @@ index_suite(void)
 	tcase_add_test(tc, test_manifest_unlink);
 	tcase_add_test(tc, test_uploads);
 	tcase_add_test(tc, test_garbled);
+	tcase_add_test(tc, test_registry_purge);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("processes");
