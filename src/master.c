@@ -5,7 +5,8 @@
  * workers (throttling crash loops), is the index's watcher (failchk after
  * an abnormal exit, recovery when that asks for it), reloads on SIGHUP by
  * starting a new generation and draining the old one, reopens logs on
- * SIGUSR1 and stops gracefully on SIGTERM/SIGINT.
+ * SIGUSR1 and stops gracefully on SIGTERM/SIGINT. It creates the shared
+ * metrics segment before the first fork and keeps its own gauges there.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -35,6 +36,7 @@
 #include "index.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "upload.h"
 #include "util.h"
 #include "worker.h"
@@ -150,6 +152,9 @@ master_run(struct config *cf, const char *config_path, int foreground,
 		return (1);
 	if (master_prepare_storage(&m) == -1)
 		return (1);
+	/* Before any fork: workers of every generation inherit it. */
+	if (metrics_init() == -1)
+		return (1);
 	if (!foreground) {
 		if (master_daemonize(&ready_fd) == -1)
 			return (1);
@@ -185,6 +190,10 @@ master_run(struct config *cf, const char *config_path, int foreground,
 			log_warn("%s: ready pipe", __func__);
 		close(ready_fd);
 	}
+	/* The first value of the blob store gauges, while workers serve. */
+	master_db_enter(&m);
+	metrics_blob_store_update(m.m_config->cf_server.srv_data_dir, 1);
+	master_db_leave(&m);
 
 	event_base_dispatch(m.m_base);
 
@@ -205,6 +214,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	if (m.m_kill_ev != NULL)
 		event_free(m.m_kill_ev);
 	event_base_free(m.m_base);
+	metrics_close();
 	free(m.m_children);
 	free(m.m_config_path);
 	blobstore_free(m.m_blobs);
@@ -491,6 +501,7 @@ master_spawn(struct master *m)
 {
 	struct worker_args	 wa;
 	struct child		*ch;
+	sigset_t		 all, old;
 	int			 ctl[2], *fds;
 	size_t			 i;
 	pid_t			 pid;
@@ -499,8 +510,17 @@ master_spawn(struct master *m)
 		log_warn("%s: pipe", __func__);
 		return;
 	}
+	/*
+	 * Signals stay blocked in the child until the worker's own handlers
+	 * are in place: a SIGTERM to the whole group (systemd, pkill) must
+	 * not kill a worker inside Berkeley DB, nor reach the master's
+	 * handler through the inherited signal pipe.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == -1) {
 		log_warn("%s: fork", __func__);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(ctl[0]);
 		close(ctl[1]);
 		return;
@@ -532,8 +552,10 @@ master_spawn(struct master *m)
 		wa.wa_gid = m->m_gid;
 		wa.wa_drop = m->m_drop;
 		wa.wa_generation = m->m_generation;
+		metrics_worker_attach();
 		worker_main(&wa);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(ctl[0]);
 	fcntl(ctl[1], F_SETFD, FD_CLOEXEC);
 	m->m_children = xreallocarray(m->m_children, m->m_nchildren + 1,
@@ -543,6 +565,7 @@ master_spawn(struct master *m)
 	ch->ch_control_fd = ctl[1];
 	ch->ch_generation = m->m_generation;
 	ch->ch_started_ms = now_ms();
+	metrics_workers_set(master_live_current(m));
 	log_debug("spawned worker %ld (generation %d)", (long)pid,
 	    m->m_generation);
 }
@@ -577,8 +600,10 @@ master_remove_child(struct master *m, size_t i)
 {
 	if (m->m_children[i].ch_control_fd != -1)
 		close(m->m_children[i].ch_control_fd);
+	metrics_worker_detach(m->m_children[i].ch_pid);
 	m->m_children[i] = m->m_children[m->m_nchildren - 1];
 	m->m_nchildren--;
+	metrics_workers_set(master_live_current(m));
 }
 
 /* Close the control pipes of a generation: its workers drain and exit. */
@@ -596,6 +621,7 @@ master_drain_generation(struct master *m, int generation)
 			m->m_children[i].ch_control_fd = -1;
 		}
 	}
+	metrics_workers_set(master_live_current(m));
 }
 
 /* A worker is gone: log how, check the index, schedule a replacement. */
@@ -615,6 +641,10 @@ master_child_exited(struct master *m, struct child *ch, int status)
 		    WEXITSTATUS(status));
 	else
 		log_debug("worker %ld exited", (long)ch->ch_pid);
+	/* Counted here: the recovery path below replaces it too. */
+	if (abnormal && !m->m_stopping &&
+	    ch->ch_generation == m->m_generation && ch->ch_control_fd != -1)
+		metrics_worker_restarted();
 	if (abnormal && !m->m_stopping) {
 		master_db_enter(m);
 		rv = index_failchk(m->m_index);
@@ -915,7 +945,10 @@ master_respawn_cb(evutil_socket_t fd, short events, void *arg)
 	master_fill_slots(arg);
 }
 
-/* Every minute: checkpoint the index and expire abandoned uploads. */
+/*
+ * Every minute: checkpoint the index, expire abandoned uploads and
+ * refresh the blob store gauges.
+ */
 static void
 master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -930,9 +963,12 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 	master_db_enter(m);
 	index_checkpoint(m->m_index);
 	n = upload_expire(m->m_index, m->m_blobs, before);
+	metrics_blob_store_update(m->m_config->cf_server.srv_data_dir, 0);
 	master_db_leave(m);
-	if (n > 0)
+	if (n > 0) {
 		log_info("expired %d abandoned upload%s", n, n == 1 ? "" : "s");
+		metrics_uploads_expired((uint64_t)n);
+	}
 	master_housekeeping_arm(m);
 }
 

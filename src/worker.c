@@ -49,6 +49,7 @@ void
 worker_main(struct worker_args *wa)
 {
 	struct worker	 w;
+	sigset_t	 mask;
 	int		 i;
 
 	memset(&w, 0, sizeof(w));
@@ -80,10 +81,21 @@ worker_main(struct worker_args *wa)
 	event_add(w.w_control_ev, NULL);
 	event_add(w.w_term_ev, NULL);
 	event_add(w.w_usr1_ev, NULL);
+	/* The master forked us with every signal blocked; handlers are set. */
+	sigemptyset(&mask);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 
 	log_debug("generation %d serving", wa->wa_generation);
 	event_base_dispatch(w.w_base);
 
+	/*
+	 * A SIGTERM sent to the whole group may arrive after the drain began
+	 * through the control pipe; once the handlers are freed it would
+	 * kill this process inside Berkeley DB. Nothing may interrupt the
+	 * cleanup now.
+	 */
+	sigfillset(&mask);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	http_free(w.w_http);
 	event_free(w.w_control_ev);
 	event_free(w.w_term_ev);

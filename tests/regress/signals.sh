@@ -157,3 +157,23 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 else
 	skip "not root: privilege drop needs root"
 fi
+
+# --- SIGTERM to master and workers at once (systemd's KillMode, pkill):
+# workers drain and exit cleanly, in every phase of their life
+port7=$(free_port)
+write_conf "$T_DIR/group.conf" "$port7"
+bad=0
+for round in 1 2 3 4 5; do
+	"$DEPOTD" -f -c "$T_DIR/group.conf" >"$T_DIR/group-$round.log" 2>&1 &
+	gpid=$!
+	T_PIDS="$T_PIDS $gpid"
+	i=0
+	while ! curl -fs -o /dev/null "http://127.0.0.1:$port7/v2/" && [ $i -lt 100 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	sleep "0.0$round"
+	kill -TERM $gpid $(workers_of $gpid) 2>/dev/null
+	t_wait_gone "$gpid" 150 || bad=$((bad + 1))
+	grep -q "killed by signal\|PANIC\|recovery needed" "$T_DIR/group-$round.log" && bad=$((bad + 1))
+done
+is "$bad" 0 "SIGTERM to the whole group: clean exits, no index recovery"
