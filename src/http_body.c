@@ -75,6 +75,7 @@
 #include "http.h"
 #include "http_body.h"
 #include "log.h"
+#include "ref.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -207,6 +208,7 @@ static void	conn_kick(struct http_conn *);
 static void	conn_refuse(struct http_conn *, struct evbuffer *, int,
 		    const char *, size_t);
 static int	conn_refuse_tls(struct http_conn *, struct evbuffer *);
+static int	head_path_is_upload(const char *, size_t);
 static enum bufferevent_filter_result conn_input_filter(struct evbuffer *,
 		    struct evbuffer *, ev_ssize_t, enum bufferevent_flush_mode,
 		    void *);
@@ -899,7 +901,38 @@ head_is_upload(const struct head_info *hi)
 		return (0);
 	if ((q = memchr(hi->hi_target, '?', len)) != NULL)
 		len = q - hi->hi_target;
-	return (memmem(hi->hi_target, len, "/blobs/uploads/", 15) != NULL);
+	return (head_path_is_upload(hi->hi_target, len));
+}
+
+/*
+ * Whether the router will take this path for an upload endpoint: the same
+ * decoding and the same parser (ref_parse_v2_path), so the two never
+ * disagree about which bodies are diverted.
+ */
+static int
+head_path_is_upload(const char *target, size_t len)
+{
+	struct v2_path	 p;
+	const char	*code = NULL;
+	char		*raw, *path, *cause = NULL;
+	size_t		 n;
+	int		 upload = 0;
+
+	if (len < 4 || memcmp(target, "/v2/", 4) != 0)
+		return (0);
+	raw = xstrndup(target, len);
+	path = evhttp_uridecode(raw, 0, &n);
+	free(raw);
+	if (path == NULL)
+		return (0);
+	memset(&p, 0, sizeof(p));
+	if (strlen(path) == n &&
+	    ref_parse_v2_path(path, &p, &code, &cause) == 0)
+		upload = p.kind == V2_UPLOAD_START || p.kind == V2_UPLOAD;
+	free(cause);
+	v2_path_clear(&p);
+	free(path);
+	return (upload);
 }
 
 /* The methods whose bodies evhttp reads. */
@@ -1098,7 +1131,8 @@ body_read_chunk_line(struct http_conn *c, struct evbuffer *src,
 		body_finish(c, dst, 1, HTTP_BODY_INVALID);
 		return (1);
 	}
-	evbuffer_remove(src, line, len + eol);
+	evbuffer_remove(src, line, len);
+	evbuffer_drain(src, eol);
 	line[len] = '\0';
 	for (k = 0; k < len; k++) {
 		if ((d = line[k]) >= '0' && d <= '9')

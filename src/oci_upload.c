@@ -47,6 +47,7 @@
 #define UPLOAD_ID_BYTES		16
 #define UPLOAD_ID_MAX		64	/* as ref_parse_v2_path */
 #define UPLOAD_FILE_PREFIX	"upload-"
+#define UPLOAD_BLOB_TMP_PREFIX	"blob-"	/* blob_writer's temp files */
 #define UPLOAD_FILE_MODE	0640
 #define UPLOAD_EXPIRE_BATCH	256
 
@@ -289,6 +290,21 @@ upload_expire_orphans(struct index *ix, struct blobstore *bs, int64_t before)
 	}
 	dfd = dirfd(dir);
 	while ((de = readdir(dir)) != NULL) {
+		/*
+		 * Temp files of single-request writes (monolithic uploads,
+		 * manifests) left by a worker that died: nothing writes to
+		 * them once they are this old.
+		 */
+		if (strncmp(de->d_name, UPLOAD_BLOB_TMP_PREFIX,
+		    strlen(UPLOAD_BLOB_TMP_PREFIX)) == 0) {
+			if (fstatat(dfd, de->d_name, &sb,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+			    (int64_t)sb.st_mtime < before &&
+			    unlinkat(dfd, de->d_name, 0) == 0)
+				log_info("removed stale temp file %s",
+				    de->d_name);
+			continue;
+		}
 		if (strncmp(de->d_name, UPLOAD_FILE_PREFIX, plen) != 0)
 			continue;
 		id = de->d_name + plen;
@@ -409,10 +425,13 @@ upload_acquire(struct upload_op *op)
 	struct oci_request	*o = &op->op_o;
 	int			 flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
 
-	if (upload_lookup_reply(o, op->op_repo, op->op_id, &u) != 1 ||
-	    upload_path(op->op_ctx->ctx_blobs, op->op_id, op->op_path,
-	    sizeof(op->op_path)) == -1)
+	if (upload_lookup_reply(o, op->op_repo, op->op_id, &u) != 1)
 		return (-1);
+	if (upload_path(op->op_ctx->ctx_blobs, op->op_id, op->op_path,
+	    sizeof(op->op_path)) == -1) {
+		upload_internal_error(o->or_req, "upload path too long");
+		return (-1);
+	}
 	if (u.iu_offset == 0)
 		flags |= O_CREAT;
 	if ((op->op_fd = open(op->op_path, flags, UPLOAD_FILE_MODE)) == -1) {
@@ -437,7 +456,13 @@ upload_acquire(struct upload_op *op)
 	/* The offset may have moved before the lock was ours. */
 	if (upload_lookup_reply(o, op->op_repo, op->op_id, &u) != 1)
 		return (-1);
-	if (fstat(op->op_fd, &sb) == -1 || sb.st_size < u.iu_offset) {
+	/*
+	 * A second name means the file was already linked into blobs/ by a
+	 * commit that died before it could end the session: never write to
+	 * a committed blob.
+	 */
+	if (fstat(op->op_fd, &sb) == -1 || sb.st_size < u.iu_offset ||
+	    sb.st_nlink != 1) {
 		upload_lost(op);
 		return (-1);
 	}
@@ -522,7 +547,9 @@ upload_content_range(const char *s, int64_t *first, int64_t *last)
 	if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
 		return (-1);
 	b = strtoll(end + 1, &end, 10);
-	if (errno != 0 || (*end != '\0' && *end != '/') || b < a)
+	/* b - a + 1, the chunk's length, must fit in an int64_t too. */
+	if (errno != 0 || (*end != '\0' && *end != '/') || b < a ||
+	    b - a >= INT64_MAX)
 		return (-1);
 	*first = a;
 	*last = b;

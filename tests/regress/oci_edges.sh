@@ -1,0 +1,90 @@
+#!/bin/sh
+# oci_edges.sh: hostile and odd upload requests found in review: an
+# overlong chunk-size line, a Content-Range at the int64 limit, a
+# monolithic upload on the path without its trailing slash, a manifest
+# pushed to a repository whose name ends in blobs/uploads/x, and a session
+# whose file was already committed as a blob.
+. "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
+
+command -v curl >/dev/null || skip_all "curl is not installed (scripts/test installs it)"
+command -v python3 >/dev/null || skip_all "python3 is not installed"
+
+port=$(free_port)
+base="http://127.0.0.1:$port"
+data="$T_DIR/data-$port"
+write_conf "$T_DIR/depot.conf" "$port"
+start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start"
+master=$DEPOTD_PID
+workers=$(workers_of "$master")
+
+# location: POST a new upload session to REPO, print its path.
+location() {
+	curl -s -D - -o /dev/null -X POST "$base/v2/$1/blobs/uploads/" |
+	    tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }' |
+	    sed 's#^https\{0,1\}://[^/]*##'
+}
+
+# --- an overlong chunk-size line (4096 bytes with its extension)
+loc=$(location docker-local/edge)
+out=$(python3 - "$port" "$loc" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+line = b"1;" + b"a" * 4094
+s.sendall(b"PATCH " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n"
+          b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+          line + b"\r\nx\r\n0\r\n\r\n")
+s.settimeout(10)
+data = b""
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+except socket.timeout:
+    pass
+print(data.split(b"\r\n")[0].decode(errors="replace"))
+PY
+)
+like "$out" "^HTTP/1.1 (202|400)" "a 4096-byte chunk-size line gets an answer"
+is "$(workers_of "$master")" "$workers" "no worker died of the long chunk line"
+
+# --- Content-Range at the int64 limit
+loc=$(location docker-local/edge)
+code=$(printf 'abc' | curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Range: 0-9223372036854775807' -H 'Transfer-Encoding: chunked' \
+    --data-binary @- "$base$loc")
+is "$code" 416 "a Content-Range at the int64 limit is refused (416)"
+is "$(workers_of "$master")" "$workers" "no worker died of the huge Content-Range"
+
+# --- monolithic upload of 5 MB without the trailing slash streams too
+head -c 5000000 /dev/urandom >"$T_DIR/big"
+d="sha256:$(sha256sum "$T_DIR/big" | cut -d' ' -f1)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$T_DIR/big" "$base/v2/docker-local/edge/blobs/uploads?digest=$d")
+is "$code" 201 "POST ...blobs/uploads?digest= (no slash) with 5 MB is accepted"
+
+# --- a manifest PUT to a repository named .../blobs/uploads/x
+cfg='{}'
+cd_="sha256:$(printf '%s' "$cfg" | sha256sum | cut -d' ' -f1)"
+repo=docker-local/a/blobs/uploads/b
+curl -s -o /dev/null -X POST --data-binary "$cfg" "$base/v2/$repo/blobs/uploads/?digest=$cd_"
+man=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[]}' "$cd_")
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -X PUT \
+    -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary "$man" "$base/v2/$repo/manifests/v1")
+is "$code" 201 "a manifest PUT to a repository ending in blobs/uploads/b is not taken for an upload"
+
+# --- a session whose file is already a committed blob is never written
+loc=$(location docker-local/edge)
+id=${loc##*/}
+printf 'committed' >"$T_DIR/part"
+curl -s -o /dev/null -X PATCH --data-binary @"$T_DIR/part" "$base$loc"
+hex=$(sha256sum "$T_DIR/part" | cut -d' ' -f1)
+mkdir -p "$data/blobs/sha256/$(echo "$hex" | cut -c1-2)"
+blob="$data/blobs/sha256/$(echo "$hex" | cut -c1-2)/$hex"
+# what a commit that died between link() and the end of the session leaves
+ln "$data/tmp/upload-$id" "$blob"
+code=$(printf 'more' | curl -s -o "$T_DIR/out" -w '%{http_code}' -X PATCH --data-binary @- "$base$loc")
+check "a PATCH to such a session is refused" test "$code" != 202
+is "$(sha256sum "$blob" | cut -d' ' -f1)" "$hex" "the committed blob keeps its content"
