@@ -33,3 +33,13 @@ like "$out" "syntax.conf:[0-9]+:" "a syntax error names file and line"
 out=$("$DEPOTD" -t -c "$T_DIR/missing.conf" 2>&1)
 is "$?" 1 "a missing file fails -t"
 like "$out" "missing.conf" "a missing file is named"
+
+# --- the man pages render without warnings
+if command -v groff >/dev/null; then
+	for page in "$DEPOT_SRCDIR"/man/*.[58]; do
+		out=$(groff -ww -z -mdoc "$page" 2>&1)
+		is "$out" "" "$(basename "$page") renders without warnings"
+	done
+else
+	skip "groff is not installed (scripts/deps test installs groff-base)"
+fi

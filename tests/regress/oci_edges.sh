@@ -88,3 +88,27 @@ ln "$data/tmp/upload-$id" "$blob"
 code=$(printf 'more' | curl -s -o "$T_DIR/out" -w '%{http_code}' -X PATCH --data-binary @- "$base$loc")
 check "a PATCH to such a session is refused" test "$code" != 202
 is "$(sha256sum "$blob" | cut -d' ' -f1)" "$hex" "the committed blob keeps its content"
+
+# --- abandoned upload sessions expire; read-only registries refuse writes
+stop_depotd "$master"
+port2=$(free_port)
+base2="http://127.0.0.1:$port2"
+write_conf "$T_DIR/short.conf" "$port2" "upload_expiry = 2;"
+sed -i 's/^  { name = "docker-local"; type = "docker"; }$/  { name = "docker-local"; type = "docker"; },\n  { name = "frozen"; type = "docker"; read_only = true; }/' "$T_DIR/short.conf"
+start_depotd "$T_DIR/short.conf" "$port2" || bail "depotd did not start with upload_expiry = 2"
+base=$base2
+loc=$(location docker-local/idle)
+id=${loc##*/}
+printf 'abandoned' | curl -s -o /dev/null -X PATCH --data-binary @- "$base$loc"
+check "the session's data exists" test -f "$T_DIR/data-$port2/tmp/upload-$id"
+i=0
+while [ -f "$T_DIR/data-$port2/tmp/upload-$id" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "an idle session's data is removed after upload_expiry" test ! -e "$T_DIR/data-$port2/tmp/upload-$id"
+is "$(curl -s -o /dev/null -w '%{http_code}' "$base$loc")" 404 "the expired session is unknown (404)"
+like "$(cat "$T_DIR/depotd-$port2.log")" "expired 1 abandoned upload" "expiry is logged"
+
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -X POST "$base/v2/frozen/img/blobs/uploads/")
+is "$code" 405 "a push into a read-only registry is 405"
+like "$(cat "$T_DIR/out")" '"code":"UNSUPPORTED"' "with the UNSUPPORTED error code"
+is "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$base/v2/frozen/img/manifests/sha256:$(printf '%064d' 0)")" 405 "a delete in a read-only registry is 405"
+is "$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/frozen/img/manifests/latest")" 404 "reads of a read-only registry still work (404 for nothing)"
