@@ -1,9 +1,9 @@
 /*
  * http.c: evhttp setup for a worker, the routing table, replies (plain,
  * JSON errors, files), in-flight accounting for graceful drain, public
- * URLs, and the access log. Request bodies pass through the framing
- * filter of http_body.c; handlers for each family of paths live in their
- * own files.
+ * URLs, the access log, and the request metrics with GET /metrics.
+ * Request bodies pass through the framing filter of http_body.c; handlers
+ * for each family of paths live in their own files.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -32,6 +32,7 @@
 #include "http_body.h"
 #include "index.h"
 #include "log.h"
+#include "metrics.h"
 #include "oci.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -60,6 +61,8 @@ typedef void (*http_handler)(struct req *);
 static void	http_dispatch_cb(struct evhttp_request *, void *);
 static void	http_route(struct req *);
 static void	http_healthz(struct req *);
+static void	http_metrics(struct req *);
+static void	http_metrics_registry(struct req *, char *, size_t);
 static void	http_not_found(struct req *);
 static void	http_refused(struct req *, int status);
 static void	http_drop_body(struct req *);
@@ -80,6 +83,7 @@ static const struct {
 	http_handler	 rt_handler;
 } http_routes[] = {
 	{ "/healthz",	0, http_healthz },
+	{ "/metrics",	0, http_metrics },
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
 };
@@ -235,6 +239,7 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 	r->req_start_ms = now_ms();
 	TAILQ_INIT(&r->req_query);
 	hs->hs_inflight++;
+	metrics_inflight_add(1);
 	refused = http_bodies_enter(hs->hs_bodies, ev, &r->req_body);
 	evhttp_connection_get_peer(evhttp_request_get_connection(ev), &peer,
 	    &port);
@@ -308,6 +313,57 @@ http_healthz(struct req *r)
 		return;
 	}
 	http_reply_text(r, 200, "ok\n");
+}
+
+/* GET /metrics: the shared counters in the Prometheus text format. */
+static void
+http_metrics(struct req *r)
+{
+	struct evbuffer	*body;
+	char		*text;
+
+	if (http_method(r) != EVHTTP_REQ_GET &&
+	    http_method(r) != EVHTTP_REQ_HEAD) {
+		http_reply_oci_error(r, 405, "UNSUPPORTED",
+		    "method not allowed", NULL);
+		return;
+	}
+	if ((text = metrics_render()) == NULL) {
+		http_reply_text(r, 503, "metrics unavailable\n");
+		return;
+	}
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evbuffer_add(body, text, strlen(text));
+	free(text);
+	http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", body);
+	evbuffer_free(body);
+}
+
+/*
+ * The registry label of a request: the first component of a /v2/<name>/
+ * path when it names a configured registry or upstream key, else "".
+ * Client input that names nothing configured never becomes a label.
+ */
+static void
+http_metrics_registry(struct req *r, char *buf, size_t len)
+{
+	struct config	*cf = http_context(r)->ctx_config;
+	const char	*name;
+	size_t		 n;
+
+	buf[0] = '\0';
+	if (strncmp(r->req_path, "/v2/", 4) != 0)
+		return;
+	name = r->req_path + 4;
+	n = strcspn(name, "/");
+	if (name[n] != '/' || n == 0 || n >= len)
+		return;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	if (config_registry_find(cf, buf) == NULL &&
+	    config_upstream_find(cf, buf) == NULL)
+		buf[0] = '\0';
 }
 
 static void
@@ -545,6 +601,33 @@ http_reply_file(struct req *r, int status, const char *content_type, int fd,
 }
 
 void
+http_reply_stream_start(struct req *r, int status, const char *content_type)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(r->req_ev);
+
+	if (content_type != NULL && evhttp_find_header(out, "Content-Type") ==
+	    NULL)
+		evhttp_add_header(out, "Content-Type", content_type);
+	if (r->req_body != NULL)
+		http_drop_body(r);
+	evhttp_send_reply_start(r->req_ev, status, NULL);
+}
+
+void
+http_reply_stream_end(struct req *r, int status, off_t bytes, int ok)
+{
+	struct evhttp_request		*ev = r->req_ev;
+	struct evhttp_connection	*evcon;
+
+	http_finish(r, status, bytes > 0 ? (size_t)bytes : 0);
+	evcon = evhttp_request_get_connection(ev);
+	if (ok || evcon == NULL)
+		evhttp_send_reply_end(ev);	/* frees a detached request */
+	else
+		evhttp_connection_free(evcon);	/* frees the request too */
+}
+
+void
 http_reply_text(struct req *r, int status, const char *text)
 {
 	struct evbuffer	*body;
@@ -625,8 +708,13 @@ static void
 http_finish(struct req *r, int status, size_t bytes)
 {
 	struct http_server	*hs = r->req_server;
+	char			 registry[DEPOT_NAME_MAX + 1];
 
 	http_access_log(r, status, bytes);
+	http_metrics_registry(r, registry, sizeof(registry));
+	metrics_request(registry, http_method_name(http_method(r)), status,
+	    bytes);
+	metrics_inflight_add(-1);
 	evhttp_clear_headers(&r->req_query);
 	free((char *)r->req_path);
 	free(r);

@@ -2,8 +2,9 @@
 # nginx.sh: the shipped nginx example (etc/nginx/depot.conf) terminates
 # TLS in front of depotd: /v2/ answers through it, large bodies are not
 # refused by nginx, plain HTTP redirects, depotd hands out upload
-# locations that point back through the proxy, and a blob pushed and
-# pulled through it keeps its digest.
+# locations that point back through the proxy, and blobs pushed and
+# pulled through it (2 MB in one PUT; 100 MB as POST, one streamed PATCH
+# and PUT ?digest=) keep their digests.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
 for c in nginx openssl; do
@@ -13,7 +14,8 @@ done
 command -v curl >/dev/null || skip_all "curl is not installed (scripts/test installs it)"
 
 port=$(free_port)
-write_conf "$T_DIR/depot.conf" "$port"
+# nginx reaches depotd from 127.0.0.1: trust its X-Forwarded-* headers.
+write_conf "$T_DIR/depot.conf" "$port" 'trusted_proxies = [ "127.0.0.1" ];'
 start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start"
 
 # A self-signed certificate for 127.0.0.1.
@@ -118,6 +120,40 @@ else
 	got=$(curl -s --max-time 30 --cacert "$T_DIR/cert.pem" \
 	    "$base/v2/docker-local/x/blobs/$digest" | sha256sum | cut -d ' ' -f 1)
 	is "sha256:$got" "$digest" "the blob pulled through nginx has its digest"
+
+	# 100 MB: POST, one streamed PATCH with the whole body, then PUT
+	# ?digest= without one; every Location points back through nginx.
+	head -c 100M /dev/urandom >"$T_DIR/big100"
+	big="sha256:$(sha256sum "$T_DIR/big100" | cut -d ' ' -f 1)"
+	tls="--cacert $T_DIR/cert.pem"
+	pat="^https://127\.0\.0\.1:$nport/v2/docker-local/big/blobs/"
+	code=$(curl -s $tls --max-time 20 -X POST -D "$T_DIR/h1" -o /dev/null \
+	    -w '%{http_code}' "$base/v2/docker-local/big/blobs/uploads/")
+	loc=$(tr -d '\r' <"$T_DIR/h1" | sed -n 's/^[Ll]ocation: //p')
+	is "$code" 202 "100 MB: POST starts an upload through nginx"
+	like "$loc" "${pat}uploads/" "100 MB: the POST Location is https://127.0.0.1:$nport/..."
+	code=$(curl -s $tls --max-time 180 -X PATCH -D "$T_DIR/h2" -o /dev/null \
+	    -w '%{http_code}' -H "Content-Type: application/octet-stream" \
+	    -T "$T_DIR/big100" "$loc")
+	is "$code" 202 "100 MB: one streamed PATCH through nginx answers 202"
+	is "$(tr -d '\r' <"$T_DIR/h2" | sed -n 's/^[Rr]ange: //p')" "0-104857599" \
+	    "100 MB: depotd received every byte (Range 0-104857599)"
+	loc=$(tr -d '\r' <"$T_DIR/h2" | sed -n 's/^[Ll]ocation: //p')
+	like "$loc" "${pat}uploads/" "100 MB: the PATCH Location is https://127.0.0.1:$nport/..."
+	case $loc in
+	*\?*) put="$loc&digest=$big" ;;
+	*) put="$loc?digest=$big" ;;
+	esac
+	code=$(curl -s $tls --max-time 180 -X PUT -D "$T_DIR/h3" -o /dev/null \
+	    -w '%{http_code}' -H "Content-Type: application/octet-stream" \
+	    --data-binary '' "$put")
+	is "$code" 201 "100 MB: PUT ?digest= completes the upload"
+	like "$(tr -d '\r' <"$T_DIR/h3" | sed -n 's/^[Ll]ocation: //p')" "${pat}$big\$" \
+	    "100 MB: the blob's Location is https://127.0.0.1:$nport/..."
+	got=$(curl -s $tls --max-time 180 "$base/v2/docker-local/big/blobs/$big" |
+	    sha256sum | cut -d ' ' -f 1)
+	is "sha256:$got" "$big" "100 MB: the blob pulled back through nginx has its digest"
+	rm -f "$T_DIR/big100"
 fi
 
 like "$(cat "$T_DIR/access-$port.log")" '"GET /v2/' "depotd logged the proxied requests"
