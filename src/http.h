@@ -75,6 +75,21 @@ void	http_reply(struct req *, int status, const char *content_type,
  */
 void	http_reply_file(struct req *, int status, const char *content_type,
 	    int fd, off_t offset, off_t length);
+/*
+ * A streamed answer. http_reply_stream_start sends the status line and
+ * the headers (framed by the Content-Length the handler added, else
+ * chunked); the handler then sends the body with
+ * evhttp_send_reply_chunk_with_cb on r->req_ev and calls
+ * http_reply_stream_end once, from an event of its own rather than from
+ * inside an evhttp callback. With ok the reply ends normally; without,
+ * the connection is closed so that the client sees a truncated transfer.
+ * When the client has already gone (evhttp_request_get_connection() is
+ * NULL), either only releases the request. The request counts as in
+ * flight until then, and http_reply_stream_end frees r.
+ */
+void	http_reply_stream_start(struct req *, int status,
+	    const char *content_type);
+void	http_reply_stream_end(struct req *, int status, off_t bytes, int ok);
 void	http_reply_text(struct req *, int status, const char *text);
 void	http_reply_json_text(struct req *, int status, const char *json);
 /* The OCI error JSON: {"errors":[{"code","message","detail"}]}. */
