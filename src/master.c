@@ -965,10 +965,8 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 	n = upload_expire(m->m_index, m->m_blobs, before);
 	metrics_blob_store_update(m->m_config->cf_server.srv_data_dir, 0);
 	master_db_leave(m);
-	if (n > 0) {
-		log_info("expired %d abandoned upload%s", n, n == 1 ? "" : "s");
+	if (n > 0)	/* upload_expire logs the count */
 		metrics_uploads_expired((uint64_t)n);
-	}
 	master_housekeeping_arm(m);
 }
 
