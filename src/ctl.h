@@ -73,10 +73,15 @@ const char	*ctl_kind_name(enum ctl_kind);
 char		*ctl_object_path(struct ctl *, enum ctl_kind, const char *);
 int		 ctl_name_check(const char *, const char *);
 int		 ctl_name_free(struct ctl *, enum ctl_kind, const char *);
+int		 ctl_object_defined(struct ctl *, enum ctl_kind, const char *);
 int		 ctl_is_managed(struct ctl *, enum ctl_kind, const char *,
 		    const char *);
 int		 ctl_managed(struct ctl *, enum ctl_kind, const char *,
 		    const char *, int);
+void		 ctl_print_defined(struct ctl *, enum ctl_kind, const char *,
+		    const char *, int, int);
+void		 ctl_json_defined(struct ctl *, json_t *, enum ctl_kind,
+		    const char *, const char *, int);
 config_setting_t *ctl_object_new(config_t *, enum ctl_kind);
 config_setting_t *ctl_object_read(struct ctl *, config_t *, enum ctl_kind,
 		    const char *, const char *);
@@ -87,10 +92,16 @@ void		 ctl_set_strlist(config_setting_t *, const char *,
 int		 ctl_commit(struct ctl *, enum ctl_kind, const char *,
 		    config_t *);
 int		 ctl_remove(struct ctl *, enum ctl_kind, const char *);
+int		 ctl_create(struct ctl *, enum ctl_kind, const char *,
+		    config_t *);
+int		 ctl_delete(struct ctl *, enum ctl_kind, const char *);
 char		*ctl_secret_path(struct ctl *, const char *);
 int		 ctl_secret_store(struct ctl *, const char *, const char *,
 		    char **);
 void		 ctl_secret_settle(struct ctl *, const char *, int);
+int		 ctl_args_json(int, char **, const struct ctl_command *, int);
+void		 ctl_args_only(int, char **, const struct ctl_command *, int,
+		    int);
 
 /* ctl_output.c */
 char		*ctl_where(struct ctl *, const char *, int);

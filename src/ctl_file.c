@@ -5,7 +5,8 @@
  * would load it (config_load_overlay) and only then renamed into place;
  * secrets read from standard input in secrets/upstream-KEY; and the lock
  * that makes concurrent depotctl runs take turns. depot.conf itself is
- * never written.
+ * never written. Also what the registry and upstream commands share:
+ * their plain options, finding an object, saying where it is defined.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,10 @@
 
 static mode_t	 ctl_file_mode(struct ctl *);
 static char	*ctl_object_base(enum ctl_kind, const char *);
+static const char *ctl_kind_article(enum ctl_kind);
+static int	 ctl_object_exists(struct config *, enum ctl_kind,
+		    const char *);
+static void	 ctl_sync_folder(const char *);
 static int	 ctl_write_temp(struct ctl *, config_t *, const char *,
 		    char **);
 static char	*ctl_secret_backup(struct ctl *, const char *);
@@ -159,6 +165,13 @@ ctl_kind_name(enum ctl_kind kind)
 	return (kind == CTL_REGISTRY ? "registry" : "upstream");
 }
 
+/* The kind's name with its article: "a registry", "an upstream". */
+static const char *
+ctl_kind_article(enum ctl_kind kind)
+{
+	return (kind == CTL_REGISTRY ? "a registry" : "an upstream");
+}
+
 /* "registry-NAME.conf". Caller frees. */
 static char *
 ctl_object_base(enum ctl_kind kind, const char *name)
@@ -226,6 +239,37 @@ ctl_name_free(struct ctl *ctl, enum ctl_kind kind, const char *name)
 	return (rv);
 }
 
+static int
+ctl_object_exists(struct config *cf, enum ctl_kind kind, const char *name)
+{
+	if (kind == CTL_REGISTRY)
+		return (config_registry_find(cf, name) != NULL);
+	return (config_upstream_find(cf, name) != NULL);
+}
+
+/*
+ * Is name a valid name, defined as an object of this kind? Loads the
+ * configuration. 0, or CTL_REFUSED after saying why not.
+ */
+int
+ctl_object_defined(struct ctl *ctl, enum ctl_kind kind, const char *name)
+{
+	enum ctl_kind	 other;
+
+	other = kind == CTL_REGISTRY ? CTL_UPSTREAM : CTL_REGISTRY;
+	if (ctl_name_check(name, kind == CTL_REGISTRY ? "registry name" :
+	    "upstream key") != 0 || ctl_config(ctl) == NULL)
+		return (CTL_REFUSED);
+	if (ctl_object_exists(ctl->ctl_cf, kind, name))
+		return (0);
+	if (ctl_object_exists(ctl->ctl_cf, other, name))
+		return (ctl_refuse("'%s' is %s, not %s (see depotctl %s)", name,
+		    ctl_kind_article(other), ctl_kind_article(kind),
+		    ctl_kind_name(other)));
+	return (ctl_refuse("%s '%s' is not defined", ctl_kind_name(kind),
+	    name));
+}
+
 /* Was the object defined in its own depot.d/<kind>-<name>.conf? */
 int
 ctl_is_managed(struct ctl *ctl, enum ctl_kind kind, const char *name,
@@ -254,6 +298,30 @@ ctl_managed(struct ctl *ctl, enum ctl_kind kind, const char *name,
 	    "there, then run depotctl reload (depotctl changes only the "
 	    "files it wrote in %s)", ctl_kind_name(kind), name,
 	    file != NULL ? file : "?", line, ctl->ctl_dropdir));
+}
+
+/* show's "defined in" line, its label padded to width. */
+void
+ctl_print_defined(struct ctl *ctl, enum ctl_kind kind, const char *name,
+    const char *file, int line, int width)
+{
+	char	*where;
+
+	where = ctl_where(ctl, file, line);
+	printf("%-*s%s%s\n", width, "defined in", where, ctl_is_managed(ctl,
+	    kind, name, file) ? "" : " (by hand: depotctl does not change it)");
+	free(where);
+}
+
+/* show --json's file, line and managed members. */
+void
+ctl_json_defined(struct ctl *ctl, json_t *obj, enum ctl_kind kind,
+    const char *name, const char *file, int line)
+{
+	json_object_set_new(obj, "file", ctl_json_text(file));
+	json_object_set_new(obj, "line", json_integer(line));
+	json_object_set_new(obj, "managed", json_boolean(ctl_is_managed(ctl,
+	    kind, name, file)));
 }
 
 /* A new file's one object: the group to fill in. */
@@ -391,6 +459,15 @@ fail:
 	return (CTL_REFUSED);
 }
 
+/* Flush the folder of a file just renamed or removed; only warn on error. */
+static void
+ctl_sync_folder(const char *path)
+{
+	if (fsync_parent(path) == -1)
+		fprintf(stderr, "depotctl: warning: %s: cannot sync its "
+		    "folder: %s\n", path, strerror(errno));
+}
+
 /*
  * Put cfg in place as depot.d/<kind>-<name>.conf: write a hidden temp
  * file, load the whole configuration as if it were in place, and rename
@@ -424,9 +501,7 @@ ctl_commit(struct ctl *ctl, enum ctl_kind kind, const char *name,
 		unlink(tmp);
 		goto fail;
 	}
-	if (fsync_parent(dest) == -1)
-		fprintf(stderr, "depotctl: warning: %s: cannot sync its "
-		    "folder: %s\n", dest, strerror(errno));
+	ctl_sync_folder(dest);
 	rv = CTL_OK;
 
 fail:
@@ -461,15 +536,43 @@ ctl_remove(struct ctl *ctl, enum ctl_kind kind, const char *name)
 		ctl_refuse("cannot remove %s: %s", dest, strerror(errno));
 		goto fail;
 	}
-	if (fsync_parent(dest) == -1)
-		fprintf(stderr, "depotctl: warning: %s: cannot sync its "
-		    "folder: %s\n", dest, strerror(errno));
+	ctl_sync_folder(dest);
 	rv = CTL_OK;
 
 fail:
 	free(dest);
 	free(base);
 	return (rv);
+}
+
+/* ctl_commit of a new object, then say where it went. 0 or CTL_REFUSED. */
+int
+ctl_create(struct ctl *ctl, enum ctl_kind kind, const char *name,
+    config_t *cfg)
+{
+	char	*path;
+
+	if (ctl_commit(ctl, kind, name, cfg) != CTL_OK)
+		return (CTL_REFUSED);
+	path = ctl_object_path(ctl, kind, name);
+	printf("%s '%s' created in %s\n", ctl_kind_name(kind), name, path);
+	free(path);
+	return (CTL_OK);
+}
+
+/* ctl_remove, then say which file went. 0 or CTL_REFUSED. */
+int
+ctl_delete(struct ctl *ctl, enum ctl_kind kind, const char *name)
+{
+	char	*path;
+
+	if (ctl_remove(ctl, kind, name) != CTL_OK)
+		return (CTL_REFUSED);
+	path = ctl_object_path(ctl, kind, name);
+	printf("%s '%s' deleted (%s removed)\n", ctl_kind_name(kind), name,
+	    path);
+	free(path);
+	return (CTL_OK);
 }
 
 /* <confdir>/secrets/upstream-KEY. Caller frees. */
@@ -572,4 +675,40 @@ ctl_secret_settle(struct ctl *ctl, const char *key, int keep)
 	(void)fsync_parent(path);
 	free(path);
 	free(backup);
+}
+
+/*
+ * The options of list and show: --json (and --help), then nargs
+ * operands. 1 with --json, else 0.
+ */
+int
+ctl_args_json(int argc, char **argv, const struct ctl_command *cmd,
+    int nargs)
+{
+	static const struct option	 opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int				 json = 0;
+
+	while (ctl_getopt(argc, argv, opts, cmd) != -1)
+		json = 1;
+	ctl_args_done(argc, argv, cmd, nargs, nargs);
+	return (json);
+}
+
+/* A command with no option but --help: between min and max operands. */
+void
+ctl_args_only(int argc, char **argv, const struct ctl_command *cmd, int min,
+    int max)
+{
+	static const struct option	 opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+
+	while (ctl_getopt(argc, argv, opts, cmd) != -1)
+		;
+	ctl_args_done(argc, argv, cmd, min, max);
 }

@@ -77,19 +77,9 @@ registry_upstreams_check(struct ctl *ctl, const char *name,
 static struct config_registry *
 registry_find(struct ctl *ctl, const char *name)
 {
-	struct config_registry	*reg;
-
-	if (ctl_name_check(name, "registry name") != 0 ||
-	    ctl_config(ctl) == NULL)
+	if (ctl_object_defined(ctl, CTL_REGISTRY, name) != 0)
 		return (NULL);
-	if ((reg = config_registry_find(ctl->ctl_cf, name)) != NULL)
-		return (reg);
-	if (config_upstream_find(ctl->ctl_cf, name) != NULL)
-		ctl_refuse("'%s' is an upstream, not a registry (see "
-		    "depotctl upstream)", name);
-	else
-		ctl_refuse("registry '%s' is not defined", name);
-	return (NULL);
+	return (config_registry_find(ctl->ctl_cf, name));
 }
 
 /* A registry depotctl may change, under the lock; NULL after saying why
@@ -136,10 +126,8 @@ registry_json(struct ctl *ctl, struct config_registry *reg, int detail)
 		}
 	}
 	json_object_set_new(obj, "upstreams", ups);
-	json_object_set_new(obj, "file", ctl_json_text(reg->reg_file));
-	json_object_set_new(obj, "line", json_integer(reg->reg_line));
-	json_object_set_new(obj, "managed", json_boolean(ctl_is_managed(ctl,
-	    CTL_REGISTRY, reg->reg_name, reg->reg_file)));
+	ctl_json_defined(ctl, obj, CTL_REGISTRY, reg->reg_name, reg->reg_file,
+	    reg->reg_line);
 	return (obj);
 }
 
@@ -160,11 +148,8 @@ registry_print(struct ctl *ctl, struct config_registry *reg)
 	printf("labels       %s\n", *s != '\0' ? s : "-");
 	free(s);
 	printf("read-only    %s\n", reg->reg_read_only ? "yes" : "no");
-	s = ctl_where(ctl, reg->reg_file, reg->reg_line);
-	printf("defined in   %s%s\n", s, ctl_is_managed(ctl, CTL_REGISTRY,
-	    reg->reg_name, reg->reg_file) ? "" : " (by hand: depotctl does "
-	    "not change it)");
-	free(s);
+	ctl_print_defined(ctl, CTL_REGISTRY, reg->reg_name, reg->reg_file,
+	    reg->reg_line, 13);
 	if (reg->reg_upstreams.sl_count == 0) {
 		printf("upstreams    none\n");
 		return;
@@ -200,7 +185,6 @@ ctl_registry_create(struct ctl *ctl, const struct ctl_command *cmd,
 	enum repo_type			 type = REPO_DOCKER;
 	const char			*type_arg = NULL, *desc = NULL;
 	const char			*name;
-	char				*path;
 	int				 ch, rv = CTL_REFUSED;
 
 	memset(&labels, 0, sizeof(labels));
@@ -234,14 +218,10 @@ ctl_registry_create(struct ctl *ctl, const struct ctl_command *cmd,
 		ctl_set_strlist(group, "labels", &labels);
 	if (ups.sl_count > 0)
 		ctl_set_strlist(group, "upstreams", &ups);
-	rv = ctl_commit(ctl, CTL_REGISTRY, name, &cfg);
+	rv = ctl_create(ctl, CTL_REGISTRY, name, &cfg);
 	config_destroy(&cfg);
-	if (rv == CTL_OK) {
-		path = ctl_object_path(ctl, CTL_REGISTRY, name);
-		printf("registry '%s' created in %s\n"
-		    "depotd serves it after: depotctl reload\n", name, path);
-		free(path);
-	}
+	if (rv == CTL_OK)
+		printf("depotd serves it after: depotctl reload\n");
 
 fail:
 	ctl_list_clear(&labels);
@@ -253,21 +233,14 @@ int
 ctl_registry_list(struct ctl *ctl, const struct ctl_command *cmd, int argc,
     char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_registry		*reg;
-	struct config			*cf;
-	json_t				*array;
-	char				**cells = NULL, *ups, *where;
-	size_t				  rows = 0, i;
-	int				  json = 0;
+	struct config_registry	*reg;
+	struct config		*cf;
+	json_t			*array;
+	char			**cells = NULL, *ups, *where;
+	size_t			  rows = 0, i;
+	int			  json;
 
-	while (ctl_getopt(argc, argv, opts, cmd) != -1)
-		json = 1;
-	ctl_args_done(argc, argv, cmd, 0, 0);
+	json = ctl_args_json(argc, argv, cmd, 0);
 	if ((cf = ctl_config(ctl)) == NULL)
 		return (CTL_REFUSED);
 	if (json) {
@@ -297,17 +270,10 @@ int
 ctl_registry_show(struct ctl *ctl, const struct ctl_command *cmd, int argc,
     char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_registry		*reg;
-	int				 json = 0;
+	struct config_registry	*reg;
+	int			 json;
 
-	while (ctl_getopt(argc, argv, opts, cmd) != -1)
-		json = 1;
-	ctl_args_done(argc, argv, cmd, 1, 1);
+	json = ctl_args_json(argc, argv, cmd, 1);
 	if ((reg = registry_find(ctl, argv[optind])) == NULL)
 		return (CTL_REFUSED);
 	if (json)
@@ -331,7 +297,6 @@ ctl_registry_delete(struct ctl *ctl, const struct ctl_command *cmd,
 	};
 	struct config_registry		*reg;
 	const char			*name;
-	char				*path;
 	int				 purge = 0, repos;
 
 	while (ctl_getopt(argc, argv, opts, cmd) != -1)
@@ -349,11 +314,8 @@ ctl_registry_delete(struct ctl *ctl, const struct ctl_command *cmd,
 	if (reg != NULL) {
 		if (ctl_managed(ctl, CTL_REGISTRY, name, reg->reg_file,
 		    reg->reg_line) != 0 ||
-		    ctl_remove(ctl, CTL_REGISTRY, name) != 0)
+		    ctl_delete(ctl, CTL_REGISTRY, name) != 0)
 			return (CTL_REFUSED);
-		path = ctl_object_path(ctl, CTL_REGISTRY, name);
-		printf("registry '%s' deleted (%s removed)\n", name, path);
-		free(path);
 	} else
 		printf("registry '%s' is not defined; purging what is left "
 		    "of it\n", name);
@@ -437,19 +399,13 @@ int
 ctl_registry_set_upstreams(struct ctl *ctl, const struct ctl_command *cmd,
     int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_registry		*reg;
-	struct strlist			 ups;
-	const char			*name;
-	char				*joined;
-	int				 i, rv = CTL_REFUSED;
+	struct config_registry	*reg;
+	struct strlist		 ups;
+	const char		*name;
+	char			*joined;
+	int			 i, rv = CTL_REFUSED;
 
-	while (ctl_getopt(argc, argv, opts, cmd) != -1)
-		;
-	ctl_args_done(argc, argv, cmd, 1, -1);
+	ctl_args_only(argc, argv, cmd, 1, -1);
 	name = argv[optind];
 	memset(&ups, 0, sizeof(ups));
 	for (i = optind + 1; i < argc; i++)

@@ -226,7 +226,6 @@ ctl_upstream_create(struct ctl *ctl, const struct ctl_command *cmd,
 	config_t			 cfg;
 	const char			*key, *file;
 	char				*secret = NULL, *secret_path = NULL;
-	char				*path;
 	int				 ch, stored = 0, rv = CTL_REFUSED;
 
 	memset(&ua, 0, sizeof(ua));
@@ -283,18 +282,15 @@ ctl_upstream_create(struct ctl *ctl, const struct ctl_command *cmd,
 	config_init(&cfg);
 	group = ctl_object_new(&cfg, CTL_UPSTREAM);
 	upstream_fill(group, key, &ua, secret_path);
-	rv = ctl_commit(ctl, CTL_UPSTREAM, key, &cfg);
+	rv = ctl_create(ctl, CTL_UPSTREAM, key, &cfg);
 	config_destroy(&cfg);
 	if (stored)
 		ctl_secret_settle(ctl, key, rv == CTL_OK);
 	if (rv == CTL_OK) {
-		path = ctl_object_path(ctl, CTL_UPSTREAM, key);
-		printf("upstream '%s' created in %s\n", key, path);
 		if (stored)
 			printf("its secret is in %s (mode 0600)\n",
 			    secret_path);
 		printf("depotd uses it after: depotctl reload\n");
-		free(path);
 	}
 
 fail:
@@ -310,19 +306,9 @@ fail:
 static struct config_upstream *
 upstream_find(struct ctl *ctl, const char *key)
 {
-	struct config_upstream	*up;
-
-	if (ctl_name_check(key, "upstream key") != 0 ||
-	    ctl_config(ctl) == NULL)
+	if (ctl_object_defined(ctl, CTL_UPSTREAM, key) != 0)
 		return (NULL);
-	if ((up = config_upstream_find(ctl->ctl_cf, key)) != NULL)
-		return (up);
-	if (config_registry_find(ctl->ctl_cf, key) != NULL)
-		ctl_refuse("'%s' is a registry, not an upstream (see "
-		    "depotctl registry)", key);
-	else
-		ctl_refuse("upstream '%s' is not defined", key);
-	return (NULL);
+	return (config_upstream_find(ctl->ctl_cf, key));
 }
 
 /* The registries that list key. */
@@ -435,10 +421,8 @@ upstream_json(struct ctl *ctl, struct config_upstream *up, int detail)
 		json_object_set_new(obj, "insecure_tls",
 		    json_boolean(up->up_insecure_tls));
 	}
-	json_object_set_new(obj, "file", ctl_json_text(up->up_file));
-	json_object_set_new(obj, "line", json_integer(up->up_line));
-	json_object_set_new(obj, "managed", json_boolean(ctl_is_managed(ctl,
-	    CTL_UPSTREAM, up->up_key, up->up_file)));
+	ctl_json_defined(ctl, obj, CTL_UPSTREAM, up->up_key, up->up_file,
+	    up->up_line);
 	memset(&users, 0, sizeof(users));
 	upstream_users(ctl, up->up_key, &users);
 	json_object_set_new(obj, "used_by", ctl_json_strlist(&users));
@@ -480,11 +464,8 @@ upstream_print(struct ctl *ctl, struct config_upstream *up)
 		printf("ca file        %s\n", up->up_ca_file);
 	if (up->up_insecure_tls)
 		printf("insecure tls   yes\n");
-	s = ctl_where(ctl, up->up_file, up->up_line);
-	printf("defined in     %s%s\n", s, ctl_is_managed(ctl, CTL_UPSTREAM,
-	    up->up_key, up->up_file) ? "" : " (by hand: depotctl does not "
-	    "change it)");
-	free(s);
+	ctl_print_defined(ctl, CTL_UPSTREAM, up->up_key, up->up_file,
+	    up->up_line, 15);
 	memset(&users, 0, sizeof(users));
 	upstream_users(ctl, up->up_key, &users);
 	s = ctl_join(users.sl_items, users.sl_count, ", ");
@@ -497,21 +478,14 @@ int
 ctl_upstream_list(struct ctl *ctl, const struct ctl_command *cmd, int argc,
     char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_upstream		*up;
-	struct config			*cf;
-	json_t				*array;
-	char				**cells = NULL, *where;
-	size_t				  rows = 0, i;
-	int				  json = 0;
+	struct config_upstream	*up;
+	struct config		*cf;
+	json_t			*array;
+	char			**cells = NULL, *where;
+	size_t			  rows = 0, i;
+	int			  json;
 
-	while (ctl_getopt(argc, argv, opts, cmd) != -1)
-		json = 1;
-	ctl_args_done(argc, argv, cmd, 0, 0);
+	json = ctl_args_json(argc, argv, cmd, 0);
 	if ((cf = ctl_config(ctl)) == NULL)
 		return (CTL_REFUSED);
 	if (json) {
@@ -540,17 +514,10 @@ int
 ctl_upstream_show(struct ctl *ctl, const struct ctl_command *cmd, int argc,
     char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_upstream		*up;
-	int				 json = 0;
+	struct config_upstream	*up;
+	int			 json;
 
-	while (ctl_getopt(argc, argv, opts, cmd) != -1)
-		json = 1;
-	ctl_args_done(argc, argv, cmd, 1, 1);
+	json = ctl_args_json(argc, argv, cmd, 1);
 	if ((up = upstream_find(ctl, argv[optind])) == NULL)
 		return (CTL_REFUSED);
 	if (json)
@@ -567,19 +534,13 @@ int
 ctl_upstream_delete(struct ctl *ctl, const struct ctl_command *cmd,
     int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_upstream		*up;
-	struct strlist			 users;
-	const char			*key;
-	char				*ref = NULL, *secret, *path, *s;
-	int				 rv = CTL_REFUSED;
+	struct config_upstream	*up;
+	struct strlist		 users;
+	const char		*key;
+	char			*ref = NULL, *secret, *s;
+	int			 rv = CTL_REFUSED;
 
-	while (ctl_getopt(argc, argv, opts, cmd) != -1)
-		;
-	ctl_args_done(argc, argv, cmd, 1, 1);
+	ctl_args_only(argc, argv, cmd, 1, 1);
 	key = argv[optind];
 	memset(&users, 0, sizeof(users));
 	if (ctl_name_check(key, "upstream key") != 0 || ctl_lock(ctl) != 0 ||
@@ -600,11 +561,8 @@ ctl_upstream_delete(struct ctl *ctl, const struct ctl_command *cmd,
 	if (up->up_auth.cr_type != AUTH_ANONYMOUS)
 		ref = upstream_secret_ref(ctl, up, "", up->up_auth.cr_type ==
 		    AUTH_USERPASS ? "password_file" : "secret_access_key_file");
-	if (ctl_remove(ctl, CTL_UPSTREAM, key) != 0)
+	if (ctl_delete(ctl, CTL_UPSTREAM, key) != 0)
 		goto fail;
-	path = ctl_object_path(ctl, CTL_UPSTREAM, key);
-	printf("upstream '%s' deleted (%s removed)\n", key, path);
-	free(path);
 	secret = ctl_secret_path(ctl, key);
 	if (ref != NULL && strcmp(ref, secret) == 0 && unlink(secret) == 0)
 		printf("its secret file %s is removed\n", secret);

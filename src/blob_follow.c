@@ -1,0 +1,320 @@
+/*
+ * blob_follow.c: serve a blob to one client from the part file that a
+ * fetch is still writing (see blob_follow.h).
+ *
+ * A follower is driven by one timer event of its own: each step sends
+ * what the part file holds beyond what was sent, short of the held-back
+ * tail and at most BLOB_FOLLOW_QUEUE_MAX bytes queued on the connection,
+ * as sendfile segments. When there is nothing new it asks whether the
+ * fetch ended: a committed blob of the expected size gets the tail sent
+ * from blobs/ and the reply ended; no fetch holding the part lock and no
+ * committed blob, a part file unlinked or cut short, or a size mismatch
+ * close the connection mid-body. The write callback of each chunk wakes
+ * the step early; otherwise it polls every BLOB_FOLLOW_POLL_MS. A client
+ * that leaves makes evhttp detach the request from its connection; the
+ * next step sees that and stops. The fetch itself is never touched.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "blob_follow.h"
+#include "blobstore.h"
+#include "http.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct blob_follow {
+	struct req		*bf_req;	/* NULL once answered (HEAD) */
+	struct evhttp_request	*bf_ev;
+	struct blobstore	*bf_blobs;
+	struct digest		 bf_digest;
+	off_t			 bf_expected;
+	off_t			 bf_hold;	/* tail sent only once committed */
+	off_t			 bf_sent;	/* bytes queued so far */
+	int			 bf_draining;	/* all queued, wait to end */
+	int			 bf_part_fd;	/* or -1 */
+	struct event		*bf_timer;
+	void			(*bf_done_cb)(int, void *);
+	void			*bf_arg;
+};
+
+enum follow_step {
+	FOLLOW_WAIT,		/* poll again later */
+	FOLLOW_DONE,		/* whole body queued */
+	FOLLOW_FAILED		/* the fetch failed: close mid-body */
+};
+
+static void	blob_follow_step_cb(evutil_socket_t, short, void *);
+static enum follow_step blob_follow_step(struct blob_follow *);
+static enum follow_step blob_follow_ended(struct blob_follow *,
+		    const struct stat *);
+static enum follow_step blob_follow_tail(struct blob_follow *);
+static void	blob_follow_drained_cb(struct evhttp_connection *, void *);
+static size_t	blob_follow_queued(struct blob_follow *);
+static int	blob_follow_queue(struct blob_follow *, int, off_t, off_t,
+		    int);
+static void	blob_follow_finish(struct blob_follow *, int);
+
+struct blob_follow *
+blob_follow_start(struct req *r, struct blobstore *bs,
+    const struct digest *d, int64_t expected_size,
+    void (*done_cb)(int, void *), void *arg)
+{
+	struct blob_follow	*bf;
+	struct event_base	*base = http_context(r)->ctx_base;
+	char			 len[32], digest[DIGEST_STRING_MAX];
+	int			 fd = -1;
+
+	if (expected_size < 0)
+		return (NULL);
+	if (blobstore_part_open(bs, d, &fd) == -1 &&
+	    blobstore_stat(bs, d, NULL) != 1)
+		return (NULL);
+	bf = xcalloc(1, sizeof(*bf));
+	bf->bf_req = r;
+	bf->bf_ev = r->req_ev;
+	bf->bf_blobs = bs;
+	bf->bf_digest = *d;
+	bf->bf_expected = expected_size;
+	bf->bf_hold = expected_size < BLOB_FOLLOW_HOLD_BACK ? expected_size :
+	    BLOB_FOLLOW_HOLD_BACK;
+	bf->bf_part_fd = fd;
+	bf->bf_done_cb = done_cb;
+	bf->bf_arg = arg;
+	if ((bf->bf_timer = evtimer_new(base, blob_follow_step_cb, bf)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+
+	(void)snprintf(len, sizeof(len), "%" PRId64, expected_size);
+	digest_format(d, digest, sizeof(digest));
+	http_header_add(r, "Content-Length", len);
+	http_header_add(r, "Docker-Content-Digest", digest);
+	if (http_method(r) == EVHTTP_REQ_HEAD) {
+		http_reply(r, 200, "application/octet-stream", NULL);
+		bf->bf_req = NULL;
+	} else
+		http_reply_stream_start(r, 200, "application/octet-stream");
+	/* The first step runs from the loop, never inside the caller. */
+	event_active(bf->bf_timer, EV_TIMEOUT, 1);
+	return (bf);
+}
+
+/* One step of the follower, and when to take the next. */
+static void
+blob_follow_step_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct blob_follow	*bf = arg;
+	struct timeval		 tv;
+
+	(void)fd;
+	(void)events;
+	if (bf->bf_req == NULL) {
+		blob_follow_finish(bf, 1);	/* HEAD, answered */
+		return;
+	}
+	if (evhttp_request_get_connection(bf->bf_ev) == NULL) {
+		log_debug("%s: client left after %lld bytes", __func__,
+		    (long long)bf->bf_sent);
+		blob_follow_finish(bf, 0);
+		return;
+	}
+	switch (blob_follow_step(bf)) {
+	case FOLLOW_DONE:
+		blob_follow_finish(bf, 1);
+		return;
+	case FOLLOW_FAILED:
+		blob_follow_finish(bf, 0);
+		return;
+	case FOLLOW_WAIT:
+		break;
+	}
+	tv.tv_sec = 0;
+	tv.tv_usec = BLOB_FOLLOW_POLL_MS * 1000;
+	evtimer_add(bf->bf_timer, &tv);
+}
+
+/* Send what the part file has beyond what was sent, or check the end. */
+static enum follow_step
+blob_follow_step(struct blob_follow *bf)
+{
+	struct stat	 st;
+	size_t		 queued;
+	off_t		 limit, n;
+	int		 fd;
+
+	memset(&st, 0, sizeof(st));
+	queued = blob_follow_queued(bf);
+	if (bf->bf_draining)
+		return (queued == 0 ? FOLLOW_DONE : FOLLOW_WAIT);
+	if (queued >= BLOB_FOLLOW_QUEUE_MAX)
+		return (FOLLOW_WAIT);
+	if (bf->bf_part_fd == -1)
+		return (blob_follow_ended(bf, NULL));
+	if (fstat(bf->bf_part_fd, &st) == -1) {
+		log_warn("%s: fstat part file", __func__);
+		return (FOLLOW_FAILED);
+	}
+	if (st.st_size < bf->bf_sent || st.st_size > bf->bf_expected) {
+		log_warnx("%s: part file is %lld bytes, %lld sent of %lld",
+		    __func__, (long long)st.st_size, (long long)bf->bf_sent,
+		    (long long)bf->bf_expected);
+		return (FOLLOW_FAILED);
+	}
+	limit = bf->bf_expected - bf->bf_hold;
+	if (st.st_size < limit)
+		limit = st.st_size;
+	if (limit <= bf->bf_sent)
+		return (blob_follow_ended(bf, &st));
+	n = limit - bf->bf_sent;
+	if (n > (off_t)(BLOB_FOLLOW_QUEUE_MAX - queued))
+		n = BLOB_FOLLOW_QUEUE_MAX - queued;
+	if ((fd = dup(bf->bf_part_fd)) == -1) {
+		log_warn("%s: dup", __func__);
+		return (FOLLOW_FAILED);
+	}
+	if (blob_follow_queue(bf, fd, bf->bf_sent, n, 0) == -1)
+		return (FOLLOW_FAILED);
+	return (FOLLOW_WAIT);
+}
+
+/*
+ * Nothing new to send: did the fetch end? The lock is tested before the
+ * blob because a fetch commits before it releases the lock.
+ */
+static enum follow_step
+blob_follow_ended(struct blob_follow *bf, const struct stat *part)
+{
+	int	 active, present;
+
+	active = blobstore_fetch_active(bf->bf_blobs, &bf->bf_digest);
+	present = blobstore_stat(bf->bf_blobs, &bf->bf_digest, NULL);
+	if (present == 1)
+		return (blob_follow_tail(bf));
+	if (present == -1) {
+		log_warn("%s: stat blob", __func__);
+		return (FOLLOW_FAILED);
+	}
+	if (!active || part == NULL || part->st_nlink == 0) {
+		log_warnx("%s: fetch ended without a blob (%lld of %lld bytes)",
+		    __func__, (long long)(part != NULL ? part->st_size : 0),
+		    (long long)bf->bf_expected);
+		return (FOLLOW_FAILED);
+	}
+	return (FOLLOW_WAIT);
+}
+
+/*
+ * The blob is committed: queue the rest of it from blobs/, and end the
+ * reply once it has all left (see blob_follow_queue).
+ */
+static enum follow_step
+blob_follow_tail(struct blob_follow *bf)
+{
+	off_t	 size;
+	int	 fd;
+
+	if (blobstore_open_blob(bf->bf_blobs, &bf->bf_digest, &fd, &size) ==
+	    -1) {
+		log_warn("%s: open blob", __func__);
+		return (FOLLOW_FAILED);
+	}
+	if (size != bf->bf_expected) {
+		log_warnx("%s: blob is %lld bytes, expected %lld", __func__,
+		    (long long)size, (long long)bf->bf_expected);
+		close(fd);
+		return (FOLLOW_FAILED);
+	}
+	if (size == bf->bf_sent) {
+		close(fd);
+		return (FOLLOW_DONE);
+	}
+	if (blob_follow_queue(bf, fd, bf->bf_sent, size - bf->bf_sent, 1) ==
+	    -1)
+		return (FOLLOW_FAILED);
+	bf->bf_draining = 1;
+	return (FOLLOW_WAIT);
+}
+
+/* A chunk left for the kernel: take the next step now. */
+static void
+blob_follow_drained_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct blob_follow	*bf = arg;
+
+	(void)evcon;
+	event_active(bf->bf_timer, EV_TIMEOUT, 1);
+}
+
+/* Bytes queued on the connection and not yet taken by the kernel. */
+static size_t
+blob_follow_queued(struct blob_follow *bf)
+{
+	struct evhttp_connection	*evcon;
+
+	if ((evcon = evhttp_request_get_connection(bf->bf_ev)) == NULL)
+		return (0);
+	return (evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(evcon))));
+}
+
+/*
+ * Queue length bytes of fd from offset (sendfile); fd is consumed.
+ *
+ * evhttp keeps the write callback of the last chunk installed after the
+ * reply, and a deferred write callback may fire late, so the last chunk
+ * goes without one (the follower is freed after it). For the same reason
+ * the reply is ended only once the output is empty: ended with bytes
+ * still queued, a stale write callback could run evhttp's end of reply
+ * early and close the connection on them.
+ */
+static int
+blob_follow_queue(struct blob_follow *bf, int fd, off_t offset, off_t length,
+    int last)
+{
+	struct evbuffer	*buf;
+
+	if ((buf = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	/* Without this flag evbuffer_add_file reads instead of sendfile. */
+	evbuffer_set_flags(buf, EVBUFFER_FLAG_DRAINS_TO_FD);
+	if (evbuffer_add_file(buf, fd, offset, length) == -1) {
+		log_warnx("%s: evbuffer_add_file failed", __func__);
+		evbuffer_free(buf);
+		return (-1);
+	}
+	if (last)
+		evhttp_send_reply_chunk(bf->bf_ev, buf);
+	else
+		evhttp_send_reply_chunk_with_cb(bf->bf_ev, buf,
+		    blob_follow_drained_cb, bf);
+	evbuffer_free(buf);
+	bf->bf_sent += length;
+	return (0);
+}
+
+/* End the reply (ok) or close the connection mid-body, then tell. */
+static void
+blob_follow_finish(struct blob_follow *bf, int ok)
+{
+	void	(*done_cb)(int, void *) = bf->bf_done_cb;
+	void	*arg = bf->bf_arg;
+
+	event_free(bf->bf_timer);
+	if (bf->bf_part_fd != -1)
+		close(bf->bf_part_fd);
+	if (bf->bf_req != NULL)
+		http_reply_stream_end(bf->bf_req, 200, bf->bf_sent, ok);
+	free(bf);
+	if (done_cb != NULL)
+		done_cb(ok, arg);
+}

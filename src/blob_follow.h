@@ -1,0 +1,47 @@
+/*
+ * blob_follow.h: answer a blob GET from the part file that a fetch, in
+ * this process or another, is still writing (blobstore.h, fetch claims).
+ *
+ * Every client of a blob being fetched is a reader of its part file: it
+ * is sent the bytes written so far and waits for more. The last
+ * BLOB_FOLLOW_HOLD_BACK bytes are held back until the blob is committed
+ * (verified and linked into blobs/ with the expected size), then sent
+ * from the committed file. When the fetch fails instead, the connection
+ * is closed before the end of the body: a client never receives a
+ * complete-looking wrong body.
+ *
+ * With classic (non-OFD) record locks, a follower in the fetching process
+ * itself would drop the claim when it closes its descriptor of the part
+ * file (see blobstore.h); where the system has OFD locks it is safe.
+ */
+#ifndef DEPOT_BLOB_FOLLOW_H
+#define DEPOT_BLOB_FOLLOW_H
+
+#include <stdint.h>
+
+#include "digest.h"
+
+#define BLOB_FOLLOW_HOLD_BACK	(64 * 1024)	/* bytes kept until commit */
+#define BLOB_FOLLOW_QUEUE_MAX	(1024 * 1024)	/* queued per connection */
+#define BLOB_FOLLOW_POLL_MS	20		/* part file growth check */
+
+struct req;
+struct blobstore;
+struct blob_follow;
+
+/*
+ * Answer r with 200, Content-Length expected_size and
+ * Docker-Content-Digest d, and stream the blob as its part file grows (a
+ * HEAD gets the headers only). done_cb runs once, from the event loop,
+ * when the follower is finished: ok is 1 when the whole body was queued
+ * and the reply ended, 0 when the fetch failed (the connection was
+ * closed) or the client left. The follower and r are gone after it.
+ *
+ * Returns NULL, with r untouched and done_cb never called, when there is
+ * nothing to follow: neither a part file nor a committed blob of d.
+ */
+struct blob_follow	*blob_follow_start(struct req *r, struct blobstore *,
+			    const struct digest *d, int64_t expected_size,
+			    void (*done_cb)(int ok, void *), void *arg);
+
+#endif /* DEPOT_BLOB_FOLLOW_H */
