@@ -81,6 +81,9 @@ static void	blobstore_cause(char **, const char *, ...) PRINTFLIKE(2, 3);
 static int	blobstore_digest_valid(const struct digest *);
 static int	blobstore_dir_path(struct blobstore *, const struct digest *,
 		    char *, size_t);
+static int	blobstore_size_path(struct blobstore *, const struct digest *,
+		    char *, size_t);
+static void	blobstore_size_unlink(struct blob_writer *);
 static int	blobstore_part_path(struct blobstore *, const struct digest *,
 		    char *, size_t);
 static int	blobstore_place(struct blobstore *, const char *,
@@ -465,6 +468,7 @@ blob_writer_commit(struct blob_writer *w, const struct digest *expected,
 	if (blobstore_place(w->bw_store, w->bw_path, &got, cause) == -1)
 		goto fail;
 	/* A claimed part file goes away while its lock is still held. */
+	blobstore_size_unlink(w);
 	if (unlink(w->bw_path) == -1)
 		log_warn("%s: unlink %s", __func__, w->bw_path);
 	blob_writer_free(w);
@@ -472,6 +476,7 @@ blob_writer_commit(struct blob_writer *w, const struct digest *expected,
 
 fail:
 	saved_errno = errno;
+	blobstore_size_unlink(w);
 	(void)unlink(w->bw_path);
 	blob_writer_free(w);
 	errno = saved_errno;
@@ -486,6 +491,7 @@ blob_writer_abort(struct blob_writer *w)
 	if (w == NULL)
 		return;
 	saved_errno = errno;
+	blobstore_size_unlink(w);
 	if (unlink(w->bw_path) == -1 && errno != ENOENT)
 		log_warn("%s: unlink %s", __func__, w->bw_path);
 	blob_writer_free(w);
@@ -681,7 +687,87 @@ blobstore_claim_fetch(struct blobstore *bs, const struct digest *d,
 	w = blob_writer_new(bs, d->alg, fd, path);
 	w->bw_claimed = 1;
 	w->bw_claim = *d;
+	blobstore_size_unlink(w);	/* left by a fetcher that died */
 	*out = w;
+	return (1);
+}
+
+/* The expected size of a claimed fetch: tmp/<alg>-<hex>.size. */
+static int
+blobstore_size_path(struct blobstore *bs, const struct digest *d, char *buf,
+    size_t len)
+{
+	if (!blobstore_digest_valid(d)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (path_fmt(buf, len, "%s/%s-%s.size", bs->bs_tmpdir,
+	    digest_alg_name(d->alg), d->hex));
+}
+
+/* Drop the size file of a claimed writer's fetch, if any. */
+static void
+blobstore_size_unlink(struct blob_writer *w)
+{
+	char	 path[PATH_MAX];
+
+	if (!w->bw_claimed || blobstore_size_path(w->bw_store, &w->bw_claim,
+	    path, sizeof(path)) == -1)
+		return;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", __func__, path);
+}
+
+int
+blobstore_part_size_set(struct blob_writer *w, off_t size)
+{
+	char	 path[PATH_MAX], tmp[PATH_MAX], text[32];
+	int	 fd, n, saved_errno;
+
+	if (!w->bw_claimed || blobstore_size_path(w->bw_store, &w->bw_claim,
+	    path, sizeof(path)) == -1 ||
+	    path_fmt(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) == -1)
+		return (-1);
+	n = snprintf(text, sizeof(text), "%lld\n", (long long)size);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, BLOBSTORE_FILE_MODE)) == -1) {
+		log_warn("%s: open %s", __func__, tmp);
+		return (-1);
+	}
+	if (write(fd, text, (size_t)n) != n || close(fd) == -1 ||
+	    rename(tmp, path) == -1) {
+		saved_errno = errno;
+		log_warn("%s: write %s", __func__, path);
+		(void)unlink(tmp);
+		errno = saved_errno;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+blobstore_part_size_get(struct blobstore *bs, const struct digest *d,
+    off_t *size)
+{
+	char		 path[PATH_MAX], text[32], *end;
+	long long	 v;
+	ssize_t		 n;
+	int		 fd;
+
+	if (blobstore_size_path(bs, d, path, sizeof(path)) == -1)
+		return (-1);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return (-1);
+	text[n] = '\0';
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\n' || v < 0)
+		return (-1);
+	*size = (off_t)v;
 	return (1);
 }
 

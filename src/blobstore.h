@@ -94,6 +94,16 @@ int	blobstore_claim_fetch(struct blobstore *, const struct digest *,
 	    struct blob_writer **out, char **cause);
 /* Open the growing part file read-only. 0, or -1 (errno ENOENT). */
 int	blobstore_part_open(struct blobstore *, const struct digest *, int *fd);
+/*
+ * The expected size of a claimed fetch (the upstream's Content-Length),
+ * told to readers in other processes through a small side file written
+ * atomically next to the part file; commit and abort remove it.
+ * set: 0 or -1 (w must be a claimed writer). get: 1 with *size, 0 when
+ * not (yet) known, -1 on error.
+ */
+int	blobstore_part_size_set(struct blob_writer *w, off_t size);
+int	blobstore_part_size_get(struct blobstore *, const struct digest *,
+	    off_t *size);
 /* 1 if some holder has the part lock (a fetch is running), else 0. */
 int	blobstore_fetch_active(struct blobstore *, const struct digest *);
 

@@ -208,6 +208,12 @@ fetcher_active(struct fetcher *f)
 	return (f->f_nactive);
 }
 
+struct event_base *
+fetcher_base(struct fetcher *f)
+{
+	return (f->f_base);
+}
+
 /* curl asks us to watch a socket for reading and/or writing, or to stop. */
 static int
 fetcher_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg,

@@ -118,6 +118,8 @@ struct fetcher	*fetcher_create(struct event_base *);
 void		 fetcher_free(struct fetcher *);
 /* Transfers started and not yet finished or cancelled. */
 size_t		 fetcher_active(struct fetcher *);
+/* The event base the fetcher runs on. */
+struct event_base *fetcher_base(struct fetcher *);
 
 /*
  * Start a transfer. The request and its strings are copied; they need

@@ -19,6 +19,7 @@ struct index;
 struct blobstore;
 struct http_server;
 struct http_body;
+struct fetcher;
 
 /* One request being answered; handlers get it and answer through http.c. */
 struct req {
@@ -38,6 +39,7 @@ struct http_context {
 	struct index		*ctx_index;
 	struct blobstore	*ctx_blobs;
 	struct event_base	*ctx_base;
+	struct fetcher		*ctx_fetcher;	/* upstream transfers */
 };
 
 struct http_server	*http_create(struct event_base *, struct http_context *);

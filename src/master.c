@@ -37,6 +37,7 @@
 #include "log.h"
 #include "master.h"
 #include "metrics.h"
+#include "upstream_state.h"
 #include "upload.h"
 #include "util.h"
 #include "worker.h"
@@ -153,7 +154,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	if (master_prepare_storage(&m) == -1)
 		return (1);
 	/* Before any fork: workers of every generation inherit it. */
-	if (metrics_init() == -1)
+	if (metrics_init() == -1 || upstream_state_init() == -1)
 		return (1);
 	if (!foreground) {
 		if (master_daemonize(&ready_fd) == -1)
@@ -215,6 +216,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 		event_free(m.m_kill_ev);
 	event_base_free(m.m_base);
 	metrics_close();
+	upstream_state_close();
 	free(m.m_children);
 	free(m.m_config_path);
 	blobstore_free(m.m_blobs);

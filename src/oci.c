@@ -11,6 +11,7 @@
 #include "log.h"
 #include "oci.h"
 #include "ref.h"
+#include "xmalloc.h"
 
 #define OCI_API_VERSION_HEADER	"Docker-Distribution-API-Version"
 #define OCI_API_VERSION		"registry/2.0"
@@ -67,6 +68,7 @@ static const struct {
 	{ "PAYLOAD_TOO_LARGE",	413, "payload too large" },
 };
 
+static char	*oci_mirror_path(struct req *);
 static void	oci_base(struct req *);
 static void	oci_route(struct oci_request *);
 static int	oci_resolve(struct oci_request *);
@@ -76,12 +78,17 @@ oci_dispatch(struct req *r)
 {
 	struct oci_request	 o;
 	const char		*code = "NAME_INVALID";
-	char			*cause = NULL;
+	char			*cause = NULL, *mirrored;
+	int			 rv;
 
 	http_header_add(r, OCI_API_VERSION_HEADER, OCI_API_VERSION);
 	memset(&o, 0, sizeof(o));
 	o.or_req = r;
-	if (ref_parse_v2_path(r->req_path, &o.or_path, &code, &cause) == -1) {
+	mirrored = oci_mirror_path(r);
+	rv = ref_parse_v2_path(mirrored != NULL ? mirrored : r->req_path,
+	    &o.or_path, &code, &cause);
+	free(mirrored);
+	if (rv == -1) {
 		if (code != NULL && strcmp(code, "UNSUPPORTED") == 0)
 			http_reply_oci_error(r, 404, code, "no such endpoint",
 			    r->req_path);
@@ -114,6 +121,38 @@ oci_error(struct oci_request *o, const char *code, const char *detail)
 	log_warnx("%s: unknown error code %s", __func__, code);
 	http_reply_oci_error(o->or_req, 500, "UNKNOWN", "internal error",
 	    detail);
+}
+
+/*
+ * With server.mirror_registry set, a /v2/ path whose first component
+ * names no registry or upstream key (a Docker daemon's registry-mirrors
+ * asks for /v2/library/alpine/...), or that carries containerd's ns
+ * query parameter, is served by that registry: the path it is served as.
+ * NULL when the path stays as it is. Caller frees.
+ */
+static char *
+oci_mirror_path(struct req *r)
+{
+	struct config	*cf = http_context(r)->ctx_config;
+	const char	*mirror = cf->cf_server.srv_mirror_registry;
+	const char	*rest, *slash;
+	char		*first, *path;
+	int		 known;
+
+	if (mirror == NULL || strncmp(r->req_path, "/v2/", 4) != 0)
+		return (NULL);
+	rest = r->req_path + 4;
+	if (*rest == '\0' || strcmp(rest, "_catalog") == 0 ||
+	    (slash = strchr(rest, '/')) == NULL)
+		return (NULL);
+	first = xstrndup(rest, (size_t)(slash - rest));
+	known = config_registry_find(cf, first) != NULL ||
+	    config_upstream_find(cf, first) != NULL;
+	free(first);
+	if (known && http_query_get(r, "ns") == NULL)
+		return (NULL);
+	xasprintf(&path, "/v2/%s/%s", mirror, rest);
+	return (path);
 }
 
 /* GET /v2/: the API version check clients make first. */

@@ -18,7 +18,9 @@
 #include "http.h"
 #include "index.h"
 #include "log.h"
+#include "metrics.h"
 #include "oci.h"
+#include "proxy.h"
 
 #define BLOB_CONTENT_TYPE	"application/octet-stream"
 
@@ -37,28 +39,51 @@ void
 oci_blob_get(struct oci_request *o)
 {
 	struct http_context	*ctx = http_context(o->or_req);
-	struct req		*r = o->or_req;
+	struct config_upstream	*ups[PROXY_UPSTREAMS_MAX];
 	enum index_link_kind	 kind;
-	char			 ds[DIGEST_STRING_MAX], cr[96];
-	off_t			 size, first, last;
-	int			 fd, found;
+	char			 ds[DIGEST_STRING_MAX];
+	int			 found, proxied;
 
 	digest_format(&o->or_path.digest, ds, sizeof(ds));
 	found = index_link_get(ctx->ctx_index, o->or_path.name,
 	    &o->or_path.digest, &kind);
 	if (found == -1) {
-		http_reply_oci_error(r, 500, "UNKNOWN", "internal error",
-		    "cannot read the index");
+		http_reply_oci_error(o->or_req, 500, "UNKNOWN",
+		    "internal error", "cannot read the index");
 		return;
 	}
-	if (found == 0) {
+	if (found == 1 && (found = blobstore_stat(ctx->ctx_blobs,
+	    &o->or_path.digest, NULL)) == -1) {
+		http_reply_oci_error(o->or_req, 500, "UNKNOWN",
+		    "internal error", "cannot read the blob store");
+		return;
+	}
+	proxied = proxy_upstreams(o, ups, PROXY_UPSTREAMS_MAX) > 0;
+	if (found == 0 && proxied)
+		proxy_blob_pull(o);
+	else if (found == 0)
 		oci_error(o, "BLOB_UNKNOWN", ds);
-		return;
+	else {
+		if (proxied)
+			metrics_cache(o->or_path.registry, "blob",
+			    METRICS_CACHE_HIT);
+		oci_blob_send(o->or_req, &o->or_path.digest);
 	}
-	if (blobstore_open_blob(ctx->ctx_blobs, &o->or_path.digest, &fd,
-	    &size) == -1) {
+}
+
+void
+oci_blob_send(struct req *r, const struct digest *d)
+{
+	struct http_context	*ctx = http_context(r);
+	char			 ds[DIGEST_STRING_MAX], cr[96];
+	off_t			 size, first, last;
+	int			 fd;
+
+	digest_format(d, ds, sizeof(ds));
+	if (blobstore_open_blob(ctx->ctx_blobs, d, &fd, &size) == -1) {
 		if (errno == ENOENT)
-			oci_error(o, "BLOB_UNKNOWN", ds);
+			http_reply_oci_error(r, 404, "BLOB_UNKNOWN",
+			    "blob unknown to registry", ds);
 		else
 			http_reply_oci_error(r, 500, "UNKNOWN",
 			    "internal error", "cannot open the blob");
@@ -81,7 +106,9 @@ oci_blob_get(struct oci_request *o)
 		close(fd);
 		(void)snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
 		http_header_add(r, "Content-Range", cr);
-		oci_error(o, "RANGE_INVALID", http_header_get(r, "Range"));
+		http_reply_oci_error(r, 416, "RANGE_INVALID",
+		    "requested range not satisfiable",
+		    http_header_get(r, "Range"));
 		break;
 	}
 }

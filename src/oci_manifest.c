@@ -27,24 +27,24 @@
 #include "index.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "oci.h"
+#include "proxy.h"
+#include "upstream_state.h"
 #include "xmalloc.h"
 
 static void	manifest_internal_error(struct oci_request *);
 static int	manifest_lookup_local(struct oci_request *, struct digest *,
-		    struct index_manifest *);
+		    struct index_manifest *, struct index_tag *);
 static char	*manifest_accept_joined(struct req *);
 static void	manifest_send(struct oci_request *, const struct digest *,
 		    const struct index_manifest *);
 static int	manifest_refs_known(struct oci_request *,
 		    const struct manifest_info *);
-static int	manifest_store(struct oci_request *, const void *, size_t,
-		    const struct digest *);
 static int	manifest_copy(char *, size_t, const char *);
-static int	manifest_record(struct oci_request *, const struct digest *,
-		    const struct manifest_info *, size_t);
 static void	manifest_created(struct oci_request *, const struct digest *,
 		    const struct manifest_info *);
+static void	manifest_forget_miss(struct oci_request *);
 
 /* The request failed on our side (index or disk): 500, already logged. */
 static void
@@ -57,20 +57,21 @@ manifest_internal_error(struct oci_request *o)
  * Find the manifest o names in the repository's own content: by tag
  * through the tag record, by digest through the repository's manifest
  * link. Returns 1 with *d and *im filled (clear im with
- * index_manifest_clear), 0 when absent, -1 on error. Pull-through from
- * upstreams extends this lookup.
+ * index_manifest_clear), 0 when absent, -1 on error. For a tag, *tag
+ * holds its record (it_upstream is "" for a tag pushed here); for a
+ * digest, *tag is zeroed.
  */
 static int
 manifest_lookup_local(struct oci_request *o, struct digest *d,
-    struct index_manifest *im)
+    struct index_manifest *im, struct index_tag *tag)
 {
 	struct index		*ix = http_context(o->or_req)->ctx_index;
-	struct index_tag	 tag;
 	enum index_link_kind	 kind;
 	char			 buf[DIGEST_STRING_MAX];
 	int			 found;
 
 	memset(im, 0, sizeof(*im));
+	memset(tag, 0, sizeof(*tag));
 	if (o->or_path.ref_is_digest) {
 		*d = o->or_path.digest;
 		found = index_link_get(ix, o->or_path.name, d, &kind);
@@ -78,9 +79,9 @@ manifest_lookup_local(struct oci_request *o, struct digest *d,
 			found = 0;
 	} else {
 		found = index_tag_get(ix, o->or_path.name,
-		    o->or_path.reference, &tag);
+		    o->or_path.reference, tag);
 		if (found == 1)
-			*d = tag.it_digest;
+			*d = tag->it_digest;
 	}
 	if (found != 1)
 		return (found);
@@ -121,29 +122,54 @@ manifest_accept_joined(struct req *r)
 void
 oci_manifest_get(struct oci_request *o)
 {
+	struct config_upstream	*ups[PROXY_UPSTREAMS_MAX];
 	struct index_manifest	 im;
+	struct index_tag	 tag;
 	struct digest		 d;
-	char			*accept, *detail;
-	int			 found;
+	int			 found, proxied;
 
-	if ((found = manifest_lookup_local(o, &d, &im)) == -1) {
+	if ((found = manifest_lookup_local(o, &d, &im, &tag)) == -1) {
 		manifest_internal_error(o);
+		return;
+	}
+	proxied = proxy_upstreams(o, ups, PROXY_UPSTREAMS_MAX) > 0;
+	if (found == 0 && proxied) {
+		proxy_manifest_pull(o, NULL);
 		return;
 	}
 	if (found == 0) {
 		oci_error(o, "MANIFEST_UNKNOWN", o->or_path.reference);
 		return;
 	}
+	/* A tag cached from an upstream is asked again once its TTL passed. */
+	if (proxied && tag.it_upstream[0] != '\0' &&
+	    !proxy_tag_fresh(o, &tag, time(NULL))) {
+		index_manifest_clear(&im);
+		proxy_manifest_pull(o, &tag);
+		return;
+	}
+	if (proxied)
+		metrics_cache(o->or_path.registry, "manifest",
+		    METRICS_CACHE_HIT);
+	oci_manifest_serve(o, &d, &im);
+	index_manifest_clear(&im);
+}
+
+void
+oci_manifest_serve(struct oci_request *o, const struct digest *d,
+    const struct index_manifest *im)
+{
+	char	*accept, *detail;
+
 	accept = manifest_accept_joined(o->or_req);
-	if (!manifest_accepts(accept, im.im_media_type)) {
+	if (!manifest_accepts(accept, im->im_media_type)) {
 		xasprintf(&detail, "the manifest is %s, which the Accept "
-		    "header does not list", im.im_media_type);
+		    "header does not list", im->im_media_type);
 		oci_error(o, "MANIFEST_UNKNOWN", detail);
 		free(detail);
 	} else
-		manifest_send(o, &d, &im);
+		manifest_send(o, d, im);
 	free(accept);
-	index_manifest_clear(&im);
 }
 
 /* Answer a GET or HEAD with the stored manifest bytes and their headers. */
@@ -211,9 +237,11 @@ oci_manifest_put(struct oci_request *o)
 	if (o->or_path.ref_is_digest && !digest_equal(&d, &o->or_path.digest))
 		oci_error(o, "DIGEST_INVALID", dstr);
 	else if (manifest_refs_known(o, &mi) == 0 &&
-	    manifest_store(o, data, len, &d) == 0 &&
-	    manifest_record(o, &d, &mi, len) == 0)
+	    oci_manifest_store(o, data, len, &d) == 0 &&
+	    oci_manifest_record(o, &d, &mi, len, NULL) == 0) {
+		manifest_forget_miss(o);
 		manifest_created(o, &d, &mi);
+	}
 	manifest_info_clear(&mi);
 }
 
@@ -251,9 +279,19 @@ manifest_refs_known(struct oci_request *o, const struct manifest_info *mi)
 	return (0);
 }
 
-/* Store the exact manifest bytes under d. 0, or -1 when answered. */
-static int
-manifest_store(struct oci_request *o, const void *data, size_t len,
+/* A tag pushed here is no longer a miss the upstreams told of. */
+static void
+manifest_forget_miss(struct oci_request *o)
+{
+	char	*key;
+
+	key = proxy_negative_key(o->or_path.name, o->or_path.reference);
+	upstream_negative_drop(key);
+	free(key);
+}
+
+int
+oci_manifest_store(struct oci_request *o, const void *data, size_t len,
     const struct digest *d)
 {
 	struct blobstore	*bs = http_context(o->or_req)->ctx_blobs;
@@ -289,10 +327,9 @@ manifest_copy(char *dst, size_t size, const char *src)
 	return (n < 0 || (size_t)n >= size ? -1 : 0);
 }
 
-/* Record the manifest (and its tag) in the index. 0, or -1 when answered. */
-static int
-manifest_record(struct oci_request *o, const struct digest *d,
-    const struct manifest_info *mi, size_t len)
+int
+oci_manifest_record(struct oci_request *o, const struct digest *d,
+    const struct manifest_info *mi, size_t len, const char *upstream)
 {
 	struct index		*ix = http_context(o->or_req)->ctx_index;
 	struct index_manifest	 im;
@@ -319,7 +356,8 @@ manifest_record(struct oci_request *o, const struct digest *d,
 		manifest_copy(tag.it_media_type, sizeof(tag.it_media_type),
 		    im.im_media_type);
 		tag.it_fetched_at = (int64_t)time(NULL);
-		tag.it_upstream[0] = '\0';
+		manifest_copy(tag.it_upstream, sizeof(tag.it_upstream),
+		    upstream);
 	}
 	if (index_manifest_commit(ix, o->or_path.name, d, &im, tag_name,
 	    tag_name != NULL ? &tag : NULL) == -1) {

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "oci.h"
+#include "proxy.h"
 #include "ref.h"
 #include "xmalloc.h"
 
@@ -33,15 +34,7 @@
 /* Repositories read from the index at a time while filtering. */
 #define OCI_LIST_BATCH		256
 
-/* The n and last query parameters of a listing. */
-struct oci_page {
-	size_t		 pg_n;		/* wanted, at most OCI_LIST_MAX */
-	const char	*pg_last;	/* start after this one, or NULL */
-};
-
 static void	oci_internal_error(struct req *);
-static int	oci_page_parse(struct oci_request *, int is_catalog,
-		    struct oci_page *);
 static int	oci_repo_known(struct index *, const char *);
 static int	oci_repo_listed(struct index *, const char *);
 static void	oci_link_next(struct req *, const char *path, const char *last,
@@ -68,7 +61,7 @@ oci_internal_error(struct req *r)
  * empty means the cap) and last (a tag, or for the catalog a repository
  * name; empty means absent). 0, or -1 when the request has been answered.
  */
-static int
+int
 oci_page_parse(struct oci_request *o, int is_catalog, struct oci_page *pg)
 {
 	const char		*n, *last;
@@ -229,11 +222,16 @@ void
 oci_tags_list(struct oci_request *o)
 {
 	struct index	*ix = http_context(o->or_req)->ctx_index;
+	struct config_upstream *ups[PROXY_UPSTREAMS_MAX];
 	struct oci_page	 pg;
-	char		**tags = NULL, *path;
-	size_t		  count = 0, shown;
+	char		**tags = NULL;
+	size_t		  count = 0;
 	int		  known;
 
+	if (proxy_upstreams(o, ups, PROXY_UPSTREAMS_MAX) > 0) {
+		proxy_tags_list(o);
+		return;
+	}
 	if (oci_page_parse(o, 0, &pg) == -1)
 		return;
 	if (pg.pg_n > 0 && index_tag_list(ix, o->or_path.name, pg.pg_last,
@@ -246,20 +244,39 @@ oci_tags_list(struct oci_request *o)
 		oci_internal_error(o->or_req);
 	else if (known == 0)
 		oci_error(o, "NAME_UNKNOWN", o->or_path.name);
-	else {
-		shown = count;
-		if (count > pg.pg_n) {
-			shown = pg.pg_n;
-			xasprintf(&path, "/v2/%s/tags/list", o->or_path.name);
-			oci_link_next(o->or_req, path, tags[shown - 1],
-			    pg.pg_n);
-			free(path);
-		}
-		oci_reply_json(o->or_req, "application/json",
-		    json_pack("{s:s, s:o}", "name", o->or_path.name, "tags",
-		    oci_strings_json(tags, shown)));
-	}
+	else
+		oci_tags_reply(o, &pg, tags, count);
 	index_strings_free(tags, count);
+}
+
+int
+oci_tags_known(struct oci_request *o)
+{
+	return (oci_repo_known(http_context(o->or_req)->ctx_index,
+	    o->or_path.name));
+}
+
+void
+oci_tags_reply(struct oci_request *o, const struct oci_page *pg,
+    char **tags, size_t count)
+{
+	size_t	 first = 0, shown;
+	char	*path;
+
+	if (pg->pg_last != NULL)
+		while (first < count && strcmp(tags[first], pg->pg_last) <= 0)
+			first++;
+	shown = count - first;
+	if (shown > pg->pg_n) {
+		shown = pg->pg_n;
+		xasprintf(&path, "/v2/%s/tags/list", o->or_path.name);
+		oci_link_next(o->or_req, path, tags[first + shown - 1],
+		    pg->pg_n);
+		free(path);
+	}
+	oci_reply_json(o->or_req, "application/json",
+	    json_pack("{s:s, s:o}", "name", o->or_path.name, "tags",
+	    oci_strings_json(tags + first, shown)));
 }
 
 /*

@@ -410,3 +410,14 @@ v2_path_clear(struct v2_path *p)
 	free(p->reference);
 	memset(p, 0, sizeof(*p));
 }
+
+void
+v2_path_copy(struct v2_path *dst, const struct v2_path *src)
+{
+	*dst = *src;
+	dst->name = src->name != NULL ? xstrdup(src->name) : NULL;
+	dst->registry = src->registry != NULL ? xstrdup(src->registry) : NULL;
+	dst->image = src->image != NULL ? xstrdup(src->image) : NULL;
+	dst->reference = src->reference != NULL ? xstrdup(src->reference) :
+	    NULL;
+}

@@ -51,5 +51,7 @@ struct v2_path {
 int	ref_parse_v2_path(const char *path, struct v2_path *out,
 	    const char **oci_code, char **cause);
 void	v2_path_clear(struct v2_path *);
+/* A deep copy of src into dst; free with v2_path_clear. */
+void	v2_path_copy(struct v2_path *dst, const struct v2_path *src);
 
 #endif /* DEPOT_REF_H */

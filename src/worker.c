@@ -17,9 +17,11 @@
 
 #include "blobstore.h"
 #include "config.h"
+#include "fetch.h"
 #include "http.h"
 #include "index.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -32,6 +34,7 @@ struct worker {
 	struct event		*w_term_ev;
 	struct event		*w_usr1_ev;
 	struct event		*w_deadline_ev;
+	struct event		*w_fills_ev;	/* drain: fills to end */
 	int			 w_control_fd;
 	int			 w_draining;
 };
@@ -44,6 +47,7 @@ static void	worker_term_cb(evutil_socket_t, short, void *);
 static void	worker_usr1_cb(evutil_socket_t, short, void *);
 static void	worker_deadline_cb(evutil_socket_t, short, void *);
 static void	worker_drained_cb(void *);
+static void	worker_fills_cb(evutil_socket_t, short, void *);
 
 void
 worker_main(struct worker_args *wa)
@@ -65,6 +69,9 @@ worker_main(struct worker_args *wa)
 		fatalx("%s: event_base_new", __func__);
 	w.w_ctx.ctx_config = wa->wa_config;
 	w.w_ctx.ctx_base = w.w_base;
+	if (fetch_global_init() == -1 ||
+	    (w.w_ctx.ctx_fetcher = fetcher_create(w.w_base)) == NULL)
+		fatalx("%s: cannot set up upstream transfers", __func__);
 	w.w_http = http_create(w.w_base, &w.w_ctx);
 	for (i = 0; i < wa->wa_nlisten; i++)
 		if (http_accept(w.w_http, wa->wa_listen_fds[i]) == -1)
@@ -97,11 +104,14 @@ worker_main(struct worker_args *wa)
 	sigfillset(&mask);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	http_free(w.w_http);
+	fetcher_free(w.w_ctx.ctx_fetcher);
 	event_free(w.w_control_ev);
 	event_free(w.w_term_ev);
 	event_free(w.w_usr1_ev);
 	if (w.w_deadline_ev != NULL)
 		event_free(w.w_deadline_ev);
+	if (w.w_fills_ev != NULL)
+		event_free(w.w_fills_ev);
 	event_base_free(w.w_base);
 	index_close(w.w_ctx.ctx_index);
 	blobstore_free(w.w_ctx.ctx_blobs);
@@ -208,10 +218,30 @@ worker_deadline_cb(evutil_socket_t fd, short events, void *arg)
 	event_base_loopbreak(w->w_base);
 }
 
+/*
+ * No request in flight: exit once the blob fills that outlived their
+ * clients have ended too (the deadline still bounds the wait).
+ */
 static void
 worker_drained_cb(void *arg)
 {
 	struct worker	*w = arg;
+	struct timeval	 tv = { 0, 100 * 1000 };
 
-	event_base_loopexit(w->w_base, NULL);
+	if (proxy_blob_fills() == 0) {
+		event_base_loopexit(w->w_base, NULL);
+		return;
+	}
+	if (w->w_fills_ev == NULL && (w->w_fills_ev = evtimer_new(w->w_base,
+	    worker_fills_cb, w)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	evtimer_add(w->w_fills_ev, &tv);
+}
+
+static void
+worker_fills_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	worker_drained_cb(arg);
 }

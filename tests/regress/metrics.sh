@@ -98,7 +98,7 @@ def parse(path):
         if line.startswith('#') or not line.strip():
             continue
         k, v = line.rstrip('\n').rsplit(' ', 1)
-        d[k] = int(v)
+        d[k] = float(v) if '.' in v else int(v)
     return d
 
 old, new = parse(sys.argv[1]), parse(sys.argv[2])
@@ -135,7 +135,8 @@ TYPE = re.compile(r'^# TYPE (%s) (counter|gauge|histogram|summary|untyped)$'
                   % NAME)
 SAMPLE = re.compile(r'^(%s)(\{%s(?:,%s)*\})? (-?[0-9]+(?:\.[0-9]+)?)$'
                     % (NAME, LABEL, LABEL))
-REGISTRY = re.compile(r'registry="([^"]*)"')
+REGISTRY = re.compile(r'(?:registry|upstream)="([^"]*)"')
+HISTOGRAM = ('_bucket', '_sum', '_count')
 text = open(sys.argv[1]).read()
 allowed = set(sys.argv[2].split(','))
 bad = []
@@ -159,7 +160,11 @@ for line in text.split('\n')[:-1]:
     if not m:
         bad.append('not a Prometheus line: ' + repr(line))
         continue
-    if m.group(1) != current:
+    name = m.group(1)
+    if types.get(current) == 'histogram' and name.startswith(current) and \
+            name[len(current):] in HISTOGRAM:
+        name = current
+    if name != current:
         bad.append('sample outside its TYPE block: ' + line)
     key = m.group(1) + (m.group(2) or '')
     if key in samples:
@@ -167,7 +172,8 @@ for line in text.split('\n')[:-1]:
     samples.add(key)
     for reg in REGISTRY.findall(line):
         if reg not in allowed:
-            bad.append('registry label not configured: ' + line)
+            bad.append('registry or upstream label not configured: ' +
+                       line)
 for name, kind in (('depot_build_info', 'gauge'),
                    ('depot_http_requests_total', 'counter'),
                    ('depot_http_response_bytes_total', 'counter'),
@@ -252,10 +258,21 @@ check "a scrape answered by the first worker shows the same exact sums" \
     python3 "$T_DIR/deltas.py" "$T_DIR/s0" "$T_DIR/s2" "$T_DIR/expect"
 is "$(val "$T_DIR/s2" depot_http_requests_in_flight)" 1 \
     "in flight, seen from the other worker: only the scrape itself"
-check "/metrics parses as Prometheus text; registry labels are configured names" \
+check "/metrics parses as Prometheus text; its labels are configured names" \
     python3 "$T_DIR/format.py" "$T_DIR/s2" ",docker-local,hub"
 check "/metrics shows no secret and no user name" \
     sh -c "! grep -e '$secret' -e metrics-user '$T_DIR/s2'"
+{ cat "$T_DIR/s2"; cat <<'EOF'
+# HELP depot_t_seconds A histogram as the upstream series render it.
+# TYPE depot_t_seconds histogram
+depot_t_seconds_bucket{upstream="hub",le="0.5"} 1
+depot_t_seconds_bucket{upstream="hub",le="+Inf"} 2
+depot_t_seconds_sum{upstream="hub"} 3.250000
+depot_t_seconds_count{upstream="hub"} 2
+EOF
+} >"$T_DIR/histogram"
+check "the format check accepts a histogram with upstream labels" \
+    python3 "$T_DIR/format.py" "$T_DIR/histogram" ",docker-local,hub"
 check "the format check rejects a malformed line" \
     sh -c "{ cat '$T_DIR/s2'; echo 'depot_workers{x=\"1} 2'; } >'$T_DIR/broken' &&
     ! python3 '$T_DIR/format.py' '$T_DIR/broken' ',docker-local,hub'"

@@ -1,0 +1,114 @@
+/*
+ * upstream_state.h: what every process of depotd must agree on about its
+ * upstreams, kept in one shared memory segment (MAP_SHARED |
+ * MAP_ANONYMOUS) that the master creates before it forks the first worker
+ * and keeps across reloads, like the metrics segment:
+ *
+ *  - health: a circuit breaker per upstream key (after
+ *    UPSTREAM_BREAKER_FAILURES consecutive failures the upstream is
+ *    skipped for a back-off that doubles from UPSTREAM_BREAKER_MIN to
+ *    UPSTREAM_BREAKER_MAX seconds; when it has passed, requests go
+ *    through again and the next failure reopens it at once), and the
+ *    deadline of an upstream's Retry-After;
+ *  - bearer tokens per upstream key and scope, until they expire, so
+ *    every worker reuses one token;
+ *  - the negative cache: references every upstream answered 404 for.
+ *
+ * Tables have fixed sizes; when one is full the entry closest to expiry
+ * (or least recently used) is replaced. Keys are strings compared in full
+ * (never by hash alone). Every call is safe from any process sharing the
+ * segment, and a process that dies inside one never blocks the others
+ * (a robust process-shared mutex, or lock-free atomics). Without a
+ * segment (upstream_state_init not called, tests of other modules) every
+ * call behaves as on an empty table: allowed, no token, no negative entry.
+ */
+#ifndef DEPOT_UPSTREAM_STATE_H
+#define DEPOT_UPSTREAM_STATE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "depot.h"
+
+#define UPSTREAM_BREAKER_FAILURES	3	/* consecutive, to open */
+#define UPSTREAM_BREAKER_MIN		5	/* seconds, first back-off */
+#define UPSTREAM_BREAKER_MAX		60	/* seconds, longest back-off */
+#define UPSTREAM_RETRY_AFTER_MAX	3600	/* seconds honoured at most */
+#define UPSTREAM_TOKEN_MAX		8192	/* bytes of one token, with NUL */
+#define UPSTREAM_SCOPE_MAX		512	/* bytes of one scope, with NUL */
+#define UPSTREAM_HEALTH_SLOTS		64	/* upstream keys tracked */
+#define UPSTREAM_TOKEN_SLOTS		128	/* tokens kept */
+#define UPSTREAM_NEGATIVE_SLOTS		4096	/* misses remembered */
+/* bytes of one negative key, with NUL: repository, '@', sha512 digest */
+#define UPSTREAM_NEGATIVE_KEY_MAX	(DEPOT_REPO_MAX + 1 + 135 + 1)
+
+/*
+ * Create the segment; the master calls it once, before forking. 0, or -1
+ * after logging. Calling it again while it exists is a no-op.
+ */
+int	upstream_state_init(void);
+/* Unmap the segment (tests; the master at exit). */
+void	upstream_state_close(void);
+
+enum upstream_skip {
+	UPSTREAM_GO = 0,		/* send the request */
+	UPSTREAM_SKIP_BREAKER,		/* circuit open after failures */
+	UPSTREAM_SKIP_RETRY_AFTER	/* the upstream asked us to wait */
+};
+
+/*
+ * May a request go to upstream key at now? UPSTREAM_GO, or why not, with
+ * the unix time it may go again in *until (when until is not NULL).
+ */
+enum upstream_skip upstream_state_check(const char *key, time_t now,
+		    time_t *until);
+/* The upstream answered (any HTTP status but 5xx/429): close the breaker. */
+void	upstream_state_success(const char *key);
+/*
+ * A connection failure, timeout, TLS error or 5xx. Returns 1 when this
+ * failure opened the breaker (so the caller logs it once), else 0.
+ */
+int	upstream_state_failure(const char *key, time_t now);
+/* A 429 (or 503) with Retry-After: no request to key before until. */
+void	upstream_state_retry_after(const char *key, time_t until);
+const char *upstream_skip_str(enum upstream_skip);
+
+/*
+ * Parse a Retry-After value (RFC 9110 10.2.3: delta-seconds or an
+ * HTTP-date) received at now into the unix time it names, capped at
+ * now + UPSTREAM_RETRY_AFTER_MAX and never before now. NULL or
+ * unreadable values give now + dflt. Returns the time.
+ */
+time_t	upstream_retry_after_parse(const char *value, time_t now, int dflt);
+
+/*
+ * Docker Hub's "ratelimit-limit" / "ratelimit-remaining" values, such as
+ * "100;w=21600": the leading count, or -1 when absent or unreadable.
+ */
+long	upstream_ratelimit_parse(const char *value);
+
+/*
+ * Bearer tokens. upstream_token_get copies the token of (key, scope) into
+ * buf when one is stored and expires after now + 10 s: 1, else 0 (also
+ * when it does not fit in len). upstream_token_put stores (or replaces)
+ * it; tokens or scopes too long for a slot are not stored.
+ * upstream_token_drop forgets it (the upstream refused it).
+ */
+int	upstream_token_get(const char *key, const char *scope, time_t now,
+	    char *buf, size_t len);
+void	upstream_token_put(const char *key, const char *scope,
+	    const char *token, time_t expires);
+void	upstream_token_drop(const char *key, const char *scope);
+
+/*
+ * Negative cache. what is any string naming the miss (depotd uses
+ * "<repository>:<tag>" and "<repository>@<digest>"). get: 1 when a miss
+ * of what is remembered until after now, else 0. put: remember it until
+ * the given time. drop: forget it (a push of that reference). Keys
+ * longer than UPSTREAM_NEGATIVE_KEY_MAX - 1 bytes are not stored.
+ */
+int	upstream_negative_get(const char *what, time_t now);
+void	upstream_negative_put(const char *what, time_t until);
+void	upstream_negative_drop(const char *what);
+
+#endif /* DEPOT_UPSTREAM_STATE_H */

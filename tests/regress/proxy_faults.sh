@@ -1,0 +1,447 @@
+#!/bin/sh
+# proxy_faults.sh: pull-through caching when the upstream misbehaves. Two
+# docker-registry upstreams, each behind fault_proxy.py, which corrupts,
+# cuts, slows down or rate limits what they answer on demand:
+#   1 a corrupted blob body fails the client's transfer and is not stored;
+#   2 so does a connection reset in the middle of a blob;
+#   3 ten concurrent GETs of one uncached 50 MB blob (four workers) cause
+#     one upstream GET and all get the right bytes (single flight);
+#   4 a fill goes on when the client that started it disconnects;
+#   5 a 429 with Retry-After sends pulls to the next upstream and keeps
+#     depot away from the limited one until then;
+#   6 tags no upstream has are remembered (negative_ttl);
+#   7 an unreachable upstream first in the list opens its circuit breaker;
+#   9 the /metrics series of all this;
+#   8 (last) depotd restarted with every upstream down serves its cache.
+. "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
+. "$DEPOT_SRCDIR/tests/regress/upstream_lib.sh"
+
+MKIMAGE="$DEPOT_SRCDIR/tests/tools/mkimage.py"
+FAULT_PROXY="$DEPOT_SRCDIR/tests/tools/fault_proxy.py"
+ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
+
+command -v curl >/dev/null || skip_all "curl is not installed (scripts/deps test installs it)"
+command -v skopeo >/dev/null || skip_all "skopeo is not installed (scripts/deps test installs it)"
+command -v docker-registry >/dev/null ||
+	skip_all "docker-registry is not installed (scripts/deps test installs it)"
+command -v sha256sum >/dev/null || skip_all "sha256sum is not installed"
+python3 -c 'import random; random.Random(0).randbytes(1)' 2>/dev/null ||
+	skip_all "python3 (3.9 or later) is needed to build test images"
+
+# --- functions
+
+# sha_of [FILE]: the sha256 digest of a file (or stdin), as sha256:HEX.
+sha_of() {
+	echo "sha256:$(sha256sum "$@" | cut -c1-64)"
+}
+
+# blob_file DIGEST: where depot keeps a committed blob.
+blob_file() {
+	local hex="${1#sha256:}"
+	echo "$data/blobs/sha256/$(echo "$hex" | cut -c1-2)/$hex"
+}
+
+# px PORT CONTROL: set a fault proxy's mode ("mode?m=slow&rate=10M").
+px() {
+	curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$1/__fault/$2"
+}
+
+# start_px NAME TARGET_PORT: a fault proxy in front of an upstream; sets
+# PX_PORT and PX_PID. Its request log is $T_DIR/proxy-NAME.log.
+start_px() {
+	local i=0
+	PX_PORT=$(free_port)
+	python3 "$FAULT_PROXY" --log "$T_DIR/proxy-$1.log" "$PX_PORT" \
+	    "http://127.0.0.1:$2" >"$T_DIR/proxy-$1.out" 2>&1 &
+	PX_PID=$!
+	T_PIDS="$T_PIDS $PX_PID"
+	while ! px "$PX_PORT" state 2>/dev/null; do
+		if ! kill -0 "$PX_PID" 2>/dev/null || [ "$i" -ge 100 ]; then
+			return 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# px_count NAME METHOD PATH_REGEX: requests in a fault proxy's log.
+px_count() {
+	[ -f "$T_DIR/proxy-$1.log" ] || { echo 0; return 0; }
+	PX_METHOD=$2 PX_RE=$3 awk '
+	$1 == ENVIRON["PX_METHOD"] && $2 ~ ENVIRON["PX_RE"] { n++ }
+	END { print n + 0 }' "$T_DIR/proxy-$1.log"
+}
+
+# px_forwarded NAME: requests a fault proxy got, control requests aside.
+px_forwarded() {
+	grep -vc '^[A-Z]* /__fault/' "$T_DIR/proxy-$1.log"
+}
+
+# up_asked NAME PATH_REGEX: GET and HEAD requests an upstream got.
+up_asked() {
+	echo $(($(upstream_count "$1" GET "$2") + $(upstream_count "$1" HEAD "$2")))
+}
+
+# get_blob PATH OUT: GET $base/v2/PATH into OUT; prints "RC CODE".
+get_blob() {
+	local code rc
+	code=$(curl -s --max-time 60 -o "$2" -w '%{http_code}' "$base/v2/$1")
+	rc=$?
+	echo "$rc $code"
+}
+
+# fetch_fails RESULT: RESULT ("RC CODE") is a failed transfer: curl
+# saw the connection close early (18, 56) or the answer was not a 200.
+fetch_fails() {
+	case $1 in
+	18\ * | 56\ *) return 0 ;;
+	*\ 200) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+# blobs_of MANIFEST: the config and layer digests of an image manifest.
+blobs_of() {
+	python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(m["config"]["digest"])
+for l in m["layers"]:
+    print(l["digest"])' "$1"
+}
+
+# pull REG REPO TAG WANT_DIGEST: GET the manifest by tag and each of its
+# blobs through depot, checking every digest.
+pull() {
+	local code d
+	code=$(curl -s --max-time 60 -H "$ACCEPT" -o "$T_DIR/pull.json" \
+	    -w '%{http_code}' "$base/v2/$1/$2/manifests/$3")
+	if [ "$code" != 200 ]; then
+		echo "manifest $1/$2:$3: HTTP $code"
+		head -c 500 "$T_DIR/pull.json"
+		return 1
+	fi
+	d=$(sha_of "$T_DIR/pull.json")
+	if [ "$d" != "$4" ]; then
+		echo "manifest $1/$2:$3: digest $d, want $4"
+		return 1
+	fi
+	for d in $(blobs_of "$T_DIR/pull.json"); do
+		if [ "$(curl -s --max-time 60 "$base/v2/$1/$2/blobs/$d" | sha_of)" != "$d" ]; then
+			echo "blob $d of $1/$2:$3: wrong bytes"
+			return 1
+		fi
+	done
+	return 0
+}
+
+# metric NAME LABEL...: the value of the first series of NAME in
+# $T_DIR/metrics that has every LABEL (name="value"); empty if none.
+metric() {
+	local name="$1"
+	shift
+	M_NAME=$name M_LABELS="$*" awk '
+	BEGIN { k = split(ENVIRON["M_LABELS"], l, " ") }
+	index($0, ENVIRON["M_NAME"] "{") == 1 {
+		for (i = 1; i <= k; i++)
+			if (index($0, l[i]) == 0)
+				next
+		print $NF
+		exit
+	}' "$T_DIR/metrics"
+}
+
+# metric_sum NAME LABEL...: the sum of every matching series (0 if none).
+metric_sum() {
+	local name="$1"
+	shift
+	M_NAME=$name M_LABELS="$*" awk '
+	BEGIN { k = split(ENVIRON["M_LABELS"], l, " ") }
+	index($0, ENVIRON["M_NAME"] "{") == 1 {
+		for (i = 1; i <= k; i++)
+			if (index($0, l[i]) == 0)
+				next
+		s += $NF
+	}
+	END { print s + 0 }' "$T_DIR/metrics"
+}
+
+# at_least GOT MIN DESCRIPTION
+at_least() {
+	if [ -n "$1" ] && [ "$1" -ge "$2" ] 2>/dev/null; then
+		ok "$3"
+	else
+		not_ok "$3"
+		echo "#   got: '$1', want at least $2"
+	fi
+}
+
+# --- images
+
+img="$T_DIR/img"
+mkdir -p "$img"
+mk() {
+	python3 "$MKIMAGE" --format dir "$@"
+}
+# Two 1 MB layers (checks 1 and 2), a 50 MB layer (3), a 20 MB one (4),
+# small images for the rest.
+mk --layers 2 --layer-size 1000000 --seed faults-small "$img/small" >/dev/null &&
+    mk --layers 1 --layer-size 50000000 --seed faults-big "$img/big" >/dev/null &&
+    mk --layers 1 --layer-size 20000000 --seed faults-drop "$img/drop" >/dev/null &&
+    d_m1=$(mk --layers 2 --seed faults-m1 "$img/m1") &&
+    d_m2=$(mk --layers 2 --seed faults-m2 "$img/m2") &&
+    d_cb=$(mk --layers 1 --seed faults-cb "$img/cb") &&
+    d_met=$(mk --layers 1 --seed faults-metered "$img/met") ||
+	bail "mkimage.py failed"
+# shellcheck disable=SC2046
+set -- $(blobs_of "$img/small/manifest.json")
+l_corrupt=$2
+l_reset=$3
+l_big=$(blobs_of "$img/big/manifest.json" | sed -n 2p)
+l_drop=$(blobs_of "$img/drop/manifest.json" | sed -n 2p)
+
+# --- upstreams, their fault proxies and depotd
+
+start_upstream a plain || bail "upstream a did not start"
+port_a=$UPSTREAM_PORT
+start_upstream b plain || bail "upstream b did not start"
+port_b=$UPSTREAM_PORT
+start_px a "$port_a" || bail "fault proxy a did not start"
+pxa=$PX_PORT
+pxa_pid=$PX_PID
+start_px b "$port_b" || bail "fault proxy b did not start"
+pxb=$PX_PORT
+pxb_pid=$PX_PID
+dead=$(free_port)
+
+upstream_push a "dir:$img/small" small:1 >"$T_DIR/push.out" 2>&1 &&
+    upstream_push a "dir:$img/big" big:1 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push a "dir:$img/drop" drop:1 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push b "dir:$img/m1" multi:t1 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push b "dir:$img/m2" multi:t2 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push b "dir:$img/met" metered:1 >>"$T_DIR/push.out" 2>&1 ||
+	bail "pushing the test images failed: $(tail -n 3 "$T_DIR/push.out")"
+for t in c1 c2 c3 c4; do
+	upstream_push b "dir:$img/cb" "cbimg:$t" >>"$T_DIR/push.out" 2>&1 ||
+		bail "pushing cbimg:$t failed"
+done
+
+# up-b announces Docker Hub's rate limit headers.
+px "$pxb" "ratelimit?remaining=77&limit=100" || bail "fault proxy b: ratelimit"
+
+port=$(free_port)
+base="http://127.0.0.1:$port"
+data="$T_DIR/data-$port"
+cat >"$T_DIR/depot.conf" <<EOC
+server = {
+  listen = [ "127.0.0.1:$port" ];
+  workers = 4;
+  pidfile = "$T_DIR/depotd-$port.pid";
+  data_dir = "$data";
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
+};
+upstreams = (
+  { key = "up-a"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pxa"; tag_ttl = 3600; },
+  { key = "up-b"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pxb"; tag_ttl = 1; },
+  { key = "flaky"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pxa"; },
+  { key = "up-c"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_a"; },
+  { key = "up-n1"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; negative_ttl = 1; },
+  { key = "up-dead"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$dead"; timeout = 5; },
+  { key = "up-d"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; },
+  { key = "up-m"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; tag_ttl = 3600; }
+);
+registries = (
+  { name = "proxy"; type = "docker"; upstreams = [ "up-a", "up-b" ]; },
+  { name = "neg"; type = "docker"; upstreams = [ "up-c", "up-b" ]; },
+  { name = "cb"; type = "docker"; upstreams = [ "up-dead", "up-d" ]; },
+  { name = "metered"; type = "docker"; upstreams = [ "up-m" ]; }
+);
+EOC
+start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start"
+depotd_log="$T_DIR/depotd-$port.log"
+
+# --- 1 a corrupted blob body
+
+px "$pxa" "mode?m=corrupt"
+res=$(get_blob "flaky/small/blobs/$l_corrupt" "$T_DIR/c1.bin")
+if fetch_fails "$res"; then
+	ok "corrupt: the client's transfer fails ($res)"
+else
+	not_ok "corrupt: the client's transfer fails"
+	echo "#   curl exit and status: $res; bytes $(sha_of "$T_DIR/c1.bin"), want $l_corrupt"
+fi
+at_least "$(px_count a GET "/blobs/$l_corrupt\$")" 1 \
+    "corrupt: depot fetched the blob through the corrupting proxy"
+check "corrupt: nothing stored" test ! -e "$(blob_file "$l_corrupt")"
+px "$pxa" "mode?m=pass"
+res=$(get_blob "flaky/small/blobs/$l_corrupt" "$T_DIR/c1.bin")
+is "$res $(sha_of "$T_DIR/c1.bin")" "0 200 $l_corrupt" \
+    "corrupt: once the upstream is good, the blob is served right"
+check "corrupt: then it is stored" test -f "$(blob_file "$l_corrupt")"
+
+# --- 2 a connection reset in the middle of a blob
+
+px "$pxa" "mode?m=reset"
+res=$(get_blob "flaky/small/blobs/$l_reset" "$T_DIR/c2.bin")
+if fetch_fails "$res"; then
+	ok "reset: the client's transfer fails ($res)"
+else
+	not_ok "reset: the client's transfer fails"
+	echo "#   curl exit and status: $res"
+fi
+like "$(grep " /v2/small/blobs/$l_reset " "$T_DIR/proxy-a.log")" "^GET .* reset\$" \
+    "reset: the proxy cut the upstream answer"
+check "reset: nothing stored" test ! -e "$(blob_file "$l_reset")"
+px "$pxa" "mode?m=pass"
+res=$(get_blob "flaky/small/blobs/$l_reset" "$T_DIR/c2.bin")
+is "$res $(sha_of "$T_DIR/c2.bin")" "0 200 $l_reset" \
+    "reset: once the upstream is good, the blob is served right"
+
+# --- 3 single flight
+
+px "$pxa" "mode?m=slow&rate=10M"
+pids=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	(curl -s --max-time 120 "$base/v2/flaky/big/blobs/$l_big" | sha_of >"$T_DIR/sf.$i") &
+	pids="$pids $!"
+done
+for p in $pids; do
+	wait "$p"
+done
+good=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	[ "$(cat "$T_DIR/sf.$i")" = "$l_big" ] && good=$((good + 1))
+done
+is "$good" 10 "single flight: 10 concurrent clients all got the 50 MB blob"
+is "$(px_count a GET "/blobs/$l_big\$")" 1 \
+    "single flight: the upstream's proxy saw one GET of it"
+is "$(upstream_count a GET "/blobs/$l_big\$")" 1 \
+    "single flight: the upstream saw one GET of it"
+
+# --- 4 the client that started a fill goes away
+
+px "$pxa" "mode?m=slow&rate=5M"
+curl -s --max-time 1 -o /dev/null "$base/v2/flaky/drop/blobs/$l_drop"
+i=0
+while [ ! -f "$(blob_file "$l_drop")" ] && [ "$i" -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "disconnect: the fill went on and the blob was committed" \
+    test -f "$(blob_file "$l_drop")"
+px "$pxa" "mode?m=pass"
+stop_upstream a
+res=$(get_blob "flaky/drop/blobs/$l_drop" "$T_DIR/c4.bin")
+is "$res $(sha_of "$T_DIR/c4.bin")" "0 200 $l_drop" \
+    "disconnect: served whole from the cache with the upstream stopped"
+is "$(px_count a GET "/blobs/$l_drop\$")" 1 "disconnect: fetched once"
+start_upstream a plain || bail "upstream a did not restart"
+
+# --- 5 429 with Retry-After
+
+px "$pxa" "mode?m=status&code=429&retry_after=60&match=/manifests/"
+check "429: the pull is served from the next upstream" \
+    pull proxy multi t1 "$d_m1"
+at_least "$(grep -c '^[A-Z]* /v2/multi/manifests/t1 429 status$' "$T_DIR/proxy-a.log")" 1 \
+    "429: the rate limited upstream was asked first"
+before=$(px_forwarded a)
+check "429: another uncached tag is pulled too" pull proxy multi t2 "$d_m2"
+is "$(px_forwarded a)" "$before" \
+    "429: no request to the rate limited upstream before Retry-After"
+px "$pxa" "mode?m=pass"
+
+# --- 6 negative cache
+
+na=$(up_asked a '/manifests/nosuch$')
+nb=$(up_asked b '/manifests/nosuch$')
+is "$(http_status "$base/v2/neg/multi/manifests/nosuch" -H "$ACCEPT")" 404 \
+    "negative: a tag no upstream has is 404"
+ma=$(up_asked a '/manifests/nosuch$')
+mb=$(up_asked b '/manifests/nosuch$')
+if [ "$ma" -gt "$na" ] && [ "$mb" -gt "$nb" ]; then
+	ok "negative: both upstreams were asked"
+else
+	not_ok "negative: both upstreams were asked"
+	echo "#   upstream a: $na -> $ma, upstream b: $nb -> $mb"
+fi
+is "$(http_status "$base/v2/neg/multi/manifests/nosuch" -H "$ACCEPT")" 404 \
+    "negative: asked again at once, still 404"
+is "$(up_asked a '/manifests/nosuch$') $(up_asked b '/manifests/nosuch$')" "$ma $mb" \
+    "negative: the upstreams were not asked again"
+is "$(http_status "$base/v2/up-n1/multi/manifests/nosuch1" -H "$ACCEPT")" 404 \
+    "negative_ttl 1: 404"
+n1=$(up_asked b '/manifests/nosuch1$')
+sleep 2
+is "$(http_status "$base/v2/up-n1/multi/manifests/nosuch1" -H "$ACCEPT")" 404 \
+    "negative_ttl 1: 404 again later"
+at_least "$(up_asked b '/manifests/nosuch1$')" $((n1 + 1)) \
+    "negative_ttl 1: the upstream is asked again once it expired"
+
+# --- 7 circuit breaker
+
+for t in c1 c2 c3 c4; do
+	check "circuit: pull cbimg:$t past the unreachable upstream" \
+	    pull cb cbimg "$t" "$d_cb"
+done
+at_least "$(grep -c circuit "$depotd_log")" 1 \
+    "circuit: depotd logs that the breaker opened"
+
+# --- 9 metrics
+
+check "metrics: tag pulled (miss)" pull metered metered 1 "$d_met"
+check "metrics: tag pulled again (hit)" pull metered metered 1 "$d_met"
+curl -s --max-time 10 -o "$T_DIR/metrics" "$base/metrics"
+failed_before=$T_FAILED
+is "$(metric depot_upstream_cache_misses_total 'registry="metered"' 'kind="manifest"')" 1 \
+    "metrics: one manifest miss"
+is "$(metric depot_upstream_cache_hits_total 'registry="metered"' 'kind="manifest"')" 1 \
+    "metrics: one manifest hit"
+is "$(metric depot_upstream_cache_misses_total 'registry="metered"' 'kind="blob"')" 2 \
+    "metrics: two blob misses (config and layer)"
+is "$(metric depot_upstream_cache_hits_total 'registry="metered"' 'kind="blob"')" 2 \
+    "metrics: two blob hits"
+at_least "$(metric depot_upstream_errors_total 'upstream="flaky"' 'reason="digest"')" 1 \
+    "metrics: the corrupt blob counts as a digest error"
+at_least "$(metric_sum depot_upstream_errors_total 'upstream="flaky"')" 2 \
+    "metrics: the reset counts as an error too"
+at_least "$(metric depot_upstream_errors_total 'upstream="up-a"' 'reason="ratelimited"')" 1 \
+    "metrics: the 429 counts as a rate limit error"
+at_least "$(metric depot_upstream_errors_total 'upstream="up-dead"' 'reason="connect"')" 3 \
+    "metrics: the unreachable upstream's connection errors"
+at_least "$(metric depot_upstream_singleflight_waits_total 'registry="flaky"')" 1 \
+    "metrics: clients waited for the single flight fetch"
+is "$(metric depot_upstream_ratelimit_remaining 'upstream="up-b"')" 77 \
+    "metrics: ratelimit-remaining as the upstream announced"
+is "$(metric depot_upstream_ratelimit_limit 'upstream="up-b"')" 100 \
+    "metrics: ratelimit-limit as the upstream announced"
+if [ "$T_FAILED" -ne "$failed_before" ]; then
+	grep '^depot_upstream_' "$T_DIR/metrics" | grep -v _bucket | sed 's/^/#   /'
+fi
+
+# --- 8 every upstream down: depotd starts and serves its cache
+
+stop_depotd "$DEPOTD_PID"
+mv "$depotd_log" "$T_DIR/depotd-$port-first.log"
+for p in $pxa_pid $pxb_pid; do
+	kill -TERM "$p" 2>/dev/null
+	t_wait_gone "$p" 50 || kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	up_forget "$p"
+done
+stop_upstream a
+stop_upstream b
+if start_depotd "$T_DIR/depot.conf" "$port"; then
+	ok "down: depotd starts with every upstream unreachable"
+else
+	not_ok "down: depotd starts with every upstream unreachable"
+fi
+check "down: a tag cached from an upstream is served" pull proxy multi t1 "$d_m1"
+at_least "$(grep -c stale "$depotd_log")" 1 "down: depotd says it served it stale"
+check "down: a fresh cached tag is served" pull metered metered 1 "$d_met"
+res=$(get_blob "flaky/big/blobs/$l_big" "$T_DIR/c8.bin")
+is "$res $(sha_of "$T_DIR/c8.bin")" "0 200 $l_big" "down: the 50 MB blob by digest"
+res=$(get_blob "flaky/small/blobs/$l_corrupt" "$T_DIR/c8.bin")
+is "$res $(sha_of "$T_DIR/c8.bin")" "0 200 $l_corrupt" "down: a small blob by digest"
+stop_depotd "$DEPOTD_PID"
+is "$?" 0 "down: depotd stops cleanly"
