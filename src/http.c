@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "auth_http.h"
 #include "http.h"
 #include "http_body.h"
 #include "index.h"
@@ -84,6 +85,7 @@ static const struct {
 } http_routes[] = {
 	{ "/healthz",	0, http_healthz },
 	{ "/metrics",	0, http_metrics },
+	{ "/token",	0, auth_token_service },
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
 };

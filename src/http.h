@@ -20,6 +20,8 @@ struct blobstore;
 struct http_server;
 struct http_body;
 struct fetcher;
+struct access;
+struct access_caller;
 
 /* One request being answered; handlers get it and answer through http.c. */
 struct req {
@@ -31,6 +33,8 @@ struct req {
 	char			 req_client[64];
 	int			 req_done;
 	struct http_body	*req_body;	/* diverted body (http_body.h) */
+	/* Who asks (access.h); set by oci_dispatch while it runs. */
+	const struct access_caller *req_caller;
 };
 
 /* What handlers may use of the worker. */
@@ -40,6 +44,7 @@ struct http_context {
 	struct blobstore	*ctx_blobs;
 	struct event_base	*ctx_base;
 	struct fetcher		*ctx_fetcher;	/* upstream transfers */
+	struct access		*ctx_access;	/* NULL: no access control */
 };
 
 struct http_server	*http_create(struct event_base *, struct http_context *);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "htpasswd.h"
 #include "log.h"
 #include "master.h"
 
@@ -28,6 +29,7 @@ main(int argc, char *argv[])
 	struct config	*cf;
 	const char	*path = DEPOT_CONF_DEFAULT;
 	char		*cause = NULL, resolved[PATH_MAX];
+	struct htpasswd	*users = NULL;
 	int		 ch, foreground = 0, test = 0, debug = 0;
 
 	while ((ch = getopt(argc, argv, "c:dftVh")) != -1) {
@@ -65,6 +67,14 @@ main(int argc, char *argv[])
 		free(cause);
 		return (1);
 	}
+	if (test && cf->cf_has_access && (users = htpasswd_load(
+	    cf->cf_access.acc_users_file, &cause)) == NULL) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		config_free(cf);
+		return (1);
+	}
+	htpasswd_free(users);
 	if (test) {
 		printf("configuration OK\n");
 		config_free(cf);

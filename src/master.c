@@ -36,6 +36,7 @@
 #include "index.h"
 #include "log.h"
 #include "master.h"
+#include "access.h"
 #include "metrics.h"
 #include "upstream_state.h"
 #include "upload.h"
@@ -63,6 +64,7 @@ struct child {
 
 struct master {
 	struct config		*m_config;
+	struct access		*m_access;	/* of m_config; NULL: off */
 	char			*m_config_path;
 	int			 m_foreground;
 	int			 m_debug;
@@ -110,6 +112,7 @@ static void	master_child_exited(struct master *, struct child *, int);
 static void	master_recover(struct master *);
 static void	master_reload(struct master *);
 static void	master_reload_failed(struct master *, const char *);
+static void	master_warn_open(struct config *);
 static int	master_worker_count(struct config *);
 static void	master_status_remove(struct master *);
 static void	master_status_write(struct master *, const char *,
@@ -147,6 +150,14 @@ master_run(struct config *cf, const char *config_path, int foreground,
 		free(cause);
 		return (1);
 	}
+	m.m_access = access_load(cf, &cause);
+	if (m.m_access == NULL && cause != NULL) {
+		log_warnx("%s", cause);
+		free(cause);
+		return (1);
+	}
+	if (m.m_access == NULL)
+		master_warn_open(cf);
 	if (master_pidfile_lock(&m) == -1)
 		return (1);
 	if (master_bind_all(&m, cf, &m.m_listeners, &m.m_nlisteners) == -1)
@@ -220,6 +231,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	free(m.m_children);
 	free(m.m_config_path);
 	blobstore_free(m.m_blobs);
+	access_free(m.m_access);
 	config_free(m.m_config);
 	return (0);
 }
@@ -547,6 +559,7 @@ master_spawn(struct master *m)
 			fds[i] = m->m_listeners[i].ls_fd;
 		memset(&wa, 0, sizeof(wa));
 		wa.wa_config = m->m_config;
+		wa.wa_access = m->m_access;
 		wa.wa_listen_fds = fds;
 		wa.wa_nlisten = (int)m->m_nlisteners;
 		wa.wa_control_fd = ctl[0];
@@ -707,6 +720,7 @@ static void
 master_reload(struct master *m)
 {
 	struct config	*cf;
+	struct access	*access;
 	struct listener	*ls;
 	size_t		 nls, i, j;
 	char		*cause = NULL;
@@ -729,11 +743,18 @@ master_reload(struct master *m)
 		config_free(cf);
 		return;
 	}
+	if ((access = access_load(cf, &cause)) == NULL && cause != NULL) {
+		master_reload_failed(m, cause);
+		free(cause);
+		config_free(cf);
+		return;
+	}
 	if (master_resolve_user(cf, &uid, &gid, &drop, &cause) == -1 ||
 	    master_bind_all(m, cf, &ls, &nls) == -1) {
 		master_reload_failed(m, cause != NULL ? cause :
 		    "cannot listen on a new address (see the log)");
 		free(cause);
+		access_free(access);
 		config_free(cf);
 		return;
 	}
@@ -750,6 +771,10 @@ master_reload(struct master *m)
 	m->m_nlisteners = nls;
 	config_free(m->m_config);
 	m->m_config = cf;
+	access_free(m->m_access);
+	m->m_access = access;
+	if (access == NULL)
+		master_warn_open(cf);
 	m->m_uid = uid;
 	m->m_gid = gid;
 	m->m_drop = drop;
@@ -1002,5 +1027,23 @@ master_kill_cb(evutil_socket_t fd, short events, void *arg)
 		log_warnx("worker %ld did not stop in time, killing it",
 		    (long)m->m_children[i].ch_pid);
 		kill(m->m_children[i].ch_pid, SIGKILL);
+	}
+}
+
+/* Without access control, say so when depot listens beyond loopback. */
+static void
+master_warn_open(struct config *cf)
+{
+	const char	*host;
+	size_t		 i;
+
+	for (i = 0; i < cf->cf_server.srv_nlisten; i++) {
+		host = cf->cf_server.srv_listen[i].l_host;
+		if (strncmp(host, "127.", 4) != 0 && strcmp(host, "::1") != 0 &&
+		    strcmp(host, "localhost") != 0) {
+			log_warnx("no auth group: anyone who reaches %s may "
+			    "push and delete", cf->cf_server.srv_listen[i].l_text);
+			return;
+		}
 	}
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
+#include "auth_http.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -71,12 +73,14 @@ static const struct {
 static char	*oci_mirror_path(struct req *);
 static void	oci_base(struct req *);
 static void	oci_route(struct oci_request *);
+static void	oci_audit(struct oci_request *, enum evhttp_cmd_type);
 static int	oci_resolve(struct oci_request *);
 
 void
 oci_dispatch(struct req *r)
 {
 	struct oci_request	 o;
+	struct access_caller	 who;
 	const char		*code = "NAME_INVALID";
 	char			*cause = NULL, *mirrored;
 	int			 rv;
@@ -98,12 +102,19 @@ oci_dispatch(struct req *r)
 		free(cause);
 		return;
 	}
-	if (o.or_path.kind == V2_BASE)
-		oci_base(r);
-	else if (o.or_path.kind != V2_CATALOG && oci_resolve(&o) == -1)
-		oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
-	else
+	access_identify(http_context(r)->ctx_access,
+	    http_header_get(r, "Authorization"), &who);
+	r->req_caller = &who;
+	if (o.or_path.kind == V2_BASE) {
+		if (auth_check_base(r) == 0)
+			oci_base(r);
+	} else if (o.or_path.kind != V2_CATALOG && oci_resolve(&o) == -1) {
+		if (auth_check_unknown(&o) == 0)
+			oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
+	} else
 		oci_route(&o);
+	r->req_caller = NULL;
+	access_caller_clear(&who);
 	v2_path_clear(&o.or_path);
 }
 
@@ -195,6 +206,7 @@ oci_route(struct oci_request *o)
 {
 	enum evhttp_cmd_type	 m = http_method(o->or_req);
 	size_t			 i;
+	unsigned		 need;
 	int			 kind_known = 0;
 
 	for (i = 0; i < sizeof(oci_routes) / sizeof(oci_routes[0]); i++) {
@@ -203,15 +215,41 @@ oci_route(struct oci_request *o)
 		kind_known = 1;
 		if (oci_routes[i].rt_method != m)
 			continue;
+		need = oci_routes[i].rt_method == EVHTTP_REQ_DELETE ?
+		    ACCESS_DELETE : oci_routes[i].rt_write ? ACCESS_PUSH :
+		    ACCESS_PULL;
+		if (o->or_path.kind != V2_CATALOG && auth_check(o, need) == -1)
+			return;
 		if (oci_routes[i].rt_write && o->or_read_only) {
 			oci_error(o, "UNSUPPORTED", o->or_upstream != NULL ?
 			    "an upstream proxy is read-only" :
 			    "this registry is read-only");
 			return;
 		}
+		if (oci_routes[i].rt_write)
+			oci_audit(o, m);
 		oci_routes[i].rt_handler(o);
 		return;
 	}
 	http_reply_oci_error(o->or_req, kind_known ? 405 : 404, "UNSUPPORTED",
 	    "method not allowed for this endpoint", NULL);
+}
+
+/* The audit trail of changes: who asked for what, from where. */
+static void
+oci_audit(struct oci_request *o, enum evhttp_cmd_type m)
+{
+	const struct access_caller	*who = o->or_req->req_caller;
+	const char			*user = "anonymous";
+
+	/* Upload chunks are many; the manifest push and deletes tell. */
+	if (o->or_path.kind != V2_MANIFEST && m != EVHTTP_REQ_DELETE)
+		return;
+	if (who != NULL && who->ca_user[0] != '\0' && !who->ca_bad)
+		user = who->ca_user;
+	log_info("audit: %s %s %s%s%s from %s", user,
+	    m == EVHTTP_REQ_DELETE ? "deletes" : "pushes", o->or_path.name,
+	    o->or_path.reference != NULL ? (o->or_path.ref_is_digest ? "@" :
+	    ":") : "", o->or_path.reference != NULL ? o->or_path.reference :
+	    "", o->or_req->req_client);
 }

@@ -17,6 +17,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "access.h"
 #include "config.h"
 #include "depot.h"
 #include "digest.h"
@@ -279,17 +280,19 @@ oci_tags_reply(struct oci_request *o, const struct oci_page *pg,
 	    oci_strings_json(tags + first, shown)));
 }
 
-/*
- * Whether the catalog may show repo to this client. Every repository is
- * listed for now; access control narrows this to what the client may
- * read.
- */
+/* Whether the catalog may show repo to this client: it may read it. */
 static int
 catalog_may_list(struct req *r, const char *repo)
 {
-	(void)r;
-	(void)repo;
-	return (1);
+	struct http_context	*ctx = http_context(r);
+	struct access_caller	 anonymous;
+
+	if (ctx->ctx_access == NULL)
+		return (1);
+	memset(&anonymous, 0, sizeof(anonymous));
+	return ((access_rights(ctx->ctx_access, ctx->ctx_config,
+	    r->req_caller != NULL ? r->req_caller : &anonymous, repo) &
+	    ACCESS_PULL) != 0);
 }
 
 /*

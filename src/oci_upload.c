@@ -31,6 +31,7 @@
 
 #include <openssl/rand.h>
 
+#include "access.h"
 #include "blobstore.h"
 #include "config.h"
 #include "digest.h"
@@ -641,9 +642,15 @@ upload_mount_source_known(struct config *cf, const char *from)
 static int
 upload_mount_allowed(struct oci_request *o, const char *from)
 {
-	(void)o;
-	(void)from;
-	return (1);
+	struct http_context	*ctx = http_context(o->or_req);
+	struct access_caller	 anonymous;
+
+	if (ctx->ctx_access == NULL)
+		return (1);
+	memset(&anonymous, 0, sizeof(anonymous));
+	return ((access_rights(ctx->ctx_access, ctx->ctx_config,
+	    o->or_req->req_caller != NULL ? o->or_req->req_caller :
+	    &anonymous, from) & ACCESS_PULL) != 0);
 }
 
 /* POST without digest: a new session, 202. */

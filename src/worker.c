@@ -68,6 +68,7 @@ worker_main(struct worker_args *wa)
 	if ((w.w_base = event_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);
 	w.w_ctx.ctx_config = wa->wa_config;
+	w.w_ctx.ctx_access = wa->wa_access;
 	w.w_ctx.ctx_base = w.w_base;
 	if (fetch_global_init() == -1 ||
 	    (w.w_ctx.ctx_fetcher = fetcher_create(w.w_base)) == NULL)

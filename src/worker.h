@@ -9,12 +9,14 @@
 #include "depot.h"
 
 struct config;
+struct access;
 
 /* Exit status a worker uses when its index needs recovery by the master. */
 #define WORKER_EXIT_RECOVER	3
 
 struct worker_args {
 	struct config	*wa_config;
+	struct access	*wa_access;	/* NULL: no access control */
 	const int	*wa_listen_fds;
 	int		 wa_nlisten;
 	int		 wa_control_fd;	/* EOF on it: stop accepting, drain */

@@ -1,0 +1,369 @@
+/*
+ * auth_http.c: the token service (/token) and the access checks of /v2/
+ * requests. Refusals of wrong passwords are held back per client address
+ * (access_login_delay_ms) so that guessing is slow; the request stays in
+ * flight meanwhile. Passwords and tokens are never logged.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+
+#include "access.h"
+#include "auth_http.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "oci.h"
+#include "xmalloc.h"
+
+#define AUTH_SCOPES_MAX		16
+
+/* A refusal sent later, to slow down password guessing. */
+struct auth_later {
+	struct req	*al_req;
+	struct event	*al_ev;
+	int		 al_status;
+	char		*al_challenge;	/* WWW-Authenticate, or NULL */
+	char		*al_code;
+	char		*al_message;
+};
+
+static void	auth_refuse(struct req *, int, const char *, const char *,
+		    const char *, int);
+static void	auth_later_cb(evutil_socket_t, short, void *);
+static char	*auth_challenge(struct req *, const char *, unsigned,
+		    const char *);
+static int	auth_scopes_add(char **, size_t *, const char *);
+static void	auth_token_reply(struct req *, const char *, char **, size_t,
+		    const char *, int);
+static void	auth_token_post(struct req *);
+
+/*
+ * Answer status with the OCI error JSON and the challenge; held back when
+ * the caller just got a password wrong.
+ */
+static void
+auth_refuse(struct req *r, int status, const char *challenge,
+    const char *code, const char *message, int bad_password)
+{
+	struct auth_later	*al;
+	struct timeval		 tv;
+	long			 ms;
+
+	ms = bad_password ? access_login_delay_ms(r->req_client) : 0;
+	if (ms <= 0) {
+		if (challenge != NULL)
+			http_header_add(r, "WWW-Authenticate", challenge);
+		http_reply_oci_error(r, status, code, message, NULL);
+		return;
+	}
+	al = xcalloc(1, sizeof(*al));
+	al->al_req = r;
+	al->al_status = status;
+	al->al_challenge = challenge != NULL ? xstrdup(challenge) : NULL;
+	al->al_code = xstrdup(code);
+	al->al_message = xstrdup(message);
+	if ((al->al_ev = evtimer_new(http_context(r)->ctx_base, auth_later_cb,
+	    al)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(al->al_ev, &tv);
+}
+
+static void
+auth_later_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct auth_later	*al = arg;
+
+	(void)fd;
+	(void)events;
+	if (al->al_challenge != NULL)
+		http_header_add(al->al_req, "WWW-Authenticate",
+		    al->al_challenge);
+	http_reply_oci_error(al->al_req, al->al_status, al->al_code,
+	    al->al_message, NULL);
+	event_free(al->al_ev);
+	free(al->al_challenge);
+	free(al->al_code);
+	free(al->al_message);
+	free(al);
+}
+
+/* The Bearer challenge, for repo (NULL: none) and need. Caller frees. */
+static char *
+auth_challenge(struct req *r, const char *repo, unsigned need,
+    const char *error)
+{
+	char	*realm, *challenge, *scope = NULL, *err = NULL;
+
+	realm = http_public_url(r, "/token");
+	if (repo != NULL)
+		xasprintf(&scope, ",scope=\"repository:%s:%s\"", repo,
+		    (need & ACCESS_DELETE) ? "delete" :
+		    (need & ACCESS_PUSH) ? "pull,push" : "pull");
+	if (error != NULL)
+		xasprintf(&err, ",error=\"%s\"", error);
+	xasprintf(&challenge, "Bearer realm=\"%s\",service=\"%s\"%s%s", realm,
+	    ACCESS_SERVICE, scope != NULL ? scope : "", err != NULL ? err : "");
+	free(realm);
+	free(scope);
+	free(err);
+	return (challenge);
+}
+
+int
+auth_check_base(struct req *r)
+{
+	struct http_context		*ctx = http_context(r);
+	const struct access_caller	*who = r->req_caller;
+	char				*challenge;
+
+	if (ctx->ctx_access == NULL || (who != NULL && who->ca_signed_in))
+		return (0);
+	if (who != NULL && who->ca_bad_password) {
+		log_warnx("failed login for user %s from %s", who->ca_user,
+		    r->req_client);
+		access_login_failed(r->req_client);
+	}
+	challenge = auth_challenge(r, NULL, 0, who != NULL && who->ca_bad &&
+	    !who->ca_bad_password ? "invalid_token" : NULL);
+	auth_refuse(r, 401, challenge, "UNAUTHORIZED",
+	    "authentication required", who != NULL && who->ca_bad_password);
+	free(challenge);
+	return (-1);
+}
+
+int
+auth_check_unknown(struct oci_request *o)
+{
+	struct req			*r = o->or_req;
+	const struct access_caller	*who = r->req_caller;
+	char				*challenge;
+
+	if (http_context(r)->ctx_access == NULL ||
+	    (who != NULL && who->ca_signed_in))
+		return (0);
+	challenge = auth_challenge(r, o->or_path.name, ACCESS_PULL, NULL);
+	auth_refuse(r, 401, challenge, "UNAUTHORIZED",
+	    "authentication required", who != NULL && who->ca_bad_password);
+	free(challenge);
+	return (-1);
+}
+
+int
+auth_check(struct oci_request *o, unsigned need)
+{
+	struct req			*r = o->or_req;
+	struct http_context		*ctx = http_context(r);
+	const struct access_caller	*who = r->req_caller;
+	unsigned			 rights, policy;
+	char				*challenge;
+	const char			*error = NULL;
+
+	if (ctx->ctx_access == NULL)
+		return (0);
+	rights = access_rights(ctx->ctx_access, ctx->ctx_config, who,
+	    o->or_path.name);
+	if ((rights & need) == need)
+		return (0);
+	policy = access_policy(ctx->ctx_config, o->or_path.registry,
+	    who->ca_bad ? "" : who->ca_user);
+	if (who->ca_bad)
+		error = who->ca_bad_password ? NULL : "invalid_token";
+	else if (who->ca_bearer && (policy & need) == need)
+		error = "insufficient_scope";
+	if (who->ca_bad || !who->ca_signed_in || error != NULL) {
+		if (who->ca_bad_password) {
+			log_warnx("failed login for user %s from %s",
+			    who->ca_user, r->req_client);
+			access_login_failed(r->req_client);
+		}
+		challenge = auth_challenge(r, o->or_path.name, need, error);
+		auth_refuse(r, 401, challenge, "UNAUTHORIZED",
+		    "authentication required", who->ca_bad_password);
+		free(challenge);
+		return (-1);
+	}
+	if ((policy & ACCESS_PULL) == 0)
+		http_reply_oci_error(r, 404, "NAME_UNKNOWN",
+		    "repository name not known to registry", o->or_path.name);
+	else
+		http_reply_oci_error(r, 403, "DENIED",
+		    "requested access to the resource is denied",
+		    o->or_path.name);
+	return (-1);
+}
+
+/* Add the space separated scopes of value. 0, or -1 when too many. */
+static int
+auth_scopes_add(char **scopes, size_t *n, const char *value)
+{
+	const char	*p = value;
+	size_t		 len;
+
+	while (*p != '\0') {
+		p += strspn(p, " ");
+		if ((len = strcspn(p, " ")) == 0)
+			break;
+		if (*n >= AUTH_SCOPES_MAX)
+			return (-1);
+		scopes[(*n)++] = xstrndup(p, len);
+		p += len;
+	}
+	return (0);
+}
+
+/* 200 with a token for user ("" anonymous). */
+static void
+auth_token_reply(struct req *r, const char *user, char **scopes, size_t n,
+    const char *service, int with_refresh)
+{
+	struct http_context	*ctx = http_context(r);
+	char			*json;
+	size_t			 i;
+
+	json = access_token_answer(ctx->ctx_access, ctx->ctx_config, user,
+	    service, scopes, n, with_refresh);
+	if (*user != '\0') {
+		log_info("audit: token for %s from %s (%zu scopes)", user,
+		    r->req_client, n);
+		for (i = 0; i < n; i++)
+			log_debug("audit: token for %s: %s", user, scopes[i]);
+	}
+	http_header_add(r, "Cache-Control", "no-store");
+	http_reply_json_text(r, 200, json);
+	OPENSSL_cleanse(json, strlen(json));
+	free(json);
+}
+
+void
+auth_token_service(struct req *r)
+{
+	struct http_context	*ctx = http_context(r);
+	struct evkeyval		*kv;
+	struct access_caller	 who;
+	char			*scopes[AUTH_SCOPES_MAX];
+	size_t			 n = 0, i;
+	enum evhttp_cmd_type	 m = http_method(r);
+
+	if (ctx->ctx_access == NULL) {
+		http_reply_oci_error(r, 404, "UNSUPPORTED",
+		    "no token service: access control is off", NULL);
+		return;
+	}
+	if (m == EVHTTP_REQ_POST) {
+		auth_token_post(r);
+		return;
+	}
+	if (m != EVHTTP_REQ_GET) {
+		http_reply_oci_error(r, 405, "UNSUPPORTED",
+		    "method not allowed", NULL);
+		return;
+	}
+	TAILQ_FOREACH(kv, &r->req_query, next)
+		if (strcmp(kv->key, "scope") == 0 &&
+		    auth_scopes_add(scopes, &n, kv->value) == -1) {
+			http_reply_oci_error(r, 400, "UNSUPPORTED",
+			    "too many scopes", NULL);
+			goto done;
+		}
+	access_identify(ctx->ctx_access, http_header_get(r, "Authorization"),
+	    &who);
+	if (who.ca_bad || (who.ca_bearer && !who.ca_signed_in)) {
+		if (who.ca_bad_password) {
+			log_warnx("failed login for user %s from %s",
+			    who.ca_user, r->req_client);
+			access_login_failed(r->req_client);
+		}
+		auth_refuse(r, 401, "Basic realm=\"depot\"", "UNAUTHORIZED",
+		    "wrong user name or password", who.ca_bad_password);
+	} else
+		auth_token_reply(r, who.ca_user, scopes, n,
+		    http_query_get(r, "service"), 0);
+	access_caller_clear(&who);
+
+done:
+	for (i = 0; i < n; i++)
+		free(scopes[i]);
+}
+
+/* POST /token: Docker's OAuth2 flavour (password and refresh_token). */
+static void
+auth_token_post(struct req *r)
+{
+	struct http_context	*ctx = http_context(r);
+	struct evbuffer		*input = evhttp_request_get_input_buffer(r->req_ev);
+	struct evkeyvalq	 form;
+	const char		*grant, *user, *password, *refresh, *scope;
+	char			*body, *scopes[AUTH_SCOPES_MAX];
+	char			 who[ACCESS_USER_MAX + 1];
+	size_t			 len, n = 0, i;
+	int			 offline;
+
+	TAILQ_INIT(&form);
+	len = evbuffer_get_length(input);
+	body = xmalloc(len + 1);
+	evbuffer_copyout(input, body, len);
+	body[len] = '\0';
+	if (evhttp_parse_query_str(body, &form) == -1) {
+		http_reply_oci_error(r, 400, "UNSUPPORTED",
+		    "the form cannot be read", NULL);
+		goto done;
+	}
+	grant = evhttp_find_header(&form, "grant_type");
+	scope = evhttp_find_header(&form, "scope");
+	offline = evhttp_find_header(&form, "access_type") != NULL &&
+	    strcmp(evhttp_find_header(&form, "access_type"), "offline") == 0;
+	if (scope != NULL && auth_scopes_add(scopes, &n, scope) == -1) {
+		http_reply_oci_error(r, 400, "UNSUPPORTED", "too many scopes",
+		    NULL);
+		goto done;
+	}
+	if (grant != NULL && strcmp(grant, "password") == 0) {
+		user = evhttp_find_header(&form, "username");
+		password = evhttp_find_header(&form, "password");
+		if (user == NULL || password == NULL ||
+		    strlen(user) > ACCESS_USER_MAX ||
+		    !access_password_ok(ctx->ctx_access, user, password)) {
+			log_warnx("failed login for user %s from %s",
+			    user != NULL && strlen(user) <= ACCESS_USER_MAX ?
+			    user : "?", r->req_client);
+			access_login_failed(r->req_client);
+			auth_refuse(r, 401, NULL, "UNAUTHORIZED",
+			    "wrong user name or password", 1);
+			goto done;
+		}
+		auth_token_reply(r, user, scopes, n,
+		    evhttp_find_header(&form, "service"), offline);
+	} else if (grant != NULL && strcmp(grant, "refresh_token") == 0) {
+		refresh = evhttp_find_header(&form, "refresh_token");
+		if (refresh == NULL ||
+		    access_refresh_user(ctx->ctx_access, refresh, who) == -1) {
+			http_reply_oci_error(r, 401, "UNAUTHORIZED",
+			    "the refresh token is not valid", NULL);
+			goto done;
+		}
+		auth_token_reply(r, who, scopes, n,
+		    evhttp_find_header(&form, "service"), 0);
+	} else
+		http_reply_oci_error(r, 400, "UNSUPPORTED",
+		    "grant_type must be password or refresh_token", NULL);
+
+done:
+	for (i = 0; i < n; i++)
+		free(scopes[i]);
+	evhttp_clear_headers(&form);
+	OPENSSL_cleanse(body, len);
+	free(body);
+}

@@ -1,0 +1,29 @@
+/*
+ * auth_http.h: the HTTP side of access control (access.h): the Docker
+ * token service at /token, and the checks every /v2/ request passes
+ * before its handler runs.
+ */
+#ifndef DEPOT_AUTH_HTTP_H
+#define DEPOT_AUTH_HTTP_H
+
+struct req;
+struct oci_request;
+
+/* GET and POST /token. */
+void	auth_token_service(struct req *);
+
+/*
+ * May the request's caller (r->req_caller) do need (ACCESS_* bits) on
+ * the repository o names? 0 when it may; -1 when the request has been
+ * answered: 401 with a Bearer challenge (no or bad credentials, or a
+ * token without the scope), 403 DENIED (signed in, may read but not
+ * this), or 404 NAME_UNKNOWN (signed in, may not read: nothing tells
+ * that the repository exists).
+ */
+int	auth_check(struct oci_request *, unsigned need);
+/* GET /v2/: 0 when the caller may go on, -1 when answered with 401. */
+int	auth_check_base(struct req *);
+/* The challenge for an unknown name: 401 for the anonymous, else 0. */
+int	auth_check_unknown(struct oci_request *);
+
+#endif /* DEPOT_AUTH_HTTP_H */
