@@ -280,7 +280,8 @@ auth_token_service(struct req *r)
 		}
 	access_identify(ctx->ctx_access, http_header_get(r, "Authorization"),
 	    &who);
-	if (who.ca_bad || (who.ca_bearer && !who.ca_signed_in)) {
+	/* A token does not buy another one: only a password does. */
+	if (who.ca_bad || who.ca_bearer) {
 		if (who.ca_bad_password) {
 			log_warnx("failed login for user %s from %s",
 			    who.ca_user, r->req_client);

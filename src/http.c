@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "access.h"
 #include "auth_http.h"
 #include "http.h"
 #include "http_body.h"
@@ -724,6 +725,10 @@ http_finish(struct req *r, int status, size_t bytes)
 	    bytes);
 	metrics_inflight_add(-1);
 	evhttp_clear_headers(&r->req_query);
+	if (r->req_caller != NULL) {
+		access_caller_clear(r->req_caller);
+		free(r->req_caller);
+	}
 	free((char *)r->req_path);
 	free(r);
 	hs->hs_inflight--;

@@ -33,8 +33,8 @@ struct req {
 	char			 req_client[64];
 	int			 req_done;
 	struct http_body	*req_body;	/* diverted body (http_body.h) */
-	/* Who asks (access.h); set by oci_dispatch while it runs. */
-	const struct access_caller *req_caller;
+	/* Who asks (access.h), set by oci_dispatch; freed with r. */
+	struct access_caller	*req_caller;
 };
 
 /* What handlers may use of the worker. */

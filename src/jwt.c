@@ -146,11 +146,12 @@ jwt_read_file(const char *path, unsigned char **buf, size_t *len,
 	*buf = NULL;
 	*len = 0;
 	if ((fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT && lstat(path, sb) == -1 && errno == ENOENT)
+		if (errno != ENOENT)
+			jwt_cause(cause, "%s: %s", path, strerror(errno));
+		else if (lstat(path, sb) == -1 && errno == ENOENT)
 			return (1);
-		if (errno == ENOENT)
-			errno = ELOOP;	/* a dangling symbolic link */
-		jwt_cause(cause, "%s: %s", path, strerror(errno));
+		else
+			jwt_cause(cause, "%s: dangling symbolic link", path);
 		return (-1);
 	}
 	if (fstat(fd, sb) == -1) {

@@ -19,10 +19,11 @@ struct jwt_key;
 /*
  * Load the EC P-256 private key (PEM) at path. When the file does not exist
  * and create is set, generate a key and write it with mode 0600 (temp file
- * in the same directory, then rename; a symbolic link in its place is
- * refused). Keys of another type or curve and encrypted keys are refused
- * with a message naming the file. Returns the key (free with jwt_key_free)
- * or NULL with *cause set (caller frees).
+ * in the same directory, then rename; no link is followed, and a dangling
+ * symbolic link at path is refused, not replaced). A link to an existing
+ * key is read through. Keys of another type or curve and encrypted keys
+ * are refused with a message naming the file. Returns the key (free with
+ * jwt_key_free) or NULL with *cause set (caller frees).
  */
 struct jwt_key	*jwt_key_load(const char *path, int create, char **cause);
 /* Free the key; NULL is fine. */

@@ -80,7 +80,6 @@ void
 oci_dispatch(struct req *r)
 {
 	struct oci_request	 o;
-	struct access_caller	 who;
 	const char		*code = "NAME_INVALID";
 	char			*cause = NULL, *mirrored;
 	int			 rv;
@@ -102,9 +101,10 @@ oci_dispatch(struct req *r)
 		free(cause);
 		return;
 	}
+	/* The request owns its caller; r may be gone once answered. */
+	r->req_caller = xcalloc(1, sizeof(*r->req_caller));
 	access_identify(http_context(r)->ctx_access,
-	    http_header_get(r, "Authorization"), &who);
-	r->req_caller = &who;
+	    http_header_get(r, "Authorization"), r->req_caller);
 	if (o.or_path.kind == V2_BASE) {
 		if (auth_check_base(r) == 0)
 			oci_base(r);
@@ -113,8 +113,6 @@ oci_dispatch(struct req *r)
 			oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
 	} else
 		oci_route(&o);
-	r->req_caller = NULL;
-	access_caller_clear(&who);
 	v2_path_clear(&o.or_path);
 }
 

@@ -84,7 +84,7 @@ tmpdir_setup(void)
 	const char	*base;
 
 	if ((base = getenv("TMPDIR")) == NULL || *base == '\0')
-		base = "/tmp";
+		base = P_tmpdir;
 	xasprintf(&tmpdir, "%s/jwt_test.XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
@@ -687,6 +687,7 @@ START_TEST(test_key_refused)
 	ck_assert_ptr_null(jwt_key_load(path, 1, &cause));
 	ck_assert_ptr_nonnull(cause);
 	ck_assert_ptr_nonnull(strstr(cause, path));
+	ck_assert_ptr_nonnull(strstr(cause, "dangling"));
 	free(cause);
 	ck_assert_int_eq(lstat(path, &sb), 0);
 	ck_assert(S_ISLNK(sb.st_mode));
