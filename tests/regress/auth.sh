@@ -164,7 +164,7 @@ has_params() {
 	ok "$desc"
 }
 
-# bearer CHALLENGE_TEXT: the parameters a Bearer challenge must name.
+# The realm and service every Bearer challenge of depot names.
 realm="realm=\"$base/token\""
 service='service="depot"'
 

@@ -10,6 +10,7 @@
 
 #include "auth_challenge.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -523,15 +524,4 @@ auth_challenge_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(auth_challenge_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+CHECK_MAIN(auth_challenge_suite)

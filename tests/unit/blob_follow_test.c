@@ -37,6 +37,7 @@
 #include "http.h"
 #include "oci.h"
 #include "util.h"
+#include "check_main.h"
 
 #define TEST_SIZE		(8 * 1024 * 1024)
 #define TEST_CHUNK		(128 * 1024)
@@ -528,7 +529,6 @@ main(void)
 {
 	Suite	*s = suite_create("blob_follow");
 	TCase	*tc = tcase_create("follow");
-	SRunner	*sr;
 	int	 failed;
 
 	tcase_add_checked_fixture(tc, test_setup, test_teardown);
@@ -540,9 +540,6 @@ main(void)
 	tcase_add_test(tc, test_follow_committed);
 	tcase_add_test(tc, test_follow_nothing);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(s) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -26,6 +26,7 @@
 #include "digest.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define TEST_CHILDREN		8
 #define TEST_BIG		(1024 * 1024)
@@ -858,7 +859,6 @@ blobstore_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	const char	*base;
 	int		 failed;
 
@@ -869,10 +869,7 @@ main(void)
 		perror("mkdtemp");
 		return (EXIT_FAILURE);
 	}
-	sr = srunner_create(blobstore_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(blobstore_suite()) != EXIT_SUCCESS;
 	(void)nftw(test_root, test_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

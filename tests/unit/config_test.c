@@ -26,6 +26,7 @@
 #include "ref.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define TEST_MAN_MAX	(512 * 1024)
 
@@ -1371,7 +1372,6 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	const char	*base;
 	int		 failed;
 
@@ -1382,10 +1382,7 @@ main(void)
 		perror("mkdtemp");
 		return (EXIT_FAILURE);
 	}
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(config_suite()) != EXIT_SUCCESS;
 	(void)nftw(test_root, test_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define BIG_SIZE	(50 * 1024 * 1024)
 #define BIG_CHUNK	(1024 * 1024)
@@ -998,15 +999,11 @@ fetch_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed;
 
 	log_init(1, NULL, LOG_WARNING);
 	if (fetch_global_init() == -1)
 		return (EXIT_FAILURE);
-	sr = srunner_create(fetch_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(fetch_suite()) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

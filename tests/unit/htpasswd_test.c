@@ -17,6 +17,7 @@
 #include "htpasswd.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -641,7 +642,6 @@ htpasswd_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	const char	*tmp;
 	int		 failed;
 
@@ -652,10 +652,7 @@ main(void)
 		perror("mkdtemp");
 		return (EXIT_FAILURE);
 	}
-	sr = srunner_create(htpasswd_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(htpasswd_suite()) != EXIT_SUCCESS;
 	remove_dir(test_dir);
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -32,6 +32,7 @@
 #include "index.h"
 #include "log.h"
 #include "util.h"
+#include "check_main.h"
 
 #define CHILD_LIFETIME_MS	30000	/* no child lives longer */
 #define READY_MS		10000	/* wait for a child to be ready */
@@ -1666,15 +1667,11 @@ index_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed;
 
 	log_init(1, NULL, getenv("INDEX_TEST_VERBOSE") != NULL ?
 	    LOG_DEBUG : LOG_CRIT);
 	log_procname("test");
-	sr = srunner_create(index_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(index_suite()) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -30,6 +30,7 @@
 #include "jwt.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define SIG_LEN		64
 #define SIG_B64_LEN	86
@@ -1519,15 +1520,4 @@ jwt_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(jwt_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+CHECK_MAIN(jwt_suite)

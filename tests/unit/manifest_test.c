@@ -12,6 +12,7 @@
 #include "digest.h"
 #include "manifest.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define HEX_CONFIG \
 	"b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"
@@ -882,15 +883,4 @@ manifest_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(manifest_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+CHECK_MAIN(manifest_suite)

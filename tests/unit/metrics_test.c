@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION	"unknown"
@@ -1038,13 +1039,9 @@ metrics_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed;
 
 	log_init(1, "daemon", LOG_ERR);
-	sr = srunner_create(metrics_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(metrics_suite()) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -12,6 +12,7 @@
 #include "digest.h"
 #include "ref.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define HEX64 \
 	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -795,15 +796,4 @@ ref_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(ref_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+CHECK_MAIN(ref_suite)

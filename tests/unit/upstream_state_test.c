@@ -19,6 +19,7 @@
 #include "log.h"
 #include "upstream_state.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define NCHILDREN	4
 #define PER_CHILD	200
@@ -551,13 +552,9 @@ upstream_state_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed;
 
 	log_init(1, "daemon", LOG_ERR);
-	sr = srunner_create(upstream_state_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(upstream_state_suite()) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

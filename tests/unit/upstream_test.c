@@ -33,6 +33,7 @@
 #include "upstream_state.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "check_main.h"
 
 #define BODY_MAX	4096
 #define SCOPE		"repository:bearer/app:pull"
@@ -916,15 +917,11 @@ upstream_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed;
 
 	log_init(1, NULL, LOG_ERR);
 	if (fetch_global_init() == -1)
 		return (EXIT_FAILURE);
-	sr = srunner_create(upstream_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = check_run(upstream_suite()) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }
