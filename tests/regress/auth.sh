@@ -20,7 +20,7 @@ for cmd in curl jq skopeo openssl; do
 		skip_all "$cmd is not installed (scripts/deps test installs it)"
 done
 command -v htpasswd >/dev/null ||
-	skip_all "htpasswd is not installed (Debian package apache2-utils)"
+	skip_all "htpasswd is not installed (apache2-utils; scripts/deps test installs it)"
 python3 -c 'import random; random.Random(0).randbytes(1)' 2>/dev/null ||
 	skip_all "python3 (3.9 or later) is needed to build test images"
 
