@@ -172,6 +172,16 @@ access_rights(struct access *ac, const struct config *cf,
 	return (rights);
 }
 
+int
+access_name_ok(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	return (len > 0 && len <= ACCESS_USER_MAX &&
+	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._@-") == len);
+}
+
 void
 access_identify(struct access *ac, const char *authorization,
     struct access_caller *who)
@@ -230,7 +240,9 @@ access_basic(struct access *ac, const char *b64, struct access_caller *who)
 		return (-1);
 	}
 	*colon = '\0';
-	ok = htpasswd_check(ac->ac_users, (char *)buf, colon + 1);
+	/* A name no user can have is not worth a hash, nor a log line. */
+	ok = access_name_ok((char *)buf) &&
+	    htpasswd_check(ac->ac_users, (char *)buf, colon + 1);
 	if (ok) {
 		who->ca_signed_in = 1;
 		(void)snprintf(who->ca_user, sizeof(who->ca_user), "%s",
@@ -239,7 +251,7 @@ access_basic(struct access *ac, const char *b64, struct access_caller *who)
 		who->ca_bad = 1;
 		who->ca_bad_password = 1;
 		(void)snprintf(who->ca_user, sizeof(who->ca_user), "%s",
-		    (char *)buf);
+		    access_name_ok((char *)buf) ? (char *)buf : "?");
 	}
 	OPENSSL_cleanse(buf, len);
 	free(buf);
@@ -434,10 +446,10 @@ access_token_answer(struct access *ac, const struct config *cf,
 	char		*token, *refresh = NULL, *jti, *text, when[32];
 	time_t		 now = time(NULL);
 
+	(void)service;
 	jti = access_jti();
 	claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}",
-	    "iss", ac->ac_issuer, "sub", user, "aud",
-	    service != NULL && *service != '\0' ? service : ACCESS_SERVICE,
+	    "iss", ac->ac_issuer, "sub", user, "aud", ACCESS_SERVICE,
 	    "exp", (json_int_t)(now + ac->ac_ttl), "nbf", (json_int_t)now,
 	    "iat", (json_int_t)now, "jti", jti,
 	    "access", access_scopes_grant(cf, user, scopes, nscopes));

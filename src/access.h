@@ -61,7 +61,8 @@ unsigned access_rights(struct access *, const struct config *,
 	    const struct access_caller *, const char *repo);
 
 /*
- * The token service's answer for user ("" anonymous) asking scopes:
+ * The token service's answer for user ("" anonymous) asking scopes
+ * (the audience is always ACCESS_SERVICE; service is not used):
  * the JSON {"token", "access_token", "expires_in", "issued_at"} (and
  * "refresh_token" when with_refresh), the access claim being what is
  * asked and allowed. Caller frees.
@@ -74,6 +75,8 @@ char	*access_token_answer(struct access *, const struct config *,
  * or -1.
  */
 int	access_refresh_user(struct access *, const char *token, char *user);
+/* 1 when name may be a user name (and so be logged as it is). */
+int	access_name_ok(const char *name);
 /* Check a user's password. 1 good, 0 not. */
 int	access_password_ok(struct access *, const char *user,
 	    const char *password);

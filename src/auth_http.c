@@ -41,6 +41,8 @@ struct auth_later {
 static void	auth_refuse(struct req *, int, const char *, const char *,
 		    const char *, int);
 static void	auth_later_cb(evutil_socket_t, short, void *);
+static void	auth_unauthorized(struct req *, const char *, unsigned,
+		    const char *);
 static char	*auth_challenge(struct req *, const char *, unsigned,
 		    const char *);
 static int	auth_scopes_add(char **, size_t *, const char *);
@@ -122,42 +124,61 @@ auth_challenge(struct req *r, const char *repo, unsigned need,
 	return (challenge);
 }
 
-int
-auth_check_base(struct req *r)
+/*
+ * 401 for a caller without (good) credentials, with the challenge for
+ * repo (NULL: none) and need; a wrong password is logged, counted and its
+ * refusal held back.
+ */
+static void
+auth_unauthorized(struct req *r, const char *repo, unsigned need,
+    const char *error)
 {
-	struct http_context		*ctx = http_context(r);
 	const struct access_caller	*who = r->req_caller;
 	char				*challenge;
 
-	if (ctx->ctx_access == NULL || (who != NULL && who->ca_signed_in))
-		return (0);
-	if (who != NULL && who->ca_bad_password) {
+	if (error == NULL && who->ca_bad && !who->ca_bad_password)
+		error = "invalid_token";
+	if (who->ca_bad_password) {
 		log_warnx("failed login for user %s from %s", who->ca_user,
 		    r->req_client);
 		access_login_failed(r->req_client);
 	}
-	challenge = auth_challenge(r, NULL, 0, who != NULL && who->ca_bad &&
-	    !who->ca_bad_password ? "invalid_token" : NULL);
+	challenge = auth_challenge(r, repo, need, error);
 	auth_refuse(r, 401, challenge, "UNAUTHORIZED",
-	    "authentication required", who != NULL && who->ca_bad_password);
+	    "authentication required", who->ca_bad_password);
 	free(challenge);
+}
+
+int
+auth_check_base(struct req *r)
+{
+	const struct access_caller	*who = r->req_caller;
+
+	if (http_context(r)->ctx_access == NULL || who->ca_signed_in ||
+	    (who->ca_bearer && !who->ca_bad))
+		return (0);
+	auth_unauthorized(r, NULL, 0, NULL);
 	return (-1);
 }
 
 int
-auth_check_unknown(struct oci_request *o)
+auth_check_catalog(struct req *r)
 {
-	struct req			*r = o->or_req;
-	const struct access_caller	*who = r->req_caller;
-	char				*challenge;
+	if (http_context(r)->ctx_access == NULL || !r->req_caller->ca_bad)
+		return (0);
+	auth_unauthorized(r, NULL, 0, NULL);
+	return (-1);
+}
+
+int
+auth_check_unknown(struct oci_request *o, unsigned need)
+{
+	struct req	*r = o->or_req;
 
 	if (http_context(r)->ctx_access == NULL ||
-	    (who != NULL && who->ca_signed_in))
+	    (r->req_caller->ca_signed_in && !r->req_caller->ca_bad))
 		return (0);
-	challenge = auth_challenge(r, o->or_path.name, ACCESS_PULL, NULL);
-	auth_refuse(r, 401, challenge, "UNAUTHORIZED",
-	    "authentication required", who != NULL && who->ca_bad_password);
-	free(challenge);
+	auth_unauthorized(r, o->or_path.name, need, NULL);
 	return (-1);
 }
 
@@ -168,8 +189,6 @@ auth_check(struct oci_request *o, unsigned need)
 	struct http_context		*ctx = http_context(r);
 	const struct access_caller	*who = r->req_caller;
 	unsigned			 rights, policy;
-	char				*challenge;
-	const char			*error = NULL;
 
 	if (ctx->ctx_access == NULL)
 		return (0);
@@ -179,20 +198,13 @@ auth_check(struct oci_request *o, unsigned need)
 		return (0);
 	policy = access_policy(ctx->ctx_config, o->or_path.registry,
 	    who->ca_bad ? "" : who->ca_user);
-	if (who->ca_bad)
-		error = who->ca_bad_password ? NULL : "invalid_token";
-	else if (who->ca_bearer && (policy & need) == need)
-		error = "insufficient_scope";
-	if (who->ca_bad || !who->ca_signed_in || error != NULL) {
-		if (who->ca_bad_password) {
-			log_warnx("failed login for user %s from %s",
-			    who->ca_user, r->req_client);
-			access_login_failed(r->req_client);
-		}
-		challenge = auth_challenge(r, o->or_path.name, need, error);
-		auth_refuse(r, 401, challenge, "UNAUTHORIZED",
-		    "authentication required", who->ca_bad_password);
-		free(challenge);
+	if (who->ca_bad || !who->ca_signed_in) {
+		auth_unauthorized(r, o->or_path.name, need, NULL);
+		return (-1);
+	}
+	if (who->ca_bearer && (policy & need) == need) {
+		auth_unauthorized(r, o->or_path.name, need,
+		    "insufficient_scope");
 		return (-1);
 	}
 	if ((policy & ACCESS_PULL) == 0)
@@ -335,11 +347,11 @@ auth_token_post(struct req *r)
 		user = evhttp_find_header(&form, "username");
 		password = evhttp_find_header(&form, "password");
 		if (user == NULL || password == NULL ||
-		    strlen(user) > ACCESS_USER_MAX ||
+		    !access_name_ok(user) ||
 		    !access_password_ok(ctx->ctx_access, user, password)) {
 			log_warnx("failed login for user %s from %s",
-			    user != NULL && strlen(user) <= ACCESS_USER_MAX ?
-			    user : "?", r->req_client);
+			    user != NULL && access_name_ok(user) ? user : "?",
+			    r->req_client);
 			access_login_failed(r->req_client);
 			auth_refuse(r, 401, NULL, "UNAUTHORIZED",
 			    "wrong user name or password", 1);

@@ -23,7 +23,12 @@ void	auth_token_service(struct req *);
 int	auth_check(struct oci_request *, unsigned need);
 /* GET /v2/: 0 when the caller may go on, -1 when answered with 401. */
 int	auth_check_base(struct req *);
-/* The challenge for an unknown name: 401 for the anonymous, else 0. */
-int	auth_check_unknown(struct oci_request *);
+/* /v2/_catalog: bad credentials are refused (the list is filtered). */
+int	auth_check_catalog(struct req *);
+/*
+ * A name that is no registry: 401 (with the challenge for need, as for
+ * a registry one may not read) unless signed in; 0 to answer 404.
+ */
+int	auth_check_unknown(struct oci_request *, unsigned need);
 
 #endif /* DEPOT_AUTH_HTTP_H */

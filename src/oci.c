@@ -74,6 +74,7 @@ static char	*oci_mirror_path(struct req *);
 static void	oci_base(struct req *);
 static void	oci_route(struct oci_request *);
 static void	oci_audit(struct oci_request *, enum evhttp_cmd_type);
+static unsigned	oci_need(enum evhttp_cmd_type);
 static int	oci_resolve(struct oci_request *);
 
 void
@@ -108,8 +109,11 @@ oci_dispatch(struct req *r)
 	if (o.or_path.kind == V2_BASE) {
 		if (auth_check_base(r) == 0)
 			oci_base(r);
-	} else if (o.or_path.kind != V2_CATALOG && oci_resolve(&o) == -1) {
-		if (auth_check_unknown(&o) == 0)
+	} else if (o.or_path.kind == V2_CATALOG) {
+		if (auth_check_catalog(r) == 0)
+			oci_route(&o);
+	} else if (oci_resolve(&o) == -1) {
+		if (auth_check_unknown(&o, oci_need(http_method(r))) == 0)
 			oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
 	} else
 		oci_route(&o);
@@ -148,7 +152,10 @@ oci_mirror_path(struct req *r)
 	char		*first, *path;
 	int		 known;
 
-	if (mirror == NULL || strncmp(r->req_path, "/v2/", 4) != 0)
+	/* Mirrors serve pulls; a push names its registry itself. */
+	if (mirror == NULL || strncmp(r->req_path, "/v2/", 4) != 0 ||
+	    (http_method(r) != EVHTTP_REQ_GET &&
+	    http_method(r) != EVHTTP_REQ_HEAD))
 		return (NULL);
 	rest = r->req_path + 4;
 	if (*rest == '\0' || strcmp(rest, "_catalog") == 0 ||
@@ -213,9 +220,7 @@ oci_route(struct oci_request *o)
 		kind_known = 1;
 		if (oci_routes[i].rt_method != m)
 			continue;
-		need = oci_routes[i].rt_method == EVHTTP_REQ_DELETE ?
-		    ACCESS_DELETE : oci_routes[i].rt_write ? ACCESS_PUSH :
-		    ACCESS_PULL;
+		need = oci_need(m);
 		if (o->or_path.kind != V2_CATALOG && auth_check(o, need) == -1)
 			return;
 		if (oci_routes[i].rt_write && o->or_read_only) {
@@ -229,6 +234,9 @@ oci_route(struct oci_request *o)
 		oci_routes[i].rt_handler(o);
 		return;
 	}
+	/* Nothing about a repository one may not read, not even this. */
+	if (o->or_path.kind != V2_CATALOG && auth_check(o, oci_need(m)) == -1)
+		return;
 	http_reply_oci_error(o->or_req, kind_known ? 405 : 404, "UNSUPPORTED",
 	    "method not allowed for this endpoint", NULL);
 }
@@ -250,4 +258,19 @@ oci_audit(struct oci_request *o, enum evhttp_cmd_type m)
 	    o->or_path.reference != NULL ? (o->or_path.ref_is_digest ? "@" :
 	    ":") : "", o->or_path.reference != NULL ? o->or_path.reference :
 	    "", o->or_req->req_client);
+}
+
+/* What a method needs: pull for reads, push for writes, delete. */
+static unsigned
+oci_need(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		return (ACCESS_PULL);
+	case EVHTTP_REQ_DELETE:
+		return (ACCESS_DELETE);
+	default:
+		return (ACCESS_PUSH);
+	}
 }

@@ -110,14 +110,37 @@ proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
 		    until < po->po_retry_after))
 			po->po_retry_after = until;
 	}
-	if (result == UPSTREAM_OK) {
+	/*
+	 * The client is told what kind of failure it was; the details
+	 * (addresses, curl's words) go to the log only.
+	 */
+	switch (result) {
+	case UPSTREAM_OK:
 		(void)snprintf(why, sizeof(why), "HTTP %ld", status);
-		proxy_outcome_add(po, up->up_key, why);
-	} else
-		proxy_outcome_add(po, up->up_key, errmsg != NULL ? errmsg :
-		    "failed");
-	log_info("upstream %s: %s", up->up_key, result == UPSTREAM_OK ? why :
-	    (errmsg != NULL ? errmsg : "failed"));
+		break;
+	case UPSTREAM_ESKIPPED:
+		(void)snprintf(why, sizeof(why), "%s", errmsg != NULL &&
+		    strstr(errmsg, "Retry-After") != NULL ?
+		    "rate limited (Retry-After)" : "skipped (circuit open)");
+		break;
+	case UPSTREAM_EFETCH:
+		(void)snprintf(why, sizeof(why), "unreachable or cut off");
+		break;
+	case UPSTREAM_EAUTH:
+		(void)snprintf(why, sizeof(why), "%s", errmsg == NULL ?
+		    "authentication with the upstream failed" :
+		    strstr(errmsg, "not trusted") != NULL ?
+		    "the token realm is not trusted with depot's credentials" :
+		    strstr(errmsg, "credentials") != NULL ?
+		    "the upstream refused depot's credentials" :
+		    "authentication with the upstream failed");
+		break;
+	case UPSTREAM_EUNSUPPORTED:
+		(void)snprintf(why, sizeof(why), "not supported yet");
+		break;
+	}
+	proxy_outcome_add(po, up->up_key, why);
+	log_info("upstream %s: %s", up->up_key, errmsg != NULL ? errmsg : why);
 }
 
 void

@@ -2,8 +2,9 @@
  * proxy_blob.c: blobs pulled through upstreams, one fill per digest.
  *
  * The first request in a process for a blob that is not stored creates a
- * fill; later requests for the same digest join it as waiters. The fill
- * claims the fetch across processes (blobstore_claim_fetch):
+ * fill; later requests for the same digest in the same repository join
+ * it as waiters. The fill claims the fetch across processes
+ * (blobstore_claim_fetch):
  *  - owner: it asks the upstreams in order with GET; at the first 200 it
  *    records the expected size next to the part file and every waiter
  *    becomes a follower (blob_follow.h) of the growing part file; the
@@ -11,11 +12,14 @@
  *    (digest verified) at the end, then linked into the repository. A
  *    short or wrong body commits nothing: followers see the part file go
  *    and close their connections before the end of the body.
- *  - follower: another process holds the claim. The fill polls for the
- *    size that process records, then its waiters follow the part file as
- *    above; should that fetch fail, the fill claims the fetch itself once.
- * A blob already stored but not linked in the repository is confirmed
- * with a HEAD upstream before it is linked and served. Waiters that asked
+ *  - follower: another fill (of this process or another, maybe for
+ *    another repository) holds the claim. Once an upstream of this
+ *    repository confirmed with a HEAD that it has the blob, the fill polls
+ *    for the size the owner records, then its waiters follow the part
+ *    file as above; should that fetch fail, the fill claims it once.
+ * A blob already stored but not linked in the repository is likewise
+ * confirmed with a HEAD upstream before it is linked and served: no
+ * repository gets a blob its own upstreams do not have. Waiters that asked
  * for a Range, or whose fill does not know the size, are answered from
  * the committed blob once the fill ends. A HEAD of a blob not stored asks
  * the upstreams with HEAD and caches nothing.
@@ -85,6 +89,7 @@ struct blob_fill {
 	off_t			 bf_written;
 	int			 bf_streaming;	/* waiters may follow */
 	int			 bf_reclaimed;	/* follower claimed once */
+	int			 bf_confirmed;	/* an upstream of ours has it */
 	struct event		*bf_timer;	/* follower polling, ends */
 	int			 bf_ended;
 	int			 bf_ok;
@@ -96,10 +101,12 @@ TAILQ_HEAD(blob_fills, blob_fill);
 static struct blob_fills blob_fills = TAILQ_HEAD_INITIALIZER(blob_fills);
 static size_t		 blob_nfills;
 
-static struct blob_fill *blob_fill_find(const struct digest *);
+static struct blob_fill *blob_fill_find(const struct digest *, const char *);
 static struct blob_fill *blob_fill_create(struct oci_request *,
 		    enum fill_mode);
 static void	blob_fill_claim(struct blob_fill *);
+static void	blob_fill_confirmed(struct blob_fill *);
+static void	blob_fill_follow(struct blob_fill *);
 static void	blob_fill_next(struct blob_fill *);
 static int	blob_fill_headers_cb(struct upstream_call *, long, void *);
 static int	blob_fill_data_cb(struct upstream_call *, const void *, size_t,
@@ -141,7 +148,7 @@ proxy_blob_pull(struct oci_request *o)
 		blob_fill_next(bf);
 		return;
 	}
-	if ((bf = blob_fill_find(&o->or_path.digest)) != NULL) {
+	if ((bf = blob_fill_find(&o->or_path.digest, o->or_path.name)) != NULL) {
 		metrics_singleflight_wait(o->or_path.registry);
 		blob_waiter_add(bf, o);
 		return;
@@ -161,13 +168,14 @@ proxy_blob_pull(struct oci_request *o)
 }
 
 static struct blob_fill *
-blob_fill_find(const struct digest *d)
+blob_fill_find(const struct digest *d, const char *repo)
 {
 	struct blob_fill	*bf;
 
 	TAILQ_FOREACH(bf, &blob_fills, bf_entry)
 		if (!bf->bf_ended && bf->bf_mode != FILL_HEAD &&
-		    digest_equal(&bf->bf_digest, d))
+		    digest_equal(&bf->bf_digest, d) &&
+		    strcmp(bf->bf_repo, repo) == 0)
 			return (bf);
 	return (NULL);
 }
@@ -206,13 +214,21 @@ blob_fill_create(struct oci_request *o, enum fill_mode mode)
 static void
 blob_fill_claim(struct blob_fill *bf)
 {
-	struct blob_waiter	*w;
-	struct timeval	 tv = { 0, BLOB_FOLLOW_POLL_MS * 1000 };
 	char		*cause = NULL;
 	int		 rv;
 
 	rv = blobstore_claim_fetch(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
 	    &bf->bf_writer, &cause);
+	if (rv == 0 && !bf->bf_confirmed) {
+		/*
+		 * Fetched (or stored) for some other repository: our own
+		 * upstreams must have it before this one gets it.
+		 */
+		bf->bf_mode = FILL_CONFIRM;
+		bf->bf_next = 0;
+		blob_fill_next(bf);
+		return;
+	}
 	if (rv == -1) {
 		log_warnx("%s: %s", __func__, cause);
 		free(cause);
@@ -230,6 +246,36 @@ blob_fill_claim(struct blob_fill *bf)
 		blob_fill_end(bf, 1);
 		return;
 	}
+	blob_fill_follow(bf);
+}
+
+/*
+ * An upstream of this repository has the blob (HEAD 200): serve it when
+ * stored, follow the fetch under way, or fetch it from that upstream.
+ */
+static void
+blob_fill_confirmed(struct blob_fill *bf)
+{
+	struct blobstore	*bs = bf->bf_ctx->ctx_blobs;
+
+	bf->bf_confirmed = 1;
+	if (blobstore_stat(bs, &bf->bf_digest, NULL) == 1)
+		blob_fill_end(bf, 1);
+	else if (blobstore_fetch_active(bs, &bf->bf_digest))
+		blob_fill_follow(bf);
+	else {
+		bf->bf_next--;		/* GET from the one that said yes */
+		blob_fill_claim(bf);
+	}
+}
+
+/* Another fill (process) fetches the blob: follow its part file. */
+static void
+blob_fill_follow(struct blob_fill *bf)
+{
+	struct blob_waiter	*w;
+	struct timeval		 tv = { 0, BLOB_FOLLOW_POLL_MS * 1000 };
+
 	bf->bf_mode = FILL_FOLLOW;
 	TAILQ_FOREACH(w, &bf->bf_waiters, bw_entry)
 		metrics_singleflight_wait(bf->bf_registry);
@@ -331,7 +377,7 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 		blob_fill_end(bf, 1);
 		break;
 	case FILL_CONFIRM:
-		blob_fill_end(bf, 1);
+		blob_fill_confirmed(bf);
 		break;
 	default:
 		/* A 200 whose headers were refused: cannot happen. */
@@ -429,6 +475,7 @@ blob_fill_poll_cb(evutil_socket_t fd, short events, void *arg)
 			return;
 		}
 		bf->bf_reclaimed = 1;
+		bf->bf_next = 0;
 		blob_fill_claim(bf);
 		return;
 	}
@@ -477,7 +524,7 @@ blob_fill_end(struct blob_fill *bf, int ok)
 	bf->bf_ended = 1;
 	bf->bf_ok = ok;
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
-	if (ok && bf->bf_mode != FILL_HEAD && bf->bf_mode != FILL_FOLLOW &&
+	if (ok && bf->bf_mode != FILL_HEAD &&
 	    index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo, &bf->bf_digest,
 	    INDEX_LINK_BLOB) == -1) {
 		log_warnx("%s: %s: cannot link %s", __func__, bf->bf_repo, ds);
@@ -493,8 +540,8 @@ blob_fill_end(struct blob_fill *bf, int ok)
 			oci_blob_send(w->bw_req, &bf->bf_digest);
 		} else if (bf->bf_outcome.po_errors == NULL &&
 		    bf->bf_outcome.po_missing == 0)
-			http_reply_oci_error(w->bw_req, 503, "UNAVAILABLE",
-			    "no upstream could provide it", ds);
+			http_reply_oci_error(w->bw_req, 500, "UNKNOWN",
+			    "internal error", ds);
 		else
 			proxy_outcome_reply(&bf->bf_outcome, w->bw_req,
 			    "BLOB_UNKNOWN", ds);
@@ -562,7 +609,9 @@ blob_waiter_followed_cb(int ok, void *arg)
 	struct blob_waiter	*w = arg;
 	char			 ds[DIGEST_STRING_MAX];
 
-	if (ok && blobstore_stat(w->bw_blobs, &w->bw_digest, NULL) == 1 &&
+	/* Confirmed for this repository; the client may have left early. */
+	(void)ok;
+	if (blobstore_stat(w->bw_blobs, &w->bw_digest, NULL) == 1 &&
 	    index_link_put(w->bw_index, w->bw_repo, &w->bw_digest,
 	    INDEX_LINK_BLOB) == -1) {
 		digest_format(&w->bw_digest, ds, sizeof(ds));

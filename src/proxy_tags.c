@@ -31,6 +31,7 @@
 #define TAGS_PAGES_MAX		50
 #define TAGS_BODY_MAX		(8 * 1024 * 1024)
 #define TAGS_CACHE_MAX		64	/* lists kept per process */
+#define TAGS_MAX		100000	/* tags of one upstream list */
 
 /* One upstream's list of one repository, as last fetched. */
 struct tags_cached {
@@ -175,6 +176,9 @@ tags_pull_page(struct tags_pull *tp, const char *path)
 	    tp) == NULL) {
 		proxy_outcome_fail(&tp->tp_outcome, tp->tp_up,
 		    "cannot start the request", "protocol");
+		index_strings_free(tp->tp_got, tp->tp_ngot);
+		tp->tp_got = NULL;
+		tp->tp_ngot = 0;
 		free(first);
 		tags_pull_upstream(tp);
 		return;
@@ -250,8 +254,8 @@ tags_pull_parse(struct tags_pull *tp)
 	json_t		*root, *list, *item;
 	json_error_t	 err;
 	const char	*tag;
-	char		*one;
-	size_t		 i;
+	char		**page;
+	size_t		 i, n = 0;
 
 	root = json_loadb((const char *)evbuffer_pullup(tp->tp_body, -1),
 	    evbuffer_get_length(tp->tp_body), 0, &err);
@@ -264,14 +268,20 @@ tags_pull_parse(struct tags_pull *tp)
 		json_decref(root);
 		return (-1);
 	}
+	page = xcalloc(json_array_size(list) + 1, sizeof(*page));
 	json_array_foreach(list, i, item) {
 		if ((tag = json_string_value(item)) == NULL ||
 		    ref_tag_valid(tag, NULL) == -1)
 			continue;
-		one = xstrdup(tag);
-		tags_add(&tp->tp_got, &tp->tp_ngot, &one, 1);
-		free(one);
+		page[n++] = (char *)tag;	/* borrowed from root */
 	}
+	if (tp->tp_ngot + n > TAGS_MAX) {
+		free(page);
+		json_decref(root);
+		return (-1);
+	}
+	tags_add(&tp->tp_got, &tp->tp_ngot, page, n);	/* copies */
+	free(page);
 	json_decref(root);
 	return (0);
 }

@@ -466,6 +466,12 @@ like "$out" '(^| )private/app .*public/app ' "9: alice's catalog lists private/a
 out=$(catalog -u "$BOB")
 like "$out" '(^| )public/app .*team/bob ' "9: bob's catalog lists public/app and team/bob"
 is "$(printf '%s' "$out" | grep -Ec '(^| )private/')" 0 "9: ... and nothing of private"
+is "$(curl -s -o /dev/null -w '%{http_code}' -u "bob:$BADPW" "$base/v2/_catalog")" 401 \
+    "9: the catalog with a wrong password: 401, not a shorter list"
+is "$(req GET "$base/v2/nosuch/app/manifests/1" -u "bob:$BADPW" | cut -d' ' -f1)" 401 \
+    "10: unknown registry with a wrong password: 401"
+is "$(curl -s -o /dev/null -w '%{http_code}' -u "$(printf 'evil\naudit: forged'):x" "$base/v2/public/app/manifests/1" -X PUT)" 401 \
+    "10: a user name with a line break is refused"
 
 # --- 10: an unknown registry looks like one the caller may not read
 is "$(req GET "$base/v2/nosuch/app/manifests/1" | cut -d' ' -f1)" 401 "10: unknown registry, anonymous: 401"
@@ -473,6 +479,8 @@ has_params "10: ... with the usual challenge" "$(challenge)" \
     "$realm" "$service" 'scope="repository:nosuch/app:pull"'
 is "$(req GET "$base/v2/nosuch/app/manifests/1" -u "$ALICE")" "404 NAME_UNKNOWN" \
     "10: unknown registry, alice: 404 NAME_UNKNOWN"
+is "$(grep -c 'audit: forged' "$T_DIR"/depotd-*.log | awk -F: '{ s += $NF } END { print s + 0 }')" 0 \
+    "10: nothing of that user name reached the log"
 
 # --- 11: Debian's docker-registry trusting depot's tokens
 if command -v docker-registry >/dev/null; then

@@ -281,6 +281,11 @@ check "1: skopeo pulls only-b:1 through proxy (falls through to up-b)" \
     sk copy --src-tls-verify=false "docker://$reg/proxy/only-b:1" "oci:$T_DIR/out-onlyb:1"
 same_tree "$I-onlyb/blobs" "$T_DIR/out-onlyb/blobs" "1: every blob pulled through is byte-identical"
 is "$(mdigest proxy/only-b 1)" "$d_onlyb" "1: manifest digest through proxy equals the upstream's"
+ob_layer=$(jq -r '.layers[0].digest' "$(lblob "$I-onlyb" "$d_onlyb")")
+is "$(status_code "$base/v2/up-a/only-b/blobs/$ob_layer")" "404 BLOB_UNKNOWN" \
+    "1: a stored blob is not served through an upstream that does not have it"
+is "$(status_code "$base/v2/up-b/only-b/blobs/$ob_layer" | cut -d' ' -f1)" 200 \
+    "1: ... but is through one that has it (confirmed with a HEAD)"
 is "$(mcurl "$base/v2/proxy/only-b/manifests/1" -I | tr -d '\r' |
     awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')" "$d_onlyb" \
     "1: Docker-Content-Digest is the upstream's digest"

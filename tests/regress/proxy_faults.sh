@@ -306,6 +306,13 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	(curl -s --max-time 120 "$base/v2/flaky/big/blobs/$l_big" | sha_of >"$T_DIR/sf.$i") &
 	pids="$pids $!"
 done
+# While it is fetched for flaky/big, other repositories get it only when
+# their own upstream has it.
+sleep 1
+is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 "$base/v2/up-d/big/blobs/$l_big")" 404 \
+    "single flight: a repository whose upstream lacks the blob gets 404 while it is fetched"
+(curl -s --max-time 120 "$base/v2/up-c/big/blobs/$l_big" | sha_of >"$T_DIR/sf.other") &
+pids="$pids $!"
 for p in $pids; do
 	wait "$p"
 done
@@ -314,6 +321,8 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	[ "$(cat "$T_DIR/sf.$i")" = "$l_big" ] && good=$((good + 1))
 done
 is "$good" 10 "single flight: 10 concurrent clients all got the 50 MB blob"
+is "$(cat "$T_DIR/sf.other")" "$l_big" \
+    "single flight: a repository whose upstream has it follows the same fetch"
 is "$(px_count a GET "/blobs/$l_big\$")" 1 \
     "single flight: the upstream's proxy saw one GET of it"
 is "$(upstream_count a GET "/blobs/$l_big\$")" 1 \
