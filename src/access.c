@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -29,6 +30,8 @@
 #define ACCESS_FAIL_WINDOW	300		/* seconds a failure counts */
 #define ACCESS_DELAY_BASE_MS	250
 #define ACCESS_DELAY_MAX_MS	4000
+#define ACCESS_GOOD_SLOTS	32		/* passwords checked lately */
+#define ACCESS_GOOD_TTL		60		/* seconds one is trusted */
 
 struct access {
 	struct htpasswd	*ac_users;
@@ -44,7 +47,19 @@ static struct {
 	time_t	 af_last;
 } access_fails[ACCESS_FAIL_SLOTS];
 
+/*
+ * Credentials bcrypt accepted lately, by SHA-256 of "user NUL password":
+ * clients that send Basic credentials with every request cost one bcrypt
+ * a minute, not one per request, and the event loop stays free.
+ */
+static struct {
+	unsigned char	 ag_hash[32];
+	time_t		 ag_until;
+} access_good[ACCESS_GOOD_SLOTS];
+
 static int	access_list_allows(const struct strlist *, const char *);
+static int	access_password_check(struct access *, const char *,
+		    const char *);
 static int	access_basic(struct access *, const char *,
 		    struct access_caller *);
 static int	access_bearer(struct access *, const char *,
@@ -242,7 +257,7 @@ access_basic(struct access *ac, const char *b64, struct access_caller *who)
 	*colon = '\0';
 	/* A name no user can have is not worth a hash, nor a log line. */
 	ok = access_name_ok((char *)buf) &&
-	    htpasswd_check(ac->ac_users, (char *)buf, colon + 1);
+	    access_password_check(ac, (char *)buf, colon + 1);
 	if (ok) {
 		who->ca_signed_in = 1;
 		(void)snprintf(who->ca_user, sizeof(who->ca_user), "%s",
@@ -523,7 +538,42 @@ access_refresh_user(struct access *ac, const char *token, char *user)
 int
 access_password_ok(struct access *ac, const char *user, const char *password)
 {
-	return (htpasswd_check(ac->ac_users, user, password));
+	return (access_password_check(ac, user, password));
+}
+
+/* htpasswd_check, remembering what it accepted for ACCESS_GOOD_TTL. */
+static int
+access_password_check(struct access *ac, const char *user,
+    const char *password)
+{
+	EVP_MD_CTX	*md;
+	unsigned char	 hash[32];
+	unsigned int	 len = sizeof(hash);
+	time_t		 now = time(NULL);
+	size_t		 i, pick = 0;
+	int		 ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, user, strlen(user) + 1) != 1 ||
+	    EVP_DigestUpdate(md, password, strlen(password)) != 1 ||
+	    EVP_DigestFinal_ex(md, hash, &len) != 1)
+		fatalx("%s: sha256", __func__);
+	EVP_MD_CTX_free(md);
+	for (i = 0; i < ACCESS_GOOD_SLOTS; i++) {
+		if (access_good[i].ag_until > now &&
+		    CRYPTO_memcmp(access_good[i].ag_hash, hash,
+		    sizeof(hash)) == 0 && htpasswd_has_user(ac->ac_users, user))
+			return (1);
+		if (access_good[i].ag_until < access_good[pick].ag_until)
+			pick = i;
+	}
+	if ((ok = htpasswd_check(ac->ac_users, user, password))) {
+		memcpy(access_good[pick].ag_hash, hash, sizeof(hash));
+		access_good[pick].ag_until = now + ACCESS_GOOD_TTL;
+	}
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return (ok);
 }
 
 void
