@@ -577,10 +577,13 @@ access_password_check(struct access *ac, const char *user,
 }
 
 void
-access_login_failed(const char *addr)
+access_login_failed(const char *addr, const char *user)
 {
 	time_t	 now = time(NULL);
 	size_t	 i, pick = 0;
+
+	log_warnx("failed login for user %s from %s",
+	    user != NULL && access_name_ok(user) ? user : "?", addr);
 
 	for (i = 0; i < ACCESS_FAIL_SLOTS; i++) {
 		if (strcmp(access_fails[i].af_addr, addr) == 0) {

@@ -82,10 +82,11 @@ int	access_password_ok(struct access *, const char *user,
 	    const char *password);
 
 /*
- * Failed logins, per client address (this process): note one, and how
- * many milliseconds to hold the next refusal for that address.
+ * Failed logins, per client address (this process): log and note one
+ * (user may be NULL or not a valid name: logged as "?"), and how many
+ * milliseconds to hold the next refusal for that address.
  */
-void	access_login_failed(const char *addr);
+void	access_login_failed(const char *addr, const char *user);
 long	access_login_delay_ms(const char *addr);
 
 #endif /* DEPOT_ACCESS_H */

@@ -138,11 +138,8 @@ auth_unauthorized(struct req *r, const char *repo, unsigned need,
 
 	if (error == NULL && who->ca_bad && !who->ca_bad_password)
 		error = "invalid_token";
-	if (who->ca_bad_password) {
-		log_warnx("failed login for user %s from %s", who->ca_user,
-		    r->req_client);
-		access_login_failed(r->req_client);
-	}
+	if (who->ca_bad_password)
+		access_login_failed(r->req_client, who->ca_user);
 	challenge = auth_challenge(r, repo, need, error);
 	auth_refuse(r, 401, challenge, "UNAUTHORIZED",
 	    "authentication required", who->ca_bad_password);
@@ -294,11 +291,8 @@ auth_token_service(struct req *r)
 	    &who);
 	/* A token does not buy another one: only a password does. */
 	if (who.ca_bad || who.ca_bearer) {
-		if (who.ca_bad_password) {
-			log_warnx("failed login for user %s from %s",
-			    who.ca_user, r->req_client);
-			access_login_failed(r->req_client);
-		}
+		if (who.ca_bad_password)
+			access_login_failed(r->req_client, who.ca_user);
 		auth_refuse(r, 401, "Basic realm=\"depot\"", "UNAUTHORIZED",
 		    "wrong user name or password", who.ca_bad_password);
 	} else
@@ -349,10 +343,7 @@ auth_token_post(struct req *r)
 		if (user == NULL || password == NULL ||
 		    !access_name_ok(user) ||
 		    !access_password_ok(ctx->ctx_access, user, password)) {
-			log_warnx("failed login for user %s from %s",
-			    user != NULL && access_name_ok(user) ? user : "?",
-			    r->req_client);
-			access_login_failed(r->req_client);
+			access_login_failed(r->req_client, user);
 			auth_refuse(r, 401, NULL, "UNAUTHORIZED",
 			    "wrong user name or password", 1);
 			goto done;

@@ -198,6 +198,32 @@ proxy_outcome_reply(const struct proxy_outcome *po, struct req *r,
 	free(detail);
 }
 
+struct upstream_call *
+proxy_call(struct fetcher *f, struct config_upstream *up, const char *image,
+    enum fetch_method method, const char *path, const char *const *headers,
+    size_t nheaders, const struct upstream_callbacks *cbs, void *arg,
+    struct proxy_outcome *po)
+{
+	struct upstream_request	 ur;
+	struct upstream_call	*call;
+	char			*remote;
+
+	remote = upstream_remote_repo(up, image);
+	memset(&ur, 0, sizeof(ur));
+	ur.ur_upstream = up;
+	ur.ur_method = method;
+	ur.ur_repo = remote;
+	ur.ur_path = path;
+	ur.ur_headers = headers;
+	ur.ur_nheaders = nheaders;
+	call = upstream_call_start(f, &ur, cbs, arg);
+	free(remote);
+	if (call == NULL)
+		proxy_outcome_fail(po, up, "cannot start the request",
+		    "protocol");
+	return (call);
+}
+
 char *
 proxy_negative_key(const char *repo, const char *reference)
 {

@@ -68,6 +68,17 @@ void	proxy_outcome_reply(const struct proxy_outcome *, struct req *r,
 /* 1 when every upstream asked said 404 (the negative cache may keep it). */
 int	proxy_outcome_all_missing(const struct proxy_outcome *);
 
+/*
+ * Ask up for path ("manifests/latest", "blobs/sha256:...") below image's
+ * repository there (upstream_remote_repo), with extra headers. The call,
+ * or NULL after noting the failure in po.
+ */
+struct upstream_call *proxy_call(struct fetcher *, struct config_upstream *up,
+	    const char *image, enum fetch_method, const char *path,
+	    const char *const *headers, size_t nheaders,
+	    const struct upstream_callbacks *, void *arg,
+	    struct proxy_outcome *po);
+
 /* The negative cache key of a reference in repo. Caller frees. */
 char	*proxy_negative_key(const char *repo, const char *reference);
 

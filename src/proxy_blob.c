@@ -286,28 +286,18 @@ blob_fill_follow(struct blob_fill *bf)
 static void
 blob_fill_next(struct blob_fill *bf)
 {
-	struct upstream_request	 ur;
-	char			 ds[DIGEST_STRING_MAX], *remote, *path;
+	char	 ds[DIGEST_STRING_MAX], path[DIGEST_STRING_MAX + 8];
 
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
+	(void)snprintf(path, sizeof(path), "blobs/%s", ds);
 	while (bf->bf_next < bf->bf_nups) {
 		bf->bf_up = bf->bf_ups[bf->bf_next++];
-		remote = upstream_remote_repo(bf->bf_up, bf->bf_image);
-		xasprintf(&path, "blobs/%s", ds);
-		memset(&ur, 0, sizeof(ur));
-		ur.ur_upstream = bf->bf_up;
-		ur.ur_method = bf->bf_mode == FILL_OWNER ? FETCH_GET :
-		    FETCH_HEAD;
-		ur.ur_repo = remote;
-		ur.ur_path = path;
-		bf->bf_call = upstream_call_start(bf->bf_ctx->ctx_fetcher, &ur,
-		    &blob_fill_cbs, bf);
-		free(path);
-		free(remote);
+		bf->bf_call = proxy_call(bf->bf_ctx->ctx_fetcher, bf->bf_up,
+		    bf->bf_image, bf->bf_mode == FILL_OWNER ? FETCH_GET :
+		    FETCH_HEAD, path, NULL, 0, &blob_fill_cbs, bf,
+		    &bf->bf_outcome);
 		if (bf->bf_call != NULL)
 			return;
-		proxy_outcome_fail(&bf->bf_outcome, bf->bf_up,
-		    "cannot start the request", "protocol");
 	}
 	blob_fill_end(bf, 0);
 }

@@ -143,33 +143,24 @@ static void
 manifest_pull_next(struct manifest_pull *mp)
 {
 	struct http_context	*ctx = http_context(mp->mp_o.or_req);
-	struct upstream_request	 ur;
 	const char		*headers[] = { PROXY_MANIFEST_ACCEPT };
-	char			*remote, *path;
+	char			*path;
 	struct upstream_call	*call;
 
+	xasprintf(&path, "manifests/%s", mp->mp_o.or_path.reference);
 	while (mp->mp_next < mp->mp_nups) {
 		mp->mp_up = mp->mp_ups[mp->mp_next++];
 		evbuffer_drain(mp->mp_body, evbuffer_get_length(mp->mp_body));
-		remote = upstream_remote_repo(mp->mp_up, mp->mp_o.or_path.image);
-		xasprintf(&path, "manifests/%s", mp->mp_o.or_path.reference);
-		memset(&ur, 0, sizeof(ur));
-		ur.ur_upstream = mp->mp_up;
-		ur.ur_method = mp->mp_mode == PULL_FETCH ? FETCH_GET :
-		    FETCH_HEAD;
-		ur.ur_repo = remote;
-		ur.ur_path = path;
-		ur.ur_headers = headers;
-		ur.ur_nheaders = 1;
-		call = upstream_call_start(ctx->ctx_fetcher, &ur,
-		    &manifest_pull_cbs, mp);
-		free(path);
-		free(remote);
-		if (call != NULL)
+		call = proxy_call(ctx->ctx_fetcher, mp->mp_up,
+		    mp->mp_o.or_path.image, mp->mp_mode == PULL_FETCH ?
+		    FETCH_GET : FETCH_HEAD, path, headers, 1,
+		    &manifest_pull_cbs, mp, &mp->mp_outcome);
+		if (call != NULL) {
+			free(path);
 			return;
-		proxy_outcome_fail(&mp->mp_outcome, mp->mp_up,
-		    "cannot start the request", "protocol");
+		}
 	}
+	free(path);
 	manifest_pull_exhausted(mp);
 }
 

@@ -115,7 +115,7 @@ proxy_tags_list(struct oci_request *o)
 		tp->tp_last = xstrdup(tp->tp_page.pg_last);
 		tp->tp_page.pg_last = tp->tp_last;
 	}
-	tp->tp_known = known || nlocal > 0;
+	tp->tp_known = known;	/* a tag makes it known too */
 	tags_add(&tp->tp_tags, &tp->tp_count, local, nlocal);
 	index_strings_free(local, nlocal);
 	if ((tp->tp_body = evbuffer_new()) == NULL)
@@ -160,22 +160,15 @@ static void
 tags_pull_page(struct tags_pull *tp, const char *path)
 {
 	struct http_context	*ctx = http_context(tp->tp_o.or_req);
-	struct upstream_request	 ur;
 	char			*first = NULL;
 
 	if (path == NULL)
 		xasprintf(&first, "tags/list?n=%d", TAGS_PAGE_SIZE);
 	evbuffer_drain(tp->tp_body, evbuffer_get_length(tp->tp_body));
-	memset(&ur, 0, sizeof(ur));
-	ur.ur_upstream = tp->tp_up;
-	ur.ur_method = FETCH_GET;
-	ur.ur_repo = tp->tp_remote;
-	ur.ur_path = path != NULL ? path : first;
 	tp->tp_pages++;
-	if (upstream_call_start(ctx->ctx_fetcher, &ur, &tags_pull_cbs,
-	    tp) == NULL) {
-		proxy_outcome_fail(&tp->tp_outcome, tp->tp_up,
-		    "cannot start the request", "protocol");
+	if (proxy_call(ctx->ctx_fetcher, tp->tp_up, tp->tp_o.or_path.image,
+	    FETCH_GET, path != NULL ? path : first, NULL, 0, &tags_pull_cbs,
+	    tp, &tp->tp_outcome) == NULL) {
 		index_strings_free(tp->tp_got, tp->tp_ngot);
 		tp->tp_got = NULL;
 		tp->tp_ngot = 0;
