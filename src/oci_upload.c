@@ -532,12 +532,16 @@ upload_internal_error(struct req *r, const char *detail)
 	http_reply_oci_error(r, 500, "UNKNOWN", "internal error", detail);
 }
 
-/* "<first>-<last>" (a "bytes " or "bytes=" prefix is tolerated). */
+/*
+ * "<first>-<last>", then optionally "/" and the total length (which
+ * must exceed last) or an asterisk for an unknown total. A "bytes " or
+ * "bytes=" prefix is tolerated.
+ */
 static int
 upload_content_range(const char *s, int64_t *first, int64_t *last)
 {
 	char		*end;
-	long long	 a, b;
+	long long	 a, b, total;
 
 	if (strncmp(s, "bytes", 5) == 0 && (s[5] == ' ' || s[5] == '='))
 		s += 6;
@@ -552,6 +556,13 @@ upload_content_range(const char *s, int64_t *first, int64_t *last)
 	if (errno != 0 || (*end != '\0' && *end != '/') || b < a ||
 	    b - a >= INT64_MAX)
 		return (-1);
+	if (*end == '/' && strcmp(end + 1, "*") != 0) {
+		if (end[1] < '0' || end[1] > '9')
+			return (-1);
+		total = strtoll(end + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || total <= b)
+			return (-1);
+	}
 	*first = a;
 	*last = b;
 	return (0);
@@ -565,11 +576,12 @@ upload_digest_param(struct oci_request *o, struct digest *d)
 	char		*cause = NULL;
 
 	if (v == NULL) {
-		oci_error(o, "DIGEST_INVALID", "no digest parameter");
+		http_reply_oci_error(o->or_req, 400, "DIGEST_INVALID",
+		    "no digest provided", "the digest parameter is missing");
 		return (-1);
 	}
 	if (digest_parse(v, d, &cause) == -1) {
-		oci_error(o, "DIGEST_INVALID", cause);
+		oci_digest_malformed(o, cause);
 		free(cause);
 		return (-1);
 	}
@@ -591,7 +603,7 @@ upload_mount(struct oci_request *o, const char *mount, const char *from)
 	int			 found;
 
 	if (digest_parse(mount, &d, &cause) == -1) {
-		oci_error(o, "DIGEST_INVALID", cause);
+		oci_digest_malformed(o, cause);
 		free(cause);
 		return (1);
 	}
