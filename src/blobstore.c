@@ -582,6 +582,41 @@ fail:
 	return (-1);
 }
 
+int
+blobstore_commit_hashed(struct blobstore *bs, const char *tmp_path,
+    const struct digest *d, char **cause)
+{
+	struct stat	 sb;
+
+	if (!blobstore_digest_valid(d)) {
+		blobstore_cause(cause, "invalid digest");
+		errno = EINVAL;
+		return (-1);
+	}
+	if (!blobstore_tmp_inside(bs, tmp_path)) {
+		blobstore_cause(cause, "%s: not a file in %s", tmp_path,
+		    bs->bs_tmpdir);
+		errno = EINVAL;
+		return (-1);
+	}
+	/* No symlinks: link(2) would put the link itself into blobs/. */
+	if (lstat(tmp_path, &sb) == -1) {
+		blobstore_cause(cause, "lstat %s: %s", tmp_path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		blobstore_cause(cause, "%s: not a regular file", tmp_path);
+		errno = EINVAL;
+		return (-1);
+	}
+	if (blobstore_place(bs, tmp_path, d, cause) == -1)
+		return (-1);
+	if (unlink(tmp_path) == -1)
+		log_warn("%s: unlink %s", __func__, tmp_path);
+	return (0);
+}
+
 /* Non-blocking write lock (F_WRLCK) or unlock (F_UNLCK) of a whole file. */
 static int
 blobstore_lock(int fd, short type)

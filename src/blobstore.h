@@ -61,6 +61,13 @@ void	blob_writer_abort(struct blob_writer *);
  */
 int	blobstore_commit_file(struct blobstore *, const char *tmp_path,
 	    const struct digest *expected, char **cause);
+/*
+ * Commit a file in tmp/ that the caller hashed itself as it was written
+ * (d is its digest) and has fsynced: move it into place under d. The
+ * temp file is gone afterwards on success. 0, or -1 with *cause.
+ */
+int	blobstore_commit_hashed(struct blobstore *, const char *tmp_path,
+	    const struct digest *d, char **cause);
 
 /*
  * Fetch claims (single flight across processes).

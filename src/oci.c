@@ -96,6 +96,17 @@ oci_dispatch(struct req *r)
 		if (code != NULL && strcmp(code, "UNSUPPORTED") == 0)
 			http_reply_oci_error(r, 404, code, "no such endpoint",
 			    r->req_path);
+		else if (code != NULL && strcmp(code, "TAG_INVALID") == 0 &&
+		    (http_method(r) == EVHTTP_REQ_GET ||
+		    http_method(r) == EVHTTP_REQ_HEAD))
+			/*
+			 * No manifest has a tag that cannot be: a read
+			 * finds nothing (the conformance suite asks for
+			 * 404); only a push is told that the tag is bad.
+			 */
+			oci_error(&o, "MANIFEST_UNKNOWN", cause);
+		else if (code != NULL && strcmp(code, "DIGEST_INVALID") == 0)
+			oci_digest_malformed(&o, cause);
 		else
 			oci_error(&o, code != NULL ? code : "NAME_INVALID",
 			    cause);
@@ -134,6 +145,13 @@ oci_error(struct oci_request *o, const char *code, const char *detail)
 	log_warnx("%s: unknown error code %s", __func__, code);
 	http_reply_oci_error(o->or_req, 500, "UNKNOWN", "internal error",
 	    detail);
+}
+
+void
+oci_digest_malformed(struct oci_request *o, const char *detail)
+{
+	http_reply_oci_error(o->or_req, 400, "DIGEST_INVALID",
+	    "provided digest is malformed", detail);
 }
 
 /*

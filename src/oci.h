@@ -29,6 +29,11 @@ void	oci_dispatch(struct req *);
  * message the distribution spec gives that code. detail may be NULL.
  */
 void	oci_error(struct oci_request *, const char *code, const char *detail);
+/*
+ * 400 DIGEST_INVALID for a digest that does not parse (the table's
+ * message is about a digest that does not match the content).
+ */
+void	oci_digest_malformed(struct oci_request *, const char *detail);
 
 /* Handlers; each answers the request. HEAD goes with GET. */
 void	oci_blob_get(struct oci_request *);

@@ -190,19 +190,26 @@ blob_range_parse(const char *s, off_t size, off_t *first, off_t *last)
 	return (BLOB_RANGE_ONE);
 }
 
-/* Decimal digits at *s (then optional blanks). 0, or -1. */
+/*
+ * Decimal digits at *s (then optional blanks). A number too large for
+ * an off_t is taken as the largest one: it is past the end of any blob
+ * all the same. 0, or -1.
+ */
 static int
 blob_range_number(const char **s, off_t *out)
 {
 	const char	*p = *s;
 	off_t		 n = 0;
+	int		 digit;
 
 	if (*p < '0' || *p > '9')
 		return (-1);
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (n > (INT64_MAX - 9) / 10)
-			return (-1);
-		n = n * 10 + (*p - '0');
+		digit = *p - '0';
+		if (n > (INT64_MAX - digit) / 10)
+			n = INT64_MAX;
+		else
+			n = n * 10 + digit;
 	}
 	p += strspn(p, " \t");
 	*s = p;

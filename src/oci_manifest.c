@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,17 +248,20 @@ oci_manifest_put(struct oci_request *o)
 
 /*
  * Every blob the manifest references (config, layers) and every manifest
- * an index lists must be in this repository; the subject need not be.
- * 0, or -1 when the request has been answered.
+ * an index lists must be in this repository, with the size its
+ * descriptor gives; the subject need not be. 0, or -1 when the request
+ * has been answered.
  */
 static int
 manifest_refs_known(struct oci_request *o, const struct manifest_info *mi)
 {
-	struct index		*ix = http_context(o->or_req)->ctx_index;
+	struct http_context	*ctx = http_context(o->or_req);
+	struct index		*ix = ctx->ctx_index;
 	const struct manifest_ref *ref;
 	enum index_link_kind	 kind;
-	char			 dstr[DIGEST_STRING_MAX];
+	char			 dstr[DIGEST_STRING_MAX], *detail;
 	size_t			 i;
+	off_t			 size;
 	int			 found;
 
 	for (i = 0; i < mi->mi_nrefs; i++) {
@@ -269,12 +273,28 @@ manifest_refs_known(struct oci_request *o, const struct manifest_info *mi)
 			return (-1);
 		}
 		/* A blob may be linked as a manifest: its bytes are stored. */
-		if (found == 1 && (!ref->mr_is_manifest ||
-		    kind == INDEX_LINK_MANIFEST))
-			continue;
+		if (found == 1 && ref->mr_is_manifest &&
+		    kind != INDEX_LINK_MANIFEST)
+			found = 0;
+		/* Manifests are stored as blobs too. */
+		if (found == 1 && (found = blobstore_stat(ctx->ctx_blobs,
+		    &ref->mr_digest, &size)) == -1) {
+			manifest_internal_error(o);
+			return (-1);
+		}
 		digest_format(&ref->mr_digest, dstr, sizeof(dstr));
-		oci_error(o, "MANIFEST_BLOB_UNKNOWN", dstr);
-		return (-1);
+		if (found == 0) {
+			oci_error(o, "MANIFEST_BLOB_UNKNOWN", dstr);
+			return (-1);
+		}
+		if ((int64_t)size != ref->mr_size) {
+			xasprintf(&detail, "the descriptor of %s gives size "
+			    "%" PRId64 ", but it has %lld bytes", dstr,
+			    ref->mr_size, (long long)size);
+			oci_error(o, "MANIFEST_INVALID", detail);
+			free(detail);
+			return (-1);
+		}
 	}
 	return (0);
 }

@@ -14,15 +14,27 @@
  * written, and cuts the file back to the recorded offset first (a request
  * that died mid-write leaves bytes past it). Bodies stream in through
  * http_body.h.
+ *
+ * The event loop never hashes or fsyncs a whole blob. A worker keeps the
+ * running SHA-256 of the sessions it wrote the last chunk of (in memory,
+ * a bounded table) and feeds it each chunk as the chunk is written. The
+ * final step (hash whatever that state does not cover, which is all of
+ * the file when earlier chunks went to another worker or a worker
+ * restarted; verify; fsync; link into blobs/) runs in a thread of its
+ * own while the file's lock is held, and the request is answered back on
+ * the loop when it is done. A monolithic upload (POST ?digest=) hashes as
+ * it is written and commits in such a thread too.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +63,16 @@
 #define UPLOAD_BLOB_TMP_PREFIX	"blob-"	/* blob_writer's temp files */
 #define UPLOAD_FILE_MODE	0640
 #define UPLOAD_EXPIRE_BATCH	256
+#define UPLOAD_IOV_MAX		16	/* buffer segments per write */
+#define UPLOAD_HASH_ALG		DIGEST_SHA256	/* of the running hashes */
+#define UPLOAD_HASHES_MAX	64	/* running hashes kept per worker */
+#define UPLOAD_READ_CHUNK	(1024 * 1024)	/* commit thread's reads */
+/*
+ * For tests: while the file this names exists, a commit thread waits
+ * before it starts, so that a test can see the loop answer meanwhile.
+ */
+#define UPLOAD_HOLD_ENV		"DEPOT_TEST_COMMIT_HOLD"
+#define UPLOAD_HOLD_MAX_MS	120000
 
 enum upload_kind {
 	UPLOAD_CHUNK,		/* PATCH: append */
@@ -72,7 +94,45 @@ struct upload_op {
 	int64_t			 op_written;
 	int64_t			 op_expect;	/* per range, or -1 */
 	struct digest		 op_digest;	/* FINAL, WHOLE */
+	struct digester		*op_hash;	/* SHA-256 of [0, op_hash_at) */
+	int64_t			 op_hash_at;
+	int			 op_hashing;	/* op_hash follows our writes */
 };
+
+/* A session's running hash, kept by the worker between its requests. */
+struct upload_hash {
+	char			 uh_id[UPLOAD_ID_MAX + 1];
+	struct digester		*uh_digester;	/* NULL: free slot */
+	int64_t			 uh_offset;	/* bytes hashed */
+	uint64_t		 uh_used;
+};
+
+/*
+ * The end of an upload, done by a thread: hash what is not hashed yet,
+ * verify, fsync and link the blob into place. The loop waits for the
+ * byte the thread writes to uc_pipe when done.
+ */
+struct upload_commit {
+	struct upload_op	*uc_op;
+	struct blobstore	*uc_store;
+	struct blob_writer	*uc_writer;	/* WHOLE */
+	int			 uc_fd;		/* FINAL: the locked file */
+	const char		*uc_path;
+	struct digest		 uc_expected;
+	struct digester		*uc_digester;	/* FINAL: state at uc_from */
+	int64_t			 uc_from;
+	int64_t			 uc_size;
+	char			*uc_hold;	/* UPLOAD_HOLD_ENV */
+	pthread_t		 uc_thread;
+	int			 uc_pipe[2];
+	struct event		*uc_event;
+	int			 uc_result;	/* 0, or -1 */
+	int			 uc_mismatch;	/* the digest differs */
+	char			*uc_cause;
+};
+
+static struct upload_hash	upload_hashes[UPLOAD_HASHES_MAX];
+static uint64_t			upload_hash_clock;
 
 static struct upload_op *upload_op_create(struct oci_request *,
 		    enum upload_kind);
@@ -119,6 +179,19 @@ static void	upload_created(struct req *, const char *,
 		    const struct digest *);
 static int	upload_expire_one(struct index *, struct blobstore *,
 		    const char *);
+static struct upload_hash *upload_hash_find(const char *);
+static struct digester *upload_hash_take(const char *, int64_t *);
+static void	upload_hash_keep(const char *, struct digester *, int64_t);
+static void	upload_hash_begin(struct upload_op *);
+static void	upload_hash_written(struct upload_op *, const struct iovec *,
+		    int, size_t);
+static void	upload_commit_start(struct upload_op *);
+static void	*upload_commit_thread(void *);
+static void	upload_commit_run(struct upload_commit *);
+static int	upload_commit_file(struct upload_commit *);
+static void	upload_commit_hold(const char *);
+static void	upload_commit_cb(evutil_socket_t, short, void *);
+static void	upload_commit_done(struct upload_commit *);
 static void	upload_expire_orphans(struct index *, struct blobstore *,
 		    int64_t);
 
@@ -152,6 +225,7 @@ oci_upload_patch(struct oci_request *o)
 		upload_op_free(op);
 		return;
 	}
+	upload_hash_begin(op);
 	if ((range = http_header_get(r, "Content-Range")) != NULL) {
 		b = http_body_claim(r);
 		declared = b != NULL ? http_body_declared(b) : (int64_t)
@@ -185,6 +259,7 @@ oci_upload_finish(struct oci_request *o)
 		upload_op_free(op);
 		return;
 	}
+	upload_hash_begin(op);
 	upload_receive(op);
 }
 
@@ -215,6 +290,7 @@ oci_upload_cancel(struct oci_request *o)
 		upload_internal_error(o->or_req, "cannot cancel the upload");
 		return;
 	}
+	digester_free(upload_hash_take(id, NULL));
 	if (upload_path(ctx->ctx_blobs, id, path, sizeof(path)) == 0 &&
 	    unlink(path) == -1 && errno != ENOENT)
 		log_warn("%s: unlink %s", __func__, path);
@@ -345,6 +421,7 @@ upload_op_free(struct upload_op *op)
 	if (op->op_fd != -1)
 		close(op->op_fd);	/* and the lock with it */
 	blob_writer_abort(op->op_writer);
+	digester_free(op->op_hash);
 	free(op->op_repo);
 	free(op);
 }
@@ -532,12 +609,16 @@ upload_internal_error(struct req *r, const char *detail)
 	http_reply_oci_error(r, 500, "UNKNOWN", "internal error", detail);
 }
 
-/* "<first>-<last>" (a "bytes " or "bytes=" prefix is tolerated). */
+/*
+ * "<first>-<last>", then optionally "/" and the total length (which
+ * must exceed last) or an asterisk for an unknown total. A "bytes " or
+ * "bytes=" prefix is tolerated.
+ */
 static int
 upload_content_range(const char *s, int64_t *first, int64_t *last)
 {
 	char		*end;
-	long long	 a, b;
+	long long	 a, b, total;
 
 	if (strncmp(s, "bytes", 5) == 0 && (s[5] == ' ' || s[5] == '='))
 		s += 6;
@@ -552,6 +633,13 @@ upload_content_range(const char *s, int64_t *first, int64_t *last)
 	if (errno != 0 || (*end != '\0' && *end != '/') || b < a ||
 	    b - a >= INT64_MAX)
 		return (-1);
+	if (*end == '/' && strcmp(end + 1, "*") != 0) {
+		if (end[1] < '0' || end[1] > '9')
+			return (-1);
+		total = strtoll(end + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || total <= b)
+			return (-1);
+	}
 	*first = a;
 	*last = b;
 	return (0);
@@ -565,11 +653,12 @@ upload_digest_param(struct oci_request *o, struct digest *d)
 	char		*cause = NULL;
 
 	if (v == NULL) {
-		oci_error(o, "DIGEST_INVALID", "no digest parameter");
+		http_reply_oci_error(o->or_req, 400, "DIGEST_INVALID",
+		    "no digest provided", "the digest parameter is missing");
 		return (-1);
 	}
 	if (digest_parse(v, d, &cause) == -1) {
-		oci_error(o, "DIGEST_INVALID", cause);
+		oci_digest_malformed(o, cause);
 		free(cause);
 		return (-1);
 	}
@@ -591,7 +680,7 @@ upload_mount(struct oci_request *o, const char *mount, const char *from)
 	int			 found;
 
 	if (digest_parse(mount, &d, &cause) == -1) {
-		oci_error(o, "DIGEST_INVALID", cause);
+		oci_digest_malformed(o, cause);
 		free(cause);
 		return (1);
 	}
@@ -741,8 +830,10 @@ upload_receive(struct upload_op *op)
 static int
 upload_write(struct upload_op *op, struct evbuffer *buf)
 {
-	size_t	 len;
-	int	 n;
+	struct iovec	 iov[UPLOAD_IOV_MAX];
+	size_t		 len;
+	ssize_t		 n;
+	int		 nvec;
 
 	while (evbuffer_get_length(buf) > 0) {
 		if (op->op_writer != NULL) {
@@ -754,12 +845,18 @@ upload_write(struct upload_op *op, struct evbuffer *buf)
 			op->op_written += (int64_t)len;
 			continue;
 		}
-		if ((n = evbuffer_write(buf, op->op_fd)) == -1) {
+		nvec = evbuffer_peek(buf, -1, NULL, iov, UPLOAD_IOV_MAX);
+		if (nvec > UPLOAD_IOV_MAX)
+			nvec = UPLOAD_IOV_MAX;
+		if ((n = writev(op->op_fd, iov, nvec)) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_warn("%s: write %s", __func__, op->op_path);
 			return (-1);
 		}
+		if (op->op_hashing)
+			upload_hash_written(op, iov, nvec, (size_t)n);
+		evbuffer_drain(buf, (size_t)n);
 		op->op_written += n;
 	}
 	return (0);
@@ -834,6 +931,10 @@ upload_chunk_done(struct upload_op *op)
 	}
 	switch (index_upload_advance(ix, op->op_id, op->op_start, next)) {
 	case 0:
+		if (op->op_hashing) {
+			upload_hash_keep(op->op_id, op->op_hash, next);
+			op->op_hash = NULL;
+		}
 		upload_session_headers(r, op->op_repo, op->op_id, next);
 		http_reply(r, 202, NULL, NULL);
 		break;
@@ -853,14 +954,13 @@ upload_chunk_done(struct upload_op *op)
 	upload_op_free(op);
 }
 
-/* PUT: the last bytes are written; verify, store, link. */
+/* PUT: the last bytes are written; verify, store and link off the loop. */
 static void
 upload_final_done(struct upload_op *op)
 {
 	struct http_context	*ctx = op->op_ctx;
 	struct req		*r = op->op_o.or_req;
 	int64_t			 size = op->op_start + op->op_written;
-	char			*cause = NULL;
 	int			 ret;
 
 	if (op->op_written > 0 && (ret = index_upload_advance(ctx->ctx_index,
@@ -872,52 +972,14 @@ upload_final_done(struct upload_op *op)
 		upload_op_free(op);
 		return;
 	}
-	if (blobstore_commit_file(ctx->ctx_blobs, op->op_path, &op->op_digest,
-	    &cause) == -1) {
-		if (errno == EINVAL) {
-			/* As distribution does: the upload is over. */
-			(void)index_upload_delete(ctx->ctx_index, op->op_id);
-			(void)unlink(op->op_path);
-			oci_error(&op->op_o, "DIGEST_INVALID", cause);
-		} else {
-			log_warnx("upload %s: %s", op->op_id, cause);
-			upload_internal_error(r, "cannot store the blob");
-		}
-		free(cause);
-		upload_op_free(op);
-		return;
-	}
-	if (index_upload_delete(ctx->ctx_index, op->op_id) == -1)
-		log_warnx("upload %s: session not deleted", op->op_id);
-	if (upload_link(ctx, op->op_repo, &op->op_digest) == -1)
-		upload_internal_error(r, "cannot link the blob");
-	else
-		upload_created(r, op->op_repo, &op->op_digest);
-	upload_op_free(op);
+	upload_commit_start(op);
 }
 
-/* POST ?digest=: verify, store, link. */
+/* POST ?digest=: verify, store and link off the loop. */
 static void
 upload_whole_done(struct upload_op *op)
 {
-	struct blob_writer	*w = op->op_writer;
-	struct req		*r = op->op_o.or_req;
-	char			*cause = NULL;
-
-	op->op_writer = NULL;
-	if (blob_writer_commit(w, &op->op_digest, NULL, &cause) == -1) {
-		if (errno == EINVAL)
-			oci_error(&op->op_o, "DIGEST_INVALID", cause);
-		else {
-			log_warnx("upload to %s: %s", op->op_repo, cause);
-			upload_internal_error(r, "cannot store the blob");
-		}
-		free(cause);
-	} else if (upload_link(op->op_ctx, op->op_repo, &op->op_digest) == -1)
-		upload_internal_error(r, "cannot link the blob");
-	else
-		upload_created(r, op->op_repo, &op->op_digest);
-	upload_op_free(op);
+	upload_commit_start(op);
 }
 
 /* Answer an error and undo what this request wrote. */
@@ -958,4 +1020,325 @@ upload_created(struct req *r, const char *repo, const struct digest *d)
 	free(url);
 	free(path);
 	http_reply(r, 201, NULL, NULL);
+}
+
+/* The slot of a session's running hash, or NULL. */
+static struct upload_hash *
+upload_hash_find(const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < UPLOAD_HASHES_MAX; i++)
+		if (upload_hashes[i].uh_digester != NULL &&
+		    strcmp(upload_hashes[i].uh_id, id) == 0)
+			return (&upload_hashes[i]);
+	return (NULL);
+}
+
+/*
+ * Remove a session's running hash from the table: the digester (caller
+ * frees) with the number of bytes it covers in *offset, or NULL.
+ */
+static struct digester *
+upload_hash_take(const char *id, int64_t *offset)
+{
+	struct upload_hash	*uh;
+	struct digester		*dg;
+
+	if ((uh = upload_hash_find(id)) == NULL)
+		return (NULL);
+	dg = uh->uh_digester;
+	if (offset != NULL)
+		*offset = uh->uh_offset;
+	memset(uh, 0, sizeof(*uh));
+	return (dg);
+}
+
+/* Keep dg, the hash of a session's first offset bytes; evicts the oldest. */
+static void
+upload_hash_keep(const char *id, struct digester *dg, int64_t offset)
+{
+	struct upload_hash	*uh, *oldest = NULL;
+	size_t			 i;
+
+	if ((uh = upload_hash_find(id)) == NULL) {
+		for (i = 0; i < UPLOAD_HASHES_MAX; i++) {
+			uh = &upload_hashes[i];
+			if (uh->uh_digester == NULL)
+				break;
+			if (oldest == NULL || uh->uh_used < oldest->uh_used)
+				oldest = uh;
+		}
+		if (i == UPLOAD_HASHES_MAX)
+			uh = oldest;
+	}
+	digester_free(uh->uh_digester);
+	(void)snprintf(uh->uh_id, sizeof(uh->uh_id), "%s", id);
+	uh->uh_digester = dg;
+	uh->uh_offset = offset;
+	uh->uh_used = ++upload_hash_clock;
+}
+
+/*
+ * A PATCH or PUT holds the session: take its running hash. When the hash
+ * covers everything up to where this request writes, the request feeds it
+ * (op_hashing); a hash of a shorter prefix (a chunk went to another
+ * worker) is left for the final PUT to continue from, off the loop.
+ */
+static void
+upload_hash_begin(struct upload_op *op)
+{
+	op->op_hash = upload_hash_take(op->op_id, &op->op_hash_at);
+	if ((op->op_kind == UPLOAD_FINAL &&
+	    op->op_digest.alg != UPLOAD_HASH_ALG) ||
+	    (op->op_hash != NULL && op->op_hash_at > op->op_start)) {
+		digester_free(op->op_hash);
+		op->op_hash = NULL;
+	}
+	if (op->op_hash == NULL) {
+		op->op_hash_at = 0;
+		if (op->op_start == 0 && (op->op_kind != UPLOAD_FINAL ||
+		    op->op_digest.alg == UPLOAD_HASH_ALG))
+			op->op_hash = digester_create(UPLOAD_HASH_ALG);
+	}
+	op->op_hashing = op->op_hash != NULL &&
+	    op->op_hash_at == op->op_start;
+	if (op->op_kind == UPLOAD_CHUNK && op->op_hash != NULL &&
+	    !op->op_hashing) {
+		upload_hash_keep(op->op_id, op->op_hash, op->op_hash_at);
+		op->op_hash = NULL;
+	}
+}
+
+/* Feed the running hash the first len bytes of iov, just written. */
+static void
+upload_hash_written(struct upload_op *op, const struct iovec *iov, int nvec,
+    size_t len)
+{
+	size_t	 n;
+	int	 i;
+
+	for (i = 0; i < nvec && len > 0; i++) {
+		n = iov[i].iov_len < len ? iov[i].iov_len : len;
+		digester_update(op->op_hash, iov[i].iov_base, n);
+		op->op_hash_at += (int64_t)n;
+		len -= n;
+	}
+}
+
+/*
+ * Hand the end of op (FINAL or WHOLE) to a thread; the request is
+ * answered from upload_commit_done. Without a thread, it is done here.
+ */
+static void
+upload_commit_start(struct upload_op *op)
+{
+	struct upload_commit	*c;
+	struct event_base	*base = op->op_ctx->ctx_base;
+	const char		*hold;
+	int			 rc;
+
+	c = xcalloc(1, sizeof(*c));
+	c->uc_op = op;
+	c->uc_store = op->op_ctx->ctx_blobs;
+	c->uc_expected = op->op_digest;
+	c->uc_pipe[0] = c->uc_pipe[1] = -1;
+	if (op->op_kind == UPLOAD_WHOLE) {
+		c->uc_writer = op->op_writer;
+		op->op_writer = NULL;
+	} else {
+		c->uc_fd = op->op_fd;
+		c->uc_path = op->op_path;
+		c->uc_digester = op->op_hash;
+		c->uc_from = op->op_hash != NULL ? op->op_hash_at : 0;
+		c->uc_size = op->op_start + op->op_written;
+		op->op_hash = NULL;
+		log_debug("upload %s: committing %" PRId64 " bytes (%" PRId64
+		    " hashed) in a thread", op->op_id, c->uc_size, c->uc_from);
+	}
+	if ((hold = getenv(UPLOAD_HOLD_ENV)) != NULL && *hold != '\0')
+		c->uc_hold = xstrdup(hold);
+	if (pipe2(c->uc_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("%s: pipe", __func__);
+		goto fail;
+	}
+	if ((c->uc_event = event_new(base, c->uc_pipe[0], EV_READ,
+	    upload_commit_cb, c)) == NULL || event_add(c->uc_event,
+	    NULL) == -1) {
+		log_warnx("%s: cannot watch the commit thread", __func__);
+		goto fail;
+	}
+	if ((rc = pthread_create(&c->uc_thread, NULL, upload_commit_thread,
+	    c)) != 0) {
+		log_warnx("%s: pthread_create: %s", __func__, strerror(rc));
+		goto fail;
+	}
+	return;
+
+fail:
+	/* No thread to be had: do it on the loop, as a last resort. */
+	if (c->uc_event != NULL)
+		event_free(c->uc_event);
+	c->uc_event = NULL;
+	upload_commit_run(c);
+	upload_commit_done(c);
+}
+
+static void *
+upload_commit_thread(void *arg)
+{
+	struct upload_commit	*c = arg;
+	ssize_t			 n;
+
+	upload_commit_run(c);
+	do {
+		n = write(c->uc_pipe[1], "", 1);
+	} while (n == -1 && errno == EINTR);
+	return (NULL);
+}
+
+/*
+ * The commit itself; runs in the thread. No index calls and no event
+ * loop here: only the file, the hash and the blob store's directories.
+ */
+static void
+upload_commit_run(struct upload_commit *c)
+{
+	upload_commit_hold(c->uc_hold);
+	if (c->uc_writer != NULL) {
+		c->uc_result = blob_writer_commit(c->uc_writer,
+		    &c->uc_expected, NULL, &c->uc_cause);
+		c->uc_writer = NULL;	/* freed either way */
+		if (c->uc_result == -1 && errno == EINVAL)
+			c->uc_mismatch = 1;
+		return;
+	}
+	c->uc_result = upload_commit_file(c);
+}
+
+/* FINAL: hash [uc_from, uc_size), verify, fsync, link. 0, or -1. */
+static int
+upload_commit_file(struct upload_commit *c)
+{
+	struct digest	 got;
+	char		*buf, want[DIGEST_STRING_MAX], have[DIGEST_STRING_MAX];
+	int64_t		 off;
+	size_t		 len;
+	ssize_t		 n;
+
+	if (c->uc_digester == NULL) {
+		c->uc_digester = digester_create(c->uc_expected.alg);
+		c->uc_from = 0;
+	}
+	buf = xmalloc(UPLOAD_READ_CHUNK);
+	for (off = c->uc_from; off < c->uc_size; off += n) {
+		len = c->uc_size - off < UPLOAD_READ_CHUNK ?
+		    (size_t)(c->uc_size - off) : UPLOAD_READ_CHUNK;
+		if ((n = pread(c->uc_fd, buf, len, (off_t)off)) == -1 &&
+		    errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n <= 0) {
+			xasprintf(&c->uc_cause, "read %s at %" PRId64 ": %s",
+			    c->uc_path, off, n == 0 ? "file too short" :
+			    strerror(errno));
+			free(buf);
+			return (-1);
+		}
+		digester_update(c->uc_digester, buf, (size_t)n);
+	}
+	free(buf);
+	digester_final(c->uc_digester, &got);
+	if (!digest_equal(&got, &c->uc_expected)) {
+		digest_format(&c->uc_expected, want, sizeof(want));
+		digest_format(&got, have, sizeof(have));
+		xasprintf(&c->uc_cause, "digest mismatch: expected %s, got %s",
+		    want, have);
+		c->uc_mismatch = 1;
+		return (-1);
+	}
+	if (fsync(c->uc_fd) == -1) {
+		xasprintf(&c->uc_cause, "fsync %s: %s", c->uc_path,
+		    strerror(errno));
+		return (-1);
+	}
+	return (blobstore_commit_hashed(c->uc_store, c->uc_path, &got,
+	    &c->uc_cause));
+}
+
+/* The test hook: wait (bounded) while the file named by path exists. */
+static void
+upload_commit_hold(const char *path)
+{
+	struct timespec	 ts = { 0, 10 * 1000 * 1000 };
+	int		 waited = 0;
+
+	if (path == NULL)
+		return;
+	while (access(path, F_OK) == 0 && waited < UPLOAD_HOLD_MAX_MS) {
+		(void)nanosleep(&ts, NULL);
+		waited += 10;
+	}
+}
+
+/* On the loop: the thread has finished. */
+static void
+upload_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upload_commit	*c = arg;
+	char			 b;
+	int			 rc;
+
+	(void)what;
+	if (read(fd, &b, 1) == -1 && errno == EAGAIN) {
+		/* Not yet (spurious wakeup): wait on. */
+		if (event_add(c->uc_event, NULL) == -1)
+			fatalx("%s: event_add", __func__);
+		return;
+	}
+	if ((rc = pthread_join(c->uc_thread, NULL)) != 0)
+		fatalx("%s: pthread_join: %s", __func__, strerror(rc));
+	event_free(c->uc_event);
+	c->uc_event = NULL;
+	upload_commit_done(c);
+}
+
+/* On the loop: answer the request whose commit c was, and free both. */
+static void
+upload_commit_done(struct upload_commit *c)
+{
+	struct upload_op	*op = c->uc_op;
+	struct http_context	*ctx = op->op_ctx;
+	struct req		*r = op->op_o.or_req;
+
+	if (c->uc_pipe[0] != -1)
+		close(c->uc_pipe[0]);
+	if (c->uc_pipe[1] != -1)
+		close(c->uc_pipe[1]);
+	digester_free(c->uc_digester);
+	if (c->uc_result == -1 && c->uc_mismatch) {
+		if (op->op_kind == UPLOAD_FINAL) {
+			/* As distribution does: the upload is over. */
+			(void)index_upload_delete(ctx->ctx_index, op->op_id);
+			(void)unlink(op->op_path);
+		}
+		oci_error(&op->op_o, "DIGEST_INVALID", c->uc_cause);
+	} else if (c->uc_result == -1) {
+		log_warnx("upload to %s: %s", op->op_repo,
+		    c->uc_cause != NULL ? c->uc_cause : "commit failed");
+		upload_internal_error(r, "cannot store the blob");
+	} else {
+		if (op->op_kind == UPLOAD_FINAL && index_upload_delete(
+		    ctx->ctx_index, op->op_id) == -1)
+			log_warnx("upload %s: session not deleted", op->op_id);
+		if (upload_link(ctx, op->op_repo, &op->op_digest) == -1)
+			upload_internal_error(r, "cannot link the blob");
+		else
+			upload_created(r, op->op_repo, &op->op_digest);
+	}
+	free(c->uc_cause);
+	free(c->uc_hold);
+	free(c);
+	upload_op_free(op);
 }

@@ -52,6 +52,7 @@ static int	ref_v2_match(const char *, size_t, size_t *, size_t *);
 static int	ref_v2_name(struct v2_path *, const char *, size_t,
 		    const char **, char **);
 static int	ref_v2_reference(struct v2_path *, const char **, char **);
+static int	ref_digest_like(const char *);
 
 static int
 ref_is_lower_alnum(char c)
@@ -333,8 +334,11 @@ ref_v2_reference(struct v2_path *out, const char **code, char **cause)
 		*code = OCI_UPLOAD_UNKNOWN;
 		return (ref_upload_id_valid(ref, cause));
 	}
-	/* A manifest reference is a digest exactly when it has a colon. */
-	if (out->kind == V2_MANIFEST && strchr(ref, ':') == NULL) {
+	/*
+	 * A manifest reference is a digest when it looks like one; anything
+	 * else, a colon or not, is judged as a tag.
+	 */
+	if (out->kind == V2_MANIFEST && !ref_digest_like(ref)) {
 		*code = OCI_TAG_INVALID;
 		return (ref_tag_valid(ref, cause));
 	}
@@ -343,6 +347,43 @@ ref_v2_reference(struct v2_path *out, const char **code, char **cause)
 		return (-1);
 	out->ref_is_digest = 1;
 	return (0);
+}
+
+/*
+ * Does a manifest reference look like a digest: a known algorithm and a
+ * colon, or "<algorithm>:<hex>" in the OCI grammar (algorithm components
+ * [a-z0-9]+ joined by one of "+._-"), so that a malformed or unsupported
+ * digest is told as one and not as a bad tag.
+ */
+static int
+ref_digest_like(const char *ref)
+{
+	const char	*colon, *p;
+	size_t		 alen;
+
+	if ((colon = strchr(ref, ':')) == NULL)
+		return (0);
+	alen = (size_t)(colon - ref);
+	if ((alen == 6 && strncmp(ref, "sha256", 6) == 0) ||
+	    (alen == 6 && strncmp(ref, "sha512", 6) == 0))
+		return (1);
+	for (p = ref; p < colon; p++) {
+		if (ref_is_lower_alnum(*p))
+			continue;
+		/* A separator between two alphanumerics. */
+		if ((*p == '+' || *p == '.' || *p == '_' || *p == '-') &&
+		    p > ref && ref_is_lower_alnum(p[-1]) && p + 1 < colon &&
+		    ref_is_lower_alnum(p[1]))
+			continue;
+		return (0);
+	}
+	if (alen == 0 || colon[1] == '\0')
+		return (0);
+	for (p = colon + 1; *p != '\0'; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+		    (*p >= 'A' && *p <= 'F')))
+			return (0);
+	return (1);
 }
 
 /*

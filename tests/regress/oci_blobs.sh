@@ -2,8 +2,9 @@
 # oci_blobs.sh: pushing and pulling blobs over the OCI distribution API:
 # monolithic and chunked uploads, streamed bodies with bounded memory,
 # sessions that span workers and survive a worker's death, mounts, range
-# requests, deletes, body size limits, Location URLs, and clients that
-# leave in the middle of a body.
+# requests, deletes, body size limits, Location URLs, clients that
+# leave in the middle of a body, and a loop that keeps answering while a
+# large upload is committed.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed (scripts/test installs it)"
@@ -469,6 +470,105 @@ start_depotd "$T_DIR/public.conf" "$port3" || bail "depotd did not start with pu
 req POST "http://127.0.0.1:$port3/v2/docker-local/pub/blobs/uploads/" >/dev/null
 like "$(hdr Location)" "^https://pub\.example\.com/v2/docker-local/pub/blobs/uploads/[0-9a-f]{32}\$" "public_url makes the Location"
 stop_depotd "$DEPOTD_PID"
+
+# --- the loop keeps answering while a large upload is committed
+# One worker; the commit thread of a final PUT waits while the file named
+# by DEPOT_TEST_COMMIT_HOLD exists, so the order is certain: /v2/ must be
+# answered while the PUT is still in flight.
+port4=$(free_port)
+base4="http://127.0.0.1:$port4"
+write_conf "$T_DIR/one.conf" "$port4"
+sed -i 's/workers = 2;/workers = 1;/' "$T_DIR/one.conf"
+touch "$T_DIR/hold"
+DEPOT_TEST_COMMIT_HOLD="$T_DIR/hold"
+export DEPOT_TEST_COMMIT_HOLD
+start_depotd "$T_DIR/one.conf" "$port4" || bail "depotd did not start with one worker"
+unset DEPOT_TEST_COMMIT_HOLD
+one=$DEPOTD_PID
+truncate -s 200M "$T_DIR/huge"
+printf 'not all zeros' | dd of="$T_DIR/huge" bs=1 seek=100000000 conv=notrunc 2>/dev/null
+dh="sha256:$(sha "$T_DIR/huge")"
+loc=$(req POST "$base4/v2/docker-local/huge/blobs/uploads/" >/dev/null; hdr Location)
+is "$(req PATCH "$loc" -T "$T_DIR/huge")" 202 "a 200 MB chunk is taken"
+id=${loc##*/}
+curl -s -o /dev/null -w '%{http_code}' -X PUT "$loc?digest=$dh" >"$T_DIR/huge.code" &
+putter=$!
+i=0
+until grep -q "upload $id: committing" "$T_DIR/depotd-$port4.log" 2>/dev/null; do
+	[ $i -ge 300 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "the final PUT hands its commit to a thread" test $i -lt 300
+answered=0
+for n in 1 2 3; do
+	[ "$(curl -s -m 60 -o /dev/null -w '%{http_code}' "$base4/v2/")" = 200 ] &&
+	    answered=$((answered + 1))
+done
+is "$answered" 3 "/v2/ is answered on the same worker meanwhile"
+check "... while the PUT is still in flight" kill -0 "$putter"
+is "$(cat "$T_DIR/huge.code")" "" "... and has not been answered"
+rm -f "$T_DIR/hold"
+wait "$putter"
+is "$(cat "$T_DIR/huge.code")" 201 "then the PUT completes (201)"
+is "$(curl -s "$base4/v2/docker-local/huge/blobs/$dh" | sha256sum | cut -d' ' -f1)" "${dh#sha256:}" \
+    "... and the blob has the uploaded content"
+check "... its upload file is gone" test ! -e "$T_DIR/data-$port4/tmp/upload-$id"
+
+# correctness around the thread: wrong digests, monolithic, chunked,
+# a restart between chunks (no running hash left), sha512
+head -c 3000000 /dev/urandom >"$T_DIR/three"
+d3="sha256:$(sha "$T_DIR/three")"
+head -c 1000000 "$T_DIR/three" >"$T_DIR/three.1"
+tail -c +1000001 "$T_DIR/three" | head -c 1000000 >"$T_DIR/three.2"
+tail -c +2000001 "$T_DIR/three" >"$T_DIR/three.3"
+loc=$(req POST "$base4/v2/docker-local/t/blobs/uploads/" >/dev/null; hdr Location)
+req PATCH "$loc" --data-binary @"$T_DIR/three.1" >/dev/null
+is "$(req PUT "$loc?digest=sha256:$(printf '%064d' 0)" --data-binary @"$T_DIR/three.2")" 400 \
+    "a final PUT with the wrong digest is refused"
+like "$(body)" '"code":"DIGEST_INVALID"' "... with DIGEST_INVALID"
+is "$(req GET "$loc")" 404 "... and the session is over"
+is "$(req HEAD "$base4/v2/docker-local/t/blobs/sha256:$(printf '%064d' 0)" -I)" 404 "... nothing stored"
+is "$(req POST "$base4/v2/docker-local/t/blobs/uploads/?digest=$d3" --data-binary @"$T_DIR/three")" 201 \
+    "a monolithic upload commits"
+is "$(req POST "$base4/v2/docker-local/t/blobs/uploads/?digest=sha256:$(printf '%064d' 1)" \
+    --data-binary @"$T_DIR/three")" 400 "a monolithic upload with the wrong digest is refused"
+loc=$(req POST "$base4/v2/docker-local/c/blobs/uploads/" >/dev/null; hdr Location)
+req PATCH "$loc" --data-binary @"$T_DIR/three.1" >/dev/null
+req PATCH "$loc" --data-binary @"$T_DIR/three.2" >/dev/null
+is "$(req PUT "$loc?digest=$d3" --data-binary @"$T_DIR/three.3")" 201 "a chunked upload commits"
+curl -s -o "$T_DIR/got" "$base4/v2/docker-local/c/blobs/$d3"
+check "... whole" cmp "$T_DIR/got" "$T_DIR/three"
+loc=$(req POST "$base4/v2/docker-local/r/blobs/uploads/" >/dev/null; hdr Location)
+req PATCH "$loc" --data-binary @"$T_DIR/three.1" >/dev/null
+stop_depotd "$one"
+start_depotd "$T_DIR/one.conf" "$port4" || bail "depotd did not restart"
+one=$DEPOTD_PID
+is "$(req PATCH "$loc" --data-binary @"$T_DIR/three.2")" 202 "a chunk after a restart is taken"
+is "$(req PUT "$loc?digest=sha256:$(printf '%064d' 2)" --data-binary @"$T_DIR/three.3")" 400 \
+    "a wrong digest is told also when the hash starts over"
+loc=$(req POST "$base4/v2/docker-local/r/blobs/uploads/" >/dev/null; hdr Location)
+req PATCH "$loc" --data-binary @"$T_DIR/three.1" >/dev/null
+stop_depotd "$one"
+start_depotd "$T_DIR/one.conf" "$port4" || bail "depotd did not restart"
+one=$DEPOTD_PID
+req PATCH "$loc" --data-binary @"$T_DIR/three.2" >/dev/null
+is "$(req PUT "$loc?digest=$d3" --data-binary @"$T_DIR/three.3")" 201 \
+    "an upload whose running hash was lost commits"
+curl -s -o "$T_DIR/got" "$base4/v2/docker-local/r/blobs/$d3"
+check "... whole" cmp "$T_DIR/got" "$T_DIR/three"
+d512="sha512:$(sha512sum "$T_DIR/three" | cut -d' ' -f1)"
+loc=$(req POST "$base4/v2/docker-local/s/blobs/uploads/" >/dev/null; hdr Location)
+req PATCH "$loc" --data-binary @"$T_DIR/three.1" >/dev/null
+is "$(req PUT "$loc?digest=$d512" --data-binary @"$T_DIR/three.2")" 400 \
+    "a sha512 PUT over part of the data is refused"
+loc=$(req POST "$base4/v2/docker-local/s/blobs/uploads/" >/dev/null; hdr Location)
+req PATCH "$loc" --data-binary @"$T_DIR/three.1" >/dev/null
+req PATCH "$loc" --data-binary @"$T_DIR/three.2" >/dev/null
+is "$(req PUT "$loc?digest=$d512" --data-binary @"$T_DIR/three.3")" 201 "a sha512 chunked upload commits"
+is "$(hdr Docker-Content-Digest)" "$d512" "... under its sha512 digest"
+stop_depotd "$one"
+rm -f "$T_DIR/huge"
 
 # --- every worker ended cleanly (sanitizer builds report here)
 check "no sanitizer report in the server logs" \

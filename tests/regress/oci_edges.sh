@@ -2,8 +2,9 @@
 # oci_edges.sh: hostile and odd upload requests found in review: an
 # overlong chunk-size line, a Content-Range at the int64 limit, a
 # monolithic upload on the path without its trailing slash, a manifest
-# pushed to a repository whose name ends in blobs/uploads/x, and a session
-# whose file was already committed as a blob.
+# pushed to a repository whose name ends in blobs/uploads/x, a session
+# whose file was already committed as a blob, Content-Range totals, a
+# malformed digest on the final PUT and Range numbers past int64.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed (scripts/test installs it)"
@@ -88,6 +89,48 @@ ln "$data/tmp/upload-$id" "$blob"
 code=$(printf 'more' | curl -s -o "$T_DIR/out" -w '%{http_code}' -X PATCH --data-binary @- "$base$loc")
 check "a PATCH to such a session is refused" test "$code" != 202
 is "$(sha256sum "$blob" | cut -d' ' -f1)" "$hex" "the committed blob keeps its content"
+
+# --- a Content-Range whose total is smaller than its end
+loc=$(location docker-local/edge)
+code=$(printf '0123456789' | curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Range: 0-9/5' --data-binary @- "$base$loc")
+is "$code" 416 "Content-Range 0-9/5 (end past the total) is refused (416)"
+code=$(printf '0123456789' | curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Range: 0-9/x' --data-binary @- "$base$loc")
+is "$code" 416 "Content-Range 0-9/x (no number) is refused (416)"
+code=$(printf '0123456789' | curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Range: 0-9/*' --data-binary @- "$base$loc")
+is "$code" 202 "Content-Range 0-9/* (unknown total) is taken"
+code=$(printf '0123456789' | curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Range: 10-19/5' --data-binary @- "$base$loc")
+is "$code" 416 "Content-Range 10-19/5 is refused (416)"
+code=$(printf '0123456789' | curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Range: 10-19/20' --data-binary @- "$base$loc")
+is "$code" 202 "Content-Range 10-19/20 is taken"
+
+# --- a malformed digest on the final PUT
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -X PUT "$base$loc?digest=sha256:xyz")
+is "$code" 400 "PUT ?digest=sha256:xyz is refused (400)"
+like "$(cat "$T_DIR/out")" '"code":"DIGEST_INVALID","message":"[^"]*malformed' \
+    "... DIGEST_INVALID saying the digest is malformed"
+check "... not that it did not match" sh -c "! grep -q 'did not match' '$T_DIR/out'"
+is "$(curl -s -o /dev/null -w '%{http_code}' "$base$loc")" 204 "... and the session goes on"
+
+# --- Range headers with numbers past any blob
+for r in 'bytes=9223372036854775807-' 'bytes=9223372036854775808-' \
+    'bytes=99999999999999999999999-' 'bytes=5000000-'; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Range: $r" \
+	    "$base/v2/docker-local/edge/blobs/$d")
+	is "$code" 416 "Range: $r is not satisfiable (416)"
+done
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -H 'Range: bytes=4999999-99999999999999999999' \
+    "$base/v2/docker-local/edge/blobs/$d")
+is "$code" 206 "Range: bytes=4999999-<huge> serves the last byte (206)"
+is "$(wc -c <"$T_DIR/out" | tr -d ' ')" 1 "... one byte"
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -H 'Range: bytes=-99999999999999999999' \
+    "$base/v2/docker-local/edge/blobs/$d")
+is "$code" 206 "Range: bytes=-<huge> serves the whole blob (206)"
+is "$(wc -c <"$T_DIR/out" | tr -d ' ')" 5000000 "... all of it"
 
 # --- abandoned upload sessions expire; read-only registries refuse writes
 stop_depotd "$master"

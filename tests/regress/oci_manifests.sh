@@ -148,6 +148,22 @@ artifact("orphan.json", "application/vnd.example.sig.v1",
 write("bad.json", b'{"schemaVersion": 2, "mediaType": ')
 write("schema1.json", dump({"schemaVersion": 1, "name": "x/y", "tag": "t",
     "architecture": "amd64", "fsLayers": [], "history": []}))
+# descriptors whose sizes do not match the stored blobs
+def resized(d, size):
+    d = dict(d)
+    d["size"] = size
+    return d
+write("badlayer.json", dump({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": desc("application/vnd.oci.image.config.v1+json", config),
+    "layers": [resized(desc("application/vnd.oci.image.layer.v1.tar+gzip", layer1), 12345)]}))
+write("badconfig.json", dump({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": resized(desc("application/vnd.oci.image.config.v1+json", config), 0),
+    "layers": [desc("application/vnd.oci.image.layer.v1.tar+gzip", layer1)]}))
+write("badindex.json", dump({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [resized(desc("application/vnd.oci.image.manifest.v1+json", oci), len(oci) + 1)]}))
 big = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
        "manifests": [], "annotations": {"pad": "x" * (4 * 1024 * 1024)}}
 write("big.json", dump(big))
@@ -237,6 +253,26 @@ like "$(cat "$T_DIR/put.b")" '"code":"MANIFEST_INVALID".*schema 1' "... with MAN
 is "$(put "$repo" t "$T_DIR/big.json" "$MT_INDEX")" 413 "a manifest over 4 MiB is refused with 413"
 is "$(put "$repo" -bad "$T_DIR/oci.json" "$MT_OCI")" 400 "an invalid tag is refused"
 like "$(cat "$T_DIR/put.b")" '"code":"TAG_INVALID"' "... with TAG_INVALID"
+is "$(put "$repo" 'v1:2.3' "$T_DIR/oci.json" "$MT_OCI")" 400 "a tag with a colon is refused"
+like "$(cat "$T_DIR/put.b")" '"code":"TAG_INVALID"' "... with TAG_INVALID, not as a digest"
+is "$(put "$repo" 'sha256:xyz' "$T_DIR/oci.json" "$MT_OCI")" 400 "a malformed digest reference is refused"
+like "$(cat "$T_DIR/put.b")" '"code":"DIGEST_INVALID","message":"[^"]*malformed' "... with DIGEST_INVALID saying it is malformed"
+is "$(put "$repo" t "$T_DIR/badlayer.json" "$MT_OCI")" 400 "a layer descriptor with the wrong size is refused"
+like "$(cat "$T_DIR/put.b")" '"code":"MANIFEST_INVALID".*12345' "... with MANIFEST_INVALID naming the size"
+is "$(put "$repo" t "$T_DIR/badconfig.json" "$MT_OCI")" 400 "a config descriptor of size 0 is refused"
+like "$(cat "$T_DIR/put.b")" '"code":"MANIFEST_INVALID"' "... with MANIFEST_INVALID"
+is "$(put "$repo" t "$T_DIR/badindex.json" "$MT_INDEX")" 400 "an index entry with the wrong size is refused"
+like "$(cat "$T_DIR/put.b")" '"code":"MANIFEST_INVALID"' "... with MANIFEST_INVALID"
+is "$(get "$base/v2/$repo/manifests/t")" 404 "... and none of them was stored"
+
+# --- reads of a reference that cannot be a tag find nothing (conformance)
+is "$(get "$base/v2/$repo/manifests/.INVALID_MANIFEST_NAME")" 404 "GET of an invalid tag is 404"
+like "$(cat "$T_DIR/get.b")" '"code":"MANIFEST_UNKNOWN"' "... with MANIFEST_UNKNOWN"
+is "$(get "$base/v2/$repo/manifests/.INVALID_MANIFEST_NAME" -I)" 404 "HEAD of an invalid tag is 404"
+is "$(get "$base/v2/hub/library/alpine/manifests/.INVALID_MANIFEST_NAME")" 404 "... also through an upstream key"
+like "$(cat "$T_DIR/get.b")" '"code":"MANIFEST_UNKNOWN"' "... with MANIFEST_UNKNOWN"
+is "$(get "$base/v2/$repo/manifests/sha256:xyz")" 400 "GET of a malformed digest is still 400"
+like "$(cat "$T_DIR/get.b")" '"code":"DIGEST_INVALID"' "... with DIGEST_INVALID"
 is "$(put hub/library/alpine latest "$T_DIR/oci.json" "$MT_OCI")" 405 "push to an upstream key is refused with 405"
 like "$(cat "$T_DIR/put.b")" '"code":"UNSUPPORTED"' "... with UNSUPPORTED"
 is "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$base/v2/hub/library/alpine/manifests/latest")" 405 \

@@ -566,6 +566,51 @@ START_TEST(test_commit_file)
 }
 END_TEST
 
+START_TEST(test_commit_hashed)
+{
+	const char	 data[] = "hashed as it arrived";
+	struct digest	 d;
+	char		 path[PATH_MAX], outside[PATH_MAX], bad[PATH_MAX];
+	char		*cause = NULL;
+
+	digest_buffer(DIGEST_SHA256, data, strlen(data), &d);
+	ck_assert_int_eq(path_fmt(path, sizeof(path), "%s/upload-2",
+	    blobstore_tmpdir(test_bs)), 0);
+
+	/* Stored under the caller's digest, the temp file is gone. */
+	test_write_file(path, data, strlen(data));
+	ck_assert_msg(blobstore_commit_hashed(test_bs, path, &d, &cause) == 0,
+	    "commit_hashed: %s", cause);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert(test_blob_equals(&d, data, strlen(data)));
+	ck_assert_int_eq(test_count(blobstore_tmpdir(test_bs)), 0);
+
+	/* Again with the blob already present. */
+	test_write_file(path, data, strlen(data));
+	ck_assert_int_eq(blobstore_commit_hashed(test_bs, path, &d, NULL), 0);
+	ck_assert_int_eq(test_count(blobstore_tmpdir(test_bs)), 0);
+	ck_assert_int_eq(test_blob_count(DIGEST_SHA256, &d), 1);
+	ck_assert_int_eq(blobstore_delete(test_bs, &d), 0);
+
+	/* Outside tmp/, symlinks and missing files are refused. */
+	ck_assert_int_eq(path_fmt(outside, sizeof(outside), "%s/outside2",
+	    test_dir), 0);
+	test_write_file(outside, data, strlen(data));
+	ck_assert_int_eq(blobstore_commit_hashed(test_bs, outside, &d, NULL),
+	    -1);
+	ck_assert_int_eq(path_fmt(bad, sizeof(bad), "%s/link2",
+	    blobstore_tmpdir(test_bs)), 0);
+	ck_assert_int_eq(symlink(outside, bad), 0);
+	ck_assert_int_eq(blobstore_commit_hashed(test_bs, bad, &d, NULL), -1);
+	ck_assert_int_eq(blobstore_commit_hashed(test_bs, path, &d, &cause),
+	    -1);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	ck_assert_int_eq(blobstore_stat(test_bs, &d, NULL), 0);
+	ck_assert_int_eq(unlink(bad), 0);
+}
+END_TEST
+
 /*
  * The other process: once the parent holds the claim and wrote half, it
  * must lose the claim and see the fetch running; once the parent has
@@ -844,6 +889,7 @@ blobstore_suite(void)
 	tc = tcase_create("commit_file");
 	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_add_test(tc, test_commit_file);
+	tcase_add_test(tc, test_commit_hashed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("claims");

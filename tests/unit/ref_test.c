@@ -602,7 +602,11 @@ static const struct bad_path {
 	{ "/v2/r/img/manifests/sha256:" HEX64_UPPER, "DIGEST_INVALID" },
 	{ "/v2/r/img/manifests/sha384:" HEX64, "DIGEST_INVALID" },
 	{ "/v2/r/img/manifests/latest:1", "DIGEST_INVALID" },
-	{ "/v2/r/img/manifests/:", "DIGEST_INVALID" },
+	{ "/v2/r/img/manifests/sha256:xyz", "DIGEST_INVALID" },
+	{ "/v2/r/img/manifests/sha512:", "DIGEST_INVALID" },
+	{ "/v2/r/img/manifests/md5:d41d8cd98f00b204e9800998ecf8427e",
+	    "DIGEST_INVALID" },
+	{ "/v2/r/img/manifests/sha3-256:abcd", "DIGEST_INVALID" },
 	{ "/v2/r/img/referrers/latest", "DIGEST_INVALID" },
 	{ "/v2/r/img/referrers/sha256:" HEX64_UPPER, "DIGEST_INVALID" },
 	/* Tags. */
@@ -615,6 +619,13 @@ static const struct bad_path {
 	{ "/v2/r/img/manifests/lat est", "TAG_INVALID" },
 	{ "/v2/r/img/manifests/lat\test", "TAG_INVALID" },
 	{ "/v2/r/img/manifests/\xc3\xa9", "TAG_INVALID" },
+	/* A colon alone does not make a digest. */
+	{ "/v2/r/img/manifests/:", "TAG_INVALID" },
+	{ "/v2/r/img/manifests/v1:2.3", "TAG_INVALID" },
+	{ "/v2/r/img/manifests/foo:bar", "TAG_INVALID" },
+	{ "/v2/r/img/manifests/a:b:c", "TAG_INVALID" },
+	{ "/v2/r/img/manifests/Latest:abc", "TAG_INVALID" },
+	{ "/v2/r/img/manifests/-x:abc", "TAG_INVALID" },
 	/* Upload ids. */
 	{ "/v2/r/img/blobs/uploads/abc_def", "BLOB_UPLOAD_UNKNOWN" },
 	{ "/v2/r/img/blobs/uploads/..", "BLOB_UPLOAD_UNKNOWN" },
