@@ -6,10 +6,13 @@
  * what the part file holds beyond what was sent, short of the held-back
  * tail and at most BLOB_FOLLOW_QUEUE_MAX bytes queued on the connection,
  * as sendfile segments. When there is nothing new it asks whether the
- * fetch ended: a committed blob of the expected size gets the tail sent
- * from blobs/ and the reply ended; no fetch holding the part lock and no
- * committed blob, a part file unlinked or cut short, or a size mismatch
- * close the connection mid-body. The write callback of each chunk wakes
+ * fetch ended: a committed blob of the expected size that is the part file
+ * it was sent from (the same inode) gets the tail sent from blobs/ and the
+ * reply ended; no fetch holding the part lock and no committed blob, a
+ * part file unlinked without a commit (an abort, or a new fetch that
+ * replaced it) or cut short, a committed blob that is another file, or a
+ * size mismatch close the connection mid-body: bytes of one fetch are
+ * never completed with those of another. The write callback of each chunk wakes
  * the step early; otherwise it polls every BLOB_FOLLOW_POLL_MS. A client
  * that leaves makes evhttp detach the request from its connection; the
  * next step sees that and stops. The fetch itself is never touched.
@@ -60,6 +63,7 @@ static enum follow_step blob_follow_step(struct blob_follow *);
 static enum follow_step blob_follow_ended(struct blob_follow *,
 		    const struct stat *);
 static enum follow_step blob_follow_tail(struct blob_follow *);
+static int	blob_follow_same_file(int, int);
 static void	blob_follow_drained_cb(struct evhttp_connection *, void *);
 static size_t	blob_follow_queued(struct blob_follow *);
 static int	blob_follow_queue(struct blob_follow *, int, off_t, off_t,
@@ -164,6 +168,16 @@ blob_follow_step(struct blob_follow *bf)
 		log_warn("%s: fstat part file", __func__);
 		return (FOLLOW_FAILED);
 	}
+	if (st.st_nlink == 0) {
+		/*
+		 * Unlinked without being committed (a commit links it into
+		 * blobs/ first): the fetch failed, or a new one replaced it.
+		 */
+		log_warnx("%s: part file dropped after %lld of %lld bytes",
+		    __func__, (long long)bf->bf_sent,
+		    (long long)bf->bf_expected);
+		return (FOLLOW_FAILED);
+	}
 	if (st.st_size < bf->bf_sent || st.st_size > bf->bf_expected) {
 		log_warnx("%s: part file is %lld bytes, %lld sent of %lld",
 		    __func__, (long long)st.st_size, (long long)bf->bf_sent,
@@ -234,6 +248,14 @@ blob_follow_tail(struct blob_follow *bf)
 		close(fd);
 		return (FOLLOW_FAILED);
 	}
+	if (bf->bf_part_fd != -1 && !blob_follow_same_file(bf->bf_part_fd,
+	    fd)) {
+		/* What was sent came from another fetch than the commit. */
+		log_warnx("%s: the committed blob is not the part file sent "
+		    "from", __func__);
+		close(fd);
+		return (FOLLOW_FAILED);
+	}
 	if (size == bf->bf_sent) {
 		close(fd);
 		return (FOLLOW_DONE);
@@ -243,6 +265,19 @@ blob_follow_tail(struct blob_follow *bf)
 		return (FOLLOW_FAILED);
 	bf->bf_draining = 1;
 	return (FOLLOW_WAIT);
+}
+
+/* 1 when the two descriptors are of one file (one inode). */
+static int
+blob_follow_same_file(int a, int b)
+{
+	struct stat	 sa, sb;
+
+	if (fstat(a, &sa) == -1 || fstat(b, &sb) == -1) {
+		log_warn("%s: fstat", __func__);
+		return (0);
+	}
+	return (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
 }
 
 /* A chunk left for the kernel: take the next step now. */

@@ -93,6 +93,8 @@ static int	blobstore_verify(const struct digest *, const struct digest *,
 static int	blobstore_tmp_inside(struct blobstore *, const char *);
 static int	blobstore_lock(int, short);
 static int	blobstore_claim_open(const char *, int *, char **);
+static int	blobstore_claim_fresh(struct blobstore *, const char *, int *,
+		    char **);
 static struct blob_writer *blob_writer_new(struct blobstore *,
 		    enum digest_alg, int, const char *);
 static void	blob_writer_free(struct blob_writer *);
@@ -687,11 +689,57 @@ fail:
 	return (-1);
 }
 
+/*
+ * Put a new, empty, locked file at path, the claimed part file whose
+ * descriptor *fd holds the lock: while that lock is held nobody else
+ * replaces path. The old file is unlinked by the rename, and its lock
+ * released with *fd, which becomes the new file's. 0, or -1 with *cause
+ * (path and *fd are gone then).
+ */
+static int
+blobstore_claim_fresh(struct blobstore *bs, const char *path, int *fd,
+    char **cause)
+{
+	char	 tmp[PATH_MAX];
+	int	 f, saved_errno;
+
+	if (path_fmt(tmp, sizeof(tmp), "%s/" BLOBSTORE_TMP_PREFIX "XXXXXX",
+	    bs->bs_tmpdir) == -1) {
+		blobstore_cause(cause, "%s: path too long", bs->bs_tmpdir);
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	if ((f = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		blobstore_cause(cause, "mkostemp %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (fchmod(f, BLOBSTORE_FILE_MODE) == -1 ||
+	    blobstore_lock(f, F_WRLCK) == -1 || rename(tmp, path) == -1) {
+		saved_errno = errno;
+		blobstore_cause(cause, "%s: %s", path, strerror(errno));
+		close(f);
+		(void)unlink(tmp);
+		errno = saved_errno;
+		goto fail;
+	}
+	close(*fd);
+	*fd = f;
+	return (0);
+
+fail:
+	saved_errno = errno;
+	(void)unlink(path);
+	close(*fd);
+	*fd = -1;
+	errno = saved_errno;
+	return (-1);
+}
+
 int
 blobstore_claim_fetch(struct blobstore *bs, const struct digest *d,
     struct blob_writer **out, char **cause)
 {
-	char			 path[PATH_MAX];
+	char			 path[PATH_MAX], size_path[PATH_MAX];
 	struct blob_writer	*w;
 	int			 fd = -1, rv, present;
 
@@ -711,18 +759,23 @@ blobstore_claim_fetch(struct blobstore *bs, const struct digest *d,
 			    strerror(errno));
 		return (present == 1 ? 0 : -1);
 	}
-	/* A stale part file from a fetcher that died starts over. */
-	if (ftruncate(fd, 0) == -1 ||
-	    fchmod(fd, BLOBSTORE_FILE_MODE) == -1) {
-		blobstore_cause(cause, "%s: %s", path, strerror(errno));
-		(void)unlink(path);
-		close(fd);
+	/*
+	 * Start over on a new file: readers of a part file left by a
+	 * fetcher that died keep its bytes and see it unlinked, never a
+	 * file that shrinks and grows again under them.
+	 */
+	/*
+	 * The size file of a fetcher that died goes first, so that nobody
+	 * reads it as the new part file's.
+	 */
+	if (blobstore_size_path(bs, d, size_path, sizeof(size_path)) == 0 &&
+	    unlink(size_path) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", __func__, size_path);
+	if (blobstore_claim_fresh(bs, path, &fd, cause) == -1)
 		return (-1);
-	}
 	w = blob_writer_new(bs, d->alg, fd, path);
 	w->bw_claimed = 1;
 	w->bw_claim = *d;
-	blobstore_size_unlink(w);	/* left by a fetcher that died */
 	*out = w;
 	return (1);
 }
@@ -754,16 +807,24 @@ blobstore_size_unlink(struct blob_writer *w)
 }
 
 int
-blobstore_part_size_set(struct blob_writer *w, off_t size)
+blobstore_part_size_set(struct blob_writer *w, off_t size, const char *owner)
 {
-	char	 path[PATH_MAX], tmp[PATH_MAX], text[32];
+	char	 path[PATH_MAX], tmp[PATH_MAX], text[BLOBSTORE_OWNER_MAX + 32];
 	int	 fd, n, saved_errno;
 
 	if (!w->bw_claimed || blobstore_size_path(w->bw_store, &w->bw_claim,
 	    path, sizeof(path)) == -1 ||
 	    path_fmt(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) == -1)
 		return (-1);
-	n = snprintf(text, sizeof(text), "%lld\n", (long long)size);
+	if (owner == NULL)
+		owner = "";
+	if (strlen(owner) > BLOBSTORE_OWNER_MAX ||
+	    strpbrk(owner, "\n") != NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	n = snprintf(text, sizeof(text), "%lld\n%s\n", (long long)size,
+	    owner);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 	    O_CLOEXEC, BLOBSTORE_FILE_MODE)) == -1) {
 		log_warn("%s: open %s", __func__, tmp);
@@ -782,9 +843,10 @@ blobstore_part_size_set(struct blob_writer *w, off_t size)
 
 int
 blobstore_part_size_get(struct blobstore *bs, const struct digest *d,
-    off_t *size)
+    off_t *size, char *owner, size_t ownerlen)
 {
-	char		 path[PATH_MAX], text[32], *end;
+	char		 path[PATH_MAX], text[BLOBSTORE_OWNER_MAX + 32];
+	char		*end, *nl;
 	long long	 v;
 	ssize_t		 n;
 	int		 fd;
@@ -803,6 +865,14 @@ blobstore_part_size_get(struct blobstore *bs, const struct digest *d,
 	if (errno != 0 || end == text || *end != '\n' || v < 0)
 		return (-1);
 	*size = (off_t)v;
+	if (owner != NULL && ownerlen > 0) {
+		end++;
+		if ((nl = strchr(end, '\n')) == NULL ||
+		    (size_t)(nl - end) >= ownerlen)
+			return (-1);
+		memcpy(owner, end, nl - end);
+		owner[nl - end] = '\0';
+	}
 	return (1);
 }
 
@@ -851,4 +921,19 @@ blobstore_fetch_active(struct blobstore *bs, const struct digest *d)
 		return (0);
 	}
 	return (fl.l_type != F_UNLCK);
+}
+
+int
+blobstore_same_file(struct blobstore *bs, const struct digest *d, int fd,
+    int part)
+{
+	char		 path[PATH_MAX];
+	struct stat	 fsb, psb;
+
+	if ((part ? blobstore_part_path(bs, d, path, sizeof(path)) :
+	    blobstore_path(bs, d, path, sizeof(path))) == -1)
+		return (0);
+	if (fstat(fd, &fsb) == -1 || stat(path, &psb) == -1)
+		return (0);
+	return (fsb.st_dev == psb.st_dev && fsb.st_ino == psb.st_ino);
 }

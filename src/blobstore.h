@@ -78,7 +78,9 @@ int	blobstore_commit_hashed(struct blobstore *, const char *tmp_path,
  * A reader that finds no lock and no committed blob knows the fetch failed.
  *
  * blobstore_claim_fetch returns 1 when the caller now owns the fetch: *out
- * writes into the (emptied) part file, and blob_writer_commit verifies it
+ * writes into a new, empty part file (a stale one left by a fetcher that
+ * died is replaced by rename, never truncated: its readers keep the old
+ * file, see it unlinked and stop), and blob_writer_commit verifies it
  * against d, links it into blobs/ and unlinks the part file while the lock
  * is still held, then releases it; blob_writer_abort unlinks the part file
  * and releases the lock. It returns 0 when there is nothing to fetch here:
@@ -102,15 +104,27 @@ int	blobstore_claim_fetch(struct blobstore *, const struct digest *,
 /* Open the growing part file read-only. 0, or -1 (errno ENOENT). */
 int	blobstore_part_open(struct blobstore *, const struct digest *, int *fd);
 /*
- * The expected size of a claimed fetch (the upstream's Content-Length),
- * told to readers in other processes through a small side file written
- * atomically next to the part file; commit and abort remove it.
- * set: 0 or -1 (w must be a claimed writer). get: 1 with *size, 0 when
- * not (yet) known, -1 on error.
+ * The expected size of a claimed fetch (the upstream's Content-Length)
+ * and its owner (the repository the fetch is for, at most
+ * BLOBSTORE_OWNER_MAX bytes, no newline), told to readers in other
+ * processes through a small side file written atomically next to the
+ * part file; commit and abort remove it.
+ * set: 0 or -1 (w must be a claimed writer). get: 1 with *size and, when
+ * owner is not NULL, the owner in owner (ownerlen bytes); 0 when not
+ * (yet) known, -1 on error.
  */
-int	blobstore_part_size_set(struct blob_writer *w, off_t size);
+#define BLOBSTORE_OWNER_MAX	512
+int	blobstore_part_size_set(struct blob_writer *w, off_t size,
+	    const char *owner);
 int	blobstore_part_size_get(struct blobstore *, const struct digest *,
-	    off_t *size);
+	    off_t *size, char *owner, size_t ownerlen);
+/*
+ * 1 when fd is the file now at the committed blob's path (part 0) or at
+ * the part file's path (part 1), else 0: tells whether the part file a
+ * reader opened is the one that was committed, or still the current one.
+ */
+int	blobstore_same_file(struct blobstore *, const struct digest *, int fd,
+	    int part);
 /* 1 if some holder has the part lock (a fetch is running), else 0. */
 int	blobstore_fetch_active(struct blobstore *, const struct digest *);
 

@@ -98,6 +98,8 @@ static const struct key_spec top_keys[] = {
 	{ "tag_ttl", KEY_INT },
 	{ "negative_ttl", KEY_INT },
 	{ "timeout", KEY_INT },
+	{ "min_speed", KEY_INT },
+	{ "speed_window", KEY_INT },
 	{ "ca_file", KEY_STRING },
 	{ "insecure_tls", KEY_BOOL },
 	{ "token_realms", KEY_STRLIST },
@@ -1368,6 +1370,9 @@ ld_upstream(struct loader *ld, config_setting_t *group,
 	    INT_MAX);
 	up->up_timeout = ld_int(ld, group, "timeout", 30, 1,
 	    CONFIG_SECONDS_MAX);
+	up->up_min_speed = ld_int(ld, group, "min_speed", 10240, 1, INT_MAX);
+	up->up_speed_window = ld_int(ld, group, "speed_window",
+	    up->up_timeout, 1, CONFIG_SECONDS_MAX);
 	up->up_ca_file = ld_path(ld, group, "ca_file", NULL);
 	up->up_insecure_tls = ld_bool(group, "insecure_tls", 0);
 	ld_strlist(ld, group, "token_realms", NULL, &up->up_token_realms,

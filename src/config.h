@@ -78,6 +78,8 @@ struct config_upstream {
 	int			 up_tag_ttl;	/* default 300 */
 	int			 up_negative_ttl; /* default 30 */
 	int			 up_timeout;	/* default 30 */
+	int			 up_min_speed;	/* bytes/s, default 10240 */
+	int			 up_speed_window; /* seconds, default timeout */
 	char			*up_ca_file;
 	int			 up_insecure_tls;
 	struct strlist		 up_token_realms; /* extra trusted realms */

@@ -80,6 +80,9 @@ struct fetch {
 	int			 fe_finishing;	/* on_done running */
 	int			 fe_aborted;	/* a callback returned -1 */
 	size_t			 fe_redeliver;	/* consumed bytes curl resends */
+	int			 fe_timeout;	/* seconds, as configured */
+	int			 fe_min_speed;	/* bytes a second, 0 none */
+	struct event		*fe_deadline;	/* body must be in by then */
 	char			 fe_errbuf[CURL_ERROR_SIZE];
 };
 
@@ -98,6 +101,8 @@ static int	fetcher_socket_cb(CURL *, curl_socket_t, int, void *, void *);
 static int	fetcher_timer_cb(CURLM *, long, void *);
 static void	fetcher_event_cb(evutil_socket_t, short, void *);
 static void	fetcher_timeout_cb(evutil_socket_t, short, void *);
+static void	fetch_deadline_arm(struct fetch *);
+static void	fetch_deadline_cb(evutil_socket_t, short, void *);
 static void	fetcher_deferred_cb(evutil_socket_t, short, void *);
 static void	fetcher_kick(struct fetcher *);
 static void	fetcher_check_done(struct fetcher *);
@@ -438,6 +443,9 @@ fetch_start(struct fetcher *f, const struct fetch_request *req,
 	fe->fe_arg = arg;
 	fe->fe_method = req->method;
 	fe->fe_follow = !req->no_follow;
+	fe->fe_timeout = req->timeout > 0 ? req->timeout :
+	    FETCH_TIMEOUT_DEFAULT;
+	fe->fe_min_speed = req->min_speed > 0 ? req->min_speed : 0;
 	fe->fe_logurl = fetch_url_redact(req->url);
 	for (i = 0; i < req->nheaders; i++) {
 		if ((sl = curl_slist_append(fe->fe_reqheaders,
@@ -482,9 +490,11 @@ fetch_setopts(struct fetch *fe, const struct fetch_request *req)
 	CURL		*e = fe->fe_easy;
 	CURLcode	 rc = CURLE_OK;
 	const char	*what = "";
-	long		 timeout;
+	long		 timeout, window, min_speed;
 
 	timeout = req->timeout > 0 ? req->timeout : FETCH_TIMEOUT_DEFAULT;
+	window = req->speed_window > 0 ? req->speed_window : timeout;
+	min_speed = req->min_speed > 0 ? req->min_speed : 1;
 	FETCH_SETOPT(CURLOPT_URL, req->url);
 	FETCH_SETOPT(CURLOPT_PRIVATE, (void *)fe);
 	FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -513,8 +523,8 @@ fetch_setopts(struct fetch *fe, const struct fetch_request *req)
 	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT, timeout);
-	FETCH_SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	FETCH_SETOPT(CURLOPT_LOW_SPEED_TIME, timeout);
+	FETCH_SETOPT(CURLOPT_LOW_SPEED_LIMIT, min_speed);
+	FETCH_SETOPT(CURLOPT_LOW_SPEED_TIME, window);
 	if (req->ca_file != NULL)
 		FETCH_SETOPT(CURLOPT_CAINFO, req->ca_file);
 	FETCH_SETOPT(CURLOPT_SSL_VERIFYPEER, req->insecure_tls ? 0L : 1L);
@@ -650,9 +660,50 @@ fetch_destroy(struct fetch *fe)
 		curl_multi_remove_handle(f->f_multi, fe->fe_easy);
 	curl_easy_cleanup(fe->fe_easy);
 	curl_slist_free_all(fe->fe_reqheaders);
+	if (fe->fe_deadline != NULL)
+		event_free(fe->fe_deadline);
 	fetch_fields_clear(fe);
 	free(fe->fe_logurl);
 	free(fe);
+}
+
+/*
+ * A body of known length must arrive within timeout + length / min_speed
+ * seconds of its head: curl's speed check averages, and a trickle that
+ * keeps just above it would hold the transfer for good.
+ */
+static void
+fetch_deadline_arm(struct fetch *fe)
+{
+	struct timeval	 tv;
+	off_t		 length;
+
+	if (fe->fe_min_speed == 0 || fe->fe_method != FETCH_GET ||
+	    fe->fe_status < 200 || fe->fe_status >= 300 ||
+	    (length = fetch_content_length(fe)) < 0)
+		return;
+	tv.tv_sec = fe->fe_timeout + length / fe->fe_min_speed;
+	tv.tv_usec = 0;
+	if ((fe->fe_deadline = evtimer_new(fe->fe_fetcher->f_base,
+	    fetch_deadline_cb, fe)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	evtimer_add(fe->fe_deadline, &tv);
+}
+
+/* The deadline passed with the body still coming: give up on it. */
+static void
+fetch_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch	*fe = arg;
+
+	(void)fd;
+	(void)what;
+	if (fe->fe_cancelled || fe->fe_finishing)
+		return;
+	log_warnx("%s: %s: body not complete by its deadline", __func__,
+	    fe->fe_logurl);
+	fetch_finish(fe, CURLE_OPERATION_TIMEDOUT,
+	    "transfer too slow: body not complete by its deadline");
 }
 
 /* Map a curl code to our few result classes. */
@@ -794,6 +845,7 @@ static int
 fetch_deliver_head(struct fetch *fe)
 {
 	fe->fe_head_done = 1;
+	fetch_deadline_arm(fe);
 	if (fe->fe_cb.on_headers != NULL &&
 	    fe->fe_cb.on_headers(fe, fe->fe_status, fe->fe_arg) == -1) {
 		fe->fe_aborted = 1;

@@ -57,7 +57,7 @@ enum fetch_method {
 /* Results passed to on_done. */
 enum fetch_result {
 	FETCH_OK = 0,
-	FETCH_ETIMEOUT,		/* connect timeout, or idle longer than timeout */
+	FETCH_ETIMEOUT,		/* connect timeout, too slow, or past deadline */
 	FETCH_ECONNECT,		/* refused, unreachable, name not resolved */
 	FETCH_ENETWORK,		/* reset, truncated, nothing received */
 	FETCH_ETLS,		/* handshake or certificate verification */
@@ -85,6 +85,16 @@ struct fetch_request {
 	 * transfer: big downloads run as long as they move. 0 = default.
 	 */
 	int			 timeout;
+	/*
+	 * The slowest a transfer may be: fewer than min_speed bytes a second
+	 * over speed_window seconds (while not paused) ends it with
+	 * FETCH_ETIMEOUT. 0 = 1 byte a second over timeout seconds. With
+	 * min_speed set, a response that announces its Content-Length must
+	 * also be complete within timeout + length / min_speed seconds of
+	 * its head (FETCH_ETIMEOUT otherwise), however it trickles or pauses.
+	 */
+	int			 min_speed;	/* bytes a second */
+	int			 speed_window;	/* seconds */
 	const char		*ca_file;	/* NULL = system CA store */
 	int			 insecure_tls;	/* skip peer and host checks */
 	/* Basic credentials, both or neither; original host only. */

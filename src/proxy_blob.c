@@ -1,33 +1,44 @@
 /*
- * proxy_blob.c: blobs pulled through upstreams, one fill per digest.
+ * proxy_blob.c: blobs pulled through upstreams, one fill per digest and
+ * repository in each process.
  *
- * The first request in a process for a blob that is not stored creates a
- * fill; later requests for the same digest in the same repository join
- * it as waiters. The fill claims the fetch across processes
- * (blobstore_claim_fetch):
- *  - owner: it asks the upstreams in order with GET; at the first 200 it
- *    records the expected size next to the part file and every waiter
- *    becomes a follower (blob_follow.h) of the growing part file; the
- *    body goes into the part file, hashing as it goes, and is committed
- *    (digest verified) at the end, then linked into the repository. A
- *    short or wrong body commits nothing: followers see the part file go
- *    and close their connections before the end of the body.
- *  - follower: another fill (of this process or another, maybe for
- *    another repository) holds the claim. Once an upstream of this
- *    repository confirmed with a HEAD that it has the blob, the fill polls
- *    for the size the owner records, then its waiters follow the part
- *    file as above; should that fetch fail, the fill claims it once.
- * A blob already stored but not linked in the repository is likewise
- * confirmed with a HEAD upstream before it is linked and served: no
- * repository gets a blob its own upstreams do not have. Waiters that asked
- * for a Range, or whose fill does not know the size, are answered from
- * the committed blob once the fill ends. A HEAD of a blob not stored asks
- * the upstreams with HEAD and caches nothing.
+ * The first request in a process for a blob not linked in its repository
+ * creates a fill; later requests for the same digest in the same
+ * repository join it as waiters. A fill is a small state machine (enum
+ * fill_state; every change goes through blob_fill_move, which checks it
+ * against fill_moves and runs what entering the new state does; the
+ * diagram is in docs/architecture.md, "Pulling through upstreams"):
+ *  - ASK, STREAM: this fill holds the fetch claim (blobstore_claim_fetch)
+ *    and asks the upstreams in order with GET. At the first 200 it
+ *    records the expected size and its repository next to the part file,
+ *    and every waiter becomes a follower (blob_follow.h) of the growing
+ *    part file; the body is committed (digest verified) at the end, then
+ *    linked. A transfer that fails, is too slow (min_speed, see fetch.h)
+ *    or does not verify drops the part file (its followers are cut before
+ *    the end of the body) and the fill claims a new one and goes on with
+ *    the next upstream.
+ *  - WAIT, CONFIRM, FOLLOW: another fill (of this process or another)
+ *    holds the claim. Once its size and repository are known: a fetch for
+ *    this same repository is followed at once; one for a repository that
+ *    anyone may read anonymously is followed once an upstream of ours
+ *    confirmed with a HEAD that it has the blob; any other is not
+ *    followed (VERIFY). Should that fetch end without a blob, the fill
+ *    claims it once.
+ *  - VERIFY: content stored (or being fetched) for another repository is
+ *    not served here on an upstream's word: the fill GETs the blob from
+ *    its own upstreams into a temp file of its own and verifies the
+ *    digest; only then is the blob linked and served. A HEAD is no proof.
+ *  - HEAD: a client's HEAD of a blob not linked asks the upstreams with
+ *    HEAD and caches nothing.
+ * A repository is linked to the blob only when the fill ends in DONE, and
+ * DONE is only entered once the blob is committed. Waiters that asked for
+ * a Range, or whose fill does not know the size, are answered from the
+ * committed blob once the fill ends.
  *
  * The fill does not depend on any client: it goes on (and the blob is
  * cached) when every waiter has left. Fills and waiters are owned by the
- * fill list of this process; a fill is freed from the event loop when
- * its transfer has ended and its waiters are answered.
+ * fill list of this process; a fill is freed from the event loop once it
+ * has ended (DONE or FAILED) and its waiters are answered.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -36,10 +47,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "access.h"
 #include "blob_follow.h"
 #include "blobstore.h"
 #include "config.h"
@@ -53,28 +66,60 @@
 #include "upstream.h"
 #include "xmalloc.h"
 
-enum fill_mode {
-	FILL_OWNER,	/* this process fetches (GET) */
-	FILL_CONFIRM,	/* stored already: HEAD before linking */
-	FILL_FOLLOW,	/* another process fetches */
-	FILL_HEAD	/* a client's HEAD: ask, cache nothing */
+enum fill_state {
+	FILL_START,	/* created, nothing asked yet */
+	FILL_HEAD,	/* a client's HEAD: HEAD the upstreams, cache nothing */
+	FILL_ASK,	/* claimed: GET from the next upstream, no body yet */
+	FILL_STREAM,	/* claimed: a 200 body goes into the part file */
+	FILL_WAIT,	/* another fill fetches: wait for its size, owner */
+	FILL_CONFIRM,	/* it fetches for a public repository: HEAD ours */
+	FILL_FOLLOW,	/* its bytes may be served here: waiters follow */
+	FILL_VERIFY,	/* GET into a temp file of our own, verify */
+	FILL_DONE,	/* committed and linked: waiters served */
+	FILL_FAILED,	/* no upstream delivered: waiters get the outcome */
+	FILL_NSTATES
+};
+
+#define FILL_BIT(s)	(1U << (s))
+
+/* The moves allowed from each state (see docs/architecture.md). */
+static const unsigned fill_moves[FILL_NSTATES] = {
+	[FILL_START] = FILL_BIT(FILL_HEAD) | FILL_BIT(FILL_ASK) |
+	    FILL_BIT(FILL_WAIT) | FILL_BIT(FILL_VERIFY) | FILL_BIT(FILL_FAILED),
+	[FILL_HEAD] = FILL_BIT(FILL_DONE) | FILL_BIT(FILL_FAILED),
+	[FILL_ASK] = FILL_BIT(FILL_STREAM) | FILL_BIT(FILL_FAILED),
+	[FILL_STREAM] = FILL_BIT(FILL_DONE) | FILL_BIT(FILL_ASK) |
+	    FILL_BIT(FILL_WAIT) | FILL_BIT(FILL_VERIFY) | FILL_BIT(FILL_FAILED),
+	[FILL_WAIT] = FILL_BIT(FILL_FOLLOW) | FILL_BIT(FILL_CONFIRM) |
+	    FILL_BIT(FILL_VERIFY) | FILL_BIT(FILL_ASK) | FILL_BIT(FILL_WAIT) |
+	    FILL_BIT(FILL_FAILED),
+	[FILL_CONFIRM] = FILL_BIT(FILL_FOLLOW) | FILL_BIT(FILL_DONE) |
+	    FILL_BIT(FILL_ASK) | FILL_BIT(FILL_WAIT) | FILL_BIT(FILL_VERIFY) |
+	    FILL_BIT(FILL_FAILED),
+	[FILL_FOLLOW] = FILL_BIT(FILL_DONE) | FILL_BIT(FILL_ASK) |
+	    FILL_BIT(FILL_WAIT) | FILL_BIT(FILL_VERIFY) | FILL_BIT(FILL_FAILED),
+	[FILL_VERIFY] = FILL_BIT(FILL_DONE) | FILL_BIT(FILL_FAILED),
+	[FILL_DONE] = 0,
+	[FILL_FAILED] = 0
+};
+
+static const char *const fill_names[FILL_NSTATES] = {
+	"start", "head", "ask", "stream", "wait", "confirm", "follow",
+	"verify", "done", "failed"
 };
 
 struct blob_waiter {
 	TAILQ_ENTRY(blob_waiter) bw_entry;
 	struct req		*bw_req;
-	char			*bw_repo;	/* to link when served */
 	int			 bw_whole;	/* no Range: may follow */
 	struct blobstore	*bw_blobs;
-	struct index		*bw_index;
-	struct digest		 bw_digest;
 };
 TAILQ_HEAD(blob_waiters, blob_waiter);
 
 struct blob_fill {
 	TAILQ_ENTRY(blob_fill)	 bf_entry;
 	struct http_context	*bf_ctx;
-	enum fill_mode		 bf_mode;
+	enum fill_state		 bf_state;
 	struct digest		 bf_digest;
 	char			*bf_repo;	/* linked on success */
 	char			*bf_registry;	/* for metrics */
@@ -84,15 +129,12 @@ struct blob_fill {
 	size_t			 bf_next;
 	struct config_upstream	*bf_up;		/* being asked */
 	struct upstream_call	*bf_call;
-	struct blob_writer	*bf_writer;	/* owner: the claimed part */
+	struct blob_writer	*bf_writer;	/* the claimed part, or VERIFY's */
 	off_t			 bf_size;	/* expected, -1 unknown */
 	off_t			 bf_written;
-	int			 bf_streaming;	/* waiters may follow */
-	int			 bf_reclaimed;	/* follower claimed once */
-	int			 bf_confirmed;	/* an upstream of ours has it */
-	struct event		*bf_timer;	/* follower polling, ends */
-	int			 bf_ended;
-	int			 bf_ok;
+	int			 bf_reclaims;	/* claims after another's fetch */
+	int			 bf_part_fd;	/* CONFIRM, FOLLOW: its part file */
+	struct event		*bf_timer;	/* WAIT, FOLLOW polling; free */
 	struct blob_waiters	 bf_waiters;
 	struct proxy_outcome	 bf_outcome;
 };
@@ -102,22 +144,30 @@ static struct blob_fills blob_fills = TAILQ_HEAD_INITIALIZER(blob_fills);
 static size_t		 blob_nfills;
 
 static struct blob_fill *blob_fill_find(const struct digest *, const char *);
-static struct blob_fill *blob_fill_create(struct oci_request *,
-		    enum fill_mode);
+static struct blob_fill *blob_fill_create(struct oci_request *);
+static void	blob_fill_move(struct blob_fill *, enum fill_state);
+static int	blob_fill_ended(const struct blob_fill *);
 static void	blob_fill_claim(struct blob_fill *);
+static void	blob_fill_owner(struct blob_fill *, const char *);
+static int	blob_fill_public(struct blob_fill *, const char *);
 static void	blob_fill_confirmed(struct blob_fill *);
-static void	blob_fill_follow(struct blob_fill *);
+static void	blob_fill_committed(struct blob_fill *);
+static void	blob_fill_reclaim(struct blob_fill *);
+static int	blob_fill_learn(struct blob_fill *, char *, size_t);
 static void	blob_fill_next(struct blob_fill *);
+static void	blob_fill_retry(struct blob_fill *);
+static void	blob_fill_fail(struct blob_fill *, const char *, const char *);
 static int	blob_fill_headers_cb(struct upstream_call *, long, void *);
 static int	blob_fill_data_cb(struct upstream_call *, const void *, size_t,
 		    void *);
 static void	blob_fill_done_cb(struct upstream_call *, enum upstream_result,
 		    const char *, void *);
-static void	blob_fill_commit(struct blob_fill *);
+static void	blob_fill_body_end(struct blob_fill *);
 static void	blob_fill_head_reply(struct blob_fill *, struct upstream_call *);
 static void	blob_fill_poll_cb(evutil_socket_t, short, void *);
+static void	blob_fill_poll(struct blob_fill *);
 static void	blob_fill_stream(struct blob_fill *);
-static void	blob_fill_end(struct blob_fill *, int);
+static void	blob_fill_end(struct blob_fill *, enum fill_state);
 static void	blob_fill_free(struct blob_fill *);
 static void	blob_waiter_add(struct blob_fill *, struct oci_request *);
 static int	blob_waiter_follow(struct blob_fill *, struct blob_waiter *);
@@ -144,8 +194,10 @@ proxy_blob_pull(struct oci_request *o)
 	int			 stored;
 
 	if (http_method(o->or_req) == EVHTTP_REQ_HEAD) {
-		bf = blob_fill_create(o, FILL_HEAD);
-		blob_fill_next(bf);
+		bf = blob_fill_create(o);
+		/* The HEAD's request rides along as the fill's only waiter. */
+		blob_waiter_add(bf, o);
+		blob_fill_move(bf, FILL_HEAD);
 		return;
 	}
 	if ((bf = blob_fill_find(&o->or_path.digest, o->or_path.name)) != NULL) {
@@ -159,10 +211,11 @@ proxy_blob_pull(struct oci_request *o)
 		    "internal error", "cannot read the blob store");
 		return;
 	}
-	bf = blob_fill_create(o, stored ? FILL_CONFIRM : FILL_OWNER);
+	bf = blob_fill_create(o);
 	blob_waiter_add(bf, o);
+	/* Stored, and so not linked here: stored for another repository. */
 	if (stored)
-		blob_fill_next(bf);
+		blob_fill_move(bf, FILL_VERIFY);
 	else
 		blob_fill_claim(bf);
 }
@@ -173,7 +226,7 @@ blob_fill_find(const struct digest *d, const char *repo)
 	struct blob_fill	*bf;
 
 	TAILQ_FOREACH(bf, &blob_fills, bf_entry)
-		if (!bf->bf_ended && bf->bf_mode != FILL_HEAD &&
+		if (!blob_fill_ended(bf) && bf->bf_state != FILL_HEAD &&
 		    digest_equal(&bf->bf_digest, d) &&
 		    strcmp(bf->bf_repo, repo) == 0)
 			return (bf);
@@ -181,35 +234,99 @@ blob_fill_find(const struct digest *d, const char *repo)
 }
 
 static struct blob_fill *
-blob_fill_create(struct oci_request *o, enum fill_mode mode)
+blob_fill_create(struct oci_request *o)
 {
 	struct blob_fill	*bf;
 
 	bf = xcalloc(1, sizeof(*bf));
 	bf->bf_ctx = http_context(o->or_req);
-	bf->bf_mode = mode;
+	bf->bf_state = FILL_START;
 	bf->bf_digest = o->or_path.digest;
 	bf->bf_repo = xstrdup(o->or_path.name);
 	bf->bf_registry = xstrdup(o->or_path.registry);
 	bf->bf_image = xstrdup(o->or_path.image);
 	bf->bf_nups = proxy_upstreams(o, bf->bf_ups, PROXY_UPSTREAMS_MAX);
 	bf->bf_size = -1;
+	bf->bf_part_fd = -1;
 	TAILQ_INIT(&bf->bf_waiters);
 	if ((bf->bf_timer = evtimer_new(bf->bf_ctx->ctx_base,
 	    blob_fill_poll_cb, bf)) == NULL)
 		fatalx("%s: evtimer_new", __func__);
 	TAILQ_INSERT_TAIL(&blob_fills, bf, bf_entry);
 	blob_nfills++;
-	if (mode == FILL_HEAD) {
-		/* The HEAD's request rides along as the fill's only waiter. */
-		blob_waiter_add(bf, o);
-	}
 	return (bf);
 }
 
 /*
- * Claim the fetch across processes: fetch it here, or follow the process
- * that does, or serve it when it was committed meanwhile.
+ * The one place a fill changes state: check the move, then do what
+ * entering the new state does (which may move on again).
+ */
+static void
+blob_fill_move(struct blob_fill *bf, enum fill_state to)
+{
+	enum fill_state		 from = bf->bf_state;
+	struct timeval		 tv = { 0, BLOB_FOLLOW_POLL_MS * 1000 };
+	struct blob_waiter	*w;
+	char			 ds[DIGEST_STRING_MAX];
+
+	if ((fill_moves[from] & FILL_BIT(to)) == 0)
+		fatalx("%s: fill %s -> %s", __func__, fill_names[from],
+		    fill_names[to]);
+	digest_format(&bf->bf_digest, ds, sizeof(ds));
+	log_debug("%s: %s %s: %s -> %s", __func__, bf->bf_repo, ds,
+	    fill_names[from], fill_names[to]);
+	bf->bf_state = to;
+	if (to != FILL_CONFIRM && to != FILL_FOLLOW && bf->bf_part_fd != -1) {
+		close(bf->bf_part_fd);
+		bf->bf_part_fd = -1;
+	}
+	switch (to) {
+	case FILL_HEAD:
+	case FILL_ASK:
+		blob_fill_next(bf);
+		break;
+	case FILL_STREAM:
+		blob_fill_stream(bf);
+		break;
+	case FILL_WAIT:
+		if (from == FILL_START)
+			TAILQ_FOREACH(w, &bf->bf_waiters, bw_entry)
+				metrics_singleflight_wait(bf->bf_registry);
+		evtimer_add(bf->bf_timer, &tv);
+		break;
+	case FILL_CONFIRM:
+		bf->bf_next = 0;
+		blob_fill_next(bf);
+		break;
+	case FILL_FOLLOW:
+		blob_fill_stream(bf);
+		evtimer_add(bf->bf_timer, &tv);
+		break;
+	case FILL_VERIFY:
+		bf->bf_next = 0;
+		bf->bf_size = -1;
+		blob_fill_next(bf);
+		break;
+	case FILL_DONE:
+	case FILL_FAILED:
+		blob_fill_end(bf, from);
+		break;
+	case FILL_START:
+	case FILL_NSTATES:
+		fatalx("%s: bad state %d", __func__, (int)to);
+	}
+}
+
+static int
+blob_fill_ended(const struct blob_fill *bf)
+{
+	return (bf->bf_state == FILL_DONE || bf->bf_state == FILL_FAILED);
+}
+
+/*
+ * Claim the fetch across processes: fetch it here (ASK), wait for the
+ * fill that does (WAIT), or, when it was committed meanwhile by a fetch
+ * we cannot vouch for, fetch it to verify (VERIFY).
  */
 static void
 blob_fill_claim(struct blob_fill *bf)
@@ -219,101 +336,187 @@ blob_fill_claim(struct blob_fill *bf)
 
 	rv = blobstore_claim_fetch(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
 	    &bf->bf_writer, &cause);
-	if (rv == 0 && !bf->bf_confirmed) {
-		/*
-		 * Fetched (or stored) for some other repository: our own
-		 * upstreams must have it before this one gets it.
-		 */
-		bf->bf_mode = FILL_CONFIRM;
-		bf->bf_next = 0;
-		blob_fill_next(bf);
-		return;
-	}
 	if (rv == -1) {
 		log_warnx("%s: %s", __func__, cause);
 		free(cause);
-		proxy_outcome_fail(&bf->bf_outcome, bf->bf_ups[0],
-		    "cannot write to the blob store", "other");
-		blob_fill_end(bf, 0);
-		return;
-	}
-	if (rv == 1) {
-		bf->bf_mode = FILL_OWNER;
-		blob_fill_next(bf);
-		return;
-	}
-	if (blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest, NULL) == 1) {
-		blob_fill_end(bf, 1);
-		return;
-	}
-	blob_fill_follow(bf);
+		blob_fill_fail(bf, "cannot write to the blob store", "other");
+		blob_fill_move(bf, FILL_FAILED);
+	} else if (rv == 1) {
+		bf->bf_size = -1;
+		bf->bf_written = 0;
+		blob_fill_move(bf, FILL_ASK);
+	} else if (blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
+	    NULL) == 1)
+		blob_fill_move(bf, FILL_VERIFY);
+	else
+		blob_fill_move(bf, FILL_WAIT);
 }
 
 /*
- * An upstream of this repository has the blob (HEAD 200): serve it when
- * stored, follow the fetch under way, or fetch it from that upstream.
+ * WAIT learnt the size and the repository (owner) of the fetch under
+ * way: follow it when its bytes may be served here, else fetch our own.
+ */
+static void
+blob_fill_owner(struct blob_fill *bf, const char *owner)
+{
+	if (strcmp(owner, bf->bf_repo) == 0)
+		blob_fill_move(bf, FILL_FOLLOW);
+	else if (blob_fill_public(bf, owner))
+		blob_fill_move(bf, FILL_CONFIRM);
+	else
+		blob_fill_move(bf, FILL_VERIFY);
+}
+
+/* 1 when anyone, signed in or not, may pull from repo's registry. */
+static int
+blob_fill_public(struct blob_fill *bf, const char *repo)
+{
+	char	*registry;
+	size_t	 len;
+	int	 public;
+
+	if (bf->bf_ctx->ctx_access == NULL)
+		return (1);
+	len = strcspn(repo, "/");
+	registry = xstrndup(repo, len);
+	public = (access_policy(bf->bf_ctx->ctx_config, registry, "") &
+	    ACCESS_PULL) != 0;
+	free(registry);
+	return (public);
+}
+
+/*
+ * An upstream of ours has the blob (HEAD 200) that a fill for a public
+ * repository fetches: serve it when committed, follow the fetch under
+ * way, or fetch it from that upstream when the fetch ended without it.
  */
 static void
 blob_fill_confirmed(struct blob_fill *bf)
 {
 	struct blobstore	*bs = bf->bf_ctx->ctx_blobs;
 
-	bf->bf_confirmed = 1;
 	if (blobstore_stat(bs, &bf->bf_digest, NULL) == 1)
-		blob_fill_end(bf, 1);
+		blob_fill_committed(bf);
 	else if (blobstore_fetch_active(bs, &bf->bf_digest))
-		blob_fill_follow(bf);
+		blob_fill_move(bf, FILL_FOLLOW);
 	else {
 		bf->bf_next--;		/* GET from the one that said yes */
+		bf->bf_reclaims++;
 		blob_fill_claim(bf);
 	}
 }
 
-/* Another fill (process) fetches the blob: follow its part file. */
+/*
+ * The blob was committed while we followed (or confirmed) a fetch: ours
+ * to link only when it is the part file of that fetch.
+ */
 static void
-blob_fill_follow(struct blob_fill *bf)
+blob_fill_committed(struct blob_fill *bf)
 {
-	struct blob_waiter	*w;
-	struct timeval		 tv = { 0, BLOB_FOLLOW_POLL_MS * 1000 };
-
-	bf->bf_mode = FILL_FOLLOW;
-	TAILQ_FOREACH(w, &bf->bf_waiters, bw_entry)
-		metrics_singleflight_wait(bf->bf_registry);
-	evtimer_add(bf->bf_timer, &tv);
+	if (bf->bf_part_fd != -1 && blobstore_same_file(bf->bf_ctx->ctx_blobs,
+	    &bf->bf_digest, bf->bf_part_fd, 0))
+		blob_fill_move(bf, FILL_DONE);
+	else
+		blob_fill_move(bf, FILL_VERIFY);
 }
 
-/* Ask the next upstream, or end the fill when none is left. */
+/* The fetch we waited for or followed ended without a blob. */
+static void
+blob_fill_reclaim(struct blob_fill *bf)
+{
+	if (bf->bf_reclaims++ > 0) {
+		blob_fill_fail(bf, "the fetch by another process failed",
+		    "other");
+		blob_fill_move(bf, FILL_FAILED);
+		return;
+	}
+	bf->bf_next = 0;
+	blob_fill_claim(bf);
+}
+
+/* Ask the next upstream (HEAD or GET as the state wants), or fail. */
 static void
 blob_fill_next(struct blob_fill *bf)
 {
-	char	 ds[DIGEST_STRING_MAX], path[DIGEST_STRING_MAX + 8];
+	char			 ds[DIGEST_STRING_MAX], path[DIGEST_STRING_MAX + 8];
+	enum fetch_method	 method;
 
+	method = bf->bf_state == FILL_ASK || bf->bf_state == FILL_VERIFY ?
+	    FETCH_GET : FETCH_HEAD;
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
 	(void)snprintf(path, sizeof(path), "blobs/%s", ds);
 	while (bf->bf_next < bf->bf_nups) {
 		bf->bf_up = bf->bf_ups[bf->bf_next++];
 		bf->bf_call = proxy_call(bf->bf_ctx->ctx_fetcher, bf->bf_up,
-		    bf->bf_image, bf->bf_mode == FILL_OWNER ? FETCH_GET :
-		    FETCH_HEAD, path, NULL, 0, &blob_fill_cbs, bf,
+		    bf->bf_image, method, path, NULL, 0, &blob_fill_cbs, bf,
 		    &bf->bf_outcome);
 		if (bf->bf_call != NULL)
 			return;
 	}
-	blob_fill_end(bf, 0);
+	blob_fill_move(bf, FILL_FAILED);
+}
+
+/*
+ * A GET's body failed (cut, too slow, too long, wrong digest): drop what
+ * was written and go on with the next upstream. In STREAM that drops the
+ * part file, whose followers are cut, and claims a new one.
+ */
+static void
+blob_fill_retry(struct blob_fill *bf)
+{
+	blob_writer_abort(bf->bf_writer);
+	bf->bf_writer = NULL;
+	bf->bf_size = -1;
+	bf->bf_written = 0;
+	if (bf->bf_state == FILL_STREAM) {
+		if (bf->bf_next >= bf->bf_nups)
+			blob_fill_move(bf, FILL_FAILED);
+		else
+			blob_fill_claim(bf);
+	} else
+		blob_fill_next(bf);
+}
+
+/* Note a failure of our own making against the upstream being asked. */
+static void
+blob_fill_fail(struct blob_fill *bf, const char *why, const char *metric)
+{
+	struct config_upstream	*up = bf->bf_up;
+
+	if (up == NULL && bf->bf_nups > 0)
+		up = bf->bf_ups[0];
+	if (up != NULL)
+		proxy_outcome_fail(&bf->bf_outcome, up, why, metric);
+	else
+		bf->bf_outcome.po_failed++;
 }
 
 static int
 blob_fill_headers_cb(struct upstream_call *call, long status, void *arg)
 {
 	struct blob_fill	*bf = arg;
+	char			*cause = NULL;
 
-	if (status != 200 || bf->bf_mode != FILL_OWNER)
+	if (status != 200)
+		return (0);
+	if (bf->bf_state == FILL_VERIFY) {
+		bf->bf_size = upstream_call_content_length(call);
+		bf->bf_written = 0;
+		if ((bf->bf_writer = blob_writer_create(bf->bf_ctx->ctx_blobs,
+		    bf->bf_digest.alg, &cause)) == NULL) {
+			log_warnx("%s: %s", __func__, cause);
+			free(cause);
+			return (-1);
+		}
+		return (0);
+	}
+	if (bf->bf_state != FILL_ASK)
 		return (0);
 	bf->bf_size = upstream_call_content_length(call);
 	if (bf->bf_size >= 0)
-		(void)blobstore_part_size_set(bf->bf_writer, bf->bf_size);
-	bf->bf_streaming = 1;
-	blob_fill_stream(bf);
+		(void)blobstore_part_size_set(bf->bf_writer, bf->bf_size,
+		    bf->bf_repo);
+	blob_fill_move(bf, FILL_STREAM);
 	return (0);
 }
 
@@ -323,7 +526,8 @@ blob_fill_data_cb(struct upstream_call *call, const void *buf, size_t len,
 {
 	struct blob_fill	*bf = arg;
 
-	if (upstream_call_status(call) != 200 || bf->bf_mode != FILL_OWNER)
+	if (upstream_call_status(call) != 200 || bf->bf_writer == NULL ||
+	    (bf->bf_state != FILL_STREAM && bf->bf_state != FILL_VERIFY))
 		return (0);	/* an error page: dropped */
 	if (blob_writer_write(bf->bf_writer, buf, len) == -1)
 		return (-1);
@@ -343,16 +547,15 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 
 	bf->bf_call = NULL;
 	status = result == UPSTREAM_OK ? upstream_call_status(call) : 0;
-	if (bf->bf_streaming) {
-		/* The body was on its way: no other upstream can take over. */
+	if (bf->bf_writer != NULL && (bf->bf_state == FILL_STREAM ||
+	    bf->bf_state == FILL_VERIFY)) {
+		/* A 200 body was on its way. */
 		if (result != UPSTREAM_OK) {
 			proxy_outcome_note(&bf->bf_outcome, bf->bf_up, result,
 			    status, errmsg);
-			blob_writer_abort(bf->bf_writer);
-			bf->bf_writer = NULL;
-			blob_fill_end(bf, 0);
+			blob_fill_retry(bf);
 		} else
-			blob_fill_commit(bf);
+			blob_fill_body_end(bf);
 		return;
 	}
 	if (status != 200) {
@@ -361,52 +564,53 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 		blob_fill_next(bf);
 		return;
 	}
-	switch (bf->bf_mode) {
+	switch (bf->bf_state) {
 	case FILL_HEAD:
 		blob_fill_head_reply(bf, call);
-		blob_fill_end(bf, 1);
+		blob_fill_move(bf, FILL_DONE);
 		break;
 	case FILL_CONFIRM:
 		blob_fill_confirmed(bf);
 		break;
 	default:
-		/* A 200 whose headers were refused: cannot happen. */
-		blob_fill_end(bf, 0);
+		/* A 200 whose body had nowhere to go: cannot happen. */
+		blob_fill_fail(bf, "internal error", "other");
+		blob_fill_move(bf, FILL_FAILED);
 		break;
 	}
 }
 
-/* The whole body arrived: verify, commit, link. */
+/* The whole body arrived: verify and commit (STREAM, VERIFY), or retry. */
 static void
-blob_fill_commit(struct blob_fill *bf)
+blob_fill_body_end(struct blob_fill *bf)
 {
 	char	*cause = NULL, *why;
 
 	if (bf->bf_size >= 0 && bf->bf_written != bf->bf_size) {
 		xasprintf(&why, "body of %lld bytes, %lld announced",
 		    (long long)bf->bf_written, (long long)bf->bf_size);
-		proxy_outcome_fail(&bf->bf_outcome, bf->bf_up, why, "network");
+		blob_fill_fail(bf, why, "network");
 		free(why);
-		blob_writer_abort(bf->bf_writer);
-		bf->bf_writer = NULL;
-		blob_fill_end(bf, 0);
+		blob_fill_retry(bf);
 		return;
 	}
-	if (blob_writer_commit(bf->bf_writer, NULL, NULL, &cause) == -1) {
+	if (blob_writer_commit(bf->bf_writer, &bf->bf_digest, NULL,
+	    &cause) == -1) {
+		/* The writer is gone either way. */
 		bf->bf_writer = NULL;
 		xasprintf(&why, "blob not stored: %s", cause);
-		proxy_outcome_fail(&bf->bf_outcome, bf->bf_up, why, "digest");
+		blob_fill_fail(bf, why, "digest");
 		free(why);
 		free(cause);
-		blob_fill_end(bf, 0);
+		blob_fill_retry(bf);
 		return;
 	}
 	bf->bf_writer = NULL;
 	metrics_cache(bf->bf_registry, "blob", METRICS_CACHE_MISS);
-	blob_fill_end(bf, 1);
+	blob_fill_move(bf, FILL_DONE);
 }
 
-/* A client's HEAD of a blob not stored: the upstream's length. */
+/* A client's HEAD of a blob not linked: the upstream's length. */
 static void
 blob_fill_head_reply(struct blob_fill *bf, struct upstream_call *call)
 {
@@ -431,62 +635,98 @@ blob_fill_head_reply(struct blob_fill *bf, struct upstream_call *call)
 	blob_waiter_free(w);
 }
 
-/* Follower: watch for the size, the commit, or the end of the fetch. */
+/* The timer: free an ended fill, or poll another's fetch (WAIT, FOLLOW). */
 static void
 blob_fill_poll_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct blob_fill	*bf = arg;
-	struct blobstore	*bs = bf->bf_ctx->ctx_blobs;
 	struct timeval		 tv = { 0, BLOB_FOLLOW_POLL_MS * 1000 };
-	off_t			 size;
 
 	(void)fd;
 	(void)events;
-	if (bf->bf_ended) {
+	if (blob_fill_ended(bf)) {
 		blob_fill_free(bf);
 		return;
 	}
-	if (blobstore_stat(bs, &bf->bf_digest, NULL) == 1) {
-		blob_fill_end(bf, 1);
+	if (bf->bf_state != FILL_WAIT && bf->bf_state != FILL_FOLLOW)
+		return;
+	blob_fill_poll(bf);
+	if ((bf->bf_state == FILL_WAIT || bf->bf_state == FILL_FOLLOW) &&
+	    !evtimer_pending(bf->bf_timer, NULL))
+		evtimer_add(bf->bf_timer, &tv);
+}
+
+/* Watch another fill's fetch: its size and owner, its commit, its end. */
+static void
+blob_fill_poll(struct blob_fill *bf)
+{
+	struct blobstore	*bs = bf->bf_ctx->ctx_blobs;
+	char			 owner[BLOBSTORE_OWNER_MAX + 1];
+	int			 stored;
+
+	stored = blobstore_stat(bs, &bf->bf_digest, NULL);
+	if (stored == 1) {
+		/* In WAIT: committed before we learnt for whom. */
+		blob_fill_committed(bf);
 		return;
 	}
-	if (!bf->bf_streaming && blobstore_part_size_get(bs, &bf->bf_digest,
-	    &size) == 1) {
-		bf->bf_size = size;
-		bf->bf_streaming = 1;
-		blob_fill_stream(bf);
+	if (bf->bf_state == FILL_WAIT && blob_fill_learn(bf, owner,
+	    sizeof(owner)) == 1) {
+		blob_fill_owner(bf, owner);
+		return;
 	}
-	if (!blobstore_fetch_active(bs, &bf->bf_digest) &&
-	    blobstore_stat(bs, &bf->bf_digest, NULL) != 1) {
-		if (bf->bf_reclaimed || bf->bf_streaming) {
-			proxy_outcome_fail(&bf->bf_outcome, bf->bf_ups[0],
-			    "the fetch by another process failed", "other");
-			blob_fill_end(bf, 0);
-			return;
+	if (!blobstore_fetch_active(bs, &bf->bf_digest)) {
+		if (blobstore_stat(bs, &bf->bf_digest, NULL) != 1)
+			blob_fill_reclaim(bf);
+		return;
+	}
+	if (bf->bf_state == FILL_FOLLOW && !blobstore_same_file(bs,
+	    &bf->bf_digest, bf->bf_part_fd, 1)) {
+		/* Committed just now, or its owner fetches anew. */
+		if (blobstore_stat(bs, &bf->bf_digest, NULL) == 1)
+			blob_fill_committed(bf);
+		else {
+			bf->bf_size = -1;
+			blob_fill_move(bf, FILL_WAIT);
 		}
-		bf->bf_reclaimed = 1;
-		bf->bf_next = 0;
-		blob_fill_claim(bf);
-		return;
 	}
-	if (TAILQ_EMPTY(&bf->bf_waiters) && bf->bf_streaming) {
-		/* Everyone follows the part file on its own now. */
-		blob_fill_end(bf, 1);
-		return;
+}
+
+/*
+ * The size and the owner of the fetch under way, and its part file kept
+ * open (bf_part_fd), all of one fetch: the part file is opened first and
+ * must still be the one at its path after the side file was read (a new
+ * claim replaces the part file only after dropping the old side file).
+ * 1 when known, else 0.
+ */
+static int
+blob_fill_learn(struct blob_fill *bf, char *owner, size_t len)
+{
+	struct blobstore	*bs = bf->bf_ctx->ctx_blobs;
+	off_t			 size;
+	int			 fd;
+
+	if (blobstore_part_open(bs, &bf->bf_digest, &fd) == -1)
+		return (0);
+	if (blobstore_part_size_get(bs, &bf->bf_digest, &size, owner,
+	    len) != 1 || !blobstore_same_file(bs, &bf->bf_digest, fd, 1)) {
+		close(fd);
+		return (0);
 	}
-	evtimer_add(bf->bf_timer, &tv);
+	bf->bf_size = size;
+	bf->bf_part_fd = fd;
+	return (1);
 }
 
 /* The size is known: every waiter for the whole blob follows the part. */
 static void
 blob_fill_stream(struct blob_fill *bf)
 {
+	struct blob_waiters	 left = TAILQ_HEAD_INITIALIZER(left);
 	struct blob_waiter	*w;
 
 	if (bf->bf_size < 0)
 		return;
-	struct blob_waiters	 left = TAILQ_HEAD_INITIALIZER(left);
-
 	/* Those that cannot follow (a Range) wait for the end. */
 	while ((w = TAILQ_FIRST(&bf->bf_waiters)) != NULL) {
 		TAILQ_REMOVE(&bf->bf_waiters, w, bw_entry);
@@ -500,35 +740,36 @@ blob_fill_stream(struct blob_fill *bf)
 }
 
 /*
- * The fill is over: link on success, answer the waiters still waiting,
- * and free the fill from the event loop.
+ * Entering DONE or FAILED: link the repository (DONE, and only to a blob
+ * that is committed), answer the waiters still waiting, and free the
+ * fill from the event loop.
  */
 static void
-blob_fill_end(struct blob_fill *bf, int ok)
+blob_fill_end(struct blob_fill *bf, enum fill_state from)
 {
 	struct blob_waiter	*w;
 	char			 ds[DIGEST_STRING_MAX];
+	int			 ok = bf->bf_state == FILL_DONE;
 
-	if (bf->bf_ended)
-		return;
-	bf->bf_ended = 1;
-	bf->bf_ok = ok;
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
-	if (ok && bf->bf_mode != FILL_HEAD &&
-	    index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo, &bf->bf_digest,
-	    INDEX_LINK_BLOB) == -1) {
-		log_warnx("%s: %s: cannot link %s", __func__, bf->bf_repo, ds);
-		ok = 0;
+	if (ok && from != FILL_HEAD) {
+		if (blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
+		    NULL) != 1) {
+			log_warnx("%s: %s: %s is not stored", __func__,
+			    bf->bf_repo, ds);
+			ok = 0;
+		} else if (index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo,
+		    &bf->bf_digest, INDEX_LINK_BLOB) == -1) {
+			log_warnx("%s: %s: cannot link %s", __func__,
+			    bf->bf_repo, ds);
+			ok = 0;
+		}
 	}
 	while ((w = TAILQ_FIRST(&bf->bf_waiters)) != NULL) {
 		TAILQ_REMOVE(&bf->bf_waiters, w, bw_entry);
-		if (ok && bf->bf_mode != FILL_HEAD) {
-			if (index_link_put(w->bw_index, w->bw_repo,
-			    &w->bw_digest, INDEX_LINK_BLOB) == -1)
-				log_warnx("%s: %s: cannot link %s", __func__,
-				    w->bw_repo, ds);
+		if (ok)
 			oci_blob_send(w->bw_req, &bf->bf_digest);
-		} else if (bf->bf_outcome.po_errors == NULL &&
+		else if (bf->bf_outcome.po_errors == NULL &&
 		    bf->bf_outcome.po_missing == 0)
 			http_reply_oci_error(w->bw_req, 500, "UNKNOWN",
 			    "internal error", ds);
@@ -541,10 +782,8 @@ blob_fill_end(struct blob_fill *bf, int ok)
 		upstream_call_cancel(bf->bf_call);
 		bf->bf_call = NULL;
 	}
-	if (bf->bf_writer != NULL) {
-		blob_writer_abort(bf->bf_writer);
-		bf->bf_writer = NULL;
-	}
+	blob_writer_abort(bf->bf_writer);
+	bf->bf_writer = NULL;
 	/* The poll callback frees an ended fill, from the loop. */
 	event_del(bf->bf_timer);
 	event_active(bf->bf_timer, EV_TIMEOUT, 1);
@@ -572,12 +811,10 @@ blob_waiter_add(struct blob_fill *bf, struct oci_request *o)
 
 	w = xcalloc(1, sizeof(*w));
 	w->bw_req = o->or_req;
-	w->bw_repo = xstrdup(o->or_path.name);
 	w->bw_whole = http_header_get(o->or_req, "Range") == NULL;
 	w->bw_blobs = ctx->ctx_blobs;
-	w->bw_index = ctx->ctx_index;
-	w->bw_digest = o->or_path.digest;
-	if (bf->bf_streaming && w->bw_whole && blob_waiter_follow(bf, w) == 0)
+	if ((bf->bf_state == FILL_STREAM || bf->bf_state == FILL_FOLLOW) &&
+	    bf->bf_size >= 0 && w->bw_whole && blob_waiter_follow(bf, w) == 0)
 		return;
 	TAILQ_INSERT_TAIL(&bf->bf_waiters, w, bw_entry);
 }
@@ -592,27 +829,19 @@ blob_waiter_follow(struct blob_fill *bf, struct blob_waiter *w)
 	return (0);
 }
 
-/* A follower is done: link the blob where this client asked for it. */
+/*
+ * A follower is done. The fill links the repository when it ends in DONE
+ * (it outlives its followers' fetch); nothing is linked here.
+ */
 static void
 blob_waiter_followed_cb(int ok, void *arg)
 {
-	struct blob_waiter	*w = arg;
-	char			 ds[DIGEST_STRING_MAX];
-
-	/* Confirmed for this repository; the client may have left early. */
 	(void)ok;
-	if (blobstore_stat(w->bw_blobs, &w->bw_digest, NULL) == 1 &&
-	    index_link_put(w->bw_index, w->bw_repo, &w->bw_digest,
-	    INDEX_LINK_BLOB) == -1) {
-		digest_format(&w->bw_digest, ds, sizeof(ds));
-		log_warnx("%s: %s: cannot link %s", __func__, w->bw_repo, ds);
-	}
-	blob_waiter_free(w);
+	blob_waiter_free(arg);
 }
 
 static void
 blob_waiter_free(struct blob_waiter *w)
 {
-	free(w->bw_repo);
 	free(w);
 }

@@ -295,6 +295,8 @@ uc_send(struct upstream_call *uc)
 	fr.method = uc->uc_method;
 	fr.url = uc->uc_url;
 	fr.timeout = uc->uc_up->up_timeout;
+	fr.min_speed = uc->uc_up->up_min_speed;
+	fr.speed_window = uc->uc_up->up_speed_window;
 	fr.ca_file = uc->uc_up->up_ca_file;
 	fr.insecure_tls = uc->uc_up->up_insecure_tls;
 	uc->uc_sent = UC_AUTH_NONE;

@@ -7,6 +7,13 @@
 #   3 ten concurrent GETs of one uncached 50 MB blob (four workers) cause
 #     one upstream GET and all get the right bytes (single flight);
 #   4 a fill goes on when the client that started it disconnects;
+#  10 a blob pushed to one registry is not served through another whose
+#     upstream claims it with a HEAD but does not have it;
+#  11 a fill that fails links nothing, so a manifest naming the blob is
+#     refused, however many workers followed it;
+#  12 an upstream that trickles a blob (4 bytes a second) is given up
+#     after speed_window, its clients are cut, not held, and the blob is
+#     fetched from the next upstream;
 #   5 a 429 with Retry-After sends pulls to the next upstream and keeps
 #     depot away from the limited one until then;
 #   6 tags no upstream has are remembered (negative_ttl);
@@ -167,6 +174,39 @@ metric_sum() {
 	END { print s + 0 }' "$T_DIR/metrics"
 }
 
+# push_blob REPO FILE: upload FILE as a blob of REPO (POST, then PUT);
+# prints the final HTTP status.
+push_blob() {
+	local loc d
+	d=$(sha_of "$2")
+	loc=$(curl -s --max-time 30 -o /dev/null -w '%{redirect_url}' -X POST \
+	    "$base/v2/$1/blobs/uploads/")
+	[ -n "$loc" ] || loc=$(curl -s --max-time 30 -D - -o /dev/null -X POST \
+	    "$base/v2/$1/blobs/uploads/" | tr -d '\r' |
+	    sed -n 's/^[Ll]ocation: //p')
+	case $loc in
+	http*) ;;
+	*) loc="$base$loc" ;;
+	esac
+	case $loc in
+	*\?*) loc="$loc&digest=$d" ;;
+	*) loc="$loc?digest=$d" ;;
+	esac
+	curl -s --max-time 30 -o /dev/null -w '%{http_code}' -X PUT \
+	    -H "Content-Type: application/octet-stream" --data-binary "@$2" "$loc"
+}
+
+# wait_log NAME REGEX: wait (bounded) for a line in a fault proxy's log.
+wait_log() {
+	local i=0
+	while ! grep -Eq "$2" "$T_DIR/proxy-$1.log" 2>/dev/null; do
+		[ "$i" -ge 300 ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
 # at_least GOT MIN DESCRIPTION
 at_least() {
 	if [ -n "$1" ] && [ "$1" -ge "$2" ] 2>/dev/null; then
@@ -192,7 +232,9 @@ mk --layers 2 --layer-size 1000000 --seed faults-small "$img/small" >/dev/null &
     d_m1=$(mk --layers 2 --seed faults-m1 "$img/m1") &&
     d_m2=$(mk --layers 2 --seed faults-m2 "$img/m2") &&
     d_cb=$(mk --layers 1 --seed faults-cb "$img/cb") &&
-    d_met=$(mk --layers 1 --seed faults-metered "$img/met") ||
+    d_met=$(mk --layers 1 --seed faults-metered "$img/met") &&
+    mk --layers 1 --layer-size 1000000 --seed faults-dangle "$img/dangle" >/dev/null &&
+    mk --layers 1 --layer-size 1000000 --seed faults-stall "$img/stall" >/dev/null ||
 	bail "mkimage.py failed"
 # shellcheck disable=SC2046
 set -- $(blobs_of "$img/small/manifest.json")
@@ -200,6 +242,9 @@ l_corrupt=$2
 l_reset=$3
 l_big=$(blobs_of "$img/big/manifest.json" | sed -n 2p)
 l_drop=$(blobs_of "$img/drop/manifest.json" | sed -n 2p)
+c_dangle=$(blobs_of "$img/dangle/manifest.json" | sed -n 1p)
+l_dangle=$(blobs_of "$img/dangle/manifest.json" | sed -n 2p)
+l_stall=$(blobs_of "$img/stall/manifest.json" | sed -n 2p)
 
 # --- upstreams, their fault proxies and depotd
 
@@ -218,6 +263,8 @@ dead=$(free_port)
 upstream_push a "dir:$img/small" small:1 >"$T_DIR/push.out" 2>&1 &&
     upstream_push a "dir:$img/big" big:1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push a "dir:$img/drop" drop:1 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push a "dir:$img/dangle" dangle:1 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push a "dir:$img/stall" stall:1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push b "dir:$img/m1" multi:t1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push b "dir:$img/m2" multi:t2 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push b "dir:$img/met" metered:1 >>"$T_DIR/push.out" 2>&1 ||
@@ -249,13 +296,19 @@ upstreams = (
   { key = "up-n1"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; negative_ttl = 1; },
   { key = "up-dead"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$dead"; timeout = 5; },
   { key = "up-d"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; },
-  { key = "up-m"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; tag_ttl = 3600; }
+  { key = "up-m"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_b"; tag_ttl = 3600; },
+  { key = "up-lie"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pxb"; },
+  { key = "up-stall"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pxa";
+    min_speed = 1000; speed_window = 2; }
 );
 registries = (
   { name = "proxy"; type = "docker"; upstreams = [ "up-a", "up-b" ]; },
   { name = "neg"; type = "docker"; upstreams = [ "up-c", "up-b" ]; },
   { name = "cb"; type = "docker"; upstreams = [ "up-dead", "up-d" ]; },
-  { name = "metered"; type = "docker"; upstreams = [ "up-m" ]; }
+  { name = "metered"; type = "docker"; upstreams = [ "up-m" ]; },
+  { name = "hosted"; type = "docker"; },
+  { name = "lied"; type = "docker"; upstreams = [ "up-lie" ]; },
+  { name = "stuck"; type = "docker"; upstreams = [ "up-stall", "up-c" ]; }
 );
 EOC
 start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start"
@@ -346,6 +399,81 @@ is "$res $(sha_of "$T_DIR/c4.bin")" "0 200 $l_drop" \
     "disconnect: served whole from the cache with the upstream stopped"
 is "$(px_count a GET "/blobs/$l_drop\$")" 1 "disconnect: fetched once"
 start_upstream a plain || bail "upstream a did not restart"
+
+# --- 10 a blob of another registry, claimed by a HEAD
+
+head -c 300000 /dev/urandom >"$T_DIR/secret.bin"
+secret=$(sha_of "$T_DIR/secret.bin")
+is "$(push_blob hosted/vault "$T_DIR/secret.bin")" 201 "lie: a blob pushed to a hosted registry"
+px "$pxb" "mode?m=lie"
+res=$(get_blob "lied/any/blobs/$secret" "$T_DIR/lie.bin")
+is "$res" "0 404" "lie: not served through a registry whose upstream only claims it"
+check "lie: none of its bytes were sent" test ! -s "$T_DIR/lie.bin" -o \
+    "$(sha_of "$T_DIR/lie.bin")" != "$secret"
+at_least "$(px_count b GET "/blobs/$secret\$")" 1 \
+    "lie: depot asked that upstream for the bytes, not only a HEAD"
+px "$pxb" "mode?m=pass"
+is "$(get_blob "lied/any/blobs/$secret" "$T_DIR/lie.bin")" "0 404" \
+    "lie: and it was not linked there either"
+
+# --- 11 a failed fill links nothing
+
+px "$pxa" "mode?m=slowcorrupt&rate=1M"
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+	(curl -s --max-time 60 -o /dev/null "$base/v2/proxy/dangle/blobs/$l_dangle") &
+	pids="$pids $!"
+done
+for p in $pids; do
+	wait "$p"
+done
+# The upstream stays corrupt: a fill still under way (they go on without
+# their clients) must not store the blob either.
+check "dangling: the corrupt blob was not stored" test ! -e "$(blob_file "$l_dangle")"
+is "$(push_blob proxy/dangle "$img/dangle/${c_dangle#sha256:}")" 201 \
+    "dangling: the image's config pushed"
+is "$(curl -s --max-time 30 -o "$T_DIR/dangle.out" -w '%{http_code}' -X PUT \
+    -H "Content-Type: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mediaType"])' "$img/dangle/manifest.json")" \
+    --data-binary "@$img/dangle/manifest.json" "$base/v2/proxy/dangle/manifests/t1")" 400 \
+    "dangling: a manifest naming the blob no fill stored is refused"
+like "$(cat "$T_DIR/dangle.out")" "BLOB_UNKNOWN" "dangling: as MANIFEST_BLOB_UNKNOWN"
+px "$pxa" "mode?m=pass"
+
+# --- 12 a trickling upstream
+
+px "$pxa" "mode?m=stall&rate=4"
+get_blob "stuck/stall/blobs/$l_stall" "$T_DIR/s1.bin" >"$T_DIR/s1.res" &
+p1=$!
+wait_log a "^GET /v2/stall/blobs/$l_stall 200 stall" ||
+	echo "# the stalling upstream was not asked"
+get_blob "stuck/stall/blobs/$l_stall" "$T_DIR/s2.bin" >"$T_DIR/s2.res" &
+p2=$!
+wait "$p1"
+wait "$p2"
+like "$(cat "$T_DIR/s1.res")" "^(18|56) " \
+    "stall: the client of the trickling transfer is cut, not held"
+case $(cat "$T_DIR/s2.res") in
+18\ * | 56\ *) ok "stall: a client that came later is cut too" ;;
+"0 200")
+	is "$(sha_of "$T_DIR/s2.bin")" "$l_stall" \
+	    "stall: a client that came later got the blob from the next upstream" ;;
+*)	not_ok "stall: a client that came later is not held"
+	echo "#   curl exit and status: $(cat "$T_DIR/s2.res")" ;;
+esac
+i=0
+while [ ! -f "$(blob_file "$l_stall")" ] && [ "$i" -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "stall: the fill went on to the next upstream and stored the blob" \
+    test -f "$(blob_file "$l_stall")"
+px "$pxa" "mode?m=pass"
+res=$(get_blob "stuck/stall/blobs/$l_stall" "$T_DIR/s3.bin")
+is "$res $(sha_of "$T_DIR/s3.bin")" "0 200 $l_stall" "stall: then it is served right"
+at_least "$(($(upstream_count a GET "/blobs/$l_stall\$") - $(px_count a GET "/blobs/$l_stall\$")))" 1 \
+    "stall: the next upstream (not behind the trickling proxy) was asked"
+at_least "$(grep "upstream up-stall" "$depotd_log" | grep -ci "slow")" 1 \
+    "stall: depotd logs that the transfer was too slow"
 
 # --- 5 429 with Retry-After
 

@@ -10,6 +10,12 @@ streamed both ways, until told to misbehave:
   reset    send the headers and about half of a blob body, then reset the
            connection (SO_LINGER 0 and close)
   slow     throttle blob bodies to RATE bytes per second
+  slowcorrupt  both: throttled to RATE and one byte flipped
+  stall    send the first 4096 bytes of blob bodies at once, then RATE
+           bytes a second (rate=4: a transfer that never quite stops)
+  lie      answer HEAD of any blob 200 (Content-Length 1048576) without
+           forwarding it, as an upstream would that claims every digest;
+           GETs are forwarded
   status   answer manifest requests with status CODE (and a Retry-After
            header when asked) without forwarding them
 
@@ -52,7 +58,10 @@ import time
 import urllib.parse
 
 CHUNK = 65536
-MODES = ("pass", "corrupt", "reset", "slow", "status")
+MODES = ("pass", "corrupt", "reset", "slow", "slowcorrupt", "stall", "lie",
+         "status")
+STALL_FIRST = 4096
+LIE_LENGTH = 1048576
 BLOB_RE = re.compile(r"/v2/.+/blobs/[A-Za-z0-9_+.-]+:[A-Fa-f0-9]+$")
 MANIFEST_RE = re.compile(r"/v2/.+/manifests/[^/]+$")
 HOP_BY_HOP = {
@@ -173,6 +182,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer_status(st)
             return
         mode = st["mode"] if applies and BLOB_RE.search(path) else "pass"
+        if mode == "lie" and self.command == "HEAD":
+            self.drain_request_body()
+            self.answer_lie(path)
+            return
+        if mode == "lie":
+            mode = "pass"
         try:
             self.forward(mode, st)
         except Reset:
@@ -231,6 +246,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    # --- lie mode
+
+    def answer_lie(self, path):
+        self.server.log.write(self.command, self.path, 200, "lie")
+        self.send_response_only(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(LIE_LENGTH))
+        self.send_header("Docker-Content-Digest", path.rsplit("/", 1)[1])
+        self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+        self.end_headers()
 
     # --- request bodies
 
@@ -370,13 +396,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if mode == "reset" and length is not None and sent >= middle:
                 self.reset()
             want = CHUNK
-            if mode in ("reset", "corrupt") and middle is not None and \
-                    sent < middle:
+            if mode in ("reset", "corrupt", "slowcorrupt") and \
+                    middle is not None and sent < middle:
                 want = min(CHUNK, max(1, middle - sent))
+            if mode == "stall":
+                want = STALL_FIRST if sent == 0 else st["rate"]
             data = resp.read(want)
             if not data:
                 break
-            if mode == "corrupt" and middle is not None and \
+            if mode in ("corrupt", "slowcorrupt") and middle is not None and \
                     sent <= middle < sent + len(data):
                 i = middle - sent
                 data = data[:i] + bytes([data[i] ^ 0xff]) + data[i + 1:]
@@ -385,7 +413,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.wfile.write(data)
             sent += len(data)
-            if mode == "slow":
+            if mode == "stall":
+                time.sleep(1)
+            if mode in ("slow", "slowcorrupt"):
                 ahead = sent / st["rate"] - (time.monotonic() - start)
                 if ahead > 0:
                     time.sleep(ahead)

@@ -774,6 +774,67 @@ START_TEST(test_claim_abort)
 }
 END_TEST
 
+/*
+ * A fetch that takes over a stale part file starts on a new file: a
+ * reader of the old one keeps its bytes and sees it unlinked, so it can
+ * never send an old prefix followed by the new fetch's tail.
+ */
+START_TEST(test_claim_stale_reader)
+{
+	const char		 data[] = "fetched from upstream";
+	struct blob_writer	*w = NULL;
+	struct digest		 d;
+	struct stat		 rsb, psb;
+	char			 part[PATH_MAX], size[PATH_MAX];
+	char			 owner[BLOBSTORE_OWNER_MAX + 1];
+	char			*cause = NULL;
+	off_t			 len;
+	int			 reader;
+
+	digest_buffer(DIGEST_SHA256, data, strlen(data), &d);
+	ck_assert_int_eq(path_fmt(part, sizeof(part), "%s/sha256-%s.part",
+	    blobstore_tmpdir(test_bs), d.hex), 0);
+	ck_assert_int_eq(path_fmt(size, sizeof(size), "%s/sha256-%s.size",
+	    blobstore_tmpdir(test_bs), d.hex), 0);
+	test_write_file(part, "stale bytes", 11);
+	test_write_file(size, "11\nother/repo\n", 14);
+	ck_assert_int_eq(blobstore_part_open(test_bs, &d, &reader), 0);
+
+	ck_assert_int_eq(blobstore_claim_fetch(test_bs, &d, &w, &cause), 1);
+	/* The stale side file is gone with the stale part. */
+	ck_assert_int_eq(blobstore_part_size_get(test_bs, &d, &len, NULL, 0),
+	    0);
+	ck_assert_int_eq(fstat(reader, &rsb), 0);
+	ck_assert_int_eq(rsb.st_size, 11);
+	ck_assert_int_eq(rsb.st_nlink, 0);
+	ck_assert_int_eq(stat(part, &psb), 0);
+	ck_assert_int_eq(psb.st_size, 0);
+	ck_assert(psb.st_ino != rsb.st_ino);
+	ck_assert_int_eq(blobstore_same_file(test_bs, &d, reader, 1), 0);
+	ck_assert_int_eq(blobstore_fetch_active(test_bs, &d), 1);
+
+	/* Size and owner go to readers together. */
+	ck_assert_int_eq(blobstore_part_size_set(w, (off_t)strlen(data),
+	    "reg/team/app"), 0);
+	ck_assert_int_eq(blobstore_part_size_get(test_bs, &d, &len, owner,
+	    sizeof(owner)), 1);
+	ck_assert_int_eq(len, (off_t)strlen(data));
+	ck_assert_str_eq(owner, "reg/team/app");
+	ck_assert_int_eq(blobstore_part_size_get(test_bs, &d, &len, owner, 4),
+	    -1);
+
+	ck_assert_int_eq(blob_writer_write(w, data, strlen(data)), 0);
+	ck_assert_int_eq(blob_writer_commit(w, &d, NULL, &cause), 0);
+	/* The old reader's file is not the committed blob. */
+	ck_assert_int_eq(blobstore_same_file(test_bs, &d, reader, 0), 0);
+	ck_assert_int_eq(fstat(reader, &rsb), 0);
+	ck_assert_int_eq(rsb.st_size, 11);
+	close(reader);
+	ck_assert(test_blob_equals(&d, data, strlen(data)));
+	ck_assert_int_eq(test_count(blobstore_tmpdir(test_bs)), 0);
+}
+END_TEST
+
 START_TEST(test_sha512)
 {
 	unsigned char		 buf[70000];
@@ -897,6 +958,7 @@ blobstore_suite(void)
 	tcase_set_timeout(tc, 15);
 	tcase_add_test(tc, test_claim_fetch);
 	tcase_add_test(tc, test_claim_abort);
+	tcase_add_test(tc, test_claim_stale_reader);
 	suite_add_tcase(s, tc);
 
 	return (s);

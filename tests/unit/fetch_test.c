@@ -36,6 +36,10 @@
 #define PAUSE_EVERY	(4 * 1024 * 1024)
 #define NCONCURRENT	50
 #define BODY_MAX	4096
+#define TRICKLE_SIZE	100000	/* /trickle: announced length */
+#define TRICKLE_FIRST	4096	/* sent at once */
+#define TRICKLE_BYTES	4	/* then this much ... */
+#define TRICKLE_MS	250	/* ... this often */
 
 struct server {
 	struct evhttp	*sv_http;
@@ -51,6 +55,13 @@ struct stream {
 	struct evhttp_request		*st_req;
 	struct evhttp_connection	*st_conn;
 	size_t				 st_sent;
+};
+
+/* A /trickle reply: a burst, then a few bytes now and then, for good. */
+struct trickle {
+	struct evhttp_request		*tr_req;
+	struct evhttp_connection	*tr_conn;
+	struct event			*tr_ev;
 };
 
 /* What one transfer saw. */
@@ -89,6 +100,7 @@ struct result {
 static struct event_base	*base;
 static struct fetcher		*fetcher;
 static struct server		 srv1, srv2;
+static struct trickle		*trickle;	/* the one running, if any */
 
 static const char *wanted_headers[] = {
 	"x-test", "X-TEST", "x-multi", "x-echo", "x-ua", "location",
@@ -103,6 +115,10 @@ static void		 server_redirect(struct evhttp_request *, const char *);
 static void		 stream_start(struct evhttp_request *);
 static void		 stream_more(struct evhttp_connection *, void *);
 static void		 stream_closed(struct evhttp_connection *, void *);
+static void		 trickle_start(struct evhttp_request *);
+static void		 trickle_cb(evutil_socket_t, short, void *);
+static void		 trickle_closed(struct evhttp_connection *, void *);
+static void		 trickle_free(void);
 static int		 on_headers(struct fetch *, long, void *);
 static int		 on_data(struct fetch *, const void *, size_t, void *);
 static void		 on_done(struct fetch *, enum fetch_result,
@@ -210,6 +226,8 @@ server_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_reply_end(req);
 	} else if (strcmp(uri, "/big") == 0)
 		stream_start(req);
+	else if (strcmp(uri, "/trickle") == 0)
+		trickle_start(req);
 	else if (strcmp(uri, "/slow") == 0)
 		sv->sv_slow = req;
 	else if (strcmp(uri, "/redirect") == 0)
@@ -296,6 +314,74 @@ stream_closed(struct evhttp_connection *evcon, void *arg)
 	if (evhttp_request_get_connection(st->st_req) == NULL)
 		evhttp_send_reply_end(st->st_req);
 	free(st);
+}
+
+/* Announce TRICKLE_SIZE bytes, send TRICKLE_FIRST, then trickle. */
+static void
+trickle_start(struct evhttp_request *req)
+{
+	struct evbuffer	*buf;
+	char		 len[32], zero[TRICKLE_FIRST];
+
+	ck_assert_ptr_null(trickle);
+	trickle = xcalloc(1, sizeof(*trickle));
+	trickle->tr_req = req;
+	trickle->tr_conn = evhttp_request_get_connection(req);
+	trickle->tr_ev = evtimer_new(base, trickle_cb, trickle);
+	evhttp_connection_set_closecb(trickle->tr_conn, trickle_closed,
+	    trickle);
+	snprintf(len, sizeof(len), "%d", TRICKLE_SIZE);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Length", len);
+	evhttp_send_reply_start(req, 200, "OK");
+	memset(zero, 'x', sizeof(zero));
+	buf = evbuffer_new();
+	evbuffer_add(buf, zero, sizeof(zero));
+	evhttp_send_reply_chunk(req, buf);
+	evbuffer_free(buf);
+	trickle_cb(-1, 0, trickle);
+}
+
+static void
+trickle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct trickle	*tr = arg;
+	struct timeval	 tv = { 0, TRICKLE_MS * 1000 };
+	struct evbuffer	*buf;
+
+	(void)fd;
+	if (what != 0) {
+		buf = evbuffer_new();
+		evbuffer_add(buf, "yyyy", TRICKLE_BYTES);
+		evhttp_send_reply_chunk(tr->tr_req, buf);
+		evbuffer_free(buf);
+	}
+	evtimer_add(tr->tr_ev, &tv);
+}
+
+/* The client gave up: stop trickling (see stream_closed). */
+static void
+trickle_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct trickle	*tr = arg;
+
+	(void)evcon;
+	if (evhttp_request_get_connection(tr->tr_req) == NULL)
+		evhttp_send_reply_end(tr->tr_req);
+	trickle->tr_conn = NULL;
+	trickle_free();
+}
+
+static void
+trickle_free(void)
+{
+	if (trickle == NULL)
+		return;
+	if (trickle->tr_conn != NULL)
+		evhttp_connection_set_closecb(trickle->tr_conn, NULL, NULL);
+	event_free(trickle->tr_ev);
+	free(trickle);
+	trickle = NULL;
 }
 
 /* ---- the client side ---- */
@@ -521,6 +607,7 @@ teardown(void)
 {
 	fetcher_free(fetcher);
 	fetcher = NULL;
+	trickle_free();
 	server_stop(&srv1);
 	server_stop(&srv2);
 	event_base_free(base);
@@ -688,6 +775,52 @@ START_TEST(test_idle_timeout)
 	ck_assert_uint_gt(strlen(r.r_errmsg), 0);
 	ck_assert_int_eq(r.r_headers_calls, 0);
 	ck_assert_msg(took >= 1500 && took < 6000, "took %lld ms", took);
+	result_clear(&r);
+}
+END_TEST
+
+/*
+ * A body that trickles in above curl's old cutoff (1 byte a second) but
+ * below min_speed over speed_window is given up, and its end comes.
+ */
+START_TEST(test_min_speed)
+{
+	struct fetch_request	 req;
+	struct result		 r;
+
+	memset(&req, 0, sizeof(req));
+	req.timeout = 5;
+	req.min_speed = 1000;
+	req.speed_window = 1;
+	result_init(&r);
+	ck_assert(run_one("/trickle", &req, &r, 15000));
+	ck_assert_int_eq(r.r_result, FETCH_ETIMEOUT);
+	ck_assert_int_eq(r.r_headers_calls, 1);
+	ck_assert_int_eq(r.r_clen, TRICKLE_SIZE);
+	ck_assert_uint_ge(r.r_total, TRICKLE_FIRST);
+	ck_assert_uint_lt(r.r_total, TRICKLE_SIZE);
+	result_clear(&r);
+}
+END_TEST
+
+/*
+ * With a speed window too long to end it, the deadline does: timeout +
+ * length / min_speed seconds after the head.
+ */
+START_TEST(test_deadline)
+{
+	struct fetch_request	 req;
+	struct result		 r;
+
+	memset(&req, 0, sizeof(req));
+	req.timeout = 1;
+	req.min_speed = TRICKLE_SIZE;
+	req.speed_window = 600;
+	result_init(&r);
+	ck_assert(run_one("/trickle", &req, &r, 15000));
+	ck_assert_int_eq(r.r_result, FETCH_ETIMEOUT);
+	ck_assert_ptr_nonnull(strstr(r.r_errmsg, "deadline"));
+	ck_assert_uint_lt(r.r_total, TRICKLE_SIZE);
 	result_clear(&r);
 }
 END_TEST
@@ -984,6 +1117,8 @@ fetch_suite(void)
 	tcase_add_test(tc, test_big_pause);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_min_speed);
+	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_redirect);
 	tcase_add_test(tc, test_redirect_auth);
 	tcase_add_test(tc, test_bad_redirects);
