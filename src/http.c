@@ -51,7 +51,7 @@
 /* Files up to this size are read into the reply: one write with the head. */
 #define HTTP_FILE_INLINE_MAX	(16 * 1024)
 #define HTTP_ACCEPT_PAUSE_MS	250	/* after accept() failed */
-#define HTTP_ACCEPT_LOG_MS	10000	/* at most one such warning per */
+#define HTTP_ACCEPT_LOG_MS	10000	/* between accept warnings */
 /* max_connections = 0: from RLIMIT_NOFILE, keeping these for the rest. */
 #define HTTP_FD_RESERVE		32
 #define HTTP_CONNS_MIN		16
@@ -69,10 +69,10 @@ struct http_server {
 	void				(*hs_drained_cb)(void *);
 	void				*hs_drained_arg;
 	int				 hs_access_fd;
-	struct event			*hs_accept_ev;	/* pause ends */
+	struct event			*hs_accept_ev; /* pause ends */
 	int				 hs_accept_paused;
-	int				 hs_accepting;	/* listeners enabled */
-	size_t				 hs_open;	/* client sockets */
+	int				 hs_accepting;	/* listening */
+	size_t				 hs_open;	/* sockets */
 	size_t				 hs_max_open;
 	long long			 hs_accept_warned_ms;
 	unsigned int			 hs_accept_failures;
@@ -104,7 +104,7 @@ static void	http_finish(struct req *);
 static int	http_file_read(struct evbuffer *, int, off_t, size_t);
 static struct http_log *http_log_start(struct req *, int status);
 static void	http_log_watch(struct http_server *, struct evhttp_request *,
-		    size_t, struct http_log *);
+		    size_t, int, struct http_log *);
 static void	http_log_sent_cb(int64_t, void *);
 static void	http_drain_check_cb(evutil_socket_t, short, void *);
 static size_t	http_max_connections(struct config *);
@@ -748,7 +748,7 @@ http_reply(struct req *r, int status, const char *content_type,
 	connected = evhttp_request_get_connection(ev) != NULL;
 	http_finish(r);
 	evhttp_send_reply(ev, status, NULL, body);
-	http_log_watch(hs, connected ? ev : NULL, bytes, lg);
+	http_log_watch(hs, connected ? ev : NULL, bytes, 0, lg);
 }
 
 /* Answered before the body was read: close after, drop the rest. */
@@ -843,7 +843,7 @@ http_reply_stream_start(struct req *r, int status, const char *content_type)
 	lg = http_log_start(r, status);
 	connected = evhttp_request_get_connection(r->req_ev) != NULL;
 	evhttp_send_reply_start(r->req_ev, status, NULL);
-	http_log_watch(r->req_server, connected ? r->req_ev : NULL, 0, lg);
+	http_log_watch(r->req_server, connected ? r->req_ev : NULL, 0, 1, lg);
 }
 
 void
@@ -958,7 +958,7 @@ http_finish(struct req *r)
 		event_active(hs->hs_drain_ev, EV_TIMEOUT, 1);
 }
 
-/* What to log of the reply about to be queued. Caller frees. */
+/* What to log of the reply about to be queued; http_log_sent_cb frees. */
 static struct http_log *
 http_log_start(struct req *r, int status)
 {
@@ -971,7 +971,8 @@ http_log_start(struct req *r, int status)
 	lg->lg_start_ms = r->req_start_ms;
 	lg->lg_method = http_method(r);
 	lg->lg_status = status;
-	(void)snprintf(lg->lg_client, sizeof(lg->lg_client), "%s", r->req_client);
+	(void)snprintf(lg->lg_client, sizeof(lg->lg_client), "%s",
+	    r->req_client);
 	http_metrics_registry(r, lg->lg_registry, sizeof(lg->lg_registry));
 	return (lg);
 }
@@ -983,10 +984,10 @@ http_log_start(struct req *r, int status)
  */
 static void
 http_log_watch(struct http_server *hs, struct evhttp_request *ev,
-    size_t body, struct http_log *lg)
+    size_t body, int stream, struct http_log *lg)
 {
 	if (ev == NULL || http_bodies_watch_reply(hs->hs_bodies, ev, body,
-	    http_log_sent_cb, lg) == -1)
+	    stream, http_log_sent_cb, lg) == -1)
 		http_log_sent_cb(0, lg);
 }
 

@@ -168,11 +168,12 @@ struct http_conn {
 	int			 c_seen_input;	/* a first byte arrived */
 	uint64_t		 c_next_id;
 	uint64_t		 c_written;	/* bytes the kernel took */
-	http_body_sent_cb	 c_sent_cb;	/* the reply watched, or NULL */
+	http_body_sent_cb	 c_sent_cb;	/* reply watched */
 	void			*c_sent_arg;
 	struct evhttp_request	*c_sent_req;
-	uint64_t		 c_sent_base;	/* c_written at its start */
-	size_t			 c_sent_head;	/* its bytes before the body */
+	uint64_t		 c_sent_base;	/* c_written before */
+	size_t			 c_sent_head;	/* head bytes */
+	int			 c_sent_stream;	/* more may come */
 };
 
 struct http_linger {
@@ -553,7 +554,7 @@ http_bodies_output_pending(struct http_bodies *bs)
 
 int
 http_bodies_watch_reply(struct http_bodies *bs, struct evhttp_request *req,
-    size_t body, http_body_sent_cb sent_cb, void *arg)
+    size_t body, int stream, http_body_sent_cb sent_cb, void *arg)
 {
 	struct http_conn	*c;
 	size_t			 queued;
@@ -567,6 +568,7 @@ http_bodies_watch_reply(struct http_bodies *bs, struct evhttp_request *req,
 	c->c_sent_req = req;
 	c->c_sent_base = c->c_written;
 	c->c_sent_head = queued > body ? queued - body : 0;
+	c->c_sent_stream = stream;
 	evhttp_request_set_on_complete_cb(req, conn_reply_complete_cb, c);
 	return (0);
 }
@@ -795,6 +797,9 @@ conn_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		event_add(c->c_write_ev, NULL);
 	if (left == before)
 		return (BEV_NEED_MORE);
+	/* A whole reply is out: account for it now, not a loop pass later. */
+	if (left == 0 && c->c_sent_cb != NULL && !c->c_sent_stream)
+		conn_reply_end(c);
 	/* See 8 above: a client that reads is not idle. */
 	if (bufferevent_get_enabled(c->c_filter) & EV_READ)
 		bufferevent_enable(c->c_filter, EV_READ);

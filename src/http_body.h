@@ -96,15 +96,16 @@ void		 http_body_release(struct http_body *);
 /* Bytes of answers still waiting for the kernel, on every connection. */
 size_t		 http_bodies_output_pending(struct http_bodies *);
 /*
- * Right after a reply (or the head of a stream) was queued on req, with
- * body bytes of body among it: sent_cb runs once, when the reply has all
- * gone to the kernel or its connection ended first, with the bytes of
- * the body that did (what a stream queues later counts as body).
- * Returns -1, and never calls sent_cb, when req has no connection.
+ * Right after a reply (or, with stream set, the head of a stream) was
+ * queued on req, with body bytes of body among it: sent_cb runs once,
+ * when the reply has all gone to the kernel or its connection ended
+ * first, with the bytes of the body that did (what a stream queues later
+ * counts as body). Returns -1, and never calls sent_cb, when req has no
+ * connection.
  */
 int		 http_bodies_watch_reply(struct http_bodies *,
-		    struct evhttp_request *, size_t body, http_body_sent_cb,
-		    void *);
+		    struct evhttp_request *, size_t body, int stream,
+		    http_body_sent_cb, void *);
 /*
  * count_cb runs whenever the number of open client sockets changes
  * (connections and those lingering before close); NULL stops it.
