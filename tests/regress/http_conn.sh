@@ -281,3 +281,8 @@ is "$out" "waited served" "max_connections: the fifth waits until one closes"
 like "$(cat "$T_DIR/depotd-$port.log")" "connections open \(max_connections\)" \
     "max_connections: logged"
 stop_depotd "$DEPOTD_PID"
+
+check "no sanitizer report in the server logs" \
+    sh -c "! grep -E 'ERROR: [A-Za-z]+Sanitizer|runtime error' '$T_DIR'/depotd-*.log"
+check "no worker exited with an error" \
+    sh -c "! grep -E 'worker [0-9]+ exited with status [1-9]' '$T_DIR'/depotd-*.log"
