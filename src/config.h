@@ -59,6 +59,7 @@ struct config_server {
 	int			 srv_shutdown_timeout;	/* seconds, default 30 */
 	int			 srv_upload_expiry;	/* seconds, default 86400 */
 	long long		 srv_max_body;		/* bytes, 0 = no limit */
+	int			 srv_max_connections;	/* per worker, 0 = auto */
 };
 
 struct config_auth_creds {

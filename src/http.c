@@ -2,11 +2,14 @@
  * http.c: evhttp setup for a worker, the routing table, replies (plain,
  * JSON errors, files), in-flight accounting for graceful drain, public
  * URLs, the access log, and the request metrics with GET /metrics.
+ * It also decides when to accept: not beyond server.max_connections, and
+ * not for a moment after accept() failed (out of descriptors).
  * Request bodies pass through the framing filter of http_body.c; handlers
  * for each family of paths live in their own files.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -14,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -43,8 +48,16 @@
 #define HTTP_MAX_BOUND		16
 #define HTTP_HOST_MAX		255
 #define HTTP_DRAIN_POLL_MS	50
+/* Files up to this size are read into the reply: one write with the head. */
+#define HTTP_FILE_INLINE_MAX	(16 * 1024)
+#define HTTP_ACCEPT_PAUSE_MS	250	/* after accept() failed */
+#define HTTP_ACCEPT_LOG_MS	10000	/* between accept warnings */
+/* max_connections = 0: from RLIMIT_NOFILE, keeping these for the rest. */
+#define HTTP_FD_RESERVE		32
+#define HTTP_CONNS_MIN		16
 
 struct http_server {
+	LIST_ENTRY(http_server)		 hs_entry;
 	struct evhttp			*hs_http;
 	struct http_bodies		*hs_bodies;
 	struct http_context		*hs_ctx;
@@ -56,6 +69,25 @@ struct http_server {
 	void				(*hs_drained_cb)(void *);
 	void				*hs_drained_arg;
 	int				 hs_access_fd;
+	struct event			*hs_accept_ev; /* pause ends */
+	int				 hs_accept_paused;
+	int				 hs_accepting;	/* listening */
+	size_t				 hs_open;	/* sockets */
+	size_t				 hs_max_open;
+	long long			 hs_accept_warned_ms;
+	unsigned int			 hs_accept_failures;
+	long long			 hs_full_warned_ms;
+};
+
+/* What the access log and the metrics say of a reply, once it is sent. */
+struct http_log {
+	struct http_server	*lg_server;
+	char			*lg_uri;
+	long long		 lg_start_ms;
+	enum evhttp_cmd_type	 lg_method;
+	int			 lg_status;
+	char			 lg_client[64];
+	char			 lg_registry[DEPOT_NAME_MAX + 1];
 };
 
 typedef void (*http_handler)(struct req *);
@@ -68,15 +100,29 @@ static void	http_metrics_registry(struct req *, char *, size_t);
 static void	http_not_found(struct req *);
 static void	http_refused(struct req *, int status);
 static void	http_drop_body(struct req *);
-static void	http_finish(struct req *, int status, size_t bytes);
+static void	http_finish(struct req *);
+static int	http_file_read(struct evbuffer *, int, off_t, size_t);
+static struct http_log *http_log_start(struct req *, int status);
+static void	http_log_watch(struct http_server *, struct evhttp_request *,
+		    size_t, int, struct http_log *);
+static void	http_log_sent_cb(int64_t, void *);
 static void	http_drain_check_cb(evutil_socket_t, short, void *);
+static size_t	http_max_connections(struct config *);
+static void	http_count_cb(size_t, void *);
+static void	http_accept_error_cb(struct evconnlistener *, void *);
+static void	http_accept_resume_cb(evutil_socket_t, short, void *);
+static void	http_accept_update(struct http_server *);
 static int	http_host_valid(const char *, size_t);
 static char	*http_header_first(struct req *, const char *name);
 static int	http_peer_trusted(struct req *);
 static int	http_address_parse(const char *, struct in6_addr *);
 static char	*http_local_address(struct req *);
-static void	http_access_log(struct req *, int status, size_t bytes);
+static void	http_access_log(struct http_log *, int64_t bytes);
 static const char *http_method_name(enum evhttp_cmd_type);
+
+/* Every server of this process, for the accept error callback. */
+static LIST_HEAD(, http_server) http_servers =
+    LIST_HEAD_INITIALIZER(http_servers);
 
 /* Routing: exact paths, then prefixes; the first match wins. */
 static const struct {
@@ -117,10 +163,39 @@ http_create(struct event_base *base, struct http_context *ctx)
 	evhttp_set_default_content_type(hs->hs_http, "text/plain");
 	evhttp_set_gencb(hs->hs_http, http_dispatch_cb, hs);
 	if ((hs->hs_drain_ev = evtimer_new(base, http_drain_check_cb, hs)) ==
+	    NULL ||
+	    (hs->hs_accept_ev = evtimer_new(base, http_accept_resume_cb, hs)) ==
 	    NULL)
 		fatalx("%s: evtimer_new", __func__);
+	hs->hs_accepting = 1;
+	hs->hs_max_open = http_max_connections(ctx->ctx_config);
+	http_bodies_set_count_cb(hs->hs_bodies, http_count_cb, hs);
+	LIST_INSERT_HEAD(&http_servers, hs, hs_entry);
 	http_reopen_access_log(hs);
+	log_debug("accepting up to %zu connections", hs->hs_max_open);
 	return (hs);
+}
+
+/*
+ * server.max_connections, or when 0 what the descriptor limit allows:
+ * a connection may hold a file and an upstream socket besides its own.
+ */
+static size_t
+http_max_connections(struct config *cf)
+{
+	struct rlimit	 rl;
+	rlim_t		 n;
+
+	if (cf->cf_server.srv_max_connections > 0)
+		return ((size_t)cf->cf_server.srv_max_connections);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return (INT_MAX);
+	n = rl.rlim_cur > HTTP_FD_RESERVE ?
+	    (rl.rlim_cur - HTTP_FD_RESERVE) / 2 : 0;
+	if (n < HTTP_CONNS_MIN)
+		n = HTTP_CONNS_MIN;
+	return (n > INT_MAX ? INT_MAX : (size_t)n);
 }
 
 void
@@ -128,11 +203,17 @@ http_free(struct http_server *hs)
 {
 	if (hs == NULL)
 		return;
+	/* Connections close below: no more accept decisions. */
+	http_bodies_set_count_cb(hs->hs_bodies, NULL, NULL);
+	hs->hs_nbound = 0;
 	if (hs->hs_http != NULL)
 		evhttp_free(hs->hs_http);
 	http_bodies_free(hs->hs_bodies);
+	LIST_REMOVE(hs, hs_entry);
 	if (hs->hs_drain_ev != NULL)
 		event_free(hs->hs_drain_ev);
+	if (hs->hs_accept_ev != NULL)
+		event_free(hs->hs_accept_ev);
 	if (hs->hs_access_fd != -1)
 		close(hs->hs_access_fd);
 	free(hs);
@@ -142,6 +223,7 @@ int
 http_accept(struct http_server *hs, int fd)
 {
 	struct evhttp_bound_socket	*bound;
+	struct evconnlistener		*lev;
 
 	if (hs->hs_nbound == HTTP_MAX_BOUND) {
 		log_warnx("%s: too many listening sockets", __func__);
@@ -153,7 +235,99 @@ http_accept(struct http_server *hs, int fd)
 		return (-1);
 	}
 	hs->hs_bound[hs->hs_nbound++] = bound;
+	lev = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(lev, http_accept_error_cb);
+	if (!hs->hs_accepting)
+		evconnlistener_disable(lev);
 	return (0);
+}
+
+/*
+ * accept() failed, most likely out of descriptors (EMFILE, ENFILE): the
+ * socket stays readable, so stop accepting for a moment rather than
+ * spin, and say so at most every HTTP_ACCEPT_LOG_MS.
+ */
+static void
+http_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct http_server	*hs;
+	struct timeval		 tv;
+	int			 error = errno;
+	long long		 now = now_ms();
+
+	LIST_FOREACH(hs, &http_servers, hs_entry)
+		if (hs->hs_http == arg)
+			break;
+	if (hs == NULL) {
+		evconnlistener_disable(lev);	/* not ours: never spin */
+		return;
+	}
+	hs->hs_accept_failures++;
+	if (now - hs->hs_accept_warned_ms >= HTTP_ACCEPT_LOG_MS) {
+		log_warnx("accept: %s (%zu connections open, %u failures); "
+		    "pausing", strerror(error), hs->hs_open,
+		    hs->hs_accept_failures);
+		hs->hs_accept_warned_ms = now;
+		hs->hs_accept_failures = 0;
+	}
+	hs->hs_accept_paused = 1;
+	http_accept_update(hs);
+	tv.tv_sec = 0;
+	tv.tv_usec = HTTP_ACCEPT_PAUSE_MS * 1000;
+	evtimer_add(hs->hs_accept_ev, &tv);
+}
+
+static void
+http_accept_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct http_server	*hs = arg;
+
+	(void)fd;
+	(void)events;
+	hs->hs_accept_paused = 0;
+	http_accept_update(hs);
+}
+
+/* The number of open client sockets changed. */
+static void
+http_count_cb(size_t open, void *arg)
+{
+	struct http_server	*hs = arg;
+	long long		 now;
+
+	/* A socket closed after accept() failed: try again at once. */
+	if (open < hs->hs_open && hs->hs_accept_paused) {
+		evtimer_del(hs->hs_accept_ev);
+		hs->hs_accept_paused = 0;
+	}
+	hs->hs_open = open;
+	if (open >= hs->hs_max_open && hs->hs_accepting &&
+	    (now = now_ms()) - hs->hs_full_warned_ms >= HTTP_ACCEPT_LOG_MS) {
+		log_warnx("%zu connections open (max_connections): not "
+		    "accepting until one closes", open);
+		hs->hs_full_warned_ms = now;
+	}
+	http_accept_update(hs);
+}
+
+/* Accept unless paused or at max_connections. */
+static void
+http_accept_update(struct http_server *hs)
+{
+	struct evconnlistener	*lev;
+	int			 on, i;
+
+	on = !hs->hs_accept_paused && hs->hs_open < hs->hs_max_open;
+	if (on == hs->hs_accepting)
+		return;
+	hs->hs_accepting = on;
+	for (i = 0; i < hs->hs_nbound; i++) {
+		lev = evhttp_bound_socket_get_listener(hs->hs_bound[i]);
+		if (on)
+			evconnlistener_enable(lev);
+		else
+			evconnlistener_disable(lev);
+	}
 }
 
 void
@@ -544,7 +718,10 @@ http_reply(struct req *r, int status, const char *content_type,
 {
 	struct evhttp_request	*ev = r->req_ev;
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(ev);
+	struct http_server	*hs = r->req_server;
+	struct http_log		*lg;
 	size_t			 bytes = body != NULL ? evbuffer_get_length(body) : 0;
+	int			 connected;
 	char			 len[32];
 
 	if (content_type != NULL && evhttp_find_header(out, "Content-Type") ==
@@ -564,10 +741,14 @@ http_reply(struct req *r, int status, const char *content_type,
 	}
 	/*
 	 * Finish first: evhttp frees a request whose client is gone as soon
-	 * as it is answered.
+	 * as it is answered. A request with a connection lives on until its
+	 * reply is written (never at once: writes are deferred).
 	 */
-	http_finish(r, status, bytes);
+	lg = http_log_start(r, status);
+	connected = evhttp_request_get_connection(ev) != NULL;
+	http_finish(r);
 	evhttp_send_reply(ev, status, NULL, body);
+	http_log_watch(hs, connected ? ev : NULL, bytes, 0, lg);
 }
 
 /* Answered before the body was read: close after, drop the rest. */
@@ -599,27 +780,70 @@ http_reply_file(struct req *r, int status, const char *content_type, int fd,
 	}
 	if ((body = evbuffer_new()) == NULL)
 		fatalx("%s: evbuffer_new", __func__);
-	/* Without this flag evbuffer_add_file reads instead of sendfile. */
-	evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
-	if (length == 0)
+	/*
+	 * A small file (a manifest, a config blob) goes out in one write
+	 * with the head; a larger one with sendfile.
+	 */
+	if (length == 0 || (length <= HTTP_FILE_INLINE_MAX &&
+	    http_file_read(body, fd, offset, (size_t)length) == 0))
 		close(fd);
-	else if (evbuffer_add_file(body, fd, offset, length) == -1)
-		fatalx("%s: evbuffer_add_file", __func__);	/* memory */
+	else {
+		/* Without this flag evbuffer_add_file reads, not sendfile. */
+		evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
+		if (evbuffer_add_file(body, fd, offset, length) == -1)
+			fatalx("%s: evbuffer_add_file", __func__); /* memory */
+	}
 	http_reply(r, status, content_type, body);
 	evbuffer_free(body);
+}
+
+/*
+ * Read length (at most HTTP_FILE_INLINE_MAX) bytes of fd from offset into
+ * buf. 0, or -1 with buf unchanged (the caller falls back to sendfile,
+ * which then fails the way a large file does).
+ */
+static int
+http_file_read(struct evbuffer *buf, int fd, off_t offset, size_t length)
+{
+	char	 data[HTTP_FILE_INLINE_MAX];
+	size_t	 got = 0;
+	ssize_t	 n;
+
+	while (got < length) {
+		n = pread(fd, data + got, length - got, offset + (off_t)got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			log_warn("%s: pread", __func__);
+			return (-1);
+		}
+		if (n == 0) {
+			log_warnx("%s: file shorter than %zu bytes", __func__,
+			    length);
+			return (-1);
+		}
+		got += (size_t)n;
+	}
+	evbuffer_add(buf, data, length);
+	return (0);
 }
 
 void
 http_reply_stream_start(struct req *r, int status, const char *content_type)
 {
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(r->req_ev);
+	struct http_log		*lg;
+	int			 connected;
 
 	if (content_type != NULL && evhttp_find_header(out, "Content-Type") ==
 	    NULL)
 		evhttp_add_header(out, "Content-Type", content_type);
 	if (r->req_body != NULL)
 		http_drop_body(r);
+	lg = http_log_start(r, status);
+	connected = evhttp_request_get_connection(r->req_ev) != NULL;
 	evhttp_send_reply_start(r->req_ev, status, NULL);
+	http_log_watch(r->req_server, connected ? r->req_ev : NULL, 0, 1, lg);
 }
 
 void
@@ -628,7 +852,10 @@ http_reply_stream_end(struct req *r, int status, off_t bytes, int ok)
 	struct evhttp_request		*ev = r->req_ev;
 	struct evhttp_connection	*evcon;
 
-	http_finish(r, status, bytes > 0 ? (size_t)bytes : 0);
+	/* Logged with what was sent, when it was (http_reply_stream_start). */
+	(void)status;
+	(void)bytes;
+	http_finish(r);
 	evcon = evhttp_request_get_connection(ev);
 	if (ok || evcon == NULL)
 		evhttp_send_reply_end(ev);	/* frees a detached request */
@@ -712,17 +939,12 @@ http_method(struct req *r)
 	return (evhttp_request_get_command(r->req_ev));
 }
 
-/* The request is answered: log it, free its state, maybe end a drain. */
+/* The request is answered: free its state, maybe end a drain. */
 static void
-http_finish(struct req *r, int status, size_t bytes)
+http_finish(struct req *r)
 {
 	struct http_server	*hs = r->req_server;
-	char			 registry[DEPOT_NAME_MAX + 1];
 
-	http_access_log(r, status, bytes);
-	http_metrics_registry(r, registry, sizeof(registry));
-	metrics_request(registry, http_method_name(http_method(r)), status,
-	    bytes);
 	metrics_inflight_add(-1);
 	evhttp_clear_headers(&r->req_query);
 	if (r->req_caller != NULL) {
@@ -736,13 +958,60 @@ http_finish(struct req *r, int status, size_t bytes)
 		event_active(hs->hs_drain_ev, EV_TIMEOUT, 1);
 }
 
-/* One line per request: client, time, request line, status, bytes, ms. */
-static void
-http_access_log(struct req *r, int status, size_t bytes)
+/* What to log of the reply about to be queued; http_log_sent_cb frees. */
+static struct http_log *
+http_log_start(struct req *r, int status)
 {
-	struct http_server	*hs = r->req_server;
+	struct http_log	*lg;
+	const char	*uri = evhttp_request_get_uri(r->req_ev);
+
+	lg = xcalloc(1, sizeof(*lg));
+	lg->lg_server = r->req_server;
+	lg->lg_uri = xstrdup(uri != NULL ? uri : "-");
+	lg->lg_start_ms = r->req_start_ms;
+	lg->lg_method = http_method(r);
+	lg->lg_status = status;
+	(void)snprintf(lg->lg_client, sizeof(lg->lg_client), "%s",
+	    r->req_client);
+	http_metrics_registry(r, lg->lg_registry, sizeof(lg->lg_registry));
+	return (lg);
+}
+
+/*
+ * Log the reply just queued on ev once it has gone out, or its connection
+ * ended, with the body bytes the kernel took; at once (0 bytes) when ev
+ * is NULL, its client gone.
+ */
+static void
+http_log_watch(struct http_server *hs, struct evhttp_request *ev,
+    size_t body, int stream, struct http_log *lg)
+{
+	if (ev == NULL || http_bodies_watch_reply(hs->hs_bodies, ev, body,
+	    stream, http_log_sent_cb, lg) == -1)
+		http_log_sent_cb(0, lg);
+}
+
+static void
+http_log_sent_cb(int64_t sent, void *arg)
+{
+	struct http_log	*lg = arg;
+
+	http_access_log(lg, sent);
+	metrics_request(lg->lg_registry, http_method_name(lg->lg_method),
+	    lg->lg_status, sent > 0 ? (size_t)sent : 0);
+	free(lg->lg_uri);
+	free(lg);
+}
+
+/*
+ * One line per request: client, time, request line, status, body bytes
+ * sent, ms until the reply was sent.
+ */
+static void
+http_access_log(struct http_log *lg, int64_t bytes)
+{
+	struct http_server	*hs = lg->lg_server;
 	char			 line[6144], when[64];
-	const char		*uri;
 	time_t			 t;
 	struct tm		 tm;
 	int			 n;
@@ -752,11 +1021,10 @@ http_access_log(struct req *r, int status, size_t bytes)
 	t = time(NULL);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-	uri = evhttp_request_get_uri(r->req_ev);
-	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.4096s\" %d %zu "
-	    "%lldms\n", r->req_client, when, http_method_name(http_method(r)),
-	    uri != NULL ? uri : "-", status, bytes,
-	    now_ms() - r->req_start_ms);
+	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.4096s\" %d %lld "
+	    "%lldms\n", lg->lg_client, when, http_method_name(lg->lg_method),
+	    lg->lg_uri, lg->lg_status, (long long)bytes,
+	    now_ms() - lg->lg_start_ms);
 	if (n > 0 && (size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
 	if (n > 0 && write_all(hs->hs_access_fd, line, (size_t)n) == -1)

@@ -92,7 +92,9 @@ void	http_reply_file(struct req *, int status, const char *content_type,
  * the connection is closed so that the client sees a truncated transfer.
  * When the client has already gone (evhttp_request_get_connection() is
  * NULL), either only releases the request. The request counts as in
- * flight until then, and http_reply_stream_end frees r.
+ * flight until then, and http_reply_stream_end frees r. The access log
+ * and the metrics count the body bytes that were sent (for every answer),
+ * not the bytes given here.
  */
 void	http_reply_stream_start(struct req *, int status,
 	    const char *content_type);

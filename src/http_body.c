@@ -45,6 +45,14 @@
  *     re-arms the read timeout (request_timeout) and schedules evhttp's
  *     read callback. A client that trickles an unfinished head is dropped
  *     after request_timeout.
+ *  8. While a reply goes out, evhttp keeps EV_READ enabled (to see the
+ *     client close) and so the read timeout armed: a download longer
+ *     than request_timeout was cut although the client kept reading.
+ *     The output filter re-arms it whenever the kernel takes bytes, so
+ *     only a connection that makes no progress either way times out.
+ *     For the kernel to take bytes as the client reads them, and not in
+ *     bursts a third of a (many MB) send buffer apart, a socket holds at
+ *     most HTTP_BODY_NOTSENT_MAX bytes not yet sent (TCP_NOTSENT_LOWAT).
  * Resuming the filter is always deferred (bufferevent_trigger with
  * BEV_TRIG_DEFER_CALLBACKS), so nothing here re-enters evhttp.
  *
@@ -57,6 +65,9 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -91,6 +102,8 @@
 #define HTTP_BODY_CHUNK_LINE	4096
 #define HTTP_BODY_TRAILER_MAX	(16 * 1024)
 #define HTTP_BODY_LINGER_MS	3000
+#define HTTP_BODY_CORK_MIN	(16 * 1024)	/* output corked above */
+#define HTTP_BODY_NOTSENT_MAX	(128 * 1024)	/* see 8 below */
 #define HTTP_BODY_ERROR_PATH	"/-/refused"
 
 enum conn_state {
@@ -154,6 +167,13 @@ struct http_conn {
 	int			 c_write_failed;
 	int			 c_seen_input;	/* a first byte arrived */
 	uint64_t		 c_next_id;
+	uint64_t		 c_written;	/* bytes the kernel took */
+	http_body_sent_cb	 c_sent_cb;	/* reply watched */
+	void			*c_sent_arg;
+	struct evhttp_request	*c_sent_req;
+	uint64_t		 c_sent_base;	/* c_written before */
+	size_t			 c_sent_head;	/* head bytes */
+	int			 c_sent_stream;	/* more may come */
 };
 
 struct http_linger {
@@ -171,8 +191,11 @@ struct http_bodies {
 	struct http_conn	**bs_conns;	/* by socket */
 	size_t			 bs_nconns;
 	size_t			 bs_alive;	/* live connections */
+	size_t			 bs_nlingers;
 	int			 bs_freeing;
 	TAILQ_HEAD(, http_linger) bs_lingers;
+	void			(*bs_count_cb)(size_t, void *);
+	void			*bs_count_arg;
 };
 
 /* A request head split into lines (without line ends). */
@@ -205,6 +228,9 @@ static void	conn_detach_body(struct http_conn *);
 static void	conn_pause(struct http_conn *);
 static void	conn_resume(struct http_conn *);
 static void	conn_kick(struct http_conn *);
+static void	conn_cork(struct http_conn *, int);
+static void	conn_reply_end(struct http_conn *);
+static void	conn_reply_complete_cb(struct evhttp_request *, void *);
 static void	conn_refuse(struct http_conn *, struct evbuffer *, int,
 		    const char *, size_t);
 static int	conn_refuse_tls(struct http_conn *, struct evbuffer *);
@@ -223,6 +249,7 @@ static void	conn_writable_cb(evutil_socket_t, short, void *);
 static int	head_read(struct http_conn *, struct evbuffer *,
 		    struct evbuffer *);
 static int	head_scan(struct http_conn *, struct evbuffer *, size_t *);
+static int	head_parse(struct head_info *, const char *, size_t);
 static int	head_split(struct head_info *, const char *, size_t);
 static int	head_check(struct head_info *);
 static int	head_is_upload(const struct head_info *);
@@ -250,6 +277,7 @@ static void	body_notify(struct http_body *);
 static void	body_notify_cb(evutil_socket_t, short, void *);
 static void	body_free(struct http_body *);
 static void	bodies_destroy(struct http_bodies *);
+static void	bodies_count(struct http_bodies *);
 static void	linger_start(struct http_bodies *, evutil_socket_t);
 static void	linger_cb(evutil_socket_t, short, void *);
 static void	linger_end(struct http_linger *);
@@ -274,10 +302,17 @@ http_bodies_free(struct http_bodies *bs)
 {
 	struct http_linger	*l;
 
+	size_t			 i;
+
 	if (bs == NULL)
 		return;
+	bs->bs_count_cb = NULL;
 	while ((l = TAILQ_FIRST(&bs->bs_lingers)) != NULL)
 		linger_end(l);
+	/* Replies still going out are accounted for now, while we can. */
+	for (i = 0; i < bs->bs_nconns; i++)
+		if (bs->bs_conns[i] != NULL)
+			conn_reply_end(bs->bs_conns[i]);
 	bs->bs_freeing = 1;
 	if (bs->bs_alive == 0)
 		bodies_destroy(bs);
@@ -288,6 +323,23 @@ bodies_destroy(struct http_bodies *bs)
 {
 	free(bs->bs_conns);
 	free(bs);
+}
+
+void
+http_bodies_set_count_cb(struct http_bodies *bs,
+    void (*count_cb)(size_t, void *), void *arg)
+{
+	bs->bs_count_cb = count_cb;
+	bs->bs_count_arg = arg;
+}
+
+/* Tell how many client sockets are open. */
+static void
+bodies_count(struct http_bodies *bs)
+{
+	if (bs->bs_count_cb != NULL && !bs->bs_freeing)
+		bs->bs_count_cb(bs->bs_alive + bs->bs_nlingers,
+		    bs->bs_count_arg);
 }
 
 void
@@ -321,6 +373,7 @@ conn_create_cb(struct event_base *base, void *arg)
 	    conn_input_drained_cb, c) == NULL)
 		fatalx("%s: evbuffer_add_cb", __func__);
 	bs->bs_alive++;
+	bodies_count(bs);
 	return (c->c_filter);
 }
 
@@ -334,6 +387,8 @@ conn_destroy_cb(void *arg)
 
 	c->c_dying = 1;
 	conn_detach_body(c);
+	c->c_sent_req = NULL;	/* may be freed by now */
+	conn_reply_end(c);
 	/* The socket bufferevent is still allocated: the filter holds it. */
 	fd = c->c_fd != -1 ? c->c_fd : bufferevent_getfd(c->c_under);
 	if (c->c_fd != -1 && (size_t)c->c_fd < bs->bs_nconns &&
@@ -349,7 +404,9 @@ conn_destroy_cb(void *arg)
 	free(c);
 	if (fd != -1)
 		linger_start(bs, fd);
-	if (--bs->bs_alive == 0 && bs->bs_freeing)
+	bs->bs_alive--;
+	bodies_count(bs);
+	if (bs->bs_alive == 0 && bs->bs_freeing)
 		bodies_destroy(bs);
 }
 
@@ -364,6 +421,7 @@ conn_closecb(struct evhttp_connection *evcon, void *arg)
 	if (c->c_write_ev != NULL)
 		event_del(c->c_write_ev);
 	conn_detach_body(c);
+	conn_reply_end(c);
 }
 
 /* Learn the socket (evhttp sets it after bevcb) and index it. */
@@ -373,9 +431,24 @@ conn_register(struct http_conn *c)
 	struct http_bodies	*bs = c->c_bodies;
 	evutil_socket_t		 fd;
 	size_t			 n;
+	int			 one = 1, notsent = HTTP_BODY_NOTSENT_MAX;
 
 	if ((fd = bufferevent_getfd(c->c_filter)) < 0)
 		return;
+	/*
+	 * Each reply leaves in as few writes as it can (a small file is read
+	 * into the reply, a large one is corked with its head): what it
+	 * sends must not wait for the ACK of the last reply (Nagle against
+	 * the client's delayed ACK, 40 ms a reply).
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_debug("%s: TCP_NODELAY: %s", __func__, strerror(errno));
+#ifdef TCP_NOTSENT_LOWAT
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent,
+	    sizeof(notsent)) == -1)
+		log_debug("%s: TCP_NOTSENT_LOWAT: %s", __func__,
+		    strerror(errno));
+#endif
 	if ((size_t)fd >= bs->bs_nconns) {
 		n = bs->bs_nconns != 0 ? bs->bs_nconns : 64;
 		while (n <= (size_t)fd)
@@ -477,6 +550,59 @@ http_bodies_output_pending(struct http_bodies *bs)
 		n += evbuffer_get_length(bufferevent_get_output(c->c_under));
 	}
 	return (n);
+}
+
+int
+http_bodies_watch_reply(struct http_bodies *bs, struct evhttp_request *req,
+    size_t body, int stream, http_body_sent_cb sent_cb, void *arg)
+{
+	struct http_conn	*c;
+	size_t			 queued;
+
+	if ((c = conn_find(bs, req)) == NULL || c->c_dying)
+		return (-1);
+	conn_reply_end(c);	/* evhttp answers in turn: never two */
+	queued = evbuffer_get_length(bufferevent_get_output(c->c_filter));
+	c->c_sent_cb = sent_cb;
+	c->c_sent_arg = arg;
+	c->c_sent_req = req;
+	c->c_sent_base = c->c_written;
+	c->c_sent_head = queued > body ? queued - body : 0;
+	c->c_sent_stream = stream;
+	evhttp_request_set_on_complete_cb(req, conn_reply_complete_cb, c);
+	return (0);
+}
+
+/*
+ * The watched reply ended, sent or cut short: tell how much of its body
+ * the kernel took (the rest is still queued, or was never queued).
+ */
+static void
+conn_reply_end(struct http_conn *c)
+{
+	http_body_sent_cb	 sent_cb = c->c_sent_cb;
+	uint64_t		 out;
+
+	if (sent_cb == NULL)
+		return;
+	c->c_sent_cb = NULL;
+	if (c->c_sent_req != NULL)
+		evhttp_request_set_on_complete_cb(c->c_sent_req, NULL, NULL);
+	c->c_sent_req = NULL;
+	out = c->c_written - c->c_sent_base;
+	sent_cb(out > c->c_sent_head ? (int64_t)(out - c->c_sent_head) : 0,
+	    c->c_sent_arg);
+}
+
+/* evhttp wrote the whole reply. */
+static void
+conn_reply_complete_cb(struct evhttp_request *req, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	(void)req;
+	c->c_sent_req = NULL;
+	conn_reply_end(c);
 }
 
 /* The connection is going away: the body's handler learns it. */
@@ -626,15 +752,18 @@ conn_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 }
 
 /*
- * Write evhttp's output straight to the socket (see 3 and 4 above).
- * Whatever the kernel does not take now waits for conn_writable_cb.
+ * Write evhttp's output straight to the socket (see 3 and 4 above), as
+ * much as the kernel takes; the rest waits for conn_writable_cb. A head
+ * and a large (sendfile) body are corked together, so that the head does
+ * not leave alone in a small segment.
  */
 static enum bufferevent_filter_result
 conn_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct http_conn	*c = arg;
-	int			 n;
+	size_t			 before, left;
+	int			 n, error, cork;
 
 	(void)lim;
 	(void)mode;
@@ -643,22 +772,51 @@ conn_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	if (c->c_dying || c->c_write_failed || c->c_fd == -1)
 		return (BEV_NEED_MORE);
 	/* An interim "100 Continue" still queued below goes first. */
-	if (evbuffer_get_length(dst) > 0 || evbuffer_get_length(src) == 0)
+	if (evbuffer_get_length(dst) > 0 ||
+	    (before = evbuffer_get_length(src)) == 0)
 		return (BEV_NEED_MORE);
-	if ((n = evbuffer_write(src, c->c_fd)) == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			event_add(c->c_write_ev, NULL);
-			return (BEV_NEED_MORE);
-		}
+	if ((cork = before > HTTP_BODY_CORK_MIN))
+		conn_cork(c, 1);
+	while ((n = evbuffer_write(src, c->c_fd)) > 0 &&
+	    evbuffer_get_length(src) > 0)
+		;
+	error = errno;
+	if (cork)
+		conn_cork(c, 0);
+	left = evbuffer_get_length(src);
+	c->c_written += before - left;
+	if (n == -1 && error != EAGAIN && error != EWOULDBLOCK &&
+	    error != EINTR) {
 		c->c_write_failed = 1;
 		/* evhttp hears of it through its (deferred) event callback. */
 		bufferevent_trigger_event(c->c_filter,
 		    BEV_EVENT_WRITING | BEV_EVENT_ERROR, 0);
 		return (BEV_ERROR);
 	}
-	if (evbuffer_get_length(src) > 0)
+	if (left > 0)
 		event_add(c->c_write_ev, NULL);
-	return (n > 0 ? BEV_OK : BEV_NEED_MORE);
+	if (left == before)
+		return (BEV_NEED_MORE);
+	/* A whole reply is out: account for it now, not a loop pass later. */
+	if (left == 0 && c->c_sent_cb != NULL && !c->c_sent_stream)
+		conn_reply_end(c);
+	/* See 8 above: a client that reads is not idle. */
+	if (bufferevent_get_enabled(c->c_filter) & EV_READ)
+		bufferevent_enable(c->c_filter, EV_READ);
+	return (BEV_OK);
+}
+
+/* Hold partial segments back (on), or send them now (off). */
+static void
+conn_cork(struct http_conn *c, int on)
+{
+#ifdef TCP_CORK
+	if (setsockopt(c->c_fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) == -1)
+		log_debug("%s: TCP_CORK: %s", __func__, strerror(errno));
+#else
+	(void)c;
+	(void)on;
+#endif
 }
 
 static void
@@ -724,11 +882,7 @@ head_read(struct http_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	}
 	if (len == 0)
 		return (1);	/* an empty line before a request */
-	memset(&hi, 0, sizeof(hi));
-	hi.hi_length = -1;
-	status = head_split(&hi, (const char *)evbuffer_pullup(src, len), len);
-	if (status == 0)
-		status = head_check(&hi);
+	status = head_parse(&hi, (const char *)evbuffer_pullup(src, len), len);
 	if (status != 0)
 		conn_refuse(c, dst, status, NULL, 0);
 	else if (hi.hi_chunked && head_is_upload(&hi))
@@ -787,6 +941,27 @@ head_scan(struct http_conn *c, struct evbuffer *src, size_t *len)
 	}
 }
 
+int
+http_body_head_check(const char *head, size_t len)
+{
+	struct head_info	 hi;
+
+	return (head_parse(&hi, head, len));
+}
+
+/* Parse and check a head: 0, or the status to refuse it with. */
+static int
+head_parse(struct head_info *hi, const char *h, size_t len)
+{
+	int	 status;
+
+	memset(hi, 0, sizeof(*hi));
+	hi->hi_length = -1;
+	if ((status = head_split(hi, h, len)) == 0)
+		status = head_check(hi);
+	return (status);
+}
+
 /* Split the head into lines and the request line into its parts. */
 static int
 head_split(struct head_info *hi, const char *h, size_t len)
@@ -794,6 +969,12 @@ head_split(struct head_info *hi, const char *h, size_t len)
 	const char	*s = h, *end = h + len, *nl, *sp1, *sp2, *rl_end;
 	size_t		 n, i;
 
+	/*
+	 * A NUL anywhere (RFC 9110 5.5): evhttp would cut the line there and
+	 * see another header than the one checked here.
+	 */
+	if (memchr(h, '\0', len) != NULL)
+		return (400);
 	hi->hi_len = len;
 	while (s < end && (nl = memchr(s, '\n', end - s)) != NULL) {
 		n = nl - s;
@@ -1411,6 +1592,7 @@ linger_start(struct http_bodies *bs, evutil_socket_t fd)
 		return;
 	}
 	(void)shutdown(fd, SHUT_WR);
+	bs->bs_nlingers++;
 	l = xcalloc(1, sizeof(*l));
 	l->l_bodies = bs;
 	l->l_fd = fd;
@@ -1453,10 +1635,14 @@ linger_cb(evutil_socket_t fd, short events, void *arg)
 static void
 linger_end(struct http_linger *l)
 {
-	TAILQ_REMOVE(&l->l_bodies->bs_lingers, l, l_entry);
+	struct http_bodies	*bs = l->l_bodies;
+
+	TAILQ_REMOVE(&bs->bs_lingers, l, l_entry);
 	event_free(l->l_ev);
 	close(l->l_fd);
 	free(l);
+	bs->bs_nlingers--;
+	bodies_count(bs);
 }
 
 static int

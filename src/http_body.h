@@ -56,6 +56,8 @@ typedef void	(*http_body_data_cb)(struct http_body *, struct evbuffer *,
 		    void *);
 typedef void	(*http_body_done_cb)(struct http_body *, enum http_body_end,
 		    void *);
+/* A reply ended: sent is how many bytes of its body went to the kernel. */
+typedef void	(*http_body_sent_cb)(int64_t sent, void *);
 
 /* For handlers. */
 
@@ -93,5 +95,27 @@ int		 http_bodies_enter(struct http_bodies *,
 void		 http_body_release(struct http_body *);
 /* Bytes of answers still waiting for the kernel, on every connection. */
 size_t		 http_bodies_output_pending(struct http_bodies *);
+/*
+ * Right after a reply (or, with stream set, the head of a stream) was
+ * queued on req, with body bytes of body among it: sent_cb runs once,
+ * when the reply has all gone to the kernel or its connection ended
+ * first, with the bytes of the body that did (what a stream queues later
+ * counts as body). Returns -1, and never calls sent_cb, when req has no
+ * connection.
+ */
+int		 http_bodies_watch_reply(struct http_bodies *,
+		    struct evhttp_request *, size_t body, int stream,
+		    http_body_sent_cb, void *);
+/*
+ * count_cb runs whenever the number of open client sockets changes
+ * (connections and those lingering before close); NULL stops it.
+ */
+void		 http_bodies_set_count_cb(struct http_bodies *,
+		    void (*count_cb)(size_t, void *), void *);
+/*
+ * The status a request head (request line and header lines, up to and
+ * with the empty line) is refused with, or 0: the framer's syntax rules.
+ */
+int		 http_body_head_check(const char *head, size_t len);
 
 #endif /* DEPOT_HTTP_BODY_H */

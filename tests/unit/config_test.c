@@ -211,6 +211,7 @@ START_TEST(test_full_example)
 	ck_assert_int_eq(srv->srv_shutdown_timeout, 30);
 	ck_assert_int_eq(srv->srv_upload_expiry, 86400);
 	ck_assert(srv->srv_max_body == 0);
+	ck_assert_int_eq(srv->srv_max_connections, 0);
 
 	ck_assert_uint_eq(cf->cf_nupstreams, 4);
 	up = &cf->cf_upstreams[0];
@@ -418,7 +419,7 @@ START_TEST(test_all_settings)
 	    "level = \"debug\"; access_log = \"/var/log/depot/access.log\"; };\n"
 	    "  request_timeout = 5; shutdown_timeout = 0; "
 	    "upload_expiry = 3600;\n"
-	    "  max_body = 10737418240L;\n"
+	    "  max_body = 10737418240L; max_connections = 200;\n"
 	    "};\n"
 	    "upstreams = ( { key = \"hub\"; type = \"docker\"; "
 	    "source = \"dockerhub\"; url = \"https://hub.example.com/\";\n"
@@ -461,6 +462,7 @@ START_TEST(test_all_settings)
 	ck_assert_int_eq(srv->srv_shutdown_timeout, 0);
 	ck_assert_int_eq(srv->srv_upload_expiry, 3600);
 	ck_assert(srv->srv_max_body == 10737418240LL);
+	ck_assert_int_eq(srv->srv_max_connections, 200);
 
 	up = &cf->cf_upstreams[0];
 	ck_assert_str_eq(up->up_url, "https://hub.example.com");
@@ -546,6 +548,8 @@ static const struct {
 	  "depot.conf:2: 'upload_expiry' must be at least 1" },
 	{ "server = {\n  max_body = -1;\n};\n",
 	  "depot.conf:2: 'max_body' must be 0 or more" },
+	{ "server = {\n  max_connections = -1;\n};\n",
+	  "depot.conf:2: 'max_connections' must be 0 or more" },
 	{ "server = {\n  data_dir = \"\";\n};\n",
 	  "depot.conf:2: 'data_dir' must not be empty" },
 	{ "server = {\n  pidfile = \"\";\n};\n",
@@ -1285,7 +1289,7 @@ START_TEST(test_man_page)
 		"public_url", "trusted_proxies", "mirror_registry", "log",
 		"syslog", "facility", "level", "access_log",
 		"request_timeout", "shutdown_timeout", "upload_expiry",
-		"max_body",
+		"max_body", "max_connections",
 		"key", "type", "source", "url", "tag_ttl", "negative_ttl",
 		"timeout", "ca_file", "insecure_tls", "token_realms", "read",
 		"write",
