@@ -49,6 +49,8 @@
 #define MASTER_BACKOFF_MAX_MS	30000
 #define MASTER_KILL_GRACE_SECS	5	/* after shutdown_timeout */
 #define MASTER_NSIGNALS		5
+/* A part file of a fetch nobody runs is removed once this old. */
+#define MASTER_PART_GRACE_SECS	900
 
 struct listener {
 	char	*ls_text;
@@ -973,8 +975,9 @@ master_respawn_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * Every minute: checkpoint the index, expire abandoned uploads and
- * refresh the blob store gauges.
+ * Every minute: checkpoint the index, expire abandoned uploads, sweep the
+ * part files of upstream fetches that died, and refresh the blob store
+ * gauges.
  */
 static void
 master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
@@ -994,6 +997,11 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 	master_db_leave(m);
 	if (n > 0)	/* upload_expire logs the count */
 		metrics_uploads_expired((uint64_t)n);
+	n = blobstore_sweep_parts(m->m_blobs,
+	    time(NULL) - MASTER_PART_GRACE_SECS);
+	if (n > 0)
+		log_info("removed %d part file%s of upstream fetches that "
+		    "ended unfinished", n, n == 1 ? "" : "s");
 	master_housekeeping_arm(m);
 }
 
