@@ -658,6 +658,8 @@ master_child_exited(struct master *m, struct child *ch, int status)
 		    WEXITSTATUS(status));
 	else
 		log_debug("worker %ld exited", (long)ch->ch_pid);
+	/* Its manifest pulls are over, even if its pid comes back. */
+	upstream_flight_drop_pid(ch->ch_pid);
 	/* Counted here: the recovery path below replaces it too. */
 	if (abnormal && !m->m_stopping &&
 	    ch->ch_generation == m->m_generation && ch->ch_control_fd != -1)

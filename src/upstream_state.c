@@ -802,3 +802,16 @@ upstream_flight_release(const char *what, uint64_t ticket)
 	}
 	us_unlock();
 }
+
+void
+upstream_flight_drop_pid(pid_t pid)
+{
+	size_t	 i;
+
+	if (pid <= 0 || us_lock() == -1)
+		return;
+	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS; i++)
+		if (us_shm->ss_flight[i].f_pid == pid)
+			us_shm->ss_flight[i].f_pid = 0;
+	us_unlock();
+}

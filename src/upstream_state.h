@@ -27,6 +27,8 @@
 #ifndef DEPOT_UPSTREAM_STATE_H
 #define DEPOT_UPSTREAM_STATE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -130,5 +132,7 @@ void	upstream_negative_drop(const char *what);
 int	upstream_flight_claim(const char *what, time_t now, uint64_t *ticket);
 int	upstream_flight_held(const char *what, time_t now);
 void	upstream_flight_release(const char *what, uint64_t ticket);
+/* Drop every claim of process pid (the master, when it reaps a worker). */
+void	upstream_flight_drop_pid(pid_t pid);
 
 #endif /* DEPOT_UPSTREAM_STATE_H */

@@ -391,7 +391,16 @@ START_TEST(test_flight)
 	ck_assert_int_eq(upstream_flight_held("r/a:1", 1000), 0);
 	ck_assert_int_eq(upstream_flight_claim("r/a:1", 1000, &t1), 1);
 
-	/* A claim too old is over. */
+	/* The master forgets the claims of a worker it reaped. */
+	upstream_flight_drop_pid(getpid() + 1);
+	ck_assert_int_eq(upstream_flight_held("r/c:1", 1000), 1);
+	upstream_flight_drop_pid(getpid());
+	ck_assert_int_eq(upstream_flight_held("r/c:1", 1000), 0);
+	ck_assert_int_eq(upstream_flight_held("r/a:1", 1000), 0);
+	ck_assert_int_eq(upstream_flight_claim("r/a:1", 1000, &t1), 1);
+	ck_assert_int_eq(upstream_flight_claim("r/a:2", 1000, &t2), 1);
+
+		/* A claim too old is over. */
 	ck_assert_int_eq(upstream_flight_held("r/a:2",
 	    1000 + UPSTREAM_FLIGHT_MAX_AGE + 1), 0);
 	ck_assert_int_eq(upstream_flight_claim("r/a:2",
