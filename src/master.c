@@ -986,7 +986,7 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct master	*m = arg;
 	int64_t		 before;
-	int		 n;
+	int		 n, swept;
 
 	(void)fd;
 	(void)events;
@@ -995,15 +995,15 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 	master_db_enter(m);
 	index_checkpoint(m->m_index);
 	n = upload_expire(m->m_index, m->m_blobs, before);
+	swept = blobstore_sweep_parts(m->m_blobs,
+	    time(NULL) - MASTER_PART_GRACE_SECS);
 	metrics_blob_store_update(m->m_config->cf_server.srv_data_dir, 0);
 	master_db_leave(m);
 	if (n > 0)	/* upload_expire logs the count */
 		metrics_uploads_expired((uint64_t)n);
-	n = blobstore_sweep_parts(m->m_blobs,
-	    time(NULL) - MASTER_PART_GRACE_SECS);
-	if (n > 0)
+	if (swept > 0)
 		log_info("removed %d part file%s of upstream fetches that "
-		    "ended unfinished", n, n == 1 ? "" : "s");
+		    "ended unfinished", swept, swept == 1 ? "" : "s");
 	master_housekeeping_arm(m);
 }
 

@@ -520,8 +520,8 @@ is "$?" 0 "depotd stops with status 0"
 # --- 17: single flight of manifest pulls across workers, a bad upstream
 # tag list, and the master's sweep of part files of dead fetches, on a
 # second depotd (default request_timeout) in front of a small upstream
-# of our own: it answers manifests after $fake/delay seconds (and not
-# while $fake/hold exists, for a minute at most), fails the next manifest
+# of our own: it does not answer manifest requests while $fake/hold
+# exists (for a minute at most), fails the next manifest
 # GET with 503 while $fake/fail exists, serves tag lists verbatim, logs
 # "METHOD PATH STATUS" per request when answered and "METHOD PATH" per
 # manifest request when received (fake.log.seen).
@@ -560,11 +560,6 @@ class H(http.server.BaseHTTPRequestHandler):
             t0 = time.time()
             while os.path.exists(os.path.join(root, "hold")) and time.time() < t0 + 60:
                 time.sleep(0.05)
-            try:
-                with open(os.path.join(root, "delay")) as f:
-                    time.sleep(float(f.read()))
-            except FileNotFoundError:
-                pass
             if self.command == "GET":
                 try:
                     os.unlink(os.path.join(root, "fail"))
@@ -618,17 +613,38 @@ fcount() {
 	    END { print n + 0 }' "$T_DIR/fake.log"
 }
 
-# pulls N PATH REF: N concurrent GETs of a manifest; prints how many
-# answers had each "STATUS DIGEST" (the digest of the body of a 200,
-# else -), as "COUNT STATUS DIGEST;" sorted.
+# seen: manifest requests the test upstream received so far.
+seen() {
+	cat "$T_DIR/fake.log.seen" 2>/dev/null | wc -l
+}
+
+# pulls N PATH REF: N concurrent GETs of a manifest, while the test
+# upstream holds its manifest answers until one request has reached it
+# and depotd logs that the other N-1 wait for that one (30 s at most);
+# prints how many answers had each "STATUS DIGEST" (the digest of the
+# body of a 200, else -), as "COUNT STATUS DIGEST;" sorted.
 pulls() {
-	local n=$1 i=0 pids=""
+	local n=$1 i=0 pids="" seen0 waiting0
+	seen0=$(seen)
+	waiting0=$(grep -c 'waiting for the pull of' "$flog")
+	: >"$fake/hold"
 	while [ "$i" -lt "$n" ]; do
 		i=$((i + 1))
 		mcurl "$base2/v2/$2/manifests/$3" -o "$T_DIR/sf-$i.body" \
 		    -w '%{http_code}' >"$T_DIR/sf-$i.st" &
 		pids="$pids $!"
 	done
+	i=0
+	while [ "$(seen)" -le "$seen0" ] ||
+	    [ "$(grep -c 'waiting for the pull of' "$flog")" -lt "$((waiting0 + n - 1))" ]; do
+		if [ "$i" -ge 300 ]; then
+			echo "# pulls: the followers did not all wait" >&2
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	rm -f "$fake/hold"
 	for p in $pids; do
 		wait "$p"
 	done
@@ -671,7 +687,6 @@ is "$(echo $(workers_of "$pid2") | wc -w)" 2 "17: the second depotd runs two wor
 
 # 17a: an uncached tag, 8 clients at once: one upstream GET.
 cp "$(lblob "$I-samea" "$d_samea")" "$fake/m/slow_1"
-echo 1 >"$fake/delay"
 is "$(pulls 8 up-f/slow 1)" "8 200 $d_samea;" \
     "17: 8 concurrent pulls of an uncached tag are all served"
 is "$(fcount GET '^/v2/slow/manifests/1$')" 1 \
@@ -692,7 +707,6 @@ is "$(pulls 6 up-f/slow 2)" "5 200 $d_lib;1 503 -;" \
     "17: the leader's client gets 503, a follower takes over and serves the other 5"
 is "$(fcount GET '^/v2/slow/manifests/2$')" 2 \
     "17: ... with two manifest GETs upstream (the failed one and the take-over)"
-rm -f "$fake/delay"
 
 # --- 18: an upstream tag list that is not one (an entry that is not a
 # string, more than 100000 tags) is that upstream failing, said alike.
