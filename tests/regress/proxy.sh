@@ -620,7 +620,8 @@ seen() {
 
 # pulls N PATH REF: N concurrent GETs of a manifest, while the test
 # upstream holds its manifest answers until one request has reached it
-# and depotd logs that the other N-1 wait for that one (30 s at most);
+# and depotd logs that the other N-1 wait for that one (20 s at most,
+# within the upstream's timeout);
 # prints how many answers had each "STATUS DIGEST" (the digest of the
 # body of a 200, else -), as "COUNT STATUS DIGEST;" sorted.
 pulls() {
@@ -637,7 +638,7 @@ pulls() {
 	i=0
 	while [ "$(seen)" -le "$seen0" ] ||
 	    [ "$(grep -c 'waiting for the pull of' "$flog")" -lt "$((waiting0 + n - 1))" ]; do
-		if [ "$i" -ge 300 ]; then
+		if [ "$i" -ge 200 ]; then
 			echo "# pulls: the followers did not all wait" >&2
 			break
 		fi
@@ -674,7 +675,7 @@ server = {
 };
 upstreams = (
   { key = "up-f"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pf";
-    tag_ttl = 2; timeout = 10; }
+    tag_ttl = 2; timeout = 60; }
 );
 registries = (
   { name = "mix"; type = "docker"; upstreams = [ "up-f" ]; }
