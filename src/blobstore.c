@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -97,6 +98,12 @@ static int	blobstore_claim_fresh(struct blobstore *, const char *, int *,
 		    char **);
 static struct blob_writer *blob_writer_new(struct blobstore *,
 		    enum digest_alg, int, const char *);
+static int	blobstore_sweep_part(struct blobstore *, const char *, size_t,
+		    time_t);
+static void	blobstore_sweep_size(struct blobstore *, const char *, size_t,
+		    time_t);
+static void	blobstore_sweep_temp(struct blobstore *, const char *,
+		    time_t);
 static void	blob_writer_free(struct blob_writer *);
 
 /* Set *cause (when wanted) to a formatted message. */
@@ -936,4 +943,122 @@ blobstore_same_file(struct blobstore *bs, const struct digest *d, int fd,
 	if (fstat(fd, &fsb) == -1 || stat(path, &psb) == -1)
 		return (0);
 	return (fsb.st_dev == psb.st_dev && fsb.st_ino == psb.st_ino);
+}
+
+int
+blobstore_sweep_parts(struct blobstore *bs, time_t before)
+{
+	DIR		*dir;
+	struct dirent	*de;
+	size_t		 len;
+	int		 n = 0;
+
+	if ((dir = opendir(bs->bs_tmpdir)) == NULL) {
+		log_warn("%s: opendir %s", __func__, bs->bs_tmpdir);
+		return (-1);
+	}
+	while ((de = readdir(dir)) != NULL) {
+		len = strlen(de->d_name);
+		if (len > 5 && strcmp(de->d_name + len - 5, ".part") == 0)
+			n += blobstore_sweep_part(bs, de->d_name, len - 5,
+			    before);
+		else if (strstr(de->d_name, ".size") != NULL)
+			blobstore_sweep_size(bs, de->d_name, len, before);
+		else if (strncmp(de->d_name, BLOBSTORE_TMP_PREFIX,
+		    strlen(BLOBSTORE_TMP_PREFIX)) == 0)
+			blobstore_sweep_temp(bs, de->d_name, before);
+	}
+	closedir(dir);
+	return (n);
+}
+
+/*
+ * Remove tmp/<stem>.part and its size file when no fetch holds its lock
+ * and it was last written before `before`. 1 when removed, else 0. The
+ * file is opened without O_CREAT (a sweep never makes a part file) and
+ * checked to still be the one at its name once locked.
+ */
+static int
+blobstore_sweep_part(struct blobstore *bs, const char *name, size_t stem,
+    time_t before)
+{
+	char		 path[PATH_MAX], size[PATH_MAX];
+	struct stat	 fsb, psb;
+	int		 fd;
+
+	if (path_fmt(path, sizeof(path), "%s/%s", bs->bs_tmpdir, name) == -1 ||
+	    path_fmt(size, sizeof(size), "%s/%.*s.size", bs->bs_tmpdir,
+	    (int)stem, name) == -1)
+		return (0);
+	if (lstat(path, &psb) == -1 || !S_ISREG(psb.st_mode) ||
+	    psb.st_mtime >= before)
+		return (0);
+	if ((fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return (0);
+	if (blobstore_lock(fd, F_WRLCK) == -1 || fstat(fd, &fsb) == -1 ||
+	    lstat(path, &psb) == -1 || psb.st_dev != fsb.st_dev ||
+	    psb.st_ino != fsb.st_ino || fsb.st_mtime >= before) {
+		close(fd);	/* a fetch runs, or the file moved on */
+		return (0);
+	}
+	if (unlink(size) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", __func__, size);
+	if (unlink(path) == -1) {
+		log_warn("%s: unlink %s", __func__, path);
+		close(fd);
+		return (0);
+	}
+	close(fd);
+	return (1);
+}
+
+/*
+ * Remove an old size file whose part file is gone (tmp/<stem>.size), or
+ * the temp file of one that was never renamed (tmp/<stem>.size.<pid>).
+ */
+static void
+blobstore_sweep_size(struct blobstore *bs, const char *name, size_t len,
+    time_t before)
+{
+	char		 path[PATH_MAX], part[PATH_MAX];
+	const char	*dot;
+	struct stat	 sb;
+
+	dot = strstr(name, ".size");
+	if (path_fmt(path, sizeof(path), "%s/%s", bs->bs_tmpdir, name) == -1 ||
+	    path_fmt(part, sizeof(part), "%s/%.*s.part", bs->bs_tmpdir,
+	    (int)(dot - name), name) == -1)
+		return;
+	if ((size_t)(dot - name) + 5 == len && lstat(part, &sb) == 0)
+		return;		/* swept with its part file, or live */
+	if ((size_t)(dot - name) + 5 != len && dot[5] != '.')
+		return;		/* not ours */
+	if (lstat(path, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_mtime >= before)
+		return;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", __func__, path);
+}
+
+/*
+ * Remove tmp/blob-XXXXXX, a blob being written (a manifest, a verifying
+ * download, a part file about to be claimed) by a process that died:
+ * a live writer writes it within seconds, so one untouched since
+ * `before` has none.
+ */
+static void
+blobstore_sweep_temp(struct blobstore *bs, const char *name, time_t before)
+{
+	char		 path[PATH_MAX];
+	struct stat	 sb;
+
+	if (path_fmt(path, sizeof(path), "%s/%s", bs->bs_tmpdir, name) == -1)
+		return;
+	if (lstat(path, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_mtime >= before)
+		return;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", __func__, path);
+	else
+		log_debug("%s: removed %s", __func__, name);
 }

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <time.h>
 
 #include "digest.h"
 
@@ -127,5 +128,13 @@ int	blobstore_same_file(struct blobstore *, const struct digest *, int fd,
 	    int part);
 /* 1 if some holder has the part lock (a fetch is running), else 0. */
 int	blobstore_fetch_active(struct blobstore *, const struct digest *);
+/*
+ * Housekeeping: remove the part files of fetches that ended without
+ * finishing (a fetcher that died): files whose lock can be taken, so no
+ * fetch runs, and that were last written before `before`; with each its
+ * size file, and size files left behind without a part file. The number
+ * of part files removed, or -1 when tmp/ cannot be read.
+ */
+int	blobstore_sweep_parts(struct blobstore *, time_t before);
 
 #endif /* DEPOT_BLOBSTORE_H */

@@ -2091,6 +2091,79 @@ index_tag_put(struct index *ix, const char *repo, const char *tag,
 	return (index_store(ix, "put tag", &rec, &e));
 }
 
+/* A tag written only while the record is still tc_expect (or absent). */
+struct index_tag_cas {
+	struct index_rec	 tc_rec;
+	const struct index_tag	*tc_expect;
+	int			 tc_changed;
+};
+
+static int
+index_tag_cas_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_tag_cas	*tc = arg;
+	const struct index_tag	*x = tc->tc_expect;
+	struct index_tag	 cur;
+	DB			*db = ix->ix_db[INDEX_DB_TAGS];
+	DBT			 key, data;
+	int			 ret, same;
+
+	tc->tc_changed = 0;
+	index_dbt(&key, tc->tc_rec.rec_key.key_buf, tc->tc_rec.rec_key.key_len);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_MALLOC;
+	ret = db->get(db, txn, &key, &data, DB_RMW);
+	if (ret == DB_NOTFOUND)
+		same = x == NULL;
+	else if (ret != 0)
+		return (ret);
+	else {
+		ret = index_tag_decode(data.data, data.size, &cur);
+		free(data.data);
+		if (ret != 0)
+			return (ret);
+		same = x != NULL && digest_equal(&cur.it_digest, &x->it_digest) &&
+		    cur.it_fetched_at == x->it_fetched_at &&
+		    strcmp(cur.it_media_type, x->it_media_type) == 0 &&
+		    strcmp(cur.it_upstream, x->it_upstream) == 0;
+	}
+	if (!same) {
+		tc->tc_changed = 1;
+		return (0);
+	}
+	return (index_put(ix, txn, INDEX_DB_TAGS, &tc->tc_rec.rec_key,
+	    tc->tc_rec.rec_data, tc->tc_rec.rec_size));
+}
+
+int
+index_tag_put_if(struct index *ix, const char *repo, const char *tag,
+    const struct index_tag *t, const struct index_tag *expect)
+{
+	struct index_tag_cas	 tc;
+	struct index_enc	 e;
+	int			 ret;
+
+	memset(&tc, 0, sizeof(tc));
+	if (!index_ready(ix, __func__) ||
+	    index_tag_rec(&tc.tc_rec, __func__, repo, tag) == -1)
+		return (-1);
+	if (t == NULL || index_tag_encode(&e, t) == -1) {
+		if (t != NULL)
+			index_enc_free(&e);
+		log_warnx("%s: bad tag record", __func__);
+		return (-1);
+	}
+	tc.tc_rec.rec_data = e.enc_data;
+	tc.tc_rec.rec_size = e.enc_len;
+	tc.tc_expect = expect;
+	ret = index_txn_run(ix, "put tag if unchanged", 0, index_tag_cas_txn,
+	    &tc);
+	index_enc_free(&e);
+	if (ret != 0)
+		return (-1);
+	return (tc.tc_changed ? 0 : 1);
+}
+
 int
 index_tag_delete(struct index *ix, const char *repo, const char *tag)
 {

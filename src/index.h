@@ -101,6 +101,14 @@ int	index_tag_get(struct index *, const char *repo, const char *tag,
 	    struct index_tag *);
 int	index_tag_put(struct index *, const char *repo, const char *tag,
 	    const struct index_tag *);
+/*
+ * Compare and set: write t as repo:tag only while the tag is still the
+ * one the caller read (expect: same digest, media type, time and
+ * origin), or still absent when expect is NULL. 1 written, 0 the tag
+ * changed meanwhile (nothing written), -1 error.
+ */
+int	index_tag_put_if(struct index *, const char *repo, const char *tag,
+	    const struct index_tag *t, const struct index_tag *expect);
 /* 1 deleted, 0 absent, -1 error. */
 int	index_tag_delete(struct index *, const char *repo, const char *tag);
 /* Tags after last (NULL: from the first), at most n (0: all). */

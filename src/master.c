@@ -49,6 +49,8 @@
 #define MASTER_BACKOFF_MAX_MS	30000
 #define MASTER_KILL_GRACE_SECS	5	/* after shutdown_timeout */
 #define MASTER_NSIGNALS		5
+/* A part file of a fetch nobody runs is removed once this old. */
+#define MASTER_PART_GRACE_SECS	900
 
 struct listener {
 	char	*ls_text;
@@ -656,6 +658,8 @@ master_child_exited(struct master *m, struct child *ch, int status)
 		    WEXITSTATUS(status));
 	else
 		log_debug("worker %ld exited", (long)ch->ch_pid);
+	/* Its manifest pulls are over, even if its pid comes back. */
+	upstream_flight_drop_pid(ch->ch_pid);
 	/* Counted here: the recovery path below replaces it too. */
 	if (abnormal && !m->m_stopping &&
 	    ch->ch_generation == m->m_generation && ch->ch_control_fd != -1)
@@ -973,15 +977,16 @@ master_respawn_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * Every minute: checkpoint the index, expire abandoned uploads and
- * refresh the blob store gauges.
+ * Every minute: checkpoint the index, expire abandoned uploads, sweep the
+ * part files of upstream fetches that died, and refresh the blob store
+ * gauges.
  */
 static void
 master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct master	*m = arg;
 	int64_t		 before;
-	int		 n;
+	int		 n, swept;
 
 	(void)fd;
 	(void)events;
@@ -990,10 +995,15 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 	master_db_enter(m);
 	index_checkpoint(m->m_index);
 	n = upload_expire(m->m_index, m->m_blobs, before);
+	swept = blobstore_sweep_parts(m->m_blobs,
+	    time(NULL) - MASTER_PART_GRACE_SECS);
 	metrics_blob_store_update(m->m_config->cf_server.srv_data_dir, 0);
 	master_db_leave(m);
 	if (n > 0)	/* upload_expire logs the count */
 		metrics_uploads_expired((uint64_t)n);
+	if (swept > 0)
+		log_info("removed %d part file%s of upstream fetches that "
+		    "ended unfinished", swept, swept == 1 ? "" : "s");
 	master_housekeeping_arm(m);
 }
 

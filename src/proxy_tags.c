@@ -4,6 +4,13 @@
  * answers, asked in order. An upstream's list is kept in this process
  * for the upstream's tag_ttl, so listing often does not ask it each time.
  * Upstream pages (Link: rel="next") are followed up to a bound.
+ *
+ * An answer that is not a tag list (not JSON, "tags" not an array, an
+ * entry that is not a string, more than TAGS_MAX tags) is a bad answer
+ * of that upstream: it counts as failed with the reason logged and in
+ * the client's error, like an upstream that could not be reached; the
+ * other upstreams and the local tags are merged as usual. Strings that
+ * are not valid tag names are left out (they could not be pulled).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -72,7 +79,7 @@ static int	tags_pull_data_cb(struct upstream_call *, const void *, size_t,
 		    void *);
 static void	tags_pull_done_cb(struct upstream_call *, enum upstream_result,
 		    const char *, void *);
-static int	tags_pull_parse(struct tags_pull *);
+static int	tags_pull_parse(struct tags_pull *, const char **);
 static char	*tags_pull_link_next(const char *);
 static void	tags_pull_finish(struct tags_pull *);
 static void	tags_pull_free(struct tags_pull *);
@@ -198,7 +205,8 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
     const char *errmsg, void *arg)
 {
 	struct tags_pull	*tp = arg;
-	char			*next, *key;
+	char			*next, *key, *why;
+	const char		*bad;
 	long			 status;
 
 	status = result == UPSTREAM_OK ? upstream_call_status(call) : 0;
@@ -211,9 +219,11 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 		tags_pull_upstream(tp);
 		return;
 	}
-	if (tags_pull_parse(tp) == -1) {
-		proxy_outcome_fail(&tp->tp_outcome, tp->tp_up,
-		    "unreadable tag list", "protocol");
+	if (tags_pull_parse(tp, &bad) == -1) {
+		xasprintf(&why, "bad tag list: %s", bad);
+		proxy_outcome_fail(&tp->tp_outcome, tp->tp_up, why,
+		    "protocol");
+		free(why);
 		index_strings_free(tp->tp_got, tp->tp_ngot);
 		tp->tp_got = NULL;
 		tp->tp_ngot = 0;
@@ -240,43 +250,53 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 	tags_pull_upstream(tp);
 }
 
-/* Add the valid tags of the page in tp_body to tp_got. 0, or -1. */
+/*
+ * Add the valid tags of the page in tp_body to tp_got. 0, or -1 with
+ * *bad saying what is wrong with the answer.
+ */
 static int
-tags_pull_parse(struct tags_pull *tp)
+tags_pull_parse(struct tags_pull *tp, const char **bad)
 {
 	json_t		*root, *list, *item;
 	json_error_t	 err;
 	const char	*tag;
-	char		**page;
+	char		**page = NULL;
 	size_t		 i, n = 0;
 
 	root = json_loadb((const char *)evbuffer_pullup(tp->tp_body, -1),
 	    evbuffer_get_length(tp->tp_body), 0, &err);
 	if (root == NULL || !json_is_object(root)) {
-		json_decref(root);
-		return (-1);
+		*bad = "not a JSON object";
+		goto fail;
 	}
 	list = json_object_get(root, "tags");
 	if (list != NULL && !json_is_null(list) && !json_is_array(list)) {
-		json_decref(root);
-		return (-1);
+		*bad = "\"tags\" is not an array";
+		goto fail;
+	}
+	if (tp->tp_ngot + json_array_size(list) > TAGS_MAX) {
+		*bad = "more than 100000 tags";
+		goto fail;
 	}
 	page = xcalloc(json_array_size(list) + 1, sizeof(*page));
 	json_array_foreach(list, i, item) {
-		if ((tag = json_string_value(item)) == NULL ||
-		    ref_tag_valid(tag, NULL) == -1)
+		if ((tag = json_string_value(item)) == NULL) {
+			*bad = "an entry of \"tags\" is not a string";
+			goto fail;
+		}
+		if (ref_tag_valid(tag, NULL) == -1)
 			continue;
 		page[n++] = (char *)tag;	/* borrowed from root */
-	}
-	if (tp->tp_ngot + n > TAGS_MAX) {
-		free(page);
-		json_decref(root);
-		return (-1);
 	}
 	tags_add(&tp->tp_got, &tp->tp_ngot, page, n);	/* copies */
 	free(page);
 	json_decref(root);
 	return (0);
+
+fail:
+	free(page);
+	json_decref(root);
+	return (-1);
 }
 
 /*

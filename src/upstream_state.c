@@ -2,8 +2,8 @@
  * upstream_state.c: the shared memory segment every depotd process
  * consults before it asks an upstream anything. It owns the segment's
  * layout and lock, the circuit breakers and Retry-After deadlines, the
- * bearer token cache, the negative cache, and the parsers of the
- * Retry-After and ratelimit header values.
+ * bearer token cache, the negative cache, the flight claims, and the
+ * parsers of the Retry-After and ratelimit header values.
  *
  * One process-shared robust mutex guards the whole segment; every
  * critical section is a short walk over a fixed table. When a process
@@ -14,6 +14,10 @@
  * The negative table keeps its hashes and deadlines in arrays of their
  * own, so a lookup scans a few dozen kilobytes and compares a key string
  * only where the hash matches.
+ *
+ * A flight claim names its holder by pid and a ticket unique across
+ * processes (the segment's stamp); a holder that died is found with
+ * kill(pid, 0), so a crashed worker never leaves a pull claimed.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -22,12 +26,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "upstream_state.h"
@@ -51,6 +57,14 @@ struct us_token {
 	char		 t_token[UPSTREAM_TOKEN_MAX];
 };
 
+struct us_flight {
+	pid_t		 f_pid;		/* 0: free */
+	uint64_t	 f_ticket;
+	time_t		 f_started;
+	uint32_t	 f_hash;
+	char		 f_key[UPSTREAM_NEGATIVE_KEY_MAX];
+};
+
 struct us_shared {
 	pthread_mutex_t	 ss_lock;
 	uint64_t	 ss_stamp;
@@ -60,6 +74,7 @@ struct us_shared {
 	time_t		 ss_neg_until[UPSTREAM_NEGATIVE_SLOTS];	/* 0: free */
 	char		 ss_neg_key[UPSTREAM_NEGATIVE_SLOTS]
 			    [UPSTREAM_NEGATIVE_KEY_MAX];
+	struct us_flight ss_flight[UPSTREAM_FLIGHT_SLOTS];
 };
 
 static struct us_shared	*us_shm;
@@ -71,6 +86,8 @@ static struct us_health *us_health_find(const char *, int);
 static struct us_token *us_token_find(const char *, const char *);
 static uint32_t	 us_hash(const char *);
 static int	 us_negative_find(const char *, uint32_t);
+static int	 us_flight_live(const struct us_flight *, time_t);
+static struct us_flight *us_flight_find(const char *, uint32_t, time_t);
 static int	 ra_delta(const char *, int *);
 static int	 ra_date(const char *, time_t *);
 static int	 ra_digits(const char **, int, int *);
@@ -169,6 +186,7 @@ us_forget(void)
 	memset(us_shm->ss_neg_hash, 0, sizeof(us_shm->ss_neg_hash));
 	memset(us_shm->ss_neg_until, 0, sizeof(us_shm->ss_neg_until));
 	memset(us_shm->ss_neg_key, 0, sizeof(us_shm->ss_neg_key));
+	memset(us_shm->ss_flight, 0, sizeof(us_shm->ss_flight));
 }
 
 /* ---- health ---- */
@@ -684,5 +702,116 @@ upstream_negative_drop(const char *what)
 		return;
 	if ((i = us_negative_find(what, us_hash(what))) != -1)
 		us_shm->ss_neg_until[i] = 0;
+	us_unlock();
+}
+
+/* ---- flights ---- */
+
+/* 1 when the claim in f is held by a live process and not too old. */
+static int
+us_flight_live(const struct us_flight *f, time_t now)
+{
+	if (f->f_pid == 0 || now - f->f_started > UPSTREAM_FLIGHT_MAX_AGE)
+		return (0);
+	return (kill(f->f_pid, 0) == 0 || errno != ESRCH);
+}
+
+/* The live claim of what, or NULL; dead claims met on the way are freed. */
+static struct us_flight *
+us_flight_find(const char *what, uint32_t hash, time_t now)
+{
+	struct us_flight	*f;
+	size_t			 i;
+
+	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS; i++) {
+		f = &us_shm->ss_flight[i];
+		if (f->f_pid == 0 || f->f_hash != hash ||
+		    strcmp(f->f_key, what) != 0)
+			continue;
+		if (us_flight_live(f, now))
+			return (f);
+		f->f_pid = 0;
+	}
+	return (NULL);
+}
+
+int
+upstream_flight_claim(const char *what, time_t now, uint64_t *ticket)
+{
+	struct us_flight	*f, *victim = NULL;
+	uint32_t		 hash;
+	size_t			 i;
+
+	if (what == NULL || strlen(what) >= UPSTREAM_NEGATIVE_KEY_MAX)
+		return (-1);
+	hash = us_hash(what);
+	if (us_lock() == -1)
+		return (-1);
+	if (us_flight_find(what, hash, now) != NULL) {
+		us_unlock();
+		return (0);
+	}
+	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS && victim == NULL; i++) {
+		f = &us_shm->ss_flight[i];
+		if (!us_flight_live(f, now))
+			victim = f;
+	}
+	if (victim == NULL) {
+		us_unlock();
+		return (-1);
+	}
+	memset(victim, 0, sizeof(*victim));
+	(void)snprintf(victim->f_key, sizeof(victim->f_key), "%s", what);
+	victim->f_hash = hash;
+	victim->f_pid = getpid();
+	victim->f_started = now;
+	victim->f_ticket = ++us_shm->ss_stamp;
+	*ticket = victim->f_ticket;
+	us_unlock();
+	return (1);
+}
+
+int
+upstream_flight_held(const char *what, time_t now)
+{
+	int	 held;
+
+	if (what == NULL || strlen(what) >= UPSTREAM_NEGATIVE_KEY_MAX ||
+	    us_lock() == -1)
+		return (0);
+	held = us_flight_find(what, us_hash(what), now) != NULL;
+	us_unlock();
+	return (held);
+}
+
+void
+upstream_flight_release(const char *what, uint64_t ticket)
+{
+	struct us_flight	*f;
+	size_t			 i;
+
+	if (what == NULL || us_lock() == -1)
+		return;
+	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS; i++) {
+		f = &us_shm->ss_flight[i];
+		if (f->f_pid == getpid() && f->f_ticket == ticket &&
+		    strcmp(f->f_key, what) == 0) {
+			f->f_pid = 0;
+			break;
+		}
+	}
+	us_unlock();
+}
+
+void
+upstream_flight_drop_pid(pid_t pid)
+{
+	size_t	 i;
+
+	if (pid <= 0 || us_lock() == -1)
+		return;
+	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS; i++)
+		if (us_shm->ss_flight[i].f_pid == pid)
+			us_shm->ss_flight[i].f_pid = 0;
 	us_unlock();
 }

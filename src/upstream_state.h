@@ -12,7 +12,9 @@
  *    deadline of an upstream's Retry-After;
  *  - bearer tokens per upstream key and scope, until they expire, so
  *    every worker reuses one token;
- *  - the negative cache: references every upstream answered 404 for.
+ *  - the negative cache: references every upstream answered 404 for;
+ *  - flights: which process is pulling a manifest from the upstreams right
+ *    now, so that the others wait for its result instead of asking too.
  *
  * Tables have fixed sizes; when one is full the entry closest to expiry
  * (or least recently used) is replaced. Keys are strings compared in full
@@ -25,7 +27,10 @@
 #ifndef DEPOT_UPSTREAM_STATE_H
 #define DEPOT_UPSTREAM_STATE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "depot.h"
@@ -39,6 +44,8 @@
 #define UPSTREAM_HEALTH_SLOTS		64	/* upstream keys tracked */
 #define UPSTREAM_TOKEN_SLOTS		128	/* tokens kept */
 #define UPSTREAM_NEGATIVE_SLOTS		4096	/* misses remembered */
+#define UPSTREAM_FLIGHT_SLOTS		256	/* pulls under way */
+#define UPSTREAM_FLIGHT_MAX_AGE		900	/* seconds a claim lasts at most */
 /* bytes of one negative key, with NUL: repository, '@', sha512 digest */
 #define UPSTREAM_NEGATIVE_KEY_MAX	(DEPOT_REPO_MAX + 1 + 135 + 1)
 
@@ -110,5 +117,22 @@ void	upstream_token_drop(const char *key, const char *scope);
 int	upstream_negative_get(const char *what, time_t now);
 void	upstream_negative_put(const char *what, time_t until);
 void	upstream_negative_drop(const char *what);
+
+/*
+ * Flights: single flight of an upstream pull across processes. what
+ * names the pull (depotd uses the negative cache's keys).
+ * upstream_flight_claim returns 1 when the caller now leads the pull
+ * (*ticket identifies its claim), 0 when a live process holds it (the
+ * caller waits and looks again), -1 when single flight is unavailable
+ * (no segment, a key too long, every slot held): go ahead alone. A claim
+ * whose process died, or older than UPSTREAM_FLIGHT_MAX_AGE, is taken
+ * over. upstream_flight_held: 1 while a live claim on what exists.
+ * upstream_flight_release drops the claim of that ticket.
+ */
+int	upstream_flight_claim(const char *what, time_t now, uint64_t *ticket);
+int	upstream_flight_held(const char *what, time_t now);
+void	upstream_flight_release(const char *what, uint64_t ticket);
+/* Drop every claim of process pid (the master, when it reaps a worker). */
+void	upstream_flight_drop_pid(pid_t pid);
 
 #endif /* DEPOT_UPSTREAM_STATE_H */

@@ -8,7 +8,11 @@
 # to a token service on another host), HEAD and Range requests that
 # cache nothing, merged tag lists, image indexes, Docker's
 # registry-mirrors path layout (curl and podman) and pushed tags hiding
-# upstream ones.
+# upstream ones; then, on a second depotd in front of a small upstream of
+# the script's own: one upstream request for many concurrent pulls of a
+# manifest across workers (and a follower taking over when it fails),
+# bad upstream tag lists, and the master's sweep of dead fetches' part
+# files.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 . "${DEPOT_SRCDIR:-.}/tests/regress/upstream_lib.sh"
 
@@ -512,3 +516,285 @@ is "$(echo "$idx_platforms" | wc -w)" 2 "14: the index has two platforms"
 
 stop_depotd "$DEPOTD_PID"
 is "$?" 0 "depotd stops with status 0"
+
+# --- 17: single flight of manifest pulls across workers, a bad upstream
+# tag list, and the master's sweep of part files of dead fetches, on a
+# second depotd (default request_timeout) in front of a small upstream
+# of our own: it does not answer manifest requests while $fake/hold
+# exists (for a minute at most), fails the next manifest
+# GET with 503 while $fake/fail exists, serves tag lists verbatim, logs
+# "METHOD PATH STATUS" per request when answered and "METHOD PATH" per
+# manifest request when received (fake.log.seen).
+fake=$T_DIR/fake
+mkdir -p "$fake/m" "$fake/t"
+cat >"$T_DIR/fake_registry.py" <<'PY'
+import hashlib, http.server, json, os, sys, time
+port_file, log, root = sys.argv[1:4]
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body, ctype="application/json", extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        with open(log, "a") as f:
+            f.write("%s %s %d\n" % (self.command, self.path, status))
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/v2/":
+            return self.answer(200, b"{}")
+        if "/manifests/" in path:
+            repo, ref = path[4:].split("/manifests/", 1)
+            with open(log + ".seen", "a") as f:
+                f.write("%s %s\n" % (self.command, self.path))
+            t0 = time.time()
+            while os.path.exists(os.path.join(root, "hold")) and time.time() < t0 + 60:
+                time.sleep(0.05)
+            if self.command == "GET":
+                try:
+                    os.unlink(os.path.join(root, "fail"))
+                    return self.answer(503, b'{"errors":[]}')
+                except FileNotFoundError:
+                    pass
+            try:
+                with open(os.path.join(root, "m", repo + "_" + ref), "rb") as f:
+                    body = f.read()
+            except FileNotFoundError:
+                return self.answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+            return self.answer(200, body, json.loads(body)["mediaType"],
+                [("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())])
+        if path.endswith("/tags/list"):
+            try:
+                with open(os.path.join(root, "t", path[4:-10]), "rb") as f:
+                    return self.answer(200, f.read())
+            except FileNotFoundError:
+                pass
+        return self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
+
+    do_HEAD = do_GET
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.daemon_threads = True
+with open(port_file + ".tmp", "w") as f:
+    f.write("%d\n" % srv.server_address[1])
+os.rename(port_file + ".tmp", port_file)
+srv.serve_forever()
+PY
+python3 "$T_DIR/fake_registry.py" "$T_DIR/fake.port" "$T_DIR/fake.log" "$fake" \
+    >"$T_DIR/fake.out" 2>&1 &
+T_PIDS="$T_PIDS $!"
+i=0
+while [ ! -s "$T_DIR/fake.port" ]; do
+	[ "$i" -ge 100 ] && bail "the test upstream did not start"
+	sleep 0.1
+	i=$((i + 1))
+done
+pf=$(cat "$T_DIR/fake.port")
+: >"$T_DIR/fake.log"
+
+# mdigest2 PATH REF: mdigest on the second depotd.
+mdigest2() {
+	echo "sha256:$(mcurl "$base2/v2/$1/manifests/$2" -f | sha256sum | cut -d' ' -f1)"
+}
+
+# fcount METHOD PATH_REGEX: requests the test upstream received.
+fcount() {
+	F_METHOD=$1 F_RE=$2 awk '$1 == ENVIRON["F_METHOD"] && $2 ~ ENVIRON["F_RE"] { n++ }
+	    END { print n + 0 }' "$T_DIR/fake.log"
+}
+
+# seen: manifest requests the test upstream received so far.
+seen() {
+	cat "$T_DIR/fake.log.seen" 2>/dev/null | wc -l
+}
+
+# pulls N PATH REF: N concurrent GETs of a manifest, while the test
+# upstream holds its manifest answers until one request has reached it
+# and depotd logs that the other N-1 wait for that one (20 s at most,
+# within the upstream's timeout);
+# prints how many answers had each "STATUS DIGEST" (the digest of the
+# body of a 200, else -), as "COUNT STATUS DIGEST;" sorted.
+pulls() {
+	local n=$1 i=0 pids="" seen0 waiting0
+	seen0=$(seen)
+	waiting0=$(grep -c 'waiting for the pull of' "$flog")
+	: >"$fake/hold"
+	while [ "$i" -lt "$n" ]; do
+		i=$((i + 1))
+		mcurl "$base2/v2/$2/manifests/$3" -o "$T_DIR/sf-$i.body" \
+		    -w '%{http_code}' >"$T_DIR/sf-$i.st" &
+		pids="$pids $!"
+	done
+	i=0
+	while [ "$(seen)" -le "$seen0" ] ||
+	    [ "$(grep -c 'waiting for the pull of' "$flog")" -lt "$((waiting0 + n - 1))" ]; do
+		if [ "$i" -ge 200 ]; then
+			echo "# pulls: the followers did not all wait" >&2
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	rm -f "$fake/hold"
+	for p in $pids; do
+		wait "$p"
+	done
+	i=0
+	while [ "$i" -lt "$n" ]; do
+		i=$((i + 1))
+		st=$(cat "$T_DIR/sf-$i.st")
+		if [ "$st" = 200 ]; then
+			echo "$st sha256:$(sha256sum <"$T_DIR/sf-$i.body" | cut -d' ' -f1)"
+		else
+			echo "$st -"
+		fi
+	done | sort | uniq -c | awk '{ print $1, $2, $3 }' | tr '\n' ';'
+}
+
+port2=$(free_port)
+base2="http://127.0.0.1:$port2"
+data2="$T_DIR/data-$port2"
+cat >"$T_DIR/flight.conf" <<EOC
+server = {
+  listen = [ "127.0.0.1:$port2" ];
+  workers = 2;
+  pidfile = "$T_DIR/depotd-$port2.pid";
+  data_dir = "$data2";
+  upload_expiry = 2;
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port2.log"; };
+};
+upstreams = (
+  { key = "up-f"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pf";
+    tag_ttl = 2; timeout = 60; }
+);
+registries = (
+  { name = "mix"; type = "docker"; upstreams = [ "up-f" ]; }
+);
+EOC
+start_depotd "$T_DIR/flight.conf" "$port2" || bail "the second depotd did not start"
+pid2=$DEPOTD_PID
+flog="$T_DIR/depotd-$port2.log"
+is "$(echo $(workers_of "$pid2") | wc -w)" 2 "17: the second depotd runs two workers"
+
+# 17a: an uncached tag, 8 clients at once: one upstream GET.
+cp "$(lblob "$I-samea" "$d_samea")" "$fake/m/slow_1"
+is "$(pulls 8 up-f/slow 1)" "8 200 $d_samea;" \
+    "17: 8 concurrent pulls of an uncached tag are all served"
+is "$(fcount GET '^/v2/slow/manifests/1$')" 1 \
+    "17: ... with one manifest GET upstream"
+
+# 17b: the tag expires and changes upstream: one HEAD, one GET.
+cp "$(lblob "$I-sameb" "$d_sameb")" "$fake/m/slow_1"
+sleep 3	# past tag_ttl
+is "$(pulls 8 up-f/slow 1)" "8 200 $d_sameb;" \
+    "17: 8 concurrent pulls of an expired, changed tag get the new manifest"
+is "$(fcount HEAD '^/v2/slow/manifests/1$') $(fcount GET '^/v2/slow/manifests/1$')" "1 2" \
+    "17: ... with one revalidating HEAD and one more GET upstream"
+
+# 17c: the leader's GET fails: one follower takes over, the rest wait for it.
+cp "$(lblob "$I-lib" "$d_lib")" "$fake/m/slow_2"
+: >"$fake/fail"
+is "$(pulls 6 up-f/slow 2)" "5 200 $d_lib;1 503 -;" \
+    "17: the leader's client gets 503, a follower takes over and serves the other 5"
+is "$(fcount GET '^/v2/slow/manifests/2$')" 2 \
+    "17: ... with two manifest GETs upstream (the failed one and the take-over)"
+
+# --- 18: an upstream tag list that is not one (an entry that is not a
+# string, more than 100000 tags) is that upstream failing, said alike.
+printf '{"name":"badtags","tags":["a",1]}' >"$fake/t/badtags"
+python3 -c 'import json; print(json.dumps({"name": "manytags",
+    "tags": ["t%d" % i for i in range(100001)]}))' >"$fake/t/manytags"
+is "$(status_code "$base2/v2/up-f/badtags/tags/list")" "503 UNAVAILABLE" \
+    "18: a tag list with a non-string entry: 503 UNAVAILABLE"
+like "$(jq -r '.errors[0].detail' "$T_DIR/body" 2>&1)" 'up-f: bad tag list: .*not a string' \
+    "18: ... saying so"
+is "$(status_code "$base2/v2/up-f/manytags/tags/list")" "503 UNAVAILABLE" \
+    "18: a tag list of more than 100000 tags: 503 UNAVAILABLE"
+like "$(jq -r '.errors[0].detail' "$T_DIR/body" 2>&1)" 'up-f: bad tag list: more than 100000 tags' \
+    "18: ... saying so"
+like "$(cat "$flog")" 'upstream up-f: bad tag list: an entry of "tags" is not a string' \
+    "18: depotd logs why it did not use that upstream's list"
+check "18: push a local tag into mix/badtags" \
+    sk copy --dest-tls-verify=false "oci:$I-t0:t0" "docker://127.0.0.1:$port2/mix/badtags:t0"
+is "$(curl -s "$base2/v2/mix/badtags/tags/list" | jq -r '.tags | join(",")' 2>&1)" "t0" \
+    "18: the local tags are still listed without the bad upstream's"
+
+# --- 19: the master removes the part file (and size file) of a fetch
+# that died once older than the grace period, never one whose fetch
+# holds its lock, however old.
+tmpd="$data2/tmp"
+stale_part="$tmpd/sha256-$(printf '%064d' 0).part"
+live_part="$tmpd/sha256-$(printf '%064d' 0 | tr 0 1).part"
+cat >"$T_DIR/hold_part.py" <<'PY'
+import fcntl, os, signal, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o640)
+os.write(fd, b"partial")
+fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
+    struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0) + bytes(8))
+old = time.time() - 7200
+os.utime(sys.argv[1], (old, old))
+print("locked", flush=True)
+signal.pause()
+PY
+python3 "$T_DIR/hold_part.py" "$live_part" >"$T_DIR/hold.out" 2>&1 &
+hold_pid=$!
+T_PIDS="$T_PIDS $hold_pid"
+i=0
+while ! grep -q locked "$T_DIR/hold.out"; do
+	[ "$i" -ge 100 ] && bail "the part file holder did not start"
+	sleep 0.1
+	i=$((i + 1))
+done
+printf 7 >"${live_part%.part}.size"
+touch -d '2 hours ago' "${live_part%.part}.size"
+printf partial >"$stale_part"
+printf 7 >"${stale_part%.part}.size"
+touch -d '2 hours ago' "$stale_part" "${stale_part%.part}.size"
+i=0
+while [ -e "$stale_part" ] && [ "$i" -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "19: the old part file of a dead fetch is removed" test ! -e "$stale_part"
+check "19: ... with its size file" test ! -e "${stale_part%.part}.size"
+check "19: the part file of a live fetch stays, however old" test -e "$live_part"
+check "19: ... and its size file" test -e "${live_part%.part}.size"
+like "$(cat "$flog")" 'removed 1 part file of upstream fetches that ended unfinished' \
+    "19: the master logs the sweep"
+kill "$hold_pid"
+
+# --- 20: a tag pushed while its stale cached copy is revalidated is not
+# overwritten by the revalidation.
+cp "$(lblob "$I-sh1" "$d_sh1")" "$fake/m/race_1"
+is "$(mdigest2 mix/race 1)" "$d_sh1" "20: mix/race:1 is cached from the upstream"
+sleep 3	# past tag_ttl
+: >"$fake/hold"
+heads=$(grep -c '^HEAD /v2/race/manifests/1$' "$T_DIR/fake.log.seen")
+mcurl "$base2/v2/mix/race/manifests/1" -o "$T_DIR/race.body" &
+race_pid=$!
+i=0
+while [ "$(grep -c '^HEAD /v2/race/manifests/1$' "$T_DIR/fake.log.seen")" -le "$heads" ]; do
+	[ "$i" -ge 300 ] && bail "the revalidation of mix/race:1 did not reach the upstream"
+	sleep 0.1
+	i=$((i + 1))
+done
+check "20: push another image to mix/race:1 while it is revalidated" \
+    sk copy --dest-tls-verify=false "oci:$I-sh2:1" "docker://127.0.0.1:$port2/mix/race:1"
+rm -f "$fake/hold"
+wait "$race_pid"
+is "sha256:$(sha256sum <"$T_DIR/race.body" | cut -d' ' -f1)" "$d_sh2" \
+    "20: the revalidating pull answers with the pushed manifest"
+is "$(mdigest2 mix/race 1)" "$d_sh2" "20: the pushed tag stays"
+
+stop_depotd "$pid2"
+is "$?" 0 "the second depotd stops with status 0"

@@ -5,7 +5,8 @@
  * while the master is open, failchk after an idle worker is killed,
  * recovery, and a crash test that SIGKILLs busy workers and checks that
  * the counters stay consistent. Registry content: tags, links and the
- * catalog, manifests with their referrers, uploads (with a race between
+ * catalog, tags written only while unchanged (compare and set),
+ * manifests with their referrers, uploads (with a race between
  * processes on one upload's offset), values damaged on disk, and the
  * purge of a registry's entries (more than one batch of them).
  *
@@ -951,6 +952,51 @@ START_TEST(test_tag_roundtrip)
 }
 END_TEST
 
+START_TEST(test_tag_put_if)
+{
+	struct index		*ix;
+	struct index_tag	 cached, renewed, pushed, got;
+	struct digest		 d1, d2;
+
+	mkdigest(&d1, "cached");
+	mkdigest(&d2, "pushed");
+	ix = master_open();
+	mktag(&cached, &d1, "application/vnd.oci.image.manifest.v1+json",
+	    1700000000, "hub");
+	/* Absent: written only when absent is expected. */
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "v1", &cached,
+	    &cached), 0);
+	ck_assert_int_eq(index_tag_get(ix, "p/app", "v1", &got), 0);
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "v1", &cached, NULL), 1);
+	tag_is(ix, "p/app", "v1", &d1);
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "v1", &cached, NULL), 0);
+
+	/* Unchanged: a revalidation renews it. */
+	renewed = cached;
+	renewed.it_fetched_at = 1700000300;
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "v1", &renewed,
+	    &cached), 1);
+	ck_assert_int_eq(index_tag_get(ix, "p/app", "v1", &got), 1);
+	ck_assert_int_eq(got.it_fetched_at, 1700000300);
+
+	/* Pushed meanwhile: the revalidation's write is refused. */
+	mktag(&pushed, &d2, "application/vnd.oci.image.manifest.v1+json",
+	    1700000301, "");
+	ck_assert_int_eq(index_tag_put(ix, "p/app", "v1", &pushed), 0);
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "v1", &renewed,
+	    &renewed), 0);
+	tag_is(ix, "p/app", "v1", &d2);
+	ck_assert_int_eq(index_tag_get(ix, "p/app", "v1", &got), 1);
+	ck_assert_str_eq(got.it_upstream, "");
+
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "", &renewed, NULL), -1);
+	ck_assert_int_eq(index_tag_put_if(ix, "p/app", "v1", NULL, NULL), -1);
+	index_close(ix);
+	ck_assert_int_eq(index_tag_put_if(NULL, "p/app", "v1", &renewed, NULL),
+	    -1);
+}
+END_TEST
+
 START_TEST(test_tag_list)
 {
 	const char	*all[] = { "1.0", "A", "latest", "v1", "v10", "v2",
@@ -1640,6 +1686,7 @@ index_suite(void)
 	tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_tag_roundtrip);
+	tcase_add_test(tc, test_tag_put_if);
 	tcase_add_test(tc, test_tag_list);
 	tcase_add_test(tc, test_links_and_catalog);
 	tcase_add_test(tc, test_manifest_commit);

@@ -1,7 +1,8 @@
 /*
  * upstream_state_test.c: unit tests for upstream_state.c: the circuit
  * breaker and its back-off, Retry-After deadlines, the token cache and
- * the negative cache (expiry, replacement when full), the segment shared
+ * the negative cache (expiry, replacement when full), flight claims
+ * (held, released, taken over from a dead process), the segment shared
  * by forked processes, a process killed while it may hold the lock,
  * every call without a segment, and the Retry-After and ratelimit
  * parsers.
@@ -58,6 +59,7 @@ segment_teardown(void)
 
 START_TEST(test_no_segment)
 {
+	uint64_t	 ticket = 0;
 	char	 buf[64];
 	time_t	 until = 42;
 
@@ -78,6 +80,10 @@ START_TEST(test_no_segment)
 	upstream_negative_put("a/b:latest", 5000);
 	ck_assert_int_eq(upstream_negative_get("a/b:latest", 1000), 0);
 	upstream_negative_drop("a/b:latest");
+	ck_assert_int_eq(upstream_flight_claim("a/b:latest", 1000, &ticket),
+	    -1);
+	ck_assert_int_eq(upstream_flight_held("a/b:latest", 1000), 0);
+	upstream_flight_release("a/b:latest", ticket);
 	upstream_state_close();
 	ck_assert_str_eq(upstream_skip_str(UPSTREAM_GO), "go");
 	ck_assert_str_eq(upstream_skip_str(UPSTREAM_SKIP_BREAKER),
@@ -351,6 +357,80 @@ START_TEST(test_negative_full)
 END_TEST
 
 /* Children write, the parent reads; children also race each other. */
+START_TEST(test_flight)
+{
+	char		 key[UPSTREAM_NEGATIVE_KEY_MAX + 1];
+	uint64_t	 t1, t2, t3;
+	pid_t		 pid;
+	int		 status;
+
+	ck_assert_int_eq(upstream_flight_claim("r/a:1", 1000, &t1), 1);
+	ck_assert_int_eq(upstream_flight_claim("r/a:1", 1000, &t2), 0);
+	ck_assert_int_eq(upstream_flight_held("r/a:1", 1000), 1);
+	ck_assert_int_eq(upstream_flight_held("r/a:2", 1000), 0);
+	ck_assert_int_eq(upstream_flight_claim("r/a:2", 1000, &t2), 1);
+	ck_assert(t1 != t2);
+
+	/* Another process sees the claim; its own dies with it. */
+	if ((pid = fork()) == 0) {
+		if (upstream_flight_claim("r/a:1", 1000, &t3) != 0 ||
+		    upstream_flight_claim("r/c:1", 1000, &t3) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_ge(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(upstream_flight_held("r/c:1", 1000), 0);
+	ck_assert_int_eq(upstream_flight_claim("r/c:1", 1000, &t3), 1);
+
+	/* Only the claim's own ticket releases it. */
+	upstream_flight_release("r/a:1", t2);
+	ck_assert_int_eq(upstream_flight_held("r/a:1", 1000), 1);
+	upstream_flight_release("r/a:1", t1);
+	ck_assert_int_eq(upstream_flight_held("r/a:1", 1000), 0);
+	ck_assert_int_eq(upstream_flight_claim("r/a:1", 1000, &t1), 1);
+
+	/* The master forgets the claims of a worker it reaped. */
+	upstream_flight_drop_pid(getpid() + 1);
+	ck_assert_int_eq(upstream_flight_held("r/c:1", 1000), 1);
+	upstream_flight_drop_pid(getpid());
+	ck_assert_int_eq(upstream_flight_held("r/c:1", 1000), 0);
+	ck_assert_int_eq(upstream_flight_held("r/a:1", 1000), 0);
+	ck_assert_int_eq(upstream_flight_claim("r/a:1", 1000, &t1), 1);
+	ck_assert_int_eq(upstream_flight_claim("r/a:2", 1000, &t2), 1);
+
+		/* A claim too old is over. */
+	ck_assert_int_eq(upstream_flight_held("r/a:2",
+	    1000 + UPSTREAM_FLIGHT_MAX_AGE + 1), 0);
+	ck_assert_int_eq(upstream_flight_claim("r/a:2",
+	    1000 + UPSTREAM_FLIGHT_MAX_AGE + 1, &t2), 1);
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	ck_assert_int_eq(upstream_flight_claim(key, 1000, &t3), -1);
+	ck_assert_int_eq(upstream_flight_held(key, 1000), 0);
+}
+END_TEST
+
+START_TEST(test_flight_full)
+{
+	char		 what[64];
+	uint64_t	 t;
+	int		 i;
+
+	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS; i++) {
+		snprintf(what, sizeof(what), "r/f:%d", i);
+		ck_assert_int_eq(upstream_flight_claim(what, 1000, &t), 1);
+	}
+	/* Every slot held by a live pull: go ahead without one. */
+	ck_assert_int_eq(upstream_flight_claim("r/f:x", 1000, &t), -1);
+	snprintf(what, sizeof(what), "r/f:%d", UPSTREAM_FLIGHT_SLOTS - 1);
+	upstream_flight_release(what, t);
+	ck_assert_int_eq(upstream_flight_claim("r/f:x", 1000, &t), 1);
+}
+END_TEST
+
 START_TEST(test_fork)
 {
 	char	 what[64], buf[64];
@@ -538,6 +618,8 @@ upstream_state_suite(void)
 	tcase_add_test(tc, test_tokens_full);
 	tcase_add_test(tc, test_negative);
 	tcase_add_test(tc, test_negative_full);
+	tcase_add_test(tc, test_flight);
+	tcase_add_test(tc, test_flight_full);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_killed_holder);
 	suite_add_tcase(s, tc);
