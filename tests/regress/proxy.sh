@@ -760,8 +760,12 @@ touch -d '2 hours ago' "${live_part%.part}.size"
 printf partial >"$stale_part"
 printf 7 >"${stale_part%.part}.size"
 touch -d '2 hours ago' "$stale_part" "${stale_part%.part}.size"
+printf partial >"$tmpd/blob-dead01"
+touch -d '2 hours ago' "$tmpd/blob-dead01"
+printf partial >"$tmpd/blob-live01"
 i=0
-while [ -e "$stale_part" ] && [ "$i" -lt 300 ]; do
+while { [ -e "$stale_part" ] || [ -e "$tmpd/blob-dead01" ]; } &&
+    [ "$i" -lt 300 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -769,6 +773,9 @@ check "19: the old part file of a dead fetch is removed" test ! -e "$stale_part"
 check "19: ... with its size file" test ! -e "${stale_part%.part}.size"
 check "19: the part file of a live fetch stays, however old" test -e "$live_part"
 check "19: ... and its size file" test -e "${live_part%.part}.size"
+check "19: an old blob temp file of a writer that died is removed" \
+    test ! -e "$tmpd/blob-dead01"
+check "19: a fresh blob temp file stays" test -e "$tmpd/blob-live01"
 like "$(cat "$flog")" 'removed 1 part file of upstream fetches that ended unfinished' \
     "19: the master logs the sweep"
 kill "$hold_pid"
