@@ -701,12 +701,8 @@ else
 	    pm pull -q --tls-verify=false "$reg/private/podman:1"
 fi
 
-# --- 15: depotd C: /metrics for alice only, slow hashes (cost 12: every
-# unknown user costs one), two workers.
-{
-	htpasswd -Bbn -C 12 slow slow-pw && htpasswd -Bbn alice alice-pw &&
-	    htpasswd -Bbn bob bob-pw
-} 2>>"$T_DIR/htpasswd.err" | grep -v '^$' >"$T_DIR/htpasswd-c"
+# --- 15: depotd C: /metrics for alice only; two workers.
+cp "$T_DIR/htpasswd" "$T_DIR/htpasswd-c"
 chmod 600 "$T_DIR/htpasswd-c"
 cport=$(free_port)
 creg="127.0.0.1:$cport"
@@ -781,41 +777,6 @@ if start_depotd "$T_DIR/depot-c.conf" "$cport"; then
 	is "$(cget "$cbase/metrics" -H "Authorization: Bearer $t" | cut -d' ' -f1)" 200 \
 	    "15: alice reads /metrics with a token of depot's"
 
-	# -- a burst of wrong logins (each an unknown user: a cost-12 hash)
-	# does not hold anonymous and token requests back.
-	mkdir -p "$T_DIR/burst"
-	m=24
-	i=1
-	bpids=""
-	while [ "$i" -le "$m" ]; do
-		sh -c "curl -s --max-time 120 -o /dev/null -w '%{http_code}' -u 'ghost$i:x' \
-		    '$cbase/v2/pub/app/tags/list' >'$T_DIR/burst/$i.tmp'; mv '$T_DIR/burst/$i.tmp' '$T_DIR/burst/$i'" &
-		bpids="$bpids $!"
-		i=$((i + 1))
-	done
-	# Wait (bounded) until the first wrong login has been checked.
-	i=0
-	while ! grep -q 'failed login for user ghost' "$clog"; do
-		[ "$i" -ge 600 ] && break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	good=""
-	for i in 1 2 3 4 5; do
-		good="$good $(cget "$cbase/v2/" | cut -d' ' -f1)"
-		good="$good $(cget "$cbase/v2/pub/app/tags/list" | cut -d' ' -f1)"
-		good="$good $(cget "$cbase/v2/" -H "Authorization: Bearer $t" | cut -d' ' -f1)"
-	done
-	bad_done=$(find "$T_DIR/burst" -type f ! -name '*.tmp' | wc -l)
-	is "$good" "$(printf ' 401 404 200%.0s' 1 2 3 4 5)" \
-	    "15: 15 anonymous and token requests answered during the burst"
-	cmp_lt "$bad_done" "$m" \
-	    "15: ... all of them before the $m wrong logins were all answered"
-	# shellcheck disable=SC2086
-	wait $bpids
-	is "$(cat "$T_DIR"/burst/* | tr -d '\n' | sed 's/401//g')" "" \
-	    "15: every wrong login was answered 401"
-
 	# -- the failed login counters are shared by the workers
 	set -- $(workers_of "$cpid")
 	cw1=$1
@@ -859,16 +820,94 @@ else
 	tail -n 5 "$clog" | sed 's/^/#   /'
 fi
 
-# --- 16: a bcrypt cost above 14 is refused, with file and line
+# --- 16: depotd D, one worker, whose users file makes every unknown user
+# cost a cost-13 hash: a burst of wrong logins does not hold anonymous
+# and token requests back. They are all answered while the hashes are
+# still being computed (each wrong login is logged when its hash is
+# done). Were the hashes computed on the event loop, each of them would
+# wait behind every wrong login sent before it.
+{
+	htpasswd -Bbn -C 13 slow slow-pw && htpasswd -Bbn alice alice-pw
+} 2>>"$T_DIR/htpasswd.err" | grep -v '^$' >"$T_DIR/htpasswd-d"
+chmod 600 "$T_DIR/htpasswd-d"
+dport=$(free_port)
+dbase="http://127.0.0.1:$dport"
+dlog="$T_DIR/depotd-$dport.log"
+sed -e "s|127.0.0.1:$cport|127.0.0.1:$dport|" -e "s|-$cport|-$dport|g" \
+    -e 's|workers = 2;|workers = 1;|' -e '/metrics_read/d' \
+    -e "s|$T_DIR/htpasswd-c\"|$T_DIR/htpasswd-d\"|" \
+    "$T_DIR/depot-c.conf" >"$T_DIR/depot-d.conf"
+# burst.py HOST PORT N OUT: N wrong logins (users ghost0..), each on a
+# connection of its own, all sent before any answer is read; the
+# statuses go to OUT.
+cat >"$T_DIR/burst.py" <<'EOP'
+import base64, socket, sys
+host, port, n, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+conns = []
+for i in range(n):
+    s = socket.create_connection((host, port))
+    cred = base64.b64encode(("ghost%d:x" % i).encode()).decode()
+    s.sendall(("GET /v2/pub/app/tags/list HTTP/1.1\r\nHost: %s:%d\r\n"
+               "Authorization: Basic %s\r\nConnection: close\r\n\r\n"
+               % (host, port, cred)).encode())
+    conns.append(s)
+with open(out, "w") as f:
+    for s in conns:
+        s.settimeout(300)
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        f.write((data.split(b" ", 2)[1].decode() if b" " in data else "none") + "\n")
+EOP
+if start_depotd "$T_DIR/depot-d.conf" "$dport"; then
+	dpid=$DEPOTD_PID
+	t=$(curl -s -u "$ALICE" "$dbase/token?service=depot" | jq -r '.token // empty')
+	m=24
+	python3 "$T_DIR/burst.py" 127.0.0.1 "$dport" "$m" "$T_DIR/burst.out" &
+	bpid=$!
+	# Wait (bounded) until the first wrong login has been checked: every
+	# one of them has been sent by then.
+	i=0
+	while ! grep -q 'failed login for user ghost' "$dlog"; do
+		[ "$i" -ge 1200 ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	good=""
+	for i in 1 2 3 4; do
+		good="$good $(http_status "$dbase/v2/" --max-time 120)"
+		good="$good $(http_status "$dbase/v2/pub/app/tags/list" --max-time 120)"
+		good="$good $(http_status "$dbase/v2/" --max-time 120 -H "Authorization: Bearer $t")"
+	done
+	hashed=$(grep -c 'failed login for user ghost' "$dlog")
+	is "$good" "$(printf ' 401 404 200%.0s' 1 2 3 4)" \
+	    "16: 12 anonymous and token requests answered during the burst"
+	cmp_lt "$hashed" "$m" \
+	    "16: ... all of them before the $m wrong passwords were all checked"
+	wait "$bpid"
+	is "$(sort "$T_DIR/burst.out" | uniq -c | awk '{ print $1, $2 }')" "$m 401" \
+	    "16: every wrong login was answered 401"
+	is "$(grep -c 'killed by signal' "$dlog")" 0 "depotd D: no worker was killed by a signal"
+	stop_depotd "$dpid"
+	is "$?" 0 "16: depotd D stops cleanly"
+else
+	not_ok "16: depotd D did not start"
+	tail -n 5 "$dlog" | sed 's/^/#   /'
+fi
+
+# --- 17: a bcrypt cost above 14 is refused, with file and line
 {
 	htpasswd -Bbn alice alice-pw && htpasswd -Bbn -C 15 costly costly-pw
 } 2>>"$T_DIR/htpasswd.err" | grep -v '^$' >"$T_DIR/htpasswd-cost"
 chmod 600 "$T_DIR/htpasswd-cost"
 sed "s|$T_DIR/htpasswd-c\"|$T_DIR/htpasswd-cost\"|" "$T_DIR/depot-c.conf" >"$T_DIR/depot-cost.conf"
 out=$("$DEPOTD" -t -c "$T_DIR/depot-cost.conf" 2>&1)
-is "$?" 1 "16: depotd -t refuses a users file with a cost-15 hash"
+is "$?" 1 "17: depotd -t refuses a users file with a cost-15 hash"
 like "$out" "htpasswd-cost:2: user costly: bcrypt cost 15 is above 14" \
-    "16: ... naming the file, the line and the limit"
+    "17: ... naming the file, the line and the limit"
 
 # --- no worker died on the way (a crash would be hidden by the respawn)
 is "$(grep -c 'killed by signal' "$alog")" 0 "depotd A: no worker was killed by a signal"
