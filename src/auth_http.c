@@ -48,8 +48,9 @@ struct auth_later {
 	char		*al_message;
 };
 
+static int	auth_login(struct req *, const char *, const char *,
+		    void (*)(struct req *));
 static void	auth_resume_cb(void *);
-static int	auth_wait(struct req *, int, struct auth_resume *);
 static void	auth_refuse(struct req *, int, const char *, const char *,
 		    const char *, int);
 static void	auth_later_cb(evutil_socket_t, short, void *);
@@ -74,10 +75,12 @@ auth_identify(struct req *r, void (*again)(struct req *))
 	ar = xcalloc(1, sizeof(*ar));
 	ar->ar_req = r;
 	ar->ar_again = again;
-	return (auth_wait(r, access_identify_start(ctx->ctx_access,
-	    ctx->ctx_config, ctx->ctx_base, http_header_get(r,
-	    "Authorization"), r->req_client, r->req_caller, auth_resume_cb,
-	    ar), ar));
+	if (access_identify_start(ctx->ctx_access, ctx->ctx_config,
+	    ctx->ctx_base, http_header_get(r, "Authorization"), r->req_client,
+	    r->req_caller, auth_resume_cb, ar) == 1)
+		return (-1);
+	free(ar);
+	return (0);
 }
 
 /* Check user and password (POST /token); as auth_identify. */
@@ -94,17 +97,9 @@ auth_login(struct req *r, const char *user, const char *password,
 	ar = xcalloc(1, sizeof(*ar));
 	ar->ar_req = r;
 	ar->ar_again = again;
-	return (auth_wait(r, access_login_start(ctx->ctx_access,
-	    ctx->ctx_config, ctx->ctx_base, user, password, r->req_client,
-	    r->req_caller, auth_resume_cb, ar), ar));
-}
-
-/* 0 when the check is done (ar freed), -1 when the request waits. */
-static int
-auth_wait(struct req *r, int pending, struct auth_resume *ar)
-{
-	(void)r;
-	if (pending)
+	if (access_login_start(ctx->ctx_access, ctx->ctx_config,
+	    ctx->ctx_base, user, password, r->req_client, r->req_caller,
+	    auth_resume_cb, ar) == 1)
 		return (-1);
 	free(ar);
 	return (0);
