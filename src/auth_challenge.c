@@ -1,8 +1,9 @@
 /*
  * auth_challenge.c: what an upstream registry says when it wants
  * credentials, and the token dance that follows. Owns the RFC 7235
- * WWW-Authenticate parser, the rule for which token realms may be
- * trusted with an upstream's credentials, the token URL, and the token
+ * WWW-Authenticate parser, the one rule for which token realms may be
+ * trusted with an upstream's credentials (by origin: scheme, host and
+ * port), the token URL, and the token
  * service's JSON answer. URLs are parsed with libcurl's URL parser, the
  * same one that later connects, so both agree on what the host is.
  *
@@ -55,11 +56,12 @@ static int	auth_param_set(struct auth_challenge *, char *, char *,
 static int	auth_param_end(const char **, char **);
 static struct auth_challenge *auth_challenge_add(struct auth_challenge **,
 		    size_t *, const char *, size_t);
-static char	*auth_host(const char *, char **, int *);
-static int	auth_ip_literal(const char *);
-static int	auth_suffix_like(const char *);
-static int	auth_host_under_parent(const char *, const char *);
-static int	auth_prefix_match(const char *, const char *);
+struct auth_origin;
+static void	auth_origin_clear(struct auth_origin *);
+static int	auth_origin_parse(const char *, struct auth_origin *);
+static int	auth_origin_equal(const struct auth_origin *,
+		    const struct auth_origin *);
+static int	auth_realm_listed(const struct auth_origin *, const char *);
 static void	auth_buf_add(struct auth_buf *, const char *, size_t);
 static void	auth_buf_add_encoded(struct auth_buf *, const char *);
 static int	auth_token_chars_ok(const char *);
@@ -397,147 +399,167 @@ fail:
 }
 
 /*
- * The lower-case host of url without a trailing dot, its scheme in
- * *scheme, whether it carries user info in *userinfo. NULL when url does
- * not parse as http(s). Caller frees both.
+ * Well-known registries whose token service lives on another origin,
+ * trusted with the registry's credentials without configuration.
  */
-static char *
-auth_host(const char *url, char **scheme, int *userinfo)
+static const struct {
+	const char	*kr_registry;
+	const char	*kr_realm;
+} auth_known_realms[] = {
+	{ "https://registry-1.docker.io", "https://auth.docker.io" },
+	{ "https://registry.gitlab.com", "https://gitlab.com" },
+};
+
+/*
+ * The origin of an http(s) URL: lower-case scheme and host (without a
+ * trailing dot), the port (the scheme's default when none is written),
+ * whether it carries user info, and its path. -1 when url does not parse
+ * as http or https.
+ */
+struct auth_origin {
+	char	*ao_scheme;
+	char	*ao_host;
+	long	 ao_port;
+	int	 ao_userinfo;
+	char	*ao_path;
+};
+
+static void
+auth_origin_clear(struct auth_origin *o)
+{
+	free(o->ao_scheme);
+	free(o->ao_host);
+	free(o->ao_path);
+	memset(o, 0, sizeof(*o));
+}
+
+static int
+auth_origin_parse(const char *url, struct auth_origin *o)
 {
 	CURLU	*u;
-	char	*host = NULL, *s = NULL, *user = NULL, *pass = NULL, *out;
+	char	*host = NULL, *s = NULL, *user = NULL, *pass = NULL;
+	char	*port = NULL, *path = NULL;
 	size_t	 i, len;
+	int	 rv = -1;
 
-	*scheme = NULL;
-	out = NULL;
+	memset(o, 0, sizeof(*o));
+	if (url == NULL)
+		return (-1);
 	if ((u = curl_url()) == NULL)
 		fatalx("%s: out of memory", __func__);
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &s, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
 		goto done;
 	if (strcasecmp(s, "http") != 0 && strcasecmp(s, "https") != 0)
 		goto done;
-	*userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK;
-	out = xstrdup(host);
-	for (i = 0; out[i] != '\0'; i++)
-		out[i] = tolower((unsigned char)out[i]);
-	if ((len = strlen(out)) > 1 && out[len - 1] == '.')
-		out[len - 1] = '\0';
-	*scheme = xstrdup(s);
-	for (i = 0; (*scheme)[i] != '\0'; i++)
-		(*scheme)[i] = tolower((unsigned char)(*scheme)[i]);
+	o->ao_userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) ==
+	    CURLUE_OK || curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) ==
+	    CURLUE_OK;
+	o->ao_host = xstrdup(host);
+	for (i = 0; o->ao_host[i] != '\0'; i++)
+		o->ao_host[i] = tolower((unsigned char)o->ao_host[i]);
+	if ((len = strlen(o->ao_host)) > 1 && o->ao_host[len - 1] == '.')
+		o->ao_host[len - 1] = '\0';
+	o->ao_scheme = xstrdup(s);
+	for (i = 0; o->ao_scheme[i] != '\0'; i++)
+		o->ao_scheme[i] = tolower((unsigned char)o->ao_scheme[i]);
+	o->ao_port = strtol(port, NULL, 10);
+	o->ao_path = xstrdup(path);
+	rv = 0;
 done:
+	if (rv == -1)
+		auth_origin_clear(o);
 	curl_free(host);
 	curl_free(s);
 	curl_free(user);
 	curl_free(pass);
+	curl_free(port);
+	curl_free(path);
 	curl_url_cleanup(u);
-	return (out);
+	return (rv);
 }
 
-/* An IPv6 literal ([...]) or a dotted IPv4 address. */
 static int
-auth_ip_literal(const char *host)
+auth_origin_equal(const struct auth_origin *a, const struct auth_origin *b)
 {
-	return (host[0] == '[' || strspn(host, "0123456789.") == strlen(host));
+	return (strcmp(a->ao_scheme, b->ao_scheme) == 0 &&
+	    strcmp(a->ao_host, b->ao_host) == 0 && a->ao_port == b->ao_port);
 }
 
-/*
- * A heuristic for two-label public suffixes such as co.uk or com.au:
- * a generic second-level label under a two-letter country code. Their
- * subdomains belong to unrelated owners.
- */
-static int
-auth_suffix_like(const char *parent)
+int
+auth_same_origin(const char *a, const char *b)
 {
-	static const char	*generic[] = {
-		"ac", "co", "com", "edu", "go", "gob", "gov", "govt", "lg",
-		"ltd", "mil", "ne", "net", "nic", "or", "org", "plc", "sch",
-	};
-	const char		*dot = strchr(parent, '.');
-	size_t			 i, len;
+	struct auth_origin	 oa, ob;
+	int			 same;
 
-	if (dot == NULL || strchr(dot + 1, '.') != NULL || strlen(dot + 1) != 2)
+	if (auth_origin_parse(a, &oa) == -1)
 		return (0);
-	len = dot - parent;
-	for (i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
-		if (strlen(generic[i]) == len &&
-		    strncmp(parent, generic[i], len) == 0)
-			return (1);
-	return (0);
+	if (auth_origin_parse(b, &ob) == -1) {
+		auth_origin_clear(&oa);
+		return (0);
+	}
+	same = auth_origin_equal(&oa, &ob);
+	auth_origin_clear(&oa);
+	auth_origin_clear(&ob);
+	return (same);
 }
 
 /*
- * The realm host is the upstream host's parent domain or below it:
- * registry-1.docker.io -> docker.io, auth.docker.io. The parent must
- * keep at least two labels.
+ * The realm matches a token_realms entry: the same origin, and the
+ * entry's path (if any besides "/") a prefix of the realm's path that
+ * ends at a '/' or where the realm's path ends.
  */
 static int
-auth_host_under_parent(const char *realm_host, const char *up_host)
+auth_realm_listed(const struct auth_origin *realm, const char *entry)
 {
-	const char	*dot, *parent;
-	size_t		 rl, pl;
+	struct auth_origin	 e;
+	size_t			 len;
+	int			 match = 0;
 
-	if (auth_ip_literal(up_host) || auth_ip_literal(realm_host))
+	if (auth_origin_parse(entry, &e) == -1)
 		return (0);
-	if ((dot = strchr(up_host, '.')) == NULL)
-		return (0);
-	parent = dot + 1;
-	if (strchr(parent, '.') == NULL || auth_suffix_like(parent))
-		return (0);
-	if (strcmp(realm_host, parent) == 0)
-		return (1);
-	rl = strlen(realm_host);
-	pl = strlen(parent);
-	return (rl > pl + 1 && realm_host[rl - pl - 1] == '.' &&
-	    strcmp(realm_host + rl - pl, parent) == 0);
-}
-
-/* realm starts with prefix, and the match ends at a URL boundary. */
-static int
-auth_prefix_match(const char *realm, const char *prefix)
-{
-	size_t	 len;
-	char	 next;
-
-	if (prefix == NULL || (len = strlen(prefix)) == 0 ||
-	    strncmp(realm, prefix, len) != 0)
-		return (0);
-	next = realm[len];
-	return (next == '\0' || prefix[len - 1] == '/' || next == '/' ||
-	    next == '?' || next == '#');
+	if (!e.ao_userinfo && auth_origin_equal(realm, &e)) {
+		len = strlen(e.ao_path);
+		while (len > 0 && e.ao_path[len - 1] == '/')
+			len--;
+		match = len == 0 || (strncmp(realm->ao_path, e.ao_path,
+		    len) == 0 && (realm->ao_path[len] == '\0' ||
+		    realm->ao_path[len] == '/'));
+	}
+	auth_origin_clear(&e);
+	return (match);
 }
 
 int
 auth_realm_trusted(const char *realm_url, const char *upstream_url,
     const char *const *extra_realms, size_t n)
 {
-	char	*rhost = NULL, *uhost = NULL, *rscheme = NULL, *uscheme = NULL;
-	int	 ruser = 0, uuser = 0, trusted = 0;
-	size_t	 i;
+	struct auth_origin	 realm;
+	size_t			 i;
+	int			 trusted = 0;
 
-	if (realm_url == NULL || upstream_url == NULL)
+	if (realm_url == NULL || upstream_url == NULL ||
+	    auth_origin_parse(realm_url, &realm) == -1)
 		return (0);
-	for (i = 0; extra_realms != NULL && i < n; i++)
-		if (auth_prefix_match(realm_url, extra_realms[i]))
-			return (1);
-	if ((rhost = auth_host(realm_url, &rscheme, &ruser)) == NULL ||
-	    (uhost = auth_host(upstream_url, &uscheme, &uuser)) == NULL)
+	if (realm.ao_userinfo)
 		goto done;
-	if (ruser)
+	if (auth_same_origin(realm_url, upstream_url)) {
+		trusted = 1;
 		goto done;
-	if (strcmp(rscheme, "https") != 0 &&
-	    !(strcmp(rscheme, "http") == 0 && strcmp(uscheme, "http") == 0))
-		goto done;
-	trusted = strcmp(rhost, uhost) == 0 ||
-	    auth_host_under_parent(rhost, uhost);
+	}
+	for (i = 0; extra_realms != NULL && i < n && !trusted; i++)
+		trusted = auth_realm_listed(&realm, extra_realms[i]);
+	for (i = 0; i < sizeof(auth_known_realms) /
+	    sizeof(auth_known_realms[0]) && !trusted; i++)
+		trusted = auth_same_origin(upstream_url,
+		    auth_known_realms[i].kr_registry) &&
+		    auth_realm_listed(&realm, auth_known_realms[i].kr_realm);
 done:
-	free(rhost);
-	free(uhost);
-	free(rscheme);
-	free(uscheme);
+	auth_origin_clear(&realm);
 	return (trusted);
 }
 

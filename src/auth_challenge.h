@@ -56,13 +56,20 @@ int	auth_challenge_parse(const char *value, struct auth_challenge *ch,
 void	auth_challenge_clear(struct auth_challenge *);
 
 /*
+ * 1 when the URLs a and b have the same origin: scheme, host (case and a
+ * trailing dot aside) and port, a missing port being the scheme's default
+ * (http 80, https 443). 0 when they differ or one is not http(s).
+ */
+int	auth_same_origin(const char *a, const char *b);
+
+/*
  * 1 when credentials for upstream_url may be sent to realm_url: the realm
- * is https (http only when the upstream is http too), has no user info,
- * and its host is the upstream's host or under the upstream's parent
- * domain (registry-1.docker.io -> *.docker.io; never for IP addresses or
- * a parent like co.uk); or realm_url starts with one of extra_realms
- * (at a '/', '?' or '#' boundary, or ending where the entry ends).
- * 0 otherwise.
+ * has no user info and either has the upstream's origin
+ * (auth_same_origin), or matches one of extra_realms (an upstream's
+ * token_realms: the same origin as the entry, and below the entry's path
+ * when it has one), or is the known token service of a well-known
+ * registry (registry-1.docker.io: auth.docker.io; registry.gitlab.com:
+ * gitlab.com). 0 otherwise.
  */
 int	auth_realm_trusted(const char *realm_url, const char *upstream_url,
 	    const char *const *extra_realms, size_t n);

@@ -1,8 +1,12 @@
 /*
  * auth_http.c: the token service (/token) and the access checks of /v2/
- * requests. Refusals of wrong passwords are held back per client address
- * (access_login_delay_ms) so that guessing is slow; the request stays in
- * flight meanwhile. Passwords and tokens are never logged.
+ * requests and of /metrics. Passwords are checked off the event loop
+ * (access_identify_start): the request waits, in flight, and its handler
+ * is called again once the caller is known (r->req_caller set). The
+ * request stays the handler's until answered, even when its client has
+ * left, so nothing it points at is freed meanwhile. Refusals of wrong
+ * passwords are held back (access_login_delay_ms) so that guessing is
+ * slow. Passwords and tokens are never logged.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -28,6 +32,12 @@
 
 #define AUTH_SCOPES_MAX		16
 
+/* A request waiting for its caller's password check. */
+struct auth_resume {
+	struct req	*ar_req;
+	void		(*ar_again)(struct req *);
+};
+
 /* A refusal sent later, to slow down password guessing. */
 struct auth_later {
 	struct req	*al_req;
@@ -38,6 +48,9 @@ struct auth_later {
 	char		*al_message;
 };
 
+static int	auth_login(struct req *, const char *, const char *,
+		    void (*)(struct req *));
+static void	auth_resume_cb(void *);
 static void	auth_refuse(struct req *, int, const char *, const char *,
 		    const char *, int);
 static void	auth_later_cb(evutil_socket_t, short, void *);
@@ -49,6 +62,60 @@ static int	auth_scopes_add(char **, size_t *, const char *);
 static void	auth_token_reply(struct req *, const char *, char **, size_t,
 		    const char *, int);
 static void	auth_token_post(struct req *);
+
+int
+auth_identify(struct req *r, void (*again)(struct req *))
+{
+	struct http_context	*ctx = http_context(r);
+	struct auth_resume	*ar;
+
+	if (r->req_caller != NULL)
+		return (0);
+	r->req_caller = xcalloc(1, sizeof(*r->req_caller));
+	ar = xcalloc(1, sizeof(*ar));
+	ar->ar_req = r;
+	ar->ar_again = again;
+	if (access_identify_start(ctx->ctx_access, ctx->ctx_config,
+	    ctx->ctx_base, http_header_get(r, "Authorization"), r->req_client,
+	    r->req_caller, auth_resume_cb, ar) == 1)
+		return (-1);
+	free(ar);
+	return (0);
+}
+
+/* Check user and password (POST /token); as auth_identify. */
+static int
+auth_login(struct req *r, const char *user, const char *password,
+    void (*again)(struct req *))
+{
+	struct http_context	*ctx = http_context(r);
+	struct auth_resume	*ar;
+
+	if (r->req_caller != NULL)
+		return (0);
+	r->req_caller = xcalloc(1, sizeof(*r->req_caller));
+	ar = xcalloc(1, sizeof(*ar));
+	ar->ar_req = r;
+	ar->ar_again = again;
+	if (access_login_start(ctx->ctx_access, ctx->ctx_config,
+	    ctx->ctx_base, user, password, r->req_client, r->req_caller,
+	    auth_resume_cb, ar) == 1)
+		return (-1);
+	free(ar);
+	return (0);
+}
+
+/* On the loop: the caller is known; the handler goes on. */
+static void
+auth_resume_cb(void *arg)
+{
+	struct auth_resume	*ar = arg;
+	struct req		*r = ar->ar_req;
+	void			(*again)(struct req *) = ar->ar_again;
+
+	free(ar);
+	again(r);
+}
 
 /*
  * Answer status with the OCI error JSON and the challenge; held back when
@@ -62,7 +129,9 @@ auth_refuse(struct req *r, int status, const char *challenge,
 	struct timeval		 tv;
 	long			 ms;
 
-	ms = bad_password ? access_login_delay_ms(r->req_client) : 0;
+	ms = bad_password ? access_login_delay_ms(http_context(r)->ctx_config,
+	    r->req_client, r->req_caller != NULL ? r->req_caller->ca_user :
+	    NULL) : 0;
 	if (ms <= 0) {
 		if (challenge != NULL)
 			http_header_add(r, "WWW-Authenticate", challenge);
@@ -136,12 +205,12 @@ auth_unauthorized(struct req *r, const char *repo, unsigned need,
 	const struct access_caller	*who = r->req_caller;
 	char				*challenge;
 
-	if (error == NULL && who->ca_bad && !who->ca_bad_password)
+	if (error == NULL && who->ca_bad && !who->ca_bad_password &&
+	    !who->ca_backoff)
 		error = "invalid_token";
-	if (who->ca_bad_password)
-		access_login_failed(r->req_client, who->ca_user);
 	challenge = auth_challenge(r, repo, need, error);
-	auth_refuse(r, 401, challenge, "UNAUTHORIZED",
+	auth_refuse(r, 401, challenge, "UNAUTHORIZED", who->ca_backoff ?
+	    "too many failed logins; try again later" :
 	    "authentication required", who->ca_bad_password);
 	free(challenge);
 }
@@ -214,6 +283,29 @@ auth_check(struct oci_request *o, unsigned need)
 	return (-1);
 }
 
+int
+auth_check_metrics(struct req *r, void (*again)(struct req *))
+{
+	struct http_context		*ctx = http_context(r);
+	const struct access_caller	*who;
+
+	if (auth_identify(r, again) == -1)
+		return (-1);
+	who = r->req_caller;
+	if (!who->ca_bad && access_metrics_allowed(ctx->ctx_config,
+	    r->req_client, who->ca_user))
+		return (0);
+	if (ctx->ctx_access != NULL && (who->ca_bad || !who->ca_signed_in) &&
+	    ctx->ctx_config->cf_server.srv_metrics_read_set)
+		auth_refuse(r, 401, "Basic realm=\"depot\"", "UNAUTHORIZED",
+		    who->ca_backoff ? "too many failed logins; try again later" :
+		    "authentication required", who->ca_bad_password);
+	else
+		http_reply_oci_error(r, 403, "DENIED",
+		    "requested access to the resource is denied", NULL);
+	return (-1);
+}
+
 /* Add the space separated scopes of value. 0, or -1 when too many. */
 static int
 auth_scopes_add(char **scopes, size_t *n, const char *value)
@@ -261,7 +353,7 @@ auth_token_service(struct req *r)
 {
 	struct http_context	*ctx = http_context(r);
 	struct evkeyval		*kv;
-	struct access_caller	 who;
+	const struct access_caller *who;
 	char			*scopes[AUTH_SCOPES_MAX];
 	size_t			 n = 0, i;
 	enum evhttp_cmd_type	 m = http_method(r);
@@ -280,6 +372,9 @@ auth_token_service(struct req *r)
 		    "method not allowed", NULL);
 		return;
 	}
+	if (auth_identify(r, auth_token_service) == -1)
+		return;
+	who = r->req_caller;
 	TAILQ_FOREACH(kv, &r->req_query, next)
 		if (strcmp(kv->key, "scope") == 0 &&
 		    auth_scopes_add(scopes, &n, kv->value) == -1) {
@@ -287,18 +382,14 @@ auth_token_service(struct req *r)
 			    "too many scopes", NULL);
 			goto done;
 		}
-	access_identify(ctx->ctx_access, http_header_get(r, "Authorization"),
-	    &who);
 	/* A token does not buy another one: only a password does. */
-	if (who.ca_bad || who.ca_bearer) {
-		if (who.ca_bad_password)
-			access_login_failed(r->req_client, who.ca_user);
+	if (who->ca_bad || who->ca_bearer)
 		auth_refuse(r, 401, "Basic realm=\"depot\"", "UNAUTHORIZED",
-		    "wrong user name or password", who.ca_bad_password);
-	} else
-		auth_token_reply(r, who.ca_user, scopes, n,
+		    who->ca_backoff ? "too many failed logins; try again later" :
+		    "wrong user name or password", who->ca_bad_password);
+	else
+		auth_token_reply(r, who->ca_user, scopes, n,
 		    http_query_get(r, "service"), 0);
-	access_caller_clear(&who);
 
 done:
 	for (i = 0; i < n; i++)
@@ -340,12 +431,15 @@ auth_token_post(struct req *r)
 	if (grant != NULL && strcmp(grant, "password") == 0) {
 		user = evhttp_find_header(&form, "username");
 		password = evhttp_find_header(&form, "password");
-		if (user == NULL || password == NULL ||
-		    !access_name_ok(user) ||
-		    !access_password_ok(ctx->ctx_access, user, password)) {
-			access_login_failed(r->req_client, user);
+		/* Checked off the loop; this runs again when done. */
+		if (auth_login(r, user, password, auth_token_service) == -1)
+			goto done;
+		if (!r->req_caller->ca_signed_in) {
 			auth_refuse(r, 401, NULL, "UNAUTHORIZED",
-			    "wrong user name or password", 1);
+			    r->req_caller->ca_backoff ? "too many failed "
+			    "logins; try again later" :
+			    "wrong user name or password",
+			    r->req_caller->ca_bad_password);
 			goto done;
 		}
 		auth_token_reply(r, user, scopes, n,

@@ -9,6 +9,21 @@
 struct req;
 struct oci_request;
 
+/*
+ * Identify the caller of r (r->req_caller, freed with r): 0 when known;
+ * -1 while its password is checked off the loop: again(r) is called
+ * then, and the handler must leave r alone until it is.
+ */
+int	auth_identify(struct req *, void (*again)(struct req *));
+
+/*
+ * GET /metrics: 0 when the caller may read it (access_metrics_allowed);
+ * -1 when answered (401 with a Basic challenge when server.metrics_read
+ * names users and the caller has no good credentials, else 403) or
+ * waiting for a password check (again(r) follows).
+ */
+int	auth_check_metrics(struct req *, void (*again)(struct req *));
+
 /* GET and POST /token. */
 void	auth_token_service(struct req *);
 

@@ -83,6 +83,7 @@ static const struct key_spec top_keys[] = {
 	{ "upload_expiry", KEY_INT },
 	{ "max_body", KEY_INT },
 	{ "max_connections", KEY_INT },
+	{ "metrics_read", KEY_STRLIST },
 	{ NULL, KEY_INT }
 }, log_keys[] = {
 	{ "syslog", KEY_BOOL },
@@ -171,7 +172,8 @@ static const struct {
 
 static const char *const default_listen[] = { "127.0.0.1:5000", NULL };
 static const char *const default_proxies[] = { "127.0.0.1", "::1", NULL };
-static const char *const default_read[] = { "anonymous", NULL };
+/* Anonymous access is never the default: it must be named. */
+static const char *const default_read[] = { "*", NULL };
 static const char *const default_write[] = { "*", NULL };
 
 /* One upstream or registry, in the order the files define them. */
@@ -1092,6 +1094,11 @@ ld_server(struct loader *ld, config_setting_t *group)
 	srv->srv_max_body = ld_int(ld, group, "max_body", 0, 0, LLONG_MAX);
 	srv->srv_max_connections = ld_int(ld, group, "max_connections", 0, 0,
 	    INT_MAX);
+	srv->srv_metrics_read_set = ld_member(group, "metrics_read",
+	    KEY_STRLIST) != NULL;
+	ld_strlist(ld, group, "metrics_read", NULL, &srv->srv_metrics_read,
+	    is_user_entry, "\"anonymous\", \"*\" or a user name "
+	    "(1 to 64 of A-Z a-z 0-9 _ . @ -)");
 }
 
 /* The auth group: users and tokens. */
@@ -1900,6 +1907,7 @@ config_free(struct config *cf)
 	free(srv->srv_data_dir);
 	free(srv->srv_public_url);
 	strlist_clear(&srv->srv_trusted_proxies);
+	strlist_clear(&srv->srv_metrics_read);
 	free(srv->srv_mirror_registry);
 	free(srv->srv_log.log_facility);
 	free(srv->srv_log.log_access_log);

@@ -60,6 +60,8 @@ struct config_server {
 	int			 srv_upload_expiry;	/* seconds, default 86400 */
 	long long		 srv_max_body;		/* bytes, 0 = no limit */
 	int			 srv_max_connections;	/* per worker, 0 = auto */
+	struct strlist		 srv_metrics_read;	/* who may GET /metrics */
+	int			 srv_metrics_read_set;	/* else loopback, proxies */
 };
 
 struct config_auth_creds {
@@ -84,7 +86,7 @@ struct config_upstream {
 	char			*up_ca_file;
 	int			 up_insecure_tls;
 	struct strlist		 up_token_realms; /* extra trusted realms */
-	struct strlist		 up_read;	/* default [ "anonymous" ] */
+	struct strlist		 up_read;	/* default [ "*" ] */
 	struct strlist		 up_write;	/* default [ "*" ] */
 	char			*up_file;	/* where it was defined */
 	int			 up_line;
@@ -97,7 +99,7 @@ struct config_registry {
 	struct strlist		 reg_labels;
 	struct strlist		 reg_upstreams;	/* keys, in query order */
 	int			 reg_read_only;
-	struct strlist		 reg_read;	/* default [ "anonymous" ] */
+	struct strlist		 reg_read;	/* default [ "*" ] */
 	struct strlist		 reg_write;	/* default [ "*" ] */
 	char			*reg_file;
 	int			 reg_line;

@@ -30,7 +30,7 @@
 #define HTPASSWD_SETTING_LEN	7	/* "$2b$NN$" */
 #define HTPASSWD_SALT_LEN	22
 #define HTPASSWD_COST_MIN	4
-#define HTPASSWD_COST_MAX	31
+#define HTPASSWD_COST_MAX	31	/* what bcrypt itself allows */
 #define HTPASSWD_COST_DEFAULT	"05"	/* htpasswd -B's; when no users */
 #define HTPASSWD_LINE_MAX	4096
 #define HTPASSWD_ERRORS_MAX	100	/* more are counted, not kept */
@@ -217,7 +217,18 @@ htpasswd_line(struct htpasswd_loader *hl, char *line, size_t len,
 		htpasswd_error(hl, lineno, "user name %s is not valid: 1 to %d "
 		    "characters of A-Z a-z 0-9 . _ @ -", shown,
 		    HTPASSWD_NAME_MAX);
-	if ((why = htpasswd_bcrypt_why(hash)) == NULL) {
+	if ((why = htpasswd_bcrypt_why(hash)) == NULL &&
+	    (hash[4] - '0') * 10 + (hash[5] - '0') > HTPASSWD_COST_LIMIT) {
+		if (name_ok)
+			htpasswd_add(hl, line, namelen, "", lineno);
+		htpasswd_error(hl, lineno, "user %s: bcrypt cost %.2s is above "
+		    "%d, the most depot accepts (every check would take "
+		    "seconds); hash the password again with a lower cost "
+		    "(htpasswd -B -C 10)", shown, hash + 4,
+		    HTPASSWD_COST_LIMIT);
+		return;
+	}
+	if (why == NULL) {
 		if (name_ok)
 			htpasswd_add(hl, line, namelen, hash, lineno);
 		return;
@@ -563,6 +574,24 @@ htpasswd_check(const struct htpasswd *h, const char *user,
 	same = htpasswd_matches(password != NULL ? password : "",
 	    u != NULL ? u->hu_hash : h->h_dummy);
 	return (u != NULL && same == 1);
+}
+
+const char *
+htpasswd_hash_of(const struct htpasswd *h, const char *user)
+{
+	const struct htpasswd_user	*u;
+
+	if (h == NULL)
+		return (NULL);
+	if ((u = htpasswd_find(h, user)) != NULL)
+		return (u->hu_hash);
+	return (h->h_dummy);
+}
+
+int
+htpasswd_verify(const char *password, const char *hash)
+{
+	return (htpasswd_matches(password != NULL ? password : "", hash) == 1);
 }
 
 int

@@ -505,6 +505,9 @@ http_metrics(struct req *r)
 		    "method not allowed", NULL);
 		return;
 	}
+	/* server.metrics_read; registry names are not everyone's. */
+	if (auth_check_metrics(r, http_metrics) == -1)
+		return;
 	if ((text = metrics_render()) == NULL) {
 		http_reply_text(r, 503, "metrics unavailable\n");
 		return;

@@ -85,6 +85,13 @@ oci_dispatch(struct req *r)
 	char			*cause = NULL, *mirrored;
 	int			 rv;
 
+	/*
+	 * The request owns its caller (r->req_caller); r may be gone once
+	 * answered. A password is checked off the loop: this runs again
+	 * once it is.
+	 */
+	if (auth_identify(r, oci_dispatch) == -1)
+		return;
 	http_header_add(r, OCI_API_VERSION_HEADER, OCI_API_VERSION);
 	memset(&o, 0, sizeof(o));
 	o.or_req = r;
@@ -113,10 +120,6 @@ oci_dispatch(struct req *r)
 		free(cause);
 		return;
 	}
-	/* The request owns its caller; r may be gone once answered. */
-	r->req_caller = xcalloc(1, sizeof(*r->req_caller));
-	access_identify(http_context(r)->ctx_access,
-	    http_header_get(r, "Authorization"), r->req_caller);
 	if (o.or_path.kind == V2_BASE) {
 		if (auth_check_base(r) == 0)
 			oci_base(r);

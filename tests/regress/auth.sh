@@ -71,10 +71,16 @@ auth = {
   token_ttl = 300;
   token_issuer = "depot";
 };
+upstreams = (
+  { key = "privup"; type = "docker"; source = "custom"; url = "http://127.0.0.1:9";
+    auth = { type = "userpass"; username = "ci"; password = "privup-secret"; }; timeout = 2; }
+);
 registries = (
   { name = "private"; type = "docker"; read = [ "alice" ]; write = [ "alice" ]; },
-  { name = "public"; type = "docker"; write = [ "alice" ]; },
-  { name = "team"; type = "docker"; read = [ "*" ]; write = [ "*" ]; }
+  { name = "public"; type = "docker"; read = [ "anonymous" ]; write = [ "alice" ]; },
+  { name = "team"; type = "docker"; read = [ "*" ]; write = [ "*" ]; },
+  { name = "dflt"; type = "docker"; },
+  { name = "leaky"; type = "docker"; read = [ "anonymous" ]; upstreams = [ "privup" ]; }
 );
 EOC
 start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start: $(tail -n 3 "$T_DIR/depotd-$port.log")"
@@ -482,6 +488,20 @@ is "$(req GET "$base/v2/nosuch/app/manifests/1" -u "$ALICE")" "404 NAME_UNKNOWN"
 is "$(grep -c 'audit: forged' "$T_DIR"/depotd-*.log | awk -F: '{ s += $NF } END { print s + 0 }')" 0 \
     "10: nothing of that user name reached the log"
 
+# --- 10b: anonymous reading is never the default
+is "$(req GET "$base/v2/privup/app/manifests/1" | cut -d' ' -f1)" 401 \
+    "10b: an upstream key with credentials and no read list: anonymous 401"
+like "$(req GET "$base/v2/privup/app/manifests/1" -u "$BOB" | cut -d' ' -f1)" '^5' \
+    "10b: ... bob (signed in) gets through to the (unreachable) upstream"
+is "$(req GET "$base/v2/dflt/app/tags/list" | cut -d' ' -f1)" 401 \
+    "10b: a registry without a read list: anonymous 401"
+is "$(req GET "$base/v2/dflt/app/tags/list" -u "$BOB")" "404 NAME_UNKNOWN" \
+    "10b: ... bob may read it (nothing there)"
+like "$(grep 'registry leaky reaches upstream privup' "$alog" | grep -i anonymous)" . \
+    "10b: depotd warned that anonymous callers may read leaky, which reaches privup"
+is "$(grep -c 'upstream privup holds credentials' "$alog")" 0 \
+    "10b: ... and did not warn about privup itself (read by signed-in users only)"
+
 # --- 11: Debian's docker-registry trusting depot's tokens
 if command -v docker-registry >/dev/null; then
 	rport=$(free_port)
@@ -680,6 +700,214 @@ else
 	fails "14: after logout, pulling from private fails" \
 	    pm pull -q --tls-verify=false "$reg/private/podman:1"
 fi
+
+# --- 15: depotd C: /metrics for alice only; two workers.
+cp "$T_DIR/htpasswd" "$T_DIR/htpasswd-c"
+chmod 600 "$T_DIR/htpasswd-c"
+cport=$(free_port)
+creg="127.0.0.1:$cport"
+cbase="http://$creg"
+cat >"$T_DIR/depot-c.conf" <<EOC
+server = {
+  listen = [ "$creg" ];
+  workers = 2;
+  pidfile = "$T_DIR/depotd-$cport.pid";
+  data_dir = "$T_DIR/data-$cport";
+  request_timeout = 30;
+  metrics_read = [ "alice" ];
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$cport.log"; };
+};
+auth = {
+  users_file = "$T_DIR/htpasswd-c";
+  token_key_file = "$key";
+};
+registries = (
+  { name = "pub"; type = "docker"; read = [ "anonymous" ]; }
+);
+EOC
+clog="$T_DIR/depotd-$cport.log"
+
+# pause_worker PID / resume_worker PID: SIGSTOP (waiting until it took
+# effect) and SIGCONT. A stopped worker accepts nothing: the other one
+# serves every new connection.
+pause_worker() {
+	local i=0
+	kill -STOP "$1"
+	while [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != T ]; do
+		[ "$i" -ge 50 ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+resume_worker() {
+	kill -CONT "$1"
+}
+# cget URL [CURL_ARGS]: "STATUS MESSAGE" of a GET on depotd C, on a
+# connection of its own; the body is in $CBODY ($T_DIR/cbody).
+cget() {
+	local url=$1 st msg body=${CBODY:-$T_DIR/cbody}
+	shift
+	st=$(curl -s --max-time 60 -o "$body" -w '%{http_code}' "$@" "$url")
+	msg=$(jq -r '.errors[0].message // "-"' "$body" 2>/dev/null) || msg=-
+	echo "$st ${msg:--}"
+}
+# cmp_lt A B DESC: pass when the number A is less than B.
+cmp_lt() {
+	if [ "$1" -lt "$2" ]; then
+		ok "$3"
+	else
+		not_ok "$3"
+		echo "#   $1 is not less than $2"
+	fi
+}
+
+if start_depotd "$T_DIR/depot-c.conf" "$cport"; then
+	cpid=$DEPOTD_PID
+	# -- metrics_read = [ "alice" ]: the list decides, loopback or not
+	is "$(cget "$cbase/metrics" -D "$T_DIR/cheaders")" "401 authentication required" \
+	    "15: /metrics with metrics_read = [ alice ], anonymous from loopback: 401"
+	like "$(tr -d '\r' <"$T_DIR/cheaders" | grep -i '^www-authenticate:')" 'Basic realm=' \
+	    "15: ... with a Basic challenge"
+	is "$(cget "$cbase/metrics" -u "$ALICE" | cut -d' ' -f1)" 200 "15: alice reads /metrics"
+	like "$(cat "$T_DIR/cbody")" '^depot_' "15: ... and gets the series"
+	is "$(cget "$cbase/metrics" -u "$BOB" | cut -d' ' -f1)" 403 "15: bob may not: 403"
+	is "$(cget "$cbase/metrics" -u "alice:$BADPW" | cut -d' ' -f1)" 401 \
+	    "15: alice with a wrong password: 401"
+	t=$(curl -s -u "$ALICE" "$cbase/token?service=depot" | jq -r '.token // empty')
+	is "$(cget "$cbase/metrics" -H "Authorization: Bearer $t" | cut -d' ' -f1)" 200 \
+	    "15: alice reads /metrics with a token of depot's"
+
+	# -- the failed login counters are shared by the workers
+	set -- $(workers_of "$cpid")
+	cw1=$1
+	cw2=$2
+	if [ -z "$cw2" ]; then
+		not_ok "15: depotd C did not start 2 workers"
+	elif pause_worker "$cw2"; then
+		cget "$cbase/v2/" -u "carol:x" >/dev/null
+		cget "$cbase/v2/" -u "carol:y" >/dev/null
+		resume_worker "$cw2"
+		if pause_worker "$cw1"; then
+			cget "$cbase/v2/" -u "carol:z" >/dev/null
+			like "$(grep "^depotd\[$cw2\]" "$clog" | grep 'failed login for user carol')" \
+			    '\(3 in a row\)' \
+			    "15: the other worker counts carol's third failure as the third"
+			: >"$T_DIR/burst-c"
+			bpids=""
+			for i in 1 2 3 4 5 6; do
+				(CBODY=$T_DIR/cbody-$i; cget "$cbase/v2/" -u "carol:w$i") \
+				    >>"$T_DIR/burst-c" &
+				bpids="$bpids $!"
+			done
+			# shellcheck disable=SC2086
+			wait $bpids
+			like "$(cat "$T_DIR/burst-c")" '^401 too many failed logins' \
+			    "15: concurrent wrong logins for carol meet the back-off (401 without a check)"
+			is "$(grep -v '^401 ' "$T_DIR/burst-c")" "" "15: ... all of them 401"
+			resume_worker "$cw1"
+		else
+			not_ok "15: cannot stop worker $cw1"
+		fi
+	else
+		not_ok "15: cannot stop worker $cw2"
+	fi
+	is "$(cget "$cbase/v2/" -u "$BOB" | cut -d' ' -f1)" 200 "15: bob still signs in"
+	is "$(grep -c 'killed by signal' "$clog")" 0 "depotd C: no worker was killed by a signal"
+	stop_depotd "$cpid"
+	is "$?" 0 "15: depotd C stops cleanly"
+else
+	not_ok "15: depotd C did not start"
+	tail -n 5 "$clog" | sed 's/^/#   /'
+fi
+
+# --- 16: depotd D, one worker, whose users file makes every unknown user
+# cost a cost-13 hash: a burst of wrong logins does not hold anonymous
+# and token requests back. They are all answered while the hashes are
+# still being computed (each wrong login is logged when its hash is
+# done). Were the hashes computed on the event loop, each of them would
+# wait behind every wrong login sent before it.
+{
+	htpasswd -Bbn -C 13 slow slow-pw && htpasswd -Bbn alice alice-pw
+} 2>>"$T_DIR/htpasswd.err" | grep -v '^$' >"$T_DIR/htpasswd-d"
+chmod 600 "$T_DIR/htpasswd-d"
+dport=$(free_port)
+dbase="http://127.0.0.1:$dport"
+dlog="$T_DIR/depotd-$dport.log"
+sed -e "s|127.0.0.1:$cport|127.0.0.1:$dport|" -e "s|-$cport|-$dport|g" \
+    -e 's|workers = 2;|workers = 1;|' -e '/metrics_read/d' \
+    -e "s|$T_DIR/htpasswd-c\"|$T_DIR/htpasswd-d\"|" \
+    "$T_DIR/depot-c.conf" >"$T_DIR/depot-d.conf"
+# burst.py HOST PORT N OUT: N wrong logins (users ghost0..), each on a
+# connection of its own, all sent before any answer is read; the
+# statuses go to OUT.
+cat >"$T_DIR/burst.py" <<'EOP'
+import base64, socket, sys
+host, port, n, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+conns = []
+for i in range(n):
+    s = socket.create_connection((host, port))
+    cred = base64.b64encode(("ghost%d:x" % i).encode()).decode()
+    s.sendall(("GET /v2/pub/app/tags/list HTTP/1.1\r\nHost: %s:%d\r\n"
+               "Authorization: Basic %s\r\nConnection: close\r\n\r\n"
+               % (host, port, cred)).encode())
+    conns.append(s)
+with open(out, "w") as f:
+    for s in conns:
+        s.settimeout(300)
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        f.write((data.split(b" ", 2)[1].decode() if b" " in data else "none") + "\n")
+EOP
+if start_depotd "$T_DIR/depot-d.conf" "$dport"; then
+	dpid=$DEPOTD_PID
+	t=$(curl -s -u "$ALICE" "$dbase/token?service=depot" | jq -r '.token // empty')
+	m=24
+	python3 "$T_DIR/burst.py" 127.0.0.1 "$dport" "$m" "$T_DIR/burst.out" &
+	bpid=$!
+	# Wait (bounded) until the first wrong login has been checked: every
+	# one of them has been sent by then.
+	i=0
+	while ! grep -q 'failed login for user ghost' "$dlog"; do
+		[ "$i" -ge 1200 ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	good=""
+	for i in 1 2 3 4; do
+		good="$good $(http_status "$dbase/v2/" --max-time 120)"
+		good="$good $(http_status "$dbase/v2/pub/app/tags/list" --max-time 120)"
+		good="$good $(http_status "$dbase/v2/" --max-time 120 -H "Authorization: Bearer $t")"
+	done
+	hashed=$(grep -c 'failed login for user ghost' "$dlog")
+	is "$good" "$(printf ' 401 404 200%.0s' 1 2 3 4)" \
+	    "16: 12 anonymous and token requests answered during the burst"
+	cmp_lt "$hashed" "$m" \
+	    "16: ... all of them before the $m wrong passwords were all checked"
+	wait "$bpid"
+	is "$(sort "$T_DIR/burst.out" | uniq -c | awk '{ print $1, $2 }')" "$m 401" \
+	    "16: every wrong login was answered 401"
+	is "$(grep -c 'killed by signal' "$dlog")" 0 "depotd D: no worker was killed by a signal"
+	stop_depotd "$dpid"
+	is "$?" 0 "16: depotd D stops cleanly"
+else
+	not_ok "16: depotd D did not start"
+	tail -n 5 "$dlog" | sed 's/^/#   /'
+fi
+
+# --- 17: a bcrypt cost above 14 is refused, with file and line
+{
+	htpasswd -Bbn alice alice-pw && htpasswd -Bbn -C 15 costly costly-pw
+} 2>>"$T_DIR/htpasswd.err" | grep -v '^$' >"$T_DIR/htpasswd-cost"
+chmod 600 "$T_DIR/htpasswd-cost"
+sed "s|$T_DIR/htpasswd-c\"|$T_DIR/htpasswd-cost\"|" "$T_DIR/depot-c.conf" >"$T_DIR/depot-cost.conf"
+out=$("$DEPOTD" -t -c "$T_DIR/depot-cost.conf" 2>&1)
+is "$?" 1 "17: depotd -t refuses a users file with a cost-15 hash"
+like "$out" "htpasswd-cost:2: user costly: bcrypt cost 15 is above 14" \
+    "17: ... naming the file, the line and the limit"
 
 # --- no worker died on the way (a crash would be hidden by the respawn)
 is "$(grep -c 'killed by signal' "$alog")" 0 "depotd A: no worker was killed by a signal"

@@ -188,6 +188,7 @@ start_upstream h htpasswd || bail "upstream h did not start"
 ph=$UPSTREAM_PORT
 start_upstream t token || bail "upstream t did not start"
 pt=$UPSTREAM_PORT
+tt=$TOKEN_PORT
 UPSTREAM_REALM_HOST=localhost UPSTREAM_TOKEN_ARGS=--no-anonymous \
     start_upstream t2 token || bail "upstream t2 did not start"
 pt2=$UPSTREAM_PORT
@@ -263,6 +264,9 @@ upstreams = (
   { key = "up-hbad"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$ph";
     $(userpass "$T_DIR/bad.pass") timeout = 10; },
   { key = "up-t"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pt";
+    $(userpass "$T_DIR/good.pass") token_realms = [ "http://127.0.0.1:$tt" ];
+    timeout = 10; },
+  { key = "up-tn"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pt";
     $(userpass "$T_DIR/good.pass") timeout = 10; },
   { key = "up-t2"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$pt2";
     $(userpass "$T_DIR/good.pass") timeout = 10; },
@@ -361,6 +365,15 @@ echo "# 10: $tok token requests for $req upstream requests"
 cmp_le 1 "$(sed -n "$((tok0 + 1)),\$p" "$T_DIR/token-t.log" | grep -c ' user=ci .*status=200')" \
     "10: depot got a token with its credentials"
 cmp_le "$((tok * 3))" "$req" "10: tokens are reused (far fewer token requests than upstream requests)"
+
+# The same token service without token_realms: on the upstream's host
+# but another port, so another origin: not trusted with the password.
+credt=$(grep -c ' user=ci ' "$T_DIR/token-t.log")
+status_code "$base/v2/up-tn/timg/manifests/1" >/dev/null
+is "$(grep -c ' user=ci ' "$T_DIR/token-t.log")" "$credt" \
+    "10: a realm on the upstream's host but another port gets no credentials"
+like "$(grep 'up-tn' "$dlog" | grep -i 'not trusted')" . \
+    "10: ... and the log says the realm is not trusted"
 
 cred0=$(grep -c ' user=ci ' "$T_DIR/token-t2.log")
 is "$(status_code "$base/v2/up-t2/t2img/manifests/1")" "503 UNAVAILABLE" \

@@ -265,16 +265,26 @@ static const struct trust_case trust_cases[] = {
 	{ "https://auth.docker.io/token", "https://registry-1.docker.io", 1 },
 	{ "https://AUTH.Docker.IO/token", "https://registry-1.docker.io/", 1 },
 	{ "https://auth.docker.io./token", "https://registry-1.docker.io", 1 },
-	{ "https://docker.io/token", "https://registry-1.docker.io", 1 },
-	{ "https://a.b.docker.io/token", "https://registry-1.docker.io", 1 },
+	/* Docker Hub's known token service; not the rest of its domain. */
+	{ "https://docker.io/token", "https://registry-1.docker.io", 0 },
+	{ "https://a.b.docker.io/token", "https://registry-1.docker.io", 0 },
+	{ "https://auth.docker.io:443/token", "https://registry-1.docker.io",
+	    1 },
+	{ "https://auth.docker.io:8443/token", "https://registry-1.docker.io",
+	    0 },
+	{ "https://auth.docker.io/token", "https://mirror.example.com", 0 },
 	{ "https://registry-1.docker.io/token", "https://registry-1.docker.io",
 	    1 },
 	{ "https://gitlab.com/jwt/auth", "https://registry.gitlab.com", 1 },
 	{ "https://ghcr.io/token", "https://ghcr.io", 1 },
-	{ "https://quay.io:8443/v2/auth", "https://quay.io", 1 },
-	{ "http://reg.local:5001/auth", "http://reg.local:5000", 1 },
-	{ "https://reg.local:5001/auth", "http://reg.local:5000", 1 },
-	{ "https://10.0.0.5:5001/token", "https://10.0.0.5:5000", 1 },
+	{ "http://reg.local:5000/auth", "http://reg.local:5000/v2/", 1 },
+	{ "https://10.0.0.5/token", "https://10.0.0.5:443", 1 },
+	/* Same host, another port or scheme: another origin. */
+	{ "https://quay.io:8443/v2/auth", "https://quay.io", 0 },
+	{ "http://reg.local:5001/auth", "http://reg.local:5000", 0 },
+	{ "https://reg.local:5001/auth", "http://reg.local:5000", 0 },
+	{ "https://reg.local:5000/auth", "http://reg.local:5000", 0 },
+	{ "https://10.0.0.5:5001/token", "https://10.0.0.5:5000", 0 },
 	/* not trusted */
 	{ "https://evil.com/token", "https://registry-1.docker.io", 0 },
 	{ "http://auth.docker.io/token", "https://registry-1.docker.io", 0 },
@@ -291,7 +301,8 @@ static const struct trust_case trust_cases[] = {
 	{ "https://io/token", "https://ghcr.io", 0 },
 	{ "https://evil.co.uk/token", "https://example.co.uk", 0 },
 	{ "https://co.uk/token", "https://example.co.uk", 0 },
-	{ "https://auth.example.co.uk/t", "https://reg.example.co.uk", 1 },
+	{ "https://auth.example.co.uk/t", "https://reg.example.co.uk", 0 },
+	{ "https://auth.example.com/t", "https://reg.example.com", 0 },
 	{ "https://1.0.0.5/token", "https://10.0.0.5", 0 },
 	{ "https://0.0.5/token", "https://10.0.0.5", 0 },
 	{ "https://[::2]/token", "https://[::1]", 0 },
@@ -316,6 +327,51 @@ START_TEST(test_trust)
 	}
 	ck_assert_int_eq(auth_realm_trusted(NULL, "https://a.b", NULL, 0), 0);
 	ck_assert_int_eq(auth_realm_trusted("https://a.b", NULL, NULL, 0), 0);
+}
+END_TEST
+
+/* Origins that differ by one part, and default ports. */
+static const struct trust_case origin_cases[] = {
+	{ "https://h.example", "https://h.example", 1 },
+	{ "https://h.example/a/b?c#d", "https://h.example/x", 1 },
+	{ "https://H.Example./", "https://h.example", 1 },
+	{ "https://h.example:443/", "https://h.example", 1 },
+	{ "http://h.example:80/", "http://h.example/token", 1 },
+	{ "http://h.example:5000/v2/", "http://h.example:5000/token", 1 },
+	{ "https://[::1]:5000/", "https://[::1]:5000/t", 1 },
+	/* one part differs */
+	{ "http://h.example", "https://h.example", 0 },
+	{ "http://h.example:443", "https://h.example", 0 },
+	{ "https://h.example:80", "http://h.example", 0 },
+	{ "https://h.example", "https://g.example", 0 },
+	{ "https://h.example", "https://a.h.example", 0 },
+	{ "http://h:5000/", "http://h:5001/token", 0 },
+	{ "http://h/", "http://h:8080/token", 0 },
+	{ "https://h.example:444", "https://h.example", 0 },
+	{ "https://[::1]:5000/", "https://[::2]:5000/", 0 },
+	{ "https://127.0.0.1:5000/", "https://[::1]:5000/", 0 },
+	/* not http(s), or no URL */
+	{ "ftp://h.example", "ftp://h.example", 0 },
+	{ "h.example", "https://h.example", 0 },
+	{ "", "https://h.example", 0 },
+};
+
+START_TEST(test_same_origin)
+{
+	const struct trust_case	*tc;
+	size_t			 i;
+
+	for (i = 0; i < NELEM(origin_cases); i++) {
+		tc = &origin_cases[i];
+		ck_assert_msg(auth_same_origin(tc->realm, tc->upstream) ==
+		    tc->want, "%s vs %s: want %d", tc->realm, tc->upstream,
+		    tc->want);
+		ck_assert_msg(auth_same_origin(tc->upstream, tc->realm) ==
+		    tc->want, "%s vs %s: want %d", tc->upstream, tc->realm,
+		    tc->want);
+	}
+	ck_assert_int_eq(auth_same_origin(NULL, "https://h"), 0);
+	ck_assert_int_eq(auth_same_origin("https://h", NULL), 0);
 }
 END_TEST
 
@@ -514,6 +570,7 @@ auth_challenge_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("trust");
 	tcase_add_test(tc, test_trust);
+	tcase_add_test(tc, test_same_origin);
 	tcase_add_test(tc, test_trust_extra);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("token");

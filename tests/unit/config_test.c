@@ -229,7 +229,8 @@ START_TEST(test_full_example)
 	ck_assert_int_eq(up->up_insecure_tls, 0);
 	ck_assert_uint_eq(up->up_token_realms.sl_count, 0);
 	ck_assert_uint_eq(up->up_read.sl_count, 1);
-	ck_assert_str_eq(up->up_read.sl_items[0], "anonymous");
+	/* Anonymous reading is never the default. */
+	ck_assert_str_eq(up->up_read.sl_items[0], "*");
 	ck_assert_uint_eq(up->up_write.sl_count, 1);
 	ck_assert_str_eq(up->up_write.sl_items[0], "*");
 	ck_assert_str_eq(up->up_file, test_conf);
@@ -278,7 +279,7 @@ START_TEST(test_full_example)
 	ck_assert_str_eq(reg->reg_upstreams.sl_items[1], "dockerhub");
 	ck_assert_int_eq(reg->reg_read_only, 0);
 	ck_assert_uint_eq(reg->reg_read.sl_count, 1);
-	ck_assert_str_eq(reg->reg_read.sl_items[0], "anonymous");
+	ck_assert_str_eq(reg->reg_read.sl_items[0], "*");
 	ck_assert_uint_eq(reg->reg_write.sl_count, 1);
 	ck_assert_str_eq(reg->reg_write.sl_items[0], "*");
 	ck_assert_str_eq(reg->reg_file, test_conf);
@@ -374,7 +375,8 @@ START_TEST(test_object_defaults)
 	ck_assert_int_eq(up->up_negative_ttl, 30);
 	ck_assert_int_eq(up->up_timeout, 30);
 	ck_assert_int_eq(up->up_insecure_tls, 0);
-	ck_assert_str_eq(up->up_read.sl_items[0], "anonymous");
+	/* Anonymous reading is never the default. */
+	ck_assert_str_eq(up->up_read.sl_items[0], "*");
 	ck_assert_str_eq(up->up_write.sl_items[0], "*");
 	reg = &cf->cf_registries[0];
 	ck_assert_ptr_null(reg->reg_description);
@@ -382,10 +384,11 @@ START_TEST(test_object_defaults)
 	ck_assert_uint_eq(reg->reg_upstreams.sl_count, 0);
 	ck_assert_int_eq(reg->reg_read_only, 0);
 	ck_assert_uint_eq(reg->reg_read.sl_count, 1);
-	ck_assert_str_eq(reg->reg_read.sl_items[0], "anonymous");
+	ck_assert_str_eq(reg->reg_read.sl_items[0], "*");
 	ck_assert_uint_eq(reg->reg_write.sl_count, 1);
 	ck_assert_str_eq(reg->reg_write.sl_items[0], "*");
 	ck_assert_int_eq(cf->cf_has_access, 1);
+	ck_assert_int_eq(cf->cf_server.srv_metrics_read_set, 0);
 	ck_assert_int_eq(cf->cf_access.acc_token_ttl, 300);
 	ck_assert_str_eq(cf->cf_access.acc_token_issuer, "depot");
 	ck_assert_ptr_null(cf->cf_access.acc_token_cert_file);
@@ -675,6 +678,8 @@ static const struct {
 	  "source = \"dockerhub\";\n"
 	  "    token_realms = [ \"auth.example.com\" ]; }\n);\n",
 	  "depot.conf:3: 'auth.example.com' in 'token_realms' is not an http" },
+	{ "server = {\n  metrics_read = [ \"alice\", \"bad user\" ];\n};\n",
+	  "depot.conf:2: 'bad user' in 'metrics_read' is not \"anonymous\"" },
 	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
 	  "source = \"dockerhub\";\n    read = [ \"bad user\" ]; }\n);\n",
 	  "depot.conf:3: 'bad user' in 'read' is not \"anonymous\"" },
@@ -1289,7 +1294,7 @@ START_TEST(test_man_page)
 		"public_url", "trusted_proxies", "mirror_registry", "log",
 		"syslog", "facility", "level", "access_log",
 		"request_timeout", "shutdown_timeout", "upload_expiry",
-		"max_body", "max_connections",
+		"max_body", "max_connections", "metrics_read",
 		"key", "type", "source", "url", "tag_ttl", "negative_ttl",
 		"timeout", "ca_file", "insecure_tls", "token_realms", "read",
 		"write",

@@ -26,8 +26,10 @@
 #define SALT_B	"$2b$05$ABCDEFGHIJKLMNOPQRSTUe"
 #define SALT_Y	"$2y$04$0123456789abcdefghijkO"
 #define SALT_2A	"$2a$04$zyxwvutsrqponmlkjihgf."
-/* Well formed, of the highest cost: never hashed here. */
+/* Well formed, of the highest cost bcrypt allows: refused (too slow). */
 #define HASH_31	"$2b$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCD."
+/* Well formed, of the highest cost depot accepts: never hashed here. */
+#define HASH_14	"$2b$14$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCD."
 
 static char	 test_dir[PATH_MAX];
 
@@ -330,6 +332,30 @@ START_TEST(test_malformed_bcrypt)
 }
 END_TEST
 
+/* A cost above the limit: refused at load, with file and line. */
+START_TEST(test_cost_limit)
+{
+	char	*text, *path, *cause, *want;
+
+	text =
+	    "ok:" HASH_14 "\n"
+	    "# a comment\n"
+	    "slow:$2b$15$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCD.\n"
+	    "slowest:" HASH_31 "\n";
+	path = write_text("costly", text);
+	cause = load_fails(path);
+	xasprintf(&want,
+	    "%s:3: user slow: bcrypt cost 15 is above 14, the most depot "
+	    "accepts (every check would take seconds); hash the password "
+	    "again with a lower cost (htpasswd -B -C 10)\n"
+	    "%s:4: user slowest: bcrypt cost 31 is above 14, the most depot "
+	    "accepts (every check would take seconds); hash the password "
+	    "again with a lower cost (htpasswd -B -C 10)", path, path);
+	cause_is(cause, want);
+	free(path);
+}
+END_TEST
+
 /* The bounds of the cost and every prefix are accepted. */
 START_TEST(test_bcrypt_variants)
 {
@@ -338,7 +364,7 @@ START_TEST(test_bcrypt_variants)
 
 	text =
 	    "low:$2b$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCD.\n"
-	    "high:" HASH_31 "\n"
+	    "high:" HASH_14 "\n"
 	    "y:$2y$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCD6\n"
 	    "a:$2a$12$..........................................u.........u\n";
 	path = write_text("variants", text);
@@ -623,6 +649,7 @@ htpasswd_suite(void)
 	tcase_add_test(tc, test_other_hashes);
 	tcase_add_test(tc, test_malformed_bcrypt);
 	tcase_add_test(tc, test_bcrypt_variants);
+	tcase_add_test(tc, test_cost_limit);
 	tcase_add_test(tc, test_duplicates);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_bad_lines);
