@@ -136,6 +136,12 @@ static const struct key_spec top_keys[] = {
 	{ NULL, KEY_INT }
 };
 
+/* Every table of keys, for config_key_at(). */
+static const struct key_spec *const all_keys[] = {
+	top_keys, server_keys, log_keys, upstream_keys, creds_keys,
+	registry_keys, access_keys
+};
+
 struct enum_name {
 	const char	*e_name;
 	int		 e_value;
@@ -1980,4 +1986,21 @@ const char *
 config_auth_type_name(enum auth_type type)
 {
 	return (enum_name(auth_types, type));
+}
+
+/*
+ * The name of the i-th key the configuration accepts, counting through
+ * every group (a name may come more than once), or NULL past the last.
+ */
+const char *
+config_key_at(size_t i)
+{
+	const struct key_spec	*k;
+	size_t			 t;
+
+	for (t = 0; t < sizeof(all_keys) / sizeof(all_keys[0]); t++)
+		for (k = all_keys[t]; k->k_name != NULL; k++)
+			if (i-- == 0)
+				return (k->k_name);
+	return (NULL);
 }

@@ -131,6 +131,8 @@ struct config {
  * per line.
  */
 struct config		*config_load(const char *path, char **cause);
+/* The i-th key name config.c accepts, NULL past the last (for tests). */
+const char		*config_key_at(size_t);
 /*
  * Like config_load, as if depot.d/name (e.g. "registry-x.conf") held the
  * content of candidate_path, or were absent when candidate_path is NULL:
