@@ -509,7 +509,7 @@ EOC
 	T_PIDS="$T_PIDS $rpid"
 	i=0
 	while [ "$(http_status "http://$rreg/v2/" --max-time 2)" != 401 ]; do
-		if ! kill -0 "$rpid" 2>/dev/null || [ "$i" -ge 100 ]; then
+		if ! kill -0 "$rpid" 2>/dev/null || [ "$i" -ge 600 ]; then
 			break
 		fi
 		sleep 0.1
@@ -599,7 +599,7 @@ curl -s "$base/metrics" >"$T_DIR/metrics.txt"
 # Lines may still be on their way to the log file; wait for the delete's.
 i=0
 while ! grep -i audit "$alog" | grep -i delet | grep -q team/audited; do
-	[ "$i" -ge 30 ] && break
+	[ "$i" -ge 600 ] && break
 	sleep 0.1
 	i=$((i + 1))
 done

@@ -88,7 +88,7 @@ EOC
 	T_PIDS="$T_PIDS $registry_pid"
 	i=0
 	while [ "$(http_status "$base/v2/")" != 200 ]; do
-		if ! kill -0 "$registry_pid" 2>/dev/null || [ "$i" -ge 100 ]; then
+		if ! kill -0 "$registry_pid" 2>/dev/null || [ "$i" -ge 600 ]; then
 			bail "docker-registry did not start"
 		fi
 		sleep 0.1

@@ -56,7 +56,7 @@ start_px() {
 	PX_PID=$!
 	T_PIDS="$T_PIDS $PX_PID"
 	while ! px "$PX_PORT" state 2>/dev/null; do
-		if ! kill -0 "$PX_PID" 2>/dev/null || [ "$i" -ge 100 ]; then
+		if ! kill -0 "$PX_PID" 2>/dev/null || [ "$i" -ge 600 ]; then
 			return 1
 		fi
 		sleep 0.1
@@ -331,9 +331,10 @@ is "$(upstream_count a GET "/blobs/$l_big\$")" 1 \
 # --- 4 the client that started a fill goes away
 
 px "$pxa" "mode?m=slow&rate=5M"
-curl -s --max-time 1 -o /dev/null "$base/v2/flaky/drop/blobs/$l_drop"
+# The client leaves once the first bytes arrived (the fill is under way).
+curl -s --max-time 60 "$base/v2/flaky/drop/blobs/$l_drop" | head -c 1 >/dev/null
 i=0
-while [ ! -f "$(blob_file "$l_drop")" ] && [ "$i" -lt 300 ]; do
+while [ ! -f "$(blob_file "$l_drop")" ] && [ "$i" -lt 600 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
