@@ -261,8 +261,10 @@ t_release_ports() {
 	local p
 	[ -f "$T_DIR/ports" ] || return 0
 	while read -r p; do
-		rm -f "$T_PORTS/$p"
+		[ "$(cat "$T_PORTS/$p" 2>/dev/null)" = "$T_DIR" ] &&
+		    rm -f "$T_PORTS/$p"
 	done <"$T_DIR/ports"
+	return 0
 }
 
 # write_conf FILE PORT [EXTRA_SERVER_LINES] [REST]: a minimal config with

@@ -24,7 +24,7 @@ done
 lockdir=/run/lock
 [ -d "$lockdir" ] || lockdir=/tmp
 exec 9>"$lockdir/depot-package-test.lock"
-flock -w 300 9 || skip_all "another package test held the lock for 5 minutes"
+flock -w 1200 9 || skip_all "another package test held the lock for 20 minutes"
 
 case $(dpkg-query -W -f='${db:Status-Abbrev}' depot 2>/dev/null) in
 ""|un*|pn*) ;;

@@ -307,8 +307,11 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	pids="$pids $!"
 done
 # While it is fetched for flaky/big, other repositories get it only when
-# their own upstream has it.
-sleep 1
+# their own upstream has it. The fill has begun once the proxy relays it.
+big_fill_started() {
+	[ "$(px_count a GET "/blobs/$l_big\$")" -ge 1 ]
+}
+t_wait_for big_fill_started
 is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 "$base/v2/up-d/big/blobs/$l_big")" 404 \
     "single flight: a repository whose upstream lacks the blob gets 404 while it is fetched"
 (curl -s --max-time 120 "$base/v2/up-c/big/blobs/$l_big" | sha_of >"$T_DIR/sf.other") &

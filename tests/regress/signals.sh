@@ -75,7 +75,7 @@ cp "$T_DIR/good.conf" "$conf"
 	n=$((n + 1))
   done >"$T_DIR/load.codes" ) &
 loader=$!
-sleep 0.3
+t_wait_for test -s "$T_DIR/load.codes"
 victim=$(workers_of "$master" | awk '{print $1}')
 kill -KILL "$victim"
 i=0
