@@ -61,7 +61,7 @@ server = {
   workers = 2;
   pidfile = "$T_DIR/depotd-$port.pid";
   data_dir = "$T_DIR/data-$port";
-  request_timeout = 2;
+  request_timeout = 30;
   log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
 };
 auth = {
@@ -559,7 +559,7 @@ server = {
   workers = 2;
   pidfile = "$T_DIR/depotd-$bport.pid";
   data_dir = "$T_DIR/data-$bport";
-  request_timeout = 2;
+  request_timeout = 30;
   log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$bport.log"; };
 };
 upstreams = (
