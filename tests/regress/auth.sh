@@ -61,7 +61,7 @@ server = {
   workers = 2;
   pidfile = "$T_DIR/depotd-$port.pid";
   data_dir = "$T_DIR/data-$port";
-  request_timeout = 2;
+  request_timeout = 30;
   log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
 };
 auth = {
@@ -529,7 +529,7 @@ EOC
 	T_PIDS="$T_PIDS $rpid"
 	i=0
 	while [ "$(http_status "http://$rreg/v2/" --max-time 2)" != 401 ]; do
-		if ! kill -0 "$rpid" 2>/dev/null || [ "$i" -ge 100 ]; then
+		if ! kill -0 "$rpid" 2>/dev/null || [ "$i" -ge 600 ]; then
 			break
 		fi
 		sleep 0.1
@@ -579,7 +579,7 @@ server = {
   workers = 2;
   pidfile = "$T_DIR/depotd-$bport.pid";
   data_dir = "$T_DIR/data-$bport";
-  request_timeout = 2;
+  request_timeout = 30;
   log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$bport.log"; };
 };
 upstreams = (
@@ -619,7 +619,7 @@ curl -s "$base/metrics" >"$T_DIR/metrics.txt"
 # Lines may still be on their way to the log file; wait for the delete's.
 i=0
 while ! grep -i audit "$alog" | grep -i delet | grep -q team/audited; do
-	[ "$i" -ge 30 ] && break
+	[ "$i" -ge 600 ] && break
 	sleep 0.1
 	i=$((i + 1))
 done

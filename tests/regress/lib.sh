@@ -5,6 +5,14 @@
 
 set -u
 
+# T_WAIT: seconds the wait helpers allow by default. Generous on purpose:
+# a busy machine (a parallel build, a sanitizer build, a second copy of
+# the suite) must not fail a test, and a passing test never waits that long.
+: "${T_WAIT:=60}"
+# T_PORTS: a directory shared by all depot tests on this machine where
+# free_port reserves the ports it hands out (see free_port).
+: "${T_PORTS:=${TMPDIR:-/tmp}/depot-test-ports}"
+
 T_COUNT=0
 T_FAILED=0
 T_PIDS=""
@@ -20,6 +28,7 @@ t_cleanup() {
 	for pid in $T_PIDS; do
 		t_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null
 	done
+	t_release_ports
 	if [ "$T_FAILED" -ne 0 ] && [ -d "$T_DIR" ]; then
 		for f in "$T_DIR"/*.log; do
 			[ -f "$f" ] || continue
@@ -90,6 +99,7 @@ skip_all() {
 	echo "1..0 # SKIP $*"
 	T_COUNT=0
 	trap - EXIT
+	t_release_ports
 	rm -rf "$T_DIR"
 	exit 0
 }
@@ -112,9 +122,149 @@ t_wait_gone() {
 	return 0
 }
 
-# free_port: print a TCP port that is free on 127.0.0.1 right now.
+# t_wait_for [-t SECONDS] COMMAND...: wait until COMMAND succeeds (its
+# output is discarded), polling every 0.1 s, for at most SECONDS of wall
+# time (default $T_WAIT); returns 1 when it never did.
+t_wait_for() {
+	local limit=$T_WAIT end
+	if [ "$1" = -t ]; then
+		limit=$2
+		shift 2
+	fi
+	end=$(($(date +%s) + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# t_wait_grep [-t SECONDS] PATTERN FILE: wait until FILE has a line matching
+# the grep -E PATTERN (a log line a server writes a little after the event).
+t_wait_grep() {
+	if [ "$1" = -t ]; then
+		t_wait_for -t "$2" grep -Eq -- "$3" "$4"
+	else
+		t_wait_for grep -Eq -- "$1" "$2"
+	fi
+}
+
+# t_wait_alive [-t SECONDS] PID COMMAND...: like t_wait_for, but gives up
+# as soon as PID has exited (a server that failed to start is not waited
+# for in vain).
+t_wait_alive() {
+	local limit=$T_WAIT end pid
+	if [ "$1" = -t ]; then
+		limit=$2
+		shift 2
+	fi
+	pid=$1
+	shift
+	end=$(($(date +%s) + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# t_status_is URL WANT [curl args]: true when URL answers with status WANT.
+t_status_is() {
+	local url=$1 want=$2
+	shift 2
+	[ "$(http_status "$url" --max-time 10 "$@")" = "$want" ]
+}
+
+# t_wait_status [-t SECONDS] URL WANT PID: wait until URL answers with the
+# status WANT while PID lives; 1 when it did not in time or PID died.
+t_wait_status() {
+	if [ "$1" = -t ]; then
+		t_wait_alive -t "$2" "$5" t_status_is "$3" "$4"
+	else
+		t_wait_alive "$3" t_status_is "$1" "$2"
+	fi
+}
+
+# free_port: print a TCP port that is free on 127.0.0.1 and stays free for
+# this test. A port that was merely free a moment ago (bind to port 0,
+# close) can be taken before the server binds it, by any outgoing
+# connection on the machine or by another test doing the same. So the
+# port is chosen below the kernel's ephemeral range (which connections and
+# binds to port 0 draw from), checked free by binding it, and reserved in
+# $T_PORTS for this test until it exits (reservations of tests that are
+# gone are reused). The same port is never handed out twice to one test.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 - "$T_PORTS" "$T_DIR" <<'PY'
+import errno, fcntl, os, random, socket, sys
+
+ports_dir, owner = sys.argv[1], sys.argv[2]
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low, high = (int(x) for x in f.read().split())
+except (OSError, ValueError):
+    low, high = 32768, 60999
+cands = [p for p in range(10000, 65535) if p < low or p > high]
+if len(cands) < 2000:
+    cands = [p for p in range(1024, 65535) if p < low or p > high]
+
+def free(port):
+    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError:
+            continue
+        try:
+            s.bind((addr, port))
+        except OSError as e:
+            if fam == socket.AF_INET or e.errno == errno.EADDRINUSE:
+                return False
+        finally:
+            s.close()
+    return True
+
+lock = None
+try:
+    os.makedirs(ports_dir, exist_ok=True)
+    lock = open(os.path.join(ports_dir, "lock"), "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+except OSError:
+    lock = None        # no shared directory: choose without reserving
+
+def reserved(port):
+    try:
+        with open(os.path.join(ports_dir, str(port))) as f:
+            holder = f.read().strip()
+    except OSError:
+        return False
+    return os.path.isdir(holder)
+
+for _ in range(2000):
+    port = random.choice(cands)
+    if lock is not None and reserved(port):
+        continue
+    if not free(port):
+        continue
+    if lock is not None:
+        with open(os.path.join(ports_dir, str(port)), "w") as f:
+            f.write(owner + "\n")
+        with open(os.path.join(owner, "ports"), "a") as f:
+            f.write("%d\n" % port)
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port found")
+PY
+}
+
+# t_release_ports: drop the reservations free_port made for this test.
+t_release_ports() {
+	local p
+	[ -f "$T_DIR/ports" ] || return 0
+	while read -r p; do
+		[ "$(cat "$T_PORTS/$p" 2>/dev/null)" = "$T_DIR" ] &&
+		    rm -f "$T_PORTS/$p"
+	done <"$T_DIR/ports"
+	return 0
 }
 
 # write_conf FILE PORT [EXTRA_SERVER_LINES] [REST]: a minimal config with
@@ -138,19 +288,20 @@ EOC
 }
 
 # start_depotd CONF PORT: run depotd in the foreground (background job),
-# wait until /healthz answers; sets DEPOTD_PID. Log in $T_DIR/depotd-PORT.log.
+# wait (up to $T_WAIT s) until /healthz answers; sets DEPOTD_PID. Log in
+# $T_DIR/depotd-PORT.log; when depotd does not come up, its last lines are
+# printed as TAP comments.
 start_depotd() {
-	local conf=$1 port=$2 i=0
+	local conf=$1 port=$2
 	"$DEPOTD" -f -c "$conf" >"$T_DIR/depotd-$port.log" 2>&1 &
 	DEPOTD_PID=$!
 	T_PIDS="$T_PIDS $DEPOTD_PID"
-	while ! curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; do
-		if ! kill -0 "$DEPOTD_PID" 2>/dev/null || [ "$i" -ge 100 ]; then
-			return 1
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
+	if ! t_wait_alive "$DEPOTD_PID" curl -fs --max-time 10 -o /dev/null \
+	    "http://127.0.0.1:$port/healthz"; then
+		echo "# depotd on port $port did not start:"
+		tail -n 5 "$T_DIR/depotd-$port.log" | sed 's/^/#   /'
+		return 1
+	fi
 	return 0
 }
 
@@ -158,7 +309,7 @@ start_depotd() {
 stop_depotd() {
 	local pid=$1 rc
 	kill -TERM "$pid" 2>/dev/null
-	t_wait_gone "$pid" 150 || { kill -KILL "$pid"; return 99; }
+	t_wait_gone "$pid" $((T_WAIT * 10)) || { kill -KILL "$pid"; return 99; }
 	wait "$pid" 2>/dev/null
 	rc=$?
 	return $rc

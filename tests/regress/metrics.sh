@@ -67,7 +67,7 @@ pause_worker() {
 	local i=0
 	kill -STOP "$1"
 	while [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != T ]; do
-		[ "$i" -ge 50 ] && return 1
+		[ "$i" -ge 600 ] && return 1
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -75,13 +75,13 @@ pause_worker() {
 resume_worker() {
 	kill -CONT "$1"
 }
-# wait_value SERIES WANT: scrape until SERIES has the value WANT (5 s).
+# wait_value SERIES WANT: scrape until SERIES has the value WANT (60 s).
 wait_value() {
 	local i=0
 	while :; do
 		scrape "$T_DIR/wait" >/dev/null
 		[ "$(val "$T_DIR/wait" "$1")" = "$2" ] && return 0
-		[ "$i" -ge 50 ] && return 1
+		[ "$i" -ge 600 ] && return 1
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -198,7 +198,7 @@ EOF
 like "$(scrape "$T_DIR/s0")" "^200 text/plain; version=0\.0\.4" \
     "GET /metrics answers 200 in the text format 0.0.4"
 i=0
-while [ "$(val "$T_DIR/s0" depot_blob_store_blobs)" = absent ] && [ "$i" -lt 50 ]; do
+while [ "$(val "$T_DIR/s0" depot_blob_store_blobs)" = absent ] && [ "$i" -lt 600 ]; do
 	sleep 0.1
 	scrape "$T_DIR/s0" >/dev/null
 	i=$((i + 1))
@@ -316,7 +316,7 @@ i=0
 while :; do
 	set -- $(workers_of "$master")
 	[ "$#" -eq 2 ] && [ "$1" != "$w1" ] && [ "$2" != "$w1" ] && break
-	[ "$i" -ge 100 ] && break
+	[ "$i" -ge 600 ] && break
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -348,7 +348,7 @@ while :; do
 	set -- $(workers_of "$master")
 	[ "$#" -eq 2 ] && [ "$*" != "$old" ] && case " $old " in
 	    *" $1 "* | *" $2 "*) false ;; *) true ;; esac && break
-	[ "$i" -ge 100 ] && break
+	[ "$i" -ge 600 ] && break
 	sleep 0.1
 	i=$((i + 1))
 done

@@ -70,7 +70,7 @@ T_PIDS="$T_PIDS $!"
 base="https://127.0.0.1:$nport"
 i=0
 while ! curl -s -o /dev/null --cacert "$T_DIR/cert.pem" "$base/healthz"; do
-	[ "$i" -ge 50 ] && bail "nginx did not start (see nginx-error.log)"
+	[ "$i" -ge 600 ] && bail "nginx did not start (see nginx-error.log)"
 	sleep 0.1
 	i=$((i + 1))
 done

@@ -192,7 +192,7 @@ is "$code:$(hdr Content-Length)" "200:$size" "several ranges: the whole blob (20
 out=$(python3 - "$port" "/v2/docker-local/other/blobs/$d1" <<'PY'
 import re, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(5)
+s.settimeout(60)
 s.sendall(b"HEAD " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n"
           b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
 buf = b""
@@ -241,7 +241,7 @@ loc=$(start_upload docker-local/pipe)
 out=$(python3 - "$port" "${loc#$base}" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(10)
+s.settimeout(60)
 path = sys.argv[2].encode()
 s.sendall(b"PATCH " + path + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
           b"5\r\nhello\r\n3;x=y\r\n123\r\n0\r\n\r\n"
@@ -263,11 +263,11 @@ loc=$(start_upload docker-local/race)
 python3 - "$port" "${loc#$base}" "$T_DIR/race.go" >"$T_DIR/race.out" 2>&1 <<'PY' &
 import os, socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(10)
+s.settimeout(60)
 s.sendall(b"PATCH " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n"
           b"Content-Range: 0-99999\r\nContent-Length: 100000\r\n\r\n" + b"a" * 50000)
 # Hold the session half written until the other writer was answered.
-for i in range(100):
+for i in range(600):
     if os.path.exists(sys.argv[3]):
         break
     time.sleep(0.1)
@@ -278,13 +278,13 @@ slow=$!
 # Wait until the first writer's request holds the session's lock.
 inode=$(stat -c %i "$data/tmp/upload-${loc##*/}")
 i=0
-while ! grep -q "OFDLCK.*:$inode " /proc/locks && [ $i -lt 100 ]; do
+while ! grep -q "OFDLCK.*:$inode " /proc/locks && [ $i -lt 600 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
 code=$(req PATCH "$loc" -H 'Content-Range: 0-999' --data-binary @"$T_DIR/c1")
 touch "$T_DIR/race.go"
-t_wait_gone "$slow" 100
+t_wait_gone "$slow" 600
 is "$code" 416 "a second writer on a session being written gets 416"
 is "$(cat "$T_DIR/race.out")" "HTTP/1.1 202 Accepted" "the first writer finishes"
 is "$(req GET "$loc"):$(hdr Range)" "204:0-99999" "the session holds the first writer's bytes"
@@ -296,7 +296,7 @@ import re, socket, sys
 port, path = int(sys.argv[1]), sys.argv[2].encode()
 def exchange(data, trickle=False):
     s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(10)
+    s.settimeout(30)
     if trickle:
         for i in range(len(data)):
             s.send(data[i:i + 1])
@@ -366,7 +366,7 @@ s.sendall(b"PATCH " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n"
 time.sleep(0.3)
 s.close()
 PY
-sleep 0.5
+t_wait_grep "\"PATCH ${loc#$base}\" 400 " "$T_DIR/access-$port.log"
 is "$(curl -s "$base/healthz")" ok "the worker serves after a client left mid-body"
 is "$(workers_of "$master")" "$workers_before" "no worker died"
 is "$(req GET "$loc"):$(hdr Range)" "204:0-0" "the abandoned chunk is not recorded"
@@ -380,7 +380,7 @@ s.sendall(b"PUT " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n"
 time.sleep(0.3)
 s.close()
 PY
-sleep 0.5
+t_wait_grep "\"PUT ${loc#$base}" "$T_DIR/access-$port.log"
 is "$(req GET "$base/v2/docker-local/gone/blobs/$d1")" 404 "a PUT whose client left commits nothing"
 is "$(req GET "$loc"):$(hdr Range)" "204:0-0" "... and leaves the session as it was"
 
@@ -390,7 +390,7 @@ req PATCH "$loc" -H 'Content-Range: 0-999' --data-binary @"$T_DIR/c1" >/dev/null
 old=$(workers_of "$master")
 kill -KILL $old
 i=0
-while [ $i -lt 100 ]; do
+while [ $i -lt 600 ]; do
 	now=$(workers_of "$master")
 	set -- $now
 	gone=1
@@ -399,7 +399,7 @@ while [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-check "the killed workers are replaced" test $i -lt 100
+check "the killed workers are replaced" test $i -lt 600
 is "$(req GET "$loc"):$(hdr Range)" "204:0-999" "the session is known to the new workers"
 tail -c +1001 "$T_DIR/blob1" >"$T_DIR/rest"
 is "$(req PUT "$loc?digest=$d1" --data-binary @"$T_DIR/rest")" 201 "the upload finishes after the kill"

@@ -34,7 +34,7 @@ line = b"1;" + b"a" * 4094
 s.sendall(b"PATCH " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n"
           b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
           line + b"\r\nx\r\n0\r\n\r\n")
-s.settimeout(10)
+s.settimeout(60)
 data = b""
 try:
     while True:
@@ -145,7 +145,7 @@ id=${loc##*/}
 printf 'abandoned' | curl -s -o /dev/null -X PATCH --data-binary @- "$base$loc"
 check "the session's data exists" test -f "$T_DIR/data-$port2/tmp/upload-$id"
 i=0
-while [ -f "$T_DIR/data-$port2/tmp/upload-$id" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ -f "$T_DIR/data-$port2/tmp/upload-$id" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 check "an idle session's data is removed after upload_expiry" test ! -e "$T_DIR/data-$port2/tmp/upload-$id"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$base$loc")" 404 "the expired session is unknown (404)"
 like "$(cat "$T_DIR/depotd-$port2.log")" "expired 1 abandoned upload" "expiry is logged"

@@ -199,7 +199,7 @@ is "$(header "$T_DIR/get.h" Content-Length)" "$oci_size" "HEAD answers the manif
 is "$(header "$T_DIR/get.h" Docker-Content-Digest)" "$oci_d" "HEAD answers Docker-Content-Digest"
 check "HEAD sends no body on a kept-alive connection" python3 - "$port" "/v2/$repo/manifests/v1" <<'PY'
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
 req = "%s %s HTTP/1.1\r\nHost: t\r\n\r\n"
 s.sendall((req % ("HEAD", sys.argv[2]) + req % ("GET", "/v2/")).encode())
 data = b""

@@ -24,7 +24,7 @@ done
 lockdir=/run/lock
 [ -d "$lockdir" ] || lockdir=/tmp
 exec 9>"$lockdir/depot-package-test.lock"
-flock -w 300 9 || skip_all "another package test held the lock for 5 minutes"
+flock -w 1200 9 || skip_all "another package test held the lock for 20 minutes"
 
 case $(dpkg-query -W -f='${db:Status-Abbrev}' depot 2>/dev/null) in
 ""|un*|pn*) ;;
@@ -129,7 +129,7 @@ is "$(ps -o user= --ppid "${pid:-0}" 2>/dev/null | sort -u | tr -d ' ')" depot \
 is "$?" 0 "start while running exits 0"
 is "$(cat /run/depot/depotd.pid 2>/dev/null)" "$pid" "start while running keeps the same master"
 
-sleep 0.2
+t_wait_grep '"GET /v2/' /var/log/depot/access.log
 like "$(cat /var/log/depot/access.log 2>&1)" '"GET /v2/' "the access log in /var/log/depot has the request"
 
 /etc/init.d/depot reload >"$T_DIR/reload.out" 2>&1
@@ -157,7 +157,7 @@ if command -v logrotate >/dev/null 2>&1; then
 	while :; do
 		curl -s -o /dev/null "$base/healthz?after-rotate"
 		grep -q 'after-rotate' /var/log/depot/access.log 2>/dev/null && break
-		[ "$i" -ge 20 ] && break
+		[ "$i" -ge 600 ] && break
 		sleep 0.1
 		i=$((i + 1))
 	done

@@ -246,7 +246,7 @@ server = {
   workers = 2;
   pidfile = "$T_DIR/depotd-$port.pid";
   data_dir = "$data";
-  request_timeout = 2;
+  request_timeout = 30;
   mirror_registry = "proxy";
   log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
 };

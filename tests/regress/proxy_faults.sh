@@ -63,7 +63,7 @@ start_px() {
 	PX_PID=$!
 	T_PIDS="$T_PIDS $PX_PID"
 	while ! px "$PX_PORT" state 2>/dev/null; do
-		if ! kill -0 "$PX_PID" 2>/dev/null || [ "$i" -ge 100 ]; then
+		if ! kill -0 "$PX_PID" 2>/dev/null || [ "$i" -ge 600 ]; then
 			return 1
 		fi
 		sleep 0.1
@@ -360,8 +360,11 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	pids="$pids $!"
 done
 # While it is fetched for flaky/big, other repositories get it only when
-# their own upstream has it.
-sleep 1
+# their own upstream has it. The fill has begun once the proxy relays it.
+big_fill_started() {
+	[ "$(px_count a GET "/blobs/$l_big\$")" -ge 1 ]
+}
+t_wait_for big_fill_started
 is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 "$base/v2/up-d/big/blobs/$l_big")" 404 \
     "single flight: a repository whose upstream lacks the blob gets 404 while it is fetched"
 (curl -s --max-time 120 "$base/v2/up-c/big/blobs/$l_big" | sha_of >"$T_DIR/sf.other") &
@@ -384,9 +387,10 @@ is "$(upstream_count a GET "/blobs/$l_big\$")" 1 \
 # --- 4 the client that started a fill goes away
 
 px "$pxa" "mode?m=slow&rate=5M"
-curl -s --max-time 1 -o /dev/null "$base/v2/flaky/drop/blobs/$l_drop"
+# The client leaves once the first bytes arrived (the fill is under way).
+curl -s --max-time 60 "$base/v2/flaky/drop/blobs/$l_drop" | head -c 1 >/dev/null
 i=0
-while [ ! -f "$(blob_file "$l_drop")" ] && [ "$i" -lt 300 ]; do
+while [ ! -f "$(blob_file "$l_drop")" ] && [ "$i" -lt 600 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done

@@ -16,7 +16,7 @@ log="$T_DIR/depotd-$port.log"
 # --- pid file refusal
 port2=$(free_port)
 sed "s/127.0.0.1:$port/127.0.0.1:$port2/" "$conf" >"$T_DIR/second.conf"
-out=$(timeout 10 "$DEPOTD" -f -c "$T_DIR/second.conf" 2>&1)
+out=$(timeout 60 "$DEPOTD" -f -c "$T_DIR/second.conf" 2>&1)
 is "$?" 1 "a second depotd with the same pid file refuses to start"
 like "$out" "another depotd is running \(pid $master" "the refusal names the running pid"
 
@@ -34,14 +34,14 @@ upstreams = (
 EOC
 kill -HUP "$master"
 i=0
-while [ "$(err_code "$base/v2/extra/img/manifests/latest")" = NAME_UNKNOWN ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+while [ "$(err_code "$base/v2/extra/img/manifests/latest")" = NAME_UNKNOWN ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 check "after SIGHUP the new config is served" test "$(err_code "$base/v2/extra/img/manifests/latest")" != NAME_UNKNOWN
 like "$(cat "$log")" "configuration reloaded" "reload is logged"
 status="$T_DIR/depotd-$port.pid.status"
 like "$(cat "$status")" "^result ok" "the status file says the reload was accepted"
 like "$(cat "$status")" "^reloads 1" "the status file counts reloads"
 i=0
-while [ $i -lt 50 ]; do
+while [ $i -lt 600 ]; do
 	left=0
 	for w in $old_workers; do kill -0 "$w" 2>/dev/null && left=1; done
 	[ $left -eq 0 ] && break
@@ -56,7 +56,7 @@ echo 'registries = ( { name = "Bad Name"; type = "docker"; } );' >>"$conf"
 workers_before=$(workers_of "$master")
 kill -HUP "$master"
 i=0
-while ! grep -q "reload failed" "$log" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q "reload failed" "$log" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 like "$(cat "$log")" "reload failed, keeping the running configuration" "a broken config on reload is logged"
 like "$(cat "$log")" "depot.conf:[0-9]+:" "the reload error names file and line"
 like "$(cat "$status")" "^result failed" "the status file says the reload failed"
@@ -75,11 +75,11 @@ cp "$T_DIR/good.conf" "$conf"
 	n=$((n + 1))
   done >"$T_DIR/load.codes" ) &
 loader=$!
-sleep 0.3
+t_wait_for test -s "$T_DIR/load.codes"
 victim=$(workers_of "$master" | awk '{print $1}')
 kill -KILL "$victim"
 i=0
-while [ $i -lt 50 ]; do
+while [ $i -lt 600 ]; do
 	now=$(workers_of "$master")
 	set -- $now
 	if [ $# -eq 2 ] && ! echo " $now " | grep -q " $victim "; then break; fi
@@ -97,10 +97,12 @@ is "$(curl -s "$base/healthz")" ok "the index is healthy after the kill"
 # --- SIGUSR1 reopens the access log
 mv "$T_DIR/access-$port.log" "$T_DIR/access-$port.log.1"
 kill -USR1 "$master"
-sleep 0.5
-curl -s -o /dev/null "$base/v2/"
-curl -s -o /dev/null "$base/v2/"
-sleep 0.3
+# A request is written to the new file once its worker reopened the log.
+usr1_logged() {
+	curl -s -o /dev/null "$base/v2/"
+	grep -q "GET /v2/" "$T_DIR/access-$port.log"
+}
+t_wait_for usr1_logged
 check "after SIGUSR1 a new access log is written" grep -q "GET /v2/" "$T_DIR/access-$port.log"
 
 # --- graceful SIGTERM while clients are busy
@@ -128,7 +130,7 @@ T_PIDS="$T_PIDS $dpid"
 check "the pid file names a running depotd" kill -0 "$dpid"
 is "$(http_status "$base/v2/")" 200 "the daemon serves"
 kill -TERM "$dpid"
-t_wait_gone "$dpid" 150
+t_wait_gone "$dpid" 600
 check "the daemon stops on SIGTERM" sh -c "! kill -0 $dpid 2>/dev/null"
 
 # --- IPv6 loopback
@@ -168,12 +170,12 @@ for round in 1 2 3 4 5; do
 	gpid=$!
 	T_PIDS="$T_PIDS $gpid"
 	i=0
-	while ! curl -fs -o /dev/null "http://127.0.0.1:$port7/v2/" && [ $i -lt 100 ]; do
+	while ! curl -fs -o /dev/null "http://127.0.0.1:$port7/v2/" && [ $i -lt 1200 ]; do
 		sleep 0.05; i=$((i + 1))
 	done
 	sleep "0.0$round"
 	kill -TERM $gpid $(workers_of $gpid) 2>/dev/null
-	t_wait_gone "$gpid" 150 || bad=$((bad + 1))
+	t_wait_gone "$gpid" 600 || bad=$((bad + 1))
 	grep -q "killed by signal\|PANIC\|recovery needed" "$T_DIR/group-$round.log" && bad=$((bad + 1))
 done
 is "$bad" 0 "SIGTERM to the whole group: clean exits, no index recovery"

@@ -60,18 +60,10 @@ up_forget() {
 	T_PIDS=$(printf ' %s ' $T_PIDS | sed "s/ $1 / /g")
 }
 
-# up_wait_status URL WANT PID: wait up to 20 s until URL answers WANT
-# while PID lives.
+# up_wait_status URL WANT PID: wait (up to $T_WAIT s) until URL answers
+# WANT while PID lives.
 up_wait_status() {
-	local i=0
-	while [ "$(http_status "$1" --max-time 2)" != "$2" ]; do
-		if ! kill -0 "$3" 2>/dev/null || [ "$i" -ge 200 ]; then
-			return 1
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 0
+	t_wait_status "$1" "$2" "$3"
 }
 
 # up_sk ARGS: skopeo with a time limit, no signature policy, and its temp

@@ -43,8 +43,8 @@
 #define TEST_CHUNK		(128 * 1024)
 #define TEST_WRITE_PAUSE_US	4000
 #define TEST_MAX_CHILDREN	8
-#define TEST_DEADLINE_MS	20000
-#define TEST_CLIENT_TIMEOUT_S	10
+#define TEST_DEADLINE_MS	60000
+#define TEST_CLIENT_TIMEOUT_S	30
 
 enum fetch_mode {
 	FETCH_COMMIT,		/* writes the blob and commits it */

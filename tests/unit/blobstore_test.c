@@ -30,8 +30,8 @@
 
 #define TEST_CHILDREN		8
 #define TEST_BIG		(1024 * 1024)
-#define TEST_WAIT_MS		20000
-#define TEST_SIGNAL_MS		5000
+#define TEST_WAIT_MS		60000
+#define TEST_SIGNAL_MS		30000
 
 static char		 test_root[PATH_MAX];	/* removed by main() */
 static char		 test_dir[PATH_MAX];	/* one per test, inside */

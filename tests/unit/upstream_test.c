@@ -391,13 +391,17 @@ run(const struct config_upstream *up, const char *repo, const char *path,
 	r->r_counter = &done;
 	ck_assert_ptr_nonnull(start(up, repo, path, r));
 	ck_assert_int_eq(r->r_done_calls, 0);
-	loop_until(&done, 1, 10000);
+	loop_until(&done, 1, 60000);
 	ck_assert_int_eq(r->r_done_in_start, 0);
 	r->r_counter = NULL;
 	return (done);
 }
 
-/* A loopback port nobody listens on (it was free a moment ago). */
+/*
+ * A loopback port nobody listens on: bound, never listening, and kept open
+ * until the test's process ends, so that connections to it are refused and
+ * nothing else can take it meanwhile.
+ */
 static int
 free_port(void)
 {
@@ -412,7 +416,6 @@ free_port(void)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sin, &len), 0);
-	close(s);
 	return (ntohs(sin.sin_port));
 }
 
@@ -824,7 +827,7 @@ START_TEST(test_cancel)
 	/* While the upstream sits on the request. */
 	memset(&r1, 0, sizeof(r1));
 	ck_assert_ptr_nonnull(start(&up, "held/app", "manifests/latest", &r1));
-	loop_until(&fk.fk_registry_requests, 1, 5000);
+	loop_until(&fk.fk_registry_requests, 1, 60000);
 	ck_assert_ptr_nonnull(fk.fk_held);
 	upstream_call_cancel(r1.r_call);
 	upstream_call_cancel(r1.r_call);
@@ -846,9 +849,10 @@ START_TEST(test_cancel)
 	memset(&r4, 0, sizeof(r4));
 	ck_assert_ptr_nonnull(start(&up, "heldtoken/app", "manifests/latest",
 	    &r4));
-	loop_until(&fk.fk_token_requests, 1, 5000);
+	loop_until(&fk.fk_token_requests, 1, 60000);
 	upstream_call_cancel(r4.r_call);
 
+	loop_until(&r3.r_headers_calls, 1, 60000);
 	loop_for(300);
 	ck_assert_int_eq(r1.r_headers_calls + r1.r_done_calls, 0);
 	ck_assert_int_eq(r2.r_headers_calls + r2.r_done_calls, 0);
