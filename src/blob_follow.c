@@ -12,12 +12,15 @@
  * part file unlinked without a commit (an abort, or a new fetch that
  * replaced it) or cut short, a committed blob that is another file, or a
  * size mismatch close the connection mid-body: bytes of one fetch are
- * never completed with those of another. The write callback of each chunk wakes
- * the step early; otherwise it polls every BLOB_FOLLOW_POLL_MS. A client
+ * never completed with those of another. A step is taken when a fill of
+ * this process calls blob_follow_wake (the followers of each digest are
+ * on one list per process), when the write callback of a chunk says the
+ * connection took it, and otherwise every BLOB_FOLLOW_POLL_MS. A client
  * that leaves makes evhttp detach the request from its connection; the
  * next step sees that and stops. The fetch itself is never touched.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -37,7 +40,15 @@
 #include "log.h"
 #include "xmalloc.h"
 
+/*
+ * What started a step, in the events its timer callback gets: the timer
+ * itself (EV_TIMEOUT), or event_active with one of these.
+ */
+#define FOLLOW_KICK	EV_WRITE	/* the start, a chunk that left */
+#define FOLLOW_WAKE	EV_READ		/* blob_follow_wake */
+
 struct blob_follow {
+	TAILQ_ENTRY(blob_follow) bf_entry;
 	struct req		*bf_req;	/* NULL once answered (HEAD) */
 	struct evhttp_request	*bf_ev;
 	struct blobstore	*bf_blobs;
@@ -46,6 +57,7 @@ struct blob_follow {
 	off_t			 bf_hold;	/* tail sent only once committed */
 	off_t			 bf_sent;	/* bytes queued so far */
 	int			 bf_draining;	/* all queued, wait to end */
+	int			 bf_drain_ms;	/* next look while draining */
 	int			 bf_part_fd;	/* or -1 */
 	struct event		*bf_timer;
 	void			(*bf_done_cb)(int, void *);
@@ -57,6 +69,14 @@ enum follow_step {
 	FOLLOW_DONE,		/* whole body queued */
 	FOLLOW_FAILED		/* the fetch failed: close mid-body */
 };
+
+TAILQ_HEAD(blob_follows, blob_follow);
+
+/* Every follower of this process, for blob_follow_wake. */
+static struct blob_follows	blob_follows =
+				    TAILQ_HEAD_INITIALIZER(blob_follows);
+static struct blob_follow_stats	blob_follow_counts;
+static int			blob_follow_poll_ms = BLOB_FOLLOW_POLL_MS;
 
 static void	blob_follow_step_cb(evutil_socket_t, short, void *);
 static enum follow_step blob_follow_step(struct blob_follow *);
@@ -108,9 +128,32 @@ blob_follow_start(struct req *r, struct blobstore *bs,
 		bf->bf_req = NULL;
 	} else
 		http_reply_stream_start(r, 200, "application/octet-stream");
+	TAILQ_INSERT_TAIL(&blob_follows, bf, bf_entry);
 	/* The first step runs from the loop, never inside the caller. */
-	event_active(bf->bf_timer, EV_TIMEOUT, 1);
+	event_active(bf->bf_timer, FOLLOW_KICK, 1);
 	return (bf);
+}
+
+void
+blob_follow_wake(const struct digest *d)
+{
+	struct blob_follow	*bf;
+
+	TAILQ_FOREACH(bf, &blob_follows, bf_entry)
+		if (digest_equal(&bf->bf_digest, d))
+			event_active(bf->bf_timer, FOLLOW_WAKE, 1);
+}
+
+void
+blob_follow_stats(struct blob_follow_stats *st)
+{
+	*st = blob_follow_counts;
+}
+
+void
+blob_follow_set_poll_ms(int ms)
+{
+	blob_follow_poll_ms = ms > 0 ? ms : BLOB_FOLLOW_POLL_MS;
 }
 
 /* One step of the follower, and when to take the next. */
@@ -119,9 +162,13 @@ blob_follow_step_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct blob_follow	*bf = arg;
 	struct timeval		 tv;
+	int			 ms;
 
 	(void)fd;
-	(void)events;
+	if (events & FOLLOW_WAKE)
+		blob_follow_counts.fs_woken++;
+	else if (events == EV_TIMEOUT && !bf->bf_draining)
+		blob_follow_counts.fs_polled++;
 	if (bf->bf_req == NULL) {
 		blob_follow_finish(bf, 1);	/* HEAD, answered */
 		return;
@@ -142,8 +189,18 @@ blob_follow_step_cb(evutil_socket_t fd, short events, void *arg)
 	case FOLLOW_WAIT:
 		break;
 	}
-	tv.tv_sec = 0;
-	tv.tv_usec = BLOB_FOLLOW_POLL_MS * 1000;
+	ms = blob_follow_poll_ms;
+	if (bf->bf_draining) {
+		/*
+		 * The last chunk has no write callback: look again soon, then
+		 * less and less often (1, 2, 4 ... BLOB_FOLLOW_POLL_MS).
+		 */
+		ms = bf->bf_drain_ms;
+		if ((bf->bf_drain_ms *= 2) > BLOB_FOLLOW_POLL_MS)
+			bf->bf_drain_ms = BLOB_FOLLOW_POLL_MS;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(bf->bf_timer, &tv);
 }
 
@@ -264,6 +321,7 @@ blob_follow_tail(struct blob_follow *bf)
 	    -1)
 		return (FOLLOW_FAILED);
 	bf->bf_draining = 1;
+	bf->bf_drain_ms = 1;
 	return (FOLLOW_WAIT);
 }
 
@@ -287,7 +345,7 @@ blob_follow_drained_cb(struct evhttp_connection *evcon, void *arg)
 	struct blob_follow	*bf = arg;
 
 	(void)evcon;
-	event_active(bf->bf_timer, EV_TIMEOUT, 1);
+	event_active(bf->bf_timer, FOLLOW_KICK, 1);
 }
 
 /* Bytes queued on the connection and not yet taken by the kernel. */
@@ -344,6 +402,7 @@ blob_follow_finish(struct blob_follow *bf, int ok)
 	void	(*done_cb)(int, void *) = bf->bf_done_cb;
 	void	*arg = bf->bf_arg;
 
+	TAILQ_REMOVE(&blob_follows, bf, bf_entry);
 	event_free(bf->bf_timer);
 	if (bf->bf_part_fd != -1)
 		close(bf->bf_part_fd);

@@ -10,6 +10,12 @@
  * is closed before the end of the body: a client never receives a
  * complete-looking wrong body.
  *
+ * A follower takes a step (sends what is new, or sees the end) when a
+ * fill of this process wrote to the part file or committed it and said
+ * so with blob_follow_wake, when its connection took what was queued, and
+ * otherwise every BLOB_FOLLOW_POLL_MS: the poll is what notices a fetch
+ * in another process.
+ *
  * With classic (non-OFD) record locks, a follower in the fetching process
  * itself would drop the claim when it closes its descriptor of the part
  * file (see blobstore.h); where the system has OFD locks it is safe.
@@ -43,5 +49,21 @@ struct blob_follow;
 struct blob_follow	*blob_follow_start(struct req *r, struct blobstore *,
 			    const struct digest *d, int64_t expected_size,
 			    void (*done_cb)(int ok, void *), void *arg);
+
+/*
+ * The part file of d grew, was committed or was dropped: every follower
+ * of d in this process takes its next step from the loop soon, without
+ * waiting for its poll.
+ */
+void	blob_follow_wake(const struct digest *d);
+
+/* Steps taken since the start of the process, by what started them. */
+struct blob_follow_stats {
+	uint64_t	fs_woken;	/* by blob_follow_wake */
+	uint64_t	fs_polled;	/* by the poll timer */
+};
+void	blob_follow_stats(struct blob_follow_stats *);
+/* For tests: the poll interval in milliseconds (BLOB_FOLLOW_POLL_MS). */
+void	blob_follow_set_poll_ms(int);
 
 #endif /* DEPOT_BLOB_FOLLOW_H */

@@ -5,8 +5,10 @@
  *   <data_dir>/tmp/blob-XXXXXX			temp files being written
  *   <data_dir>/tmp/<alg>-<hex>.part		upstream fetches (claimed)
  *
- * and the way a blob gets there: stream into a temp file while hashing,
- * verify, fsync, link into place, unlink the temp name.
+ * and the way a blob gets there: stream into a temp file while hashing
+ * (optionally writing it back to the disk as it grows, in flush jobs that
+ * hold a descriptor of their own), verify, fsync, link into place, unlink
+ * the temp name.
  *
  * Why link + unlink and no lock around it: link(2) is atomic and never
  * replaces an existing name. Every file that ever appears in blobs/ was
@@ -50,6 +52,11 @@
 #define BLOBSTORE_DIR_MODE	0750
 #define BLOBSTORE_FILE_MODE	0640
 #define BLOBSTORE_TMP_PREFIX	"blob-"
+/*
+ * Flush jobs end on this boundary (a multiple of the page size): the page
+ * the writer appends to next is not one being written back.
+ */
+#define BLOBSTORE_FLUSH_ALIGN	(64 * 1024)
 /* A claim retries when the part file it opened was replaced meanwhile. */
 #define BLOBSTORE_CLAIM_TRIES	8
 
@@ -72,10 +79,17 @@ struct blob_writer {
 	enum digest_alg		 bw_alg;
 	int			 bw_fd;
 	off_t			 bw_size;
+	off_t			 bw_flushed;	/* handed to a flush job */
 	int			 bw_failed;	/* a write failed part way */
 	int			 bw_claimed;	/* part file under a fetch lock */
 	struct digest		 bw_claim;	/* what the claim promised */
 	char			 bw_path[PATH_MAX];
+};
+
+struct blob_flush {
+	int			 bf_fd;		/* a dup of the writer's */
+	off_t			 bf_from;
+	off_t			 bf_length;
 };
 
 static void	blobstore_cause(char **, const char *, ...) PRINTFLIKE(2, 3);
@@ -505,6 +519,60 @@ blob_writer_abort(struct blob_writer *w)
 		log_warn("%s: unlink %s", __func__, w->bw_path);
 	blob_writer_free(w);
 	errno = saved_errno;
+}
+
+struct blob_flush *
+blob_writer_flush_prepare(struct blob_writer *w, off_t min)
+{
+	struct blob_flush	*f;
+	off_t			 end;
+	int			 fd;
+
+	end = w->bw_size - w->bw_size % BLOBSTORE_FLUSH_ALIGN;
+	if (w->bw_failed || end - w->bw_flushed < min || end <= w->bw_flushed)
+		return (NULL);
+#ifndef F_OFD_SETLK
+	/* Closing the job's descriptor would drop the claim. */
+	if (w->bw_claimed)
+		return (NULL);
+#endif
+	if ((fd = fcntl(w->bw_fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("%s: dup %s", __func__, w->bw_path);
+		return (NULL);
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->bf_fd = fd;
+	f->bf_from = w->bw_flushed;
+	f->bf_length = end - w->bw_flushed;
+	w->bw_flushed = end;
+	return (f);
+}
+
+/* Write the job's range back and wait for it (data only, no metadata). */
+void
+blob_flush_run(struct blob_flush *f)
+{
+	int	 rv;
+
+#ifdef SYNC_FILE_RANGE_WRITE
+	rv = sync_file_range(f->bf_fd, f->bf_from, f->bf_length,
+	    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	    SYNC_FILE_RANGE_WAIT_AFTER);
+#else
+	rv = fdatasync(f->bf_fd);
+#endif
+	if (rv == -1)
+		log_warn("%s: %lld bytes at %lld", __func__,
+		    (long long)f->bf_length, (long long)f->bf_from);
+}
+
+void
+blob_flush_free(struct blob_flush *f)
+{
+	if (f == NULL)
+		return;
+	close(f->bf_fd);
+	free(f);
 }
 
 /*

@@ -55,6 +55,24 @@ int	blob_writer_commit(struct blob_writer *, const struct digest *expected,
 void	blob_writer_abort(struct blob_writer *);
 
 /*
+ * Writing back as the file grows, so that the fsync of the commit finds
+ * little left to write. blob_writer_flush_prepare returns a job for what
+ * was written since the last job, when that is at least min bytes (NULL
+ * otherwise, or where no job can be had: a claimed part file without
+ * open file description locks, whose claim closing another descriptor
+ * would drop). blob_flush_run writes that range to the disk and waits for
+ * it, in any thread, while the writer goes on; errors are only logged (the
+ * commit's fsync reports them). The job holds a descriptor of its own, so
+ * the writer may be committed or aborted meanwhile. blob_flush_free
+ * accepts NULL.
+ */
+struct blob_flush;
+struct blob_flush	*blob_writer_flush_prepare(struct blob_writer *,
+			    off_t min);
+void			 blob_flush_run(struct blob_flush *);
+void			 blob_flush_free(struct blob_flush *);
+
+/*
  * Commit an existing file in tmp/ (an upload assembled over several
  * requests): re-hash it, verify against expected, fsync, move into place.
  * The temp file is gone afterwards on success; on mismatch it is left for

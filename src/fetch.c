@@ -508,8 +508,10 @@ fetch_setopts(struct fetch *fe, const struct fetch_request *req)
 		FETCH_SETOPT(CURLOPT_HTTPHEADER, fe->fe_reqheaders);
 	if (req->method == FETCH_HEAD)
 		FETCH_SETOPT(CURLOPT_NOBODY, 1L);
-	else
+	else {
 		FETCH_SETOPT(CURLOPT_HTTPGET, 1L);
+		FETCH_SETOPT(CURLOPT_BUFFERSIZE, (long)FETCH_BUFFER_SIZE);
+	}
 	FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, req->no_follow ? 0L : 1L);
 	FETCH_SETOPT(CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRECTS);
 	/* Credentials stay with the original host (and port). */

@@ -72,6 +72,12 @@ enum fetch_result {
 #define FETCH_TIMEOUT_DEFAULT	30	/* seconds */
 #define FETCH_MAX_REDIRECTS	5
 #define FETCH_MAX_HOST_CONNS	8
+/*
+ * A GET's body is read from the connection, and handed to on_data, up to
+ * this many bytes at a time (curl's default, 16 KB, costs a poll, a read
+ * and a callback per 16 KB of a blob of hundreds of MB).
+ */
+#define FETCH_BUFFER_SIZE	(512 * 1024)
 
 struct fetch_request {
 	enum fetch_method	 method;

@@ -21,9 +21,9 @@
  * final step (hash whatever that state does not cover, which is all of
  * the file when earlier chunks went to another worker or a worker
  * restarted; verify; fsync; link into blobs/) runs in a thread of its
- * own while the file's lock is held, and the request is answered back on
- * the loop when it is done. A monolithic upload (POST ?digest=) hashes as
- * it is written and commits in such a thread too.
+ * own (offload.h) while the file's lock is held, and the request is
+ * answered back on the loop when it is done. A monolithic upload (POST
+ * ?digest=) hashes as it is written and commits in such a thread too.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -34,7 +34,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +51,7 @@
 #include "index.h"
 #include "log.h"
 #include "oci.h"
+#include "offload.h"
 #include "ref.h"
 #include "upload.h"
 #include "util.h"
@@ -67,12 +67,6 @@
 #define UPLOAD_HASH_ALG		DIGEST_SHA256	/* of the running hashes */
 #define UPLOAD_HASHES_MAX	64	/* running hashes kept per worker */
 #define UPLOAD_READ_CHUNK	(1024 * 1024)	/* commit thread's reads */
-/*
- * For tests: while the file this names exists, a commit thread waits
- * before it starts, so that a test can see the loop answer meanwhile.
- */
-#define UPLOAD_HOLD_ENV		"DEPOT_TEST_COMMIT_HOLD"
-#define UPLOAD_HOLD_MAX_MS	120000
 
 enum upload_kind {
 	UPLOAD_CHUNK,		/* PATCH: append */
@@ -109,8 +103,8 @@ struct upload_hash {
 
 /*
  * The end of an upload, done by a thread: hash what is not hashed yet,
- * verify, fsync and link the blob into place. The loop waits for the
- * byte the thread writes to uc_pipe when done.
+ * verify, fsync and link the blob into place (offload_run). The thread
+ * waits first while the file named by OFFLOAD_HOLD_ENV exists (tests).
  */
 struct upload_commit {
 	struct upload_op	*uc_op;
@@ -122,10 +116,6 @@ struct upload_commit {
 	struct digester		*uc_digester;	/* FINAL: state at uc_from */
 	int64_t			 uc_from;
 	int64_t			 uc_size;
-	char			*uc_hold;	/* UPLOAD_HOLD_ENV */
-	pthread_t		 uc_thread;
-	int			 uc_pipe[2];
-	struct event		*uc_event;
 	int			 uc_result;	/* 0, or -1 */
 	int			 uc_mismatch;	/* the digest differs */
 	char			*uc_cause;
@@ -186,12 +176,9 @@ static void	upload_hash_begin(struct upload_op *);
 static void	upload_hash_written(struct upload_op *, const struct iovec *,
 		    int, size_t);
 static void	upload_commit_start(struct upload_op *);
-static void	*upload_commit_thread(void *);
-static void	upload_commit_run(struct upload_commit *);
+static void	upload_commit_run(void *);
 static int	upload_commit_file(struct upload_commit *);
-static void	upload_commit_hold(const char *);
-static void	upload_commit_cb(evutil_socket_t, short, void *);
-static void	upload_commit_done(struct upload_commit *);
+static void	upload_commit_done(void *);
 static void	upload_expire_orphans(struct index *, struct blobstore *,
 		    int64_t);
 
@@ -1128,21 +1115,17 @@ upload_hash_written(struct upload_op *op, const struct iovec *iov, int nvec,
 
 /*
  * Hand the end of op (FINAL or WHOLE) to a thread; the request is
- * answered from upload_commit_done. Without a thread, it is done here.
+ * answered from upload_commit_done, on the loop.
  */
 static void
 upload_commit_start(struct upload_op *op)
 {
 	struct upload_commit	*c;
-	struct event_base	*base = op->op_ctx->ctx_base;
-	const char		*hold;
-	int			 rc;
 
 	c = xcalloc(1, sizeof(*c));
 	c->uc_op = op;
 	c->uc_store = op->op_ctx->ctx_blobs;
 	c->uc_expected = op->op_digest;
-	c->uc_pipe[0] = c->uc_pipe[1] = -1;
 	if (op->op_kind == UPLOAD_WHOLE) {
 		c->uc_writer = op->op_writer;
 		op->op_writer = NULL;
@@ -1156,45 +1139,8 @@ upload_commit_start(struct upload_op *op)
 		log_debug("upload %s: committing %" PRId64 " bytes (%" PRId64
 		    " hashed) in a thread", op->op_id, c->uc_size, c->uc_from);
 	}
-	if ((hold = getenv(UPLOAD_HOLD_ENV)) != NULL && *hold != '\0')
-		c->uc_hold = xstrdup(hold);
-	if (pipe2(c->uc_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
-		log_warn("%s: pipe", __func__);
-		goto fail;
-	}
-	if ((c->uc_event = event_new(base, c->uc_pipe[0], EV_READ,
-	    upload_commit_cb, c)) == NULL || event_add(c->uc_event,
-	    NULL) == -1) {
-		log_warnx("%s: cannot watch the commit thread", __func__);
-		goto fail;
-	}
-	if ((rc = pthread_create(&c->uc_thread, NULL, upload_commit_thread,
-	    c)) != 0) {
-		log_warnx("%s: pthread_create: %s", __func__, strerror(rc));
-		goto fail;
-	}
-	return;
-
-fail:
-	/* No thread to be had: do it on the loop, as a last resort. */
-	if (c->uc_event != NULL)
-		event_free(c->uc_event);
-	c->uc_event = NULL;
-	upload_commit_run(c);
-	upload_commit_done(c);
-}
-
-static void *
-upload_commit_thread(void *arg)
-{
-	struct upload_commit	*c = arg;
-	ssize_t			 n;
-
-	upload_commit_run(c);
-	do {
-		n = write(c->uc_pipe[1], "", 1);
-	} while (n == -1 && errno == EINTR);
-	return (NULL);
+	offload_run(op->op_ctx->ctx_base, upload_commit_run,
+	    upload_commit_done, c);
 }
 
 /*
@@ -1202,9 +1148,11 @@ upload_commit_thread(void *arg)
  * loop here: only the file, the hash and the blob store's directories.
  */
 static void
-upload_commit_run(struct upload_commit *c)
+upload_commit_run(void *arg)
 {
-	upload_commit_hold(c->uc_hold);
+	struct upload_commit	*c = arg;
+
+	offload_test_hold();
 	if (c->uc_writer != NULL) {
 		c->uc_result = blob_writer_commit(c->uc_writer,
 		    &c->uc_expected, NULL, &c->uc_cause);
@@ -1267,55 +1215,15 @@ upload_commit_file(struct upload_commit *c)
 	    &c->uc_cause));
 }
 
-/* The test hook: wait (bounded) while the file named by path exists. */
-static void
-upload_commit_hold(const char *path)
-{
-	struct timespec	 ts = { 0, 10 * 1000 * 1000 };
-	int		 waited = 0;
-
-	if (path == NULL)
-		return;
-	while (access(path, F_OK) == 0 && waited < UPLOAD_HOLD_MAX_MS) {
-		(void)nanosleep(&ts, NULL);
-		waited += 10;
-	}
-}
-
-/* On the loop: the thread has finished. */
-static void
-upload_commit_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct upload_commit	*c = arg;
-	char			 b;
-	int			 rc;
-
-	(void)what;
-	if (read(fd, &b, 1) == -1 && errno == EAGAIN) {
-		/* Not yet (spurious wakeup): wait on. */
-		if (event_add(c->uc_event, NULL) == -1)
-			fatalx("%s: event_add", __func__);
-		return;
-	}
-	if ((rc = pthread_join(c->uc_thread, NULL)) != 0)
-		fatalx("%s: pthread_join: %s", __func__, strerror(rc));
-	event_free(c->uc_event);
-	c->uc_event = NULL;
-	upload_commit_done(c);
-}
-
 /* On the loop: answer the request whose commit c was, and free both. */
 static void
-upload_commit_done(struct upload_commit *c)
+upload_commit_done(void *arg)
 {
+	struct upload_commit	*c = arg;
 	struct upload_op	*op = c->uc_op;
 	struct http_context	*ctx = op->op_ctx;
 	struct req		*r = op->op_o.or_req;
 
-	if (c->uc_pipe[0] != -1)
-		close(c->uc_pipe[0]);
-	if (c->uc_pipe[1] != -1)
-		close(c->uc_pipe[1]);
 	digester_free(c->uc_digester);
 	if (c->uc_result == -1 && c->uc_mismatch) {
 		if (op->op_kind == UPLOAD_FINAL) {
@@ -1338,7 +1246,6 @@ upload_commit_done(struct upload_commit *c)
 			upload_created(r, op->op_repo, &op->op_digest);
 	}
 	free(c->uc_cause);
-	free(c->uc_hold);
 	free(c);
 	upload_op_free(op);
 }

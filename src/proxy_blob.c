@@ -13,7 +13,12 @@
  *    records the expected size and its repository next to the part file,
  *    and every waiter becomes a follower (blob_follow.h) of the growing
  *    part file; the body is committed (digest verified) at the end, then
- *    linked. A transfer that fails, is too slow (min_speed, see fetch.h)
+ *    linked. Each write wakes the followers of this process
+ *    (blob_follow_wake); the part file is written back to the disk in a
+ *    thread every FILL_FLUSH_STEP bytes, and the commit (its fsync, the
+ *    link into blobs/) runs in a thread too (offload.h), the fill staying
+ *    in STREAM (or VERIFY) until it is done: the loop never waits for the
+ *    disk. A transfer that fails, is too slow (min_speed, see fetch.h)
  *    or does not verify drops the part file (its followers are cut before
  *    the end of the body) and the fill claims a new one and goes on with
  *    the next upstream.
@@ -62,6 +67,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oci.h"
+#include "offload.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -81,6 +87,9 @@ enum fill_state {
 };
 
 #define FILL_BIT(s)	(1U << (s))
+
+/* A writer's bytes are written back to the disk by this many at least. */
+#define FILL_FLUSH_STEP	(4 * 1024 * 1024)
 
 /* The moves allowed from each state (see docs/architecture.md). */
 static const unsigned fill_moves[FILL_NSTATES] = {
@@ -135,10 +144,24 @@ struct blob_fill {
 	int			 bf_reclaims;	/* claims after another's fetch */
 	int			 bf_part_fd;	/* CONFIRM, FOLLOW: its part file */
 	struct event		*bf_timer;	/* WAIT, FOLLOW polling; free */
+	struct blob_flush	*bf_flush;	/* being written back */
+	struct blob_commit	*bf_commit;	/* being committed */
 	struct blob_waiters	 bf_waiters;
 	struct proxy_outcome	 bf_outcome;
 };
 TAILQ_HEAD(blob_fills, blob_fill);
+
+/*
+ * The commit of a fill's writer (STREAM, VERIFY), done in a thread: only
+ * these fields are the thread's; the fill waits in its state meanwhile.
+ */
+struct blob_commit {
+	struct blob_fill	*bc_fill;
+	struct blob_writer	*bc_writer;
+	struct digest		 bc_digest;
+	int			 bc_result;	/* 0, or -1 */
+	char			*bc_cause;
+};
 
 static struct blob_fills blob_fills = TAILQ_HEAD_INITIALIZER(blob_fills);
 static size_t		 blob_nfills;
@@ -163,6 +186,11 @@ static int	blob_fill_data_cb(struct upstream_call *, const void *, size_t,
 static void	blob_fill_done_cb(struct upstream_call *, enum upstream_result,
 		    const char *, void *);
 static void	blob_fill_body_end(struct blob_fill *);
+static void	blob_fill_commit_work(void *);
+static void	blob_fill_commit_done(void *);
+static void	blob_fill_flush(struct blob_fill *);
+static void	blob_fill_flush_work(void *);
+static void	blob_fill_flush_done(void *);
 static void	blob_fill_head_reply(struct blob_fill *, struct upstream_call *);
 static void	blob_fill_poll_cb(evutil_socket_t, short, void *);
 static void	blob_fill_poll(struct blob_fill *);
@@ -466,6 +494,7 @@ blob_fill_retry(struct blob_fill *bf)
 {
 	blob_writer_abort(bf->bf_writer);
 	bf->bf_writer = NULL;
+	blob_follow_wake(&bf->bf_digest);
 	bf->bf_size = -1;
 	bf->bf_written = 0;
 	if (bf->bf_state == FILL_STREAM) {
@@ -535,6 +564,9 @@ blob_fill_data_cb(struct upstream_call *call, const void *buf, size_t len,
 	metrics_upstream_bytes(bf->bf_up->up_key, len);
 	if (bf->bf_size >= 0 && bf->bf_written > bf->bf_size)
 		return (-1);
+	blob_fill_flush(bf);
+	if (bf->bf_state == FILL_STREAM)
+		blob_follow_wake(&bf->bf_digest);
 	return (0);
 }
 
@@ -580,11 +612,15 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 	}
 }
 
-/* The whole body arrived: verify and commit (STREAM, VERIFY), or retry. */
+/*
+ * The whole body arrived: hand the writer to a thread that verifies and
+ * commits it (STREAM, VERIFY), or retry.
+ */
 static void
 blob_fill_body_end(struct blob_fill *bf)
 {
-	char	*cause = NULL, *why;
+	struct blob_commit	*bc;
+	char			*why, ds[DIGEST_STRING_MAX];
 
 	if (bf->bf_size >= 0 && bf->bf_written != bf->bf_size) {
 		xasprintf(&why, "body of %lld bytes, %lld announced",
@@ -594,20 +630,90 @@ blob_fill_body_end(struct blob_fill *bf)
 		blob_fill_retry(bf);
 		return;
 	}
-	if (blob_writer_commit(bf->bf_writer, &bf->bf_digest, NULL,
-	    &cause) == -1) {
-		/* The writer is gone either way. */
-		bf->bf_writer = NULL;
-		xasprintf(&why, "blob not stored: %s", cause);
+	bc = xcalloc(1, sizeof(*bc));
+	bc->bc_fill = bf;
+	bc->bc_writer = bf->bf_writer;
+	bc->bc_digest = bf->bf_digest;
+	bf->bf_writer = NULL;
+	bf->bf_commit = bc;
+	digest_format(&bf->bf_digest, ds, sizeof(ds));
+	log_debug("%s: %s %s: committing %lld bytes in a thread", __func__,
+	    bf->bf_repo, ds, (long long)bf->bf_written);
+	offload_run(bf->bf_ctx->ctx_base, blob_fill_commit_work,
+	    blob_fill_commit_done, bc);
+}
+
+/* In the thread: verify, fsync, link into blobs/. Only bc is touched. */
+static void
+blob_fill_commit_work(void *arg)
+{
+	struct blob_commit	*bc = arg;
+
+	offload_test_hold();
+	bc->bc_result = blob_writer_commit(bc->bc_writer, &bc->bc_digest,
+	    NULL, &bc->bc_cause);
+	bc->bc_writer = NULL;	/* freed either way */
+}
+
+/* On the loop: the commit is over; DONE, or on with the next upstream. */
+static void
+blob_fill_commit_done(void *arg)
+{
+	struct blob_commit	*bc = arg;
+	struct blob_fill	*bf = bc->bc_fill;
+	struct digest		 d = bf->bf_digest;
+	char			*why;
+
+	bf->bf_commit = NULL;
+	if (bc->bc_result == -1) {
+		xasprintf(&why, "blob not stored: %s", bc->bc_cause != NULL ?
+		    bc->bc_cause : "commit failed");
 		blob_fill_fail(bf, why, "digest");
 		free(why);
-		free(cause);
 		blob_fill_retry(bf);
-		return;
+	} else {
+		metrics_cache(bf->bf_registry, "blob", METRICS_CACHE_MISS);
+		blob_fill_move(bf, FILL_DONE);
 	}
-	bf->bf_writer = NULL;
-	metrics_cache(bf->bf_registry, "blob", METRICS_CACHE_MISS);
-	blob_fill_move(bf, FILL_DONE);
+	free(bc->bc_cause);
+	free(bc);
+	/* The followers here send the tail now, not at their next poll. */
+	blob_follow_wake(&d);
+}
+
+/*
+ * Write the part (or VERIFY's temp file) back to the disk in a thread as
+ * it grows, one job at a time, so that the commit's fsync is short.
+ */
+static void
+blob_fill_flush(struct blob_fill *bf)
+{
+	if (bf->bf_flush != NULL || (bf->bf_flush =
+	    blob_writer_flush_prepare(bf->bf_writer, FILL_FLUSH_STEP)) == NULL)
+		return;
+	offload_run(bf->bf_ctx->ctx_base, blob_fill_flush_work,
+	    blob_fill_flush_done, bf);
+}
+
+/* In the thread: only bf_flush, which the loop leaves alone meanwhile. */
+static void
+blob_fill_flush_work(void *arg)
+{
+	struct blob_fill	*bf = arg;
+
+	blob_flush_run(bf->bf_flush);
+}
+
+/* On the loop: the next flush may start; an ended fill may be freed. */
+static void
+blob_fill_flush_done(void *arg)
+{
+	struct blob_fill	*bf = arg;
+
+	blob_flush_free(bf->bf_flush);
+	bf->bf_flush = NULL;
+	if (blob_fill_ended(bf))
+		event_active(bf->bf_timer, EV_TIMEOUT, 1);
 }
 
 /* A client's HEAD of a blob not linked: the upstream's length. */
@@ -645,7 +751,9 @@ blob_fill_poll_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	if (blob_fill_ended(bf)) {
-		blob_fill_free(bf);
+		/* A job in a thread still points here: its end frees it. */
+		if (bf->bf_flush == NULL && bf->bf_commit == NULL)
+			blob_fill_free(bf);
 		return;
 	}
 	if (bf->bf_state != FILL_WAIT && bf->bf_state != FILL_FOLLOW)
@@ -784,6 +892,7 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 	}
 	blob_writer_abort(bf->bf_writer);
 	bf->bf_writer = NULL;
+	blob_follow_wake(&bf->bf_digest);
 	/* The poll callback frees an ended fill, from the loop. */
 	event_del(bf->bf_timer);
 	event_active(bf->bf_timer, EV_TIMEOUT, 1);

@@ -14,6 +14,8 @@
 #  12 an upstream that trickles a blob (4 bytes a second) is given up
 #     after speed_window, its clients are cut, not held, and the blob is
 #     fetched from the next upstream;
+#  13 a fill's commit runs in a thread: the worker answers others while
+#     it is held, the client's GET waits for it, then gets the blob;
 #   5 a 429 with Retry-After sends pulls to the next upstream and keeps
 #     depot away from the limited one until then;
 #   6 tags no upstream has are remembered (negative_ttl);
@@ -559,6 +561,67 @@ is "$(metric depot_upstream_ratelimit_limit 'upstream="up-b"')" 100 \
 if [ "$T_FAILED" -ne "$failed_before" ]; then
 	grep '^depot_upstream_' "$T_DIR/metrics" | grep -v _bucket | sed 's/^/#   /'
 fi
+
+# --- 13 the loop answers while a fill is committed
+# One worker; the commit thread of a fill waits while the file named by
+# DEPOT_TEST_COMMIT_HOLD exists, so the order is certain: /v2/ must be
+# answered meanwhile, and the client's GET, whose last bytes wait for the
+# commit, must still be in flight.
+
+mk --layers 1 --layer-size 5000000 --seed faults-hold "$img/hold" >/dev/null ||
+	bail "mkimage.py failed"
+upstream_push a "dir:$img/hold" hold:1 >>"$T_DIR/push.out" 2>&1 ||
+	bail "pushing hold:1 failed"
+l_hold=$(blobs_of "$img/hold/manifest.json" | sed -n 2p)
+main_pid=$DEPOTD_PID
+port13=$(free_port)
+base13="http://127.0.0.1:$port13"
+cat >"$T_DIR/hold.conf" <<EOC
+server = {
+  listen = [ "127.0.0.1:$port13" ];
+  workers = 1;
+  pidfile = "$T_DIR/depotd-$port13.pid";
+  data_dir = "$T_DIR/data-$port13";
+  log = { syslog = false; level = "debug"; access_log = ""; };
+};
+upstreams = (
+  { key = "up-h"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_a"; }
+);
+registries = (
+  { name = "held"; type = "docker"; upstreams = [ "up-h" ]; }
+);
+EOC
+touch "$T_DIR/hold"
+DEPOT_TEST_COMMIT_HOLD="$T_DIR/hold"
+export DEPOT_TEST_COMMIT_HOLD
+start_depotd "$T_DIR/hold.conf" "$port13" || bail "depotd did not start with one worker"
+unset DEPOT_TEST_COMMIT_HOLD
+held_pid=$DEPOTD_PID
+DEPOTD_PID=$main_pid
+curl -s --max-time 120 -o "$T_DIR/hold.bin" -w '%{http_code}' \
+    "$base13/v2/held/hold/blobs/$l_hold" >"$T_DIR/hold.code" &
+getter=$!
+i=0
+until grep -q "committing [0-9]* bytes in a thread" "$T_DIR/depotd-$port13.log" 2>/dev/null; do
+	[ $i -ge 300 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "commit: the fill hands its commit to a thread" test $i -lt 300
+answered=0
+for n in 1 2 3; do
+	[ "$(curl -s -m 60 -o /dev/null -w '%{http_code}' "$base13/v2/")" = 200 ] &&
+	    answered=$((answered + 1))
+done
+is "$answered" 3 "commit: /v2/ is answered on the same worker meanwhile"
+check "commit: ... while the client's GET waits for the commit" kill -0 "$getter"
+check "commit: ... and the blob is not stored yet" test ! -e "$T_DIR/data-$port13/blobs/sha256/$(echo "${l_hold#sha256:}" | cut -c1-2)/${l_hold#sha256:}"
+rm -f "$T_DIR/hold"
+wait "$getter"
+is "$(cat "$T_DIR/hold.code") $(sha_of "$T_DIR/hold.bin")" "200 $l_hold" \
+    "commit: then the client gets the whole blob"
+stop_depotd "$held_pid"
+is "$?" 0 "commit: depotd stops cleanly"
 
 # --- 8 every upstream down: depotd starts and serves its cache
 

@@ -7,7 +7,9 @@
  * /v2/ request is answered with blob_follow_start. A forked child plays
  * the fetcher: it claims the part file, writes the blob slowly, and then
  * commits it, commits a corrupted copy, or dies halfway. Forked children
- * play the clients over raw sockets and report what they received.
+ * play the clients over raw sockets and report what they received. One
+ * test writes the blob in this process instead, as a fill does, and
+ * wakes the follower with blob_follow_wake.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -75,6 +77,9 @@ static int			 test_npids;
 static int			 test_done_ok, test_done_failed;
 static int			 test_expect;
 static long long		 test_deadline;
+static struct blob_writer	*test_writer;	/* in-process fetch */
+static struct event		*test_write_ev;
+static size_t			 test_write_off;
 
 static void	test_done_cb(int, void *);
 static void	test_tick_cb(evutil_socket_t, short, void *);
@@ -89,14 +94,48 @@ static void	test_client_run(const char *, long long, int);
 static void	test_result(int, struct client_result *);
 static void	test_run(int);
 static int	test_exit_code(int);
+static void	test_write_cb(evutil_socket_t, short, void *);
 
 /* The route of this test: every /v2/ request follows the test blob. */
 void
 oci_dispatch(struct req *r)
 {
+	struct timeval	 tv = { 0, 1000 };
+
 	if (blob_follow_start(r, test_blobs, &test_digest, TEST_SIZE,
 	    test_done_cb, NULL) == NULL)
 		http_reply_text(r, 404, "nothing to follow\n");
+	else if (test_write_ev != NULL && test_write_off == 0)
+		evtimer_add(test_write_ev, &tv);
+}
+
+/*
+ * The in-process fetch: a chunk every millisecond, then the commit, each
+ * followed by blob_follow_wake as a fill does.
+ */
+static void
+test_write_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct timeval	 tv = { 0, 1000 };
+	char		*cause = NULL;
+	size_t		 n;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	n = TEST_SIZE - test_write_off < TEST_CHUNK ?
+	    TEST_SIZE - test_write_off : TEST_CHUNK;
+	ck_assert_int_eq(blob_writer_write(test_writer,
+	    test_data + test_write_off, n), 0);
+	test_write_off += n;
+	if (test_write_off < TEST_SIZE)
+		evtimer_add(test_write_ev, &tv);
+	else {
+		ck_assert_int_eq(blob_writer_commit(test_writer, &test_digest,
+		    NULL, &cause), 0);
+		test_writer = NULL;
+	}
+	blob_follow_wake(&test_digest);
 }
 
 static void
@@ -184,6 +223,11 @@ test_teardown(void)
 			(void)kill(test_pids[i], SIGKILL);
 			(void)waitpid(test_pids[i], NULL, 0);
 		}
+	if (test_write_ev != NULL)
+		event_free(test_write_ev);
+	test_write_ev = NULL;
+	blob_writer_abort(test_writer);
+	test_writer = NULL;
 	http_free(test_http);
 	event_base_free(test_base);
 	blobstore_free(test_blobs);
@@ -510,6 +554,41 @@ START_TEST(test_follow_committed)
 }
 END_TEST
 
+/*
+ * A fetch in this process wakes its follower as it writes and commits:
+ * with the poll an hour away, the follower still gets the whole blob,
+ * and no step of it was taken by the poll timer.
+ */
+START_TEST(test_follow_woken)
+{
+	struct blob_follow_stats	 before, after;
+	struct client_result		 cr;
+	char				*cause = NULL;
+	int				 fd;
+
+	blob_follow_set_poll_ms(3600 * 1000);
+	blob_follow_stats(&before);
+	/* The client first: it must not inherit the claim's descriptor. */
+	fd = test_client("GET", -1);
+	ck_assert_int_eq(blobstore_claim_fetch(test_blobs, &test_digest,
+	    &test_writer, &cause), 1);
+	test_write_off = 0;
+	test_write_ev = evtimer_new(test_base, test_write_cb, NULL);
+	ck_assert_ptr_nonnull(test_write_ev);
+	test_run(1);
+	blob_follow_stats(&after);
+	test_result(fd, &cr);
+	ck_assert_int_eq(cr.cr_status, 200);
+	ck_assert_int_eq(cr.cr_got, TEST_SIZE);
+	ck_assert(cr.cr_match);
+	ck_assert_int_eq(test_done_ok, 1);
+	ck_assert_ptr_null(test_writer);
+	ck_assert_uint_gt(after.fs_woken, before.fs_woken);
+	ck_assert_uint_eq(after.fs_polled, before.fs_polled);
+	blob_follow_set_poll_ms(0);
+}
+END_TEST
+
 /* No part file and no blob: nothing to follow, the caller answers. */
 START_TEST(test_follow_nothing)
 {
@@ -538,6 +617,7 @@ main(void)
 	tcase_add_test(tc, test_follow_die);
 	tcase_add_test(tc, test_follow_disconnect);
 	tcase_add_test(tc, test_follow_committed);
+	tcase_add_test(tc, test_follow_woken);
 	tcase_add_test(tc, test_follow_nothing);
 	suite_add_tcase(s, tc);
 	failed = check_run(s) != EXIT_SUCCESS;

@@ -835,6 +835,56 @@ START_TEST(test_claim_stale_reader)
 }
 END_TEST
 
+/*
+ * Flush jobs of a claimed part file: only past min, up to an aligned end,
+ * never twice for the same bytes; run and freed, they leave the claim
+ * held, and one outliving an abort neither fails nor keeps the claim.
+ */
+START_TEST(test_claim_flush)
+{
+	struct blob_writer	*w;
+	struct blob_flush	*f;
+	struct digest		 d;
+	unsigned char		*buf;
+	char			*cause = NULL;
+	size_t			 len = 5 * 1024 * 1024;
+
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	test_fill(buf, len, 7);
+	digest_buffer(DIGEST_SHA256, buf, len, &d);
+	ck_assert_int_eq(blobstore_claim_fetch(test_bs, &d, &w, &cause), 1);
+	ck_assert_int_eq(blob_writer_write(w, buf, 100000), 0);
+	ck_assert_ptr_null(blob_writer_flush_prepare(w, 4 * 1024 * 1024));
+	ck_assert_int_eq(blob_writer_write(w, buf + 100000, len - 100000), 0);
+	f = blob_writer_flush_prepare(w, 4 * 1024 * 1024);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_null(blob_writer_flush_prepare(w, 0));
+	blob_flush_run(f);
+	blob_flush_free(f);
+	blob_flush_free(NULL);
+	ck_assert_int_eq(blobstore_fetch_active(test_bs, &d), 1);
+	ck_assert_int_eq(blob_writer_write(w, buf, 100000), 0);
+	f = blob_writer_flush_prepare(w, 0);
+	ck_assert_ptr_nonnull(f);
+	blob_writer_abort(w);
+	ck_assert_int_eq(blobstore_fetch_active(test_bs, &d), 0);
+	blob_flush_run(f);
+	blob_flush_free(f);
+	ck_assert_int_eq(blobstore_stat(test_bs, &d, NULL), 0);
+	/* Flushed, then committed: whole and verified. */
+	ck_assert_int_eq(blobstore_claim_fetch(test_bs, &d, &w, &cause), 1);
+	ck_assert_int_eq(blob_writer_write(w, buf, len), 0);
+	f = blob_writer_flush_prepare(w, 0);
+	ck_assert_ptr_nonnull(f);
+	blob_flush_run(f);
+	ck_assert_int_eq(blob_writer_commit(w, &d, NULL, &cause), 0);
+	blob_flush_free(f);
+	ck_assert(test_blob_equals(&d, buf, len));
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_sha512)
 {
 	unsigned char		 buf[70000];
@@ -959,6 +1009,7 @@ blobstore_suite(void)
 	tcase_add_test(tc, test_claim_fetch);
 	tcase_add_test(tc, test_claim_abort);
 	tcase_add_test(tc, test_claim_stale_reader);
+	tcase_add_test(tc, test_claim_flush);
 	suite_add_tcase(s, tc);
 
 	return (s);
