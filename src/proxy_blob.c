@@ -525,9 +525,18 @@ blob_fill_headers_cb(struct upstream_call *call, long status, void *arg)
 {
 	struct blob_fill	*bf = arg;
 	char			*cause = NULL;
+	char			 ds[DIGEST_STRING_MAX];
 
 	if (status != 200)
 		return (0);
+	if ((bf->bf_state == FILL_VERIFY || bf->bf_state == FILL_ASK) &&
+	    upstream_call_content_length(call) < 0) {
+		/* Unbounded: it could fill the disk and keep clients waiting. */
+		digest_format(&bf->bf_digest, ds, sizeof(ds));
+		log_warnx("upstream %s: blob %s comes without a length; "
+		    "refused", bf->bf_up->up_key, ds);
+		return (-1);
+	}
 	if (bf->bf_state == FILL_VERIFY) {
 		bf->bf_size = upstream_call_content_length(call);
 		bf->bf_written = 0;

@@ -236,7 +236,8 @@ mk --layers 2 --layer-size 1000000 --seed faults-small "$img/small" >/dev/null &
     d_cb=$(mk --layers 1 --seed faults-cb "$img/cb") &&
     d_met=$(mk --layers 1 --seed faults-metered "$img/met") &&
     mk --layers 1 --layer-size 1000000 --seed faults-dangle "$img/dangle" >/dev/null &&
-    mk --layers 1 --layer-size 1000000 --seed faults-stall "$img/stall" >/dev/null ||
+    mk --layers 1 --layer-size 1000000 --seed faults-stall "$img/stall" >/dev/null &&
+    mk --layers 1 --layer-size 1000000 --seed faults-nolen "$img/nolen" >/dev/null ||
 	bail "mkimage.py failed"
 # shellcheck disable=SC2046
 set -- $(blobs_of "$img/small/manifest.json")
@@ -247,6 +248,7 @@ l_drop=$(blobs_of "$img/drop/manifest.json" | sed -n 2p)
 c_dangle=$(blobs_of "$img/dangle/manifest.json" | sed -n 1p)
 l_dangle=$(blobs_of "$img/dangle/manifest.json" | sed -n 2p)
 l_stall=$(blobs_of "$img/stall/manifest.json" | sed -n 2p)
+l_nolen=$(blobs_of "$img/nolen/manifest.json" | sed -n 2p)
 
 # --- upstreams, their fault proxies and depotd
 
@@ -267,6 +269,7 @@ upstream_push a "dir:$img/small" small:1 >"$T_DIR/push.out" 2>&1 &&
     upstream_push a "dir:$img/drop" drop:1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push a "dir:$img/dangle" dangle:1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push a "dir:$img/stall" stall:1 >>"$T_DIR/push.out" 2>&1 &&
+    upstream_push a "dir:$img/nolen" nolen:1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push b "dir:$img/m1" multi:t1 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push b "dir:$img/m2" multi:t2 >>"$T_DIR/push.out" 2>&1 &&
     upstream_push b "dir:$img/met" metered:1 >>"$T_DIR/push.out" 2>&1 ||
@@ -480,6 +483,22 @@ at_least "$(($(upstream_count a GET "/blobs/$l_stall\$") - $(px_count a GET "/bl
     "stall: the next upstream (not behind the trickling proxy) was asked"
 at_least "$(grep "upstream up-stall" "$depotd_log" | grep -ci "slow")" 1 \
     "stall: depotd logs that the transfer was too slow"
+
+# --- 14 a blob answer without a length: unbounded, so refused (it could
+# fill the disk, and its clients could get nothing for as long as it
+# trickles); the next upstream serves the blob.
+
+px "$pxa" "mode?m=nolength"
+res=$(get_blob "stuck/nolen/blobs/$l_nolen" "$T_DIR/n1.bin")
+is "$res $(sha_of "$T_DIR/n1.bin")" "0 200 $l_nolen" \
+    "nolength: the blob comes from the next upstream"
+at_least "$(grep -c "^GET /v2/nolen/blobs/$l_nolen 200 nolength" "$T_DIR/proxy-a.log")" 1 \
+    "nolength: the upstream without a length was asked first"
+at_least "$(grep -c "upstream up-stall: blob $l_nolen comes without a length; refused" "$depotd_log")" 1 \
+    "nolength: depotd logs the refusal"
+check "nolength: no part file is left behind" \
+    test ! -e "$data/tmp/$(echo "$l_nolen" | tr : -).part"
+px "$pxa" "mode?m=pass"
 
 # --- 5 429 with Retry-After
 

@@ -16,6 +16,8 @@ streamed both ways, until told to misbehave:
   lie      answer HEAD of any blob 200 (Content-Length 1048576) without
            forwarding it, as an upstream would that claims every digest;
            GETs are forwarded
+  nolength forward blob bodies without their Content-Length (chunked to
+           HTTP/1.1 clients), as an upstream would whose size is unknown
   status   answer manifest requests with status CODE (and a Retry-After
            header when asked) without forwarding them
 
@@ -59,7 +61,7 @@ import urllib.parse
 
 CHUNK = 65536
 MODES = ("pass", "corrupt", "reset", "slow", "slowcorrupt", "stall", "lie",
-         "status")
+         "nolength", "status")
 STALL_FIRST = 4096
 LIE_LENGTH = 1048576
 BLOB_RE = re.compile(r"/v2/.+/blobs/[A-Za-z0-9_+.-]+:[A-Fa-f0-9]+$")
@@ -369,6 +371,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for k, v in resp.getheaders():
             if k.lower() in HOP_BY_HOP:
                 continue
+            if mode == "nolength" and k.lower() == "content-length":
+                continue
             self.send_header(k, v)
         if st["ratelimit_remaining"] is not None:
             self.send_header("ratelimit-limit",
@@ -376,7 +380,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("ratelimit-remaining",
                              "%d;w=21600" % st["ratelimit_remaining"])
         out_chunked = False
-        if has_body and length is None:
+        if has_body and (length is None or mode == "nolength"):
             # Unknown length: chunked to HTTP/1.1 clients, else EOF.
             if self.request_version == "HTTP/1.1":
                 self.send_header("Transfer-Encoding", "chunked")
