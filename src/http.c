@@ -93,6 +93,7 @@ struct http_log {
 typedef void (*http_handler)(struct req *);
 
 static void	http_dispatch_cb(struct evhttp_request *, void *);
+static const char *http_query_nul(const char *, size_t *);
 static void	http_route(struct req *);
 static void	http_healthz(struct req *);
 static void	http_metrics(struct req *);
@@ -397,6 +398,30 @@ http_context(struct req *r)
 	return (r->req_server->hs_ctx);
 }
 
+/*
+ * The name of the first parameter of query whose value decodes with a
+ * NUL in it (a %00: evhttp would cut the value there), its length in
+ * *len; or NULL. evhttp decodes values only, and a '%' never belongs to
+ * an escape before it, so "%00" in a value is exactly a NUL decoded.
+ */
+static const char *
+http_query_nul(const char *query, size_t *len)
+{
+	const char	*p, *eq;
+	size_t		 n;
+
+	for (p = query; *p != '\0'; p += n + (p[n] == '&')) {
+		n = strcspn(p, "&");
+		if ((eq = memchr(p, '=', n)) == NULL)
+			continue;
+		if (memmem(eq, n - (size_t)(eq - p), "%00", 3) != NULL) {
+			*len = (size_t)(eq - p);
+			return (p);
+		}
+	}
+	return (NULL);
+}
+
 /* Every request starts here: set up its state and route it. */
 static void
 http_dispatch_cb(struct evhttp_request *ev, void *arg)
@@ -404,7 +429,7 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 	struct http_server		*hs = arg;
 	struct req			*r;
 	const struct evhttp_uri		*uri;
-	const char			*path, *query;
+	const char			*path, *query, *bad;
 	char				*decoded, *peer;
 	ev_uint16_t			 port;
 	size_t				 len;
@@ -444,6 +469,17 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 	if (query != NULL && evhttp_parse_query_str(query, &r->req_query) != 0) {
 		http_reply_oci_error(r, 400, "UNSUPPORTED",
 		    "malformed query string", NULL);
+		return;
+	}
+	if (query != NULL && (bad = http_query_nul(query, &len)) != NULL) {
+		/* As in the path: refuse rather than truncate the value. */
+		if ((len == 6 && strncmp(bad, "digest", len) == 0) ||
+		    (len == 5 && strncmp(bad, "mount", len) == 0))
+			http_reply_oci_error(r, 400, "DIGEST_INVALID",
+			    "invalid digest encoding", NULL);
+		else
+			http_reply_oci_error(r, 400, "UNSUPPORTED",
+			    "invalid query encoding", NULL);
 		return;
 	}
 	if (hs->hs_draining)

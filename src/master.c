@@ -150,33 +150,33 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	    == -1) {
 		log_warnx("%s", cause);
 		free(cause);
-		return (1);
+		goto fail;
 	}
 	m.m_access = access_load(cf, &cause);
 	if (m.m_access == NULL && cause != NULL) {
 		log_warnx("%s", cause);
 		free(cause);
-		return (1);
+		goto fail;
 	}
 	if (m.m_access == NULL)
 		master_warn_open(cf);
 	if (master_pidfile_lock(&m) == -1)
-		return (1);
+		goto fail;
 	if (master_bind_all(&m, cf, &m.m_listeners, &m.m_nlisteners) == -1)
-		return (1);
+		goto fail;
 	if (master_prepare_storage(&m) == -1)
-		return (1);
+		goto fail;
 	/* Before any fork: workers of every generation inherit it. */
 	if (metrics_init() == -1 || upstream_state_init() == -1)
-		return (1);
+		goto fail;
 	if (!foreground) {
 		if (master_daemonize(&ready_fd) == -1)
-			return (1);
+			goto fail;
 		log_init(0, cf->cf_server.srv_log.log_facility,
 		    debug ? LOG_DEBUG : cf->cf_server.srv_log.log_level);
 	}
 	if (master_pidfile_write(&m) == -1)
-		return (1);
+		goto fail;
 
 	master_db_enter(&m);
 	m.m_index = index_open(m.m_db_dir, INDEX_MASTER, NULL, &cause);
@@ -184,7 +184,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	if (m.m_index == NULL) {
 		log_warnx("index %s: %s", m.m_db_dir, cause);
 		free(cause);
-		return (1);
+		goto fail;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -236,6 +236,15 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	access_free(m.m_access);
 	config_free(m.m_config);
 	return (0);
+
+fail:
+	/* A start that fails leaves nothing behind (sanitizer builds). */
+	master_listeners_free(m.m_listeners, m.m_nlisteners, 1);
+	free(m.m_config_path);
+	blobstore_free(m.m_blobs);
+	access_free(m.m_access);
+	config_free(cf);
+	return (1);
 }
 
 /*

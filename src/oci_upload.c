@@ -134,6 +134,7 @@ static int	upload_lookup(struct http_context *, const char *,
 static int	upload_lookup_reply(struct oci_request *, const char *,
 		    const char *, struct index_upload *);
 static int	upload_lock(int);
+static int	upload_range_check(struct upload_op *);
 static int	upload_acquire(struct upload_op *);
 static void	upload_lost(struct upload_op *);
 static void	upload_truncate(struct upload_op *);
@@ -201,11 +202,7 @@ oci_upload_start(struct oci_request *o)
 void
 oci_upload_patch(struct oci_request *o)
 {
-	struct req		*r = o->or_req;
 	struct upload_op	*op;
-	struct http_body	*b;
-	const char		*range;
-	int64_t			 first, last, declared;
 
 	op = upload_op_create(o, UPLOAD_CHUNK);
 	if (upload_acquire(op) == -1) {
@@ -213,21 +210,9 @@ oci_upload_patch(struct oci_request *o)
 		return;
 	}
 	upload_hash_begin(op);
-	if ((range = http_header_get(r, "Content-Range")) != NULL) {
-		b = http_body_claim(r);
-		declared = b != NULL ? http_body_declared(b) : (int64_t)
-		    evbuffer_get_length(evhttp_request_get_input_buffer(
-		    r->req_ev));
-		if (upload_content_range(range, &first, &last) == -1 ||
-		    first != op->op_start ||
-		    (declared != -1 && declared != last - first + 1)) {
-			upload_range_invalid(o, op->op_repo, op->op_id,
-			    op->op_start, "chunk out of order or malformed "
-			    "Content-Range");
-			upload_op_free(op);
-			return;
-		}
-		op->op_expect = last - first + 1;
+	if (upload_range_check(op) == -1) {
+		upload_op_free(op);
+		return;
 	}
 	upload_receive(op);
 }
@@ -247,6 +232,10 @@ oci_upload_finish(struct oci_request *o)
 		return;
 	}
 	upload_hash_begin(op);
+	if (upload_range_check(op) == -1) {
+		upload_op_free(op);
+		return;
+	}
 	upload_receive(op);
 }
 
@@ -270,18 +259,55 @@ oci_upload_cancel(struct oci_request *o)
 	struct index_upload	 u;
 	const char		*id = o->or_path.reference;
 	char			 path[PATH_MAX];
+	int			 fd;
 
 	if (upload_lookup_reply(o, o->or_path.name, id, &u) != 1)
 		return;
-	if (index_upload_delete(ctx->ctx_index, id) == -1) {
-		upload_internal_error(o->or_req, "cannot cancel the upload");
+	if (upload_path(ctx->ctx_blobs, id, path, sizeof(path)) == -1) {
+		upload_internal_error(o->or_req, "upload path too long");
 		return;
 	}
-	digester_free(upload_hash_take(id, NULL));
-	if (upload_path(ctx->ctx_blobs, id, path, sizeof(path)) == 0 &&
-	    unlink(path) == -1 && errno != ENOENT)
-		log_warn("%s: unlink %s", __func__, path);
-	http_reply(o->or_req, 204, NULL, NULL);
+	/*
+	 * Like a writer, hold the file's lock: never pull a session from
+	 * under a request that appends to it or commits it. As then, 416
+	 * says another request has it; the client may try again.
+	 */
+	if ((fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1 &&
+	    errno != ENOENT) {
+		log_warn("%s: open %s", __func__, path);
+		upload_internal_error(o->or_req, "cannot open upload");
+		return;
+	}
+	if (fd != -1 && upload_lock(fd) == -1) {
+		if (errno != EAGAIN && errno != EACCES) {
+			log_warn("%s: lock %s", __func__, path);
+			upload_internal_error(o->or_req, "cannot lock upload");
+		} else
+			upload_range_invalid(o, o->or_path.name, id,
+			    u.iu_offset, "another request is writing to this "
+			    "upload");
+		close(fd);
+		return;
+	}
+	/*
+	 * A commit may have ended the session before the lock was ours. A
+	 * missing file is a session whose data is lost, or one a commit has
+	 * just placed (it ends the session next): cancelling either is
+	 * harmless.
+	 */
+	if (upload_lookup_reply(o, o->or_path.name, id, &u) == 1) {
+		if (index_upload_delete(ctx->ctx_index, id) == -1)
+			upload_internal_error(o->or_req,
+			    "cannot cancel the upload");
+		else {
+			digester_free(upload_hash_take(id, NULL));
+			if (unlink(path) == -1 && errno != ENOENT)
+				log_warn("%s: unlink %s", __func__, path);
+			http_reply(o->or_req, 204, NULL, NULL);
+		}
+	}
+	if (fd != -1)
+		close(fd);	/* and the lock with it */
 }
 
 int
@@ -632,6 +658,39 @@ upload_content_range(const char *s, int64_t *first, int64_t *last)
 	return (0);
 }
 
+/*
+ * The Content-Range of a PATCH, or of a PUT with a body: it must start
+ * at the session's offset and, when the length is known, cover the
+ * body. Sets op_expect. 0, or -1 answered (416).
+ */
+static int
+upload_range_check(struct upload_op *op)
+{
+	struct req		*r = op->op_o.or_req;
+	struct http_body	*b;
+	const char		*range;
+	int64_t			 first, last, declared;
+
+	if ((range = http_header_get(r, "Content-Range")) == NULL)
+		return (0);
+	b = http_body_claim(r);
+	declared = b != NULL ? http_body_declared(b) : (int64_t)
+	    evbuffer_get_length(evhttp_request_get_input_buffer(r->req_ev));
+	/* A PUT without a body only ends the upload: nothing to place. */
+	if (op->op_kind == UPLOAD_FINAL && declared == 0)
+		return (0);
+	if (upload_content_range(range, &first, &last) == -1 ||
+	    first != op->op_start ||
+	    (declared != -1 && declared != last - first + 1)) {
+		upload_range_invalid(&op->op_o, op->op_repo, op->op_id,
+		    op->op_start, "chunk out of order or malformed "
+		    "Content-Range");
+		return (-1);
+	}
+	op->op_expect = last - first + 1;
+	return (0);
+}
+
 /* The ?digest= of a PUT or POST. 0, or -1 answered. */
 static int
 upload_digest_param(struct oci_request *o, struct digest *d)
@@ -950,6 +1009,13 @@ upload_final_done(struct upload_op *op)
 	int64_t			 size = op->op_start + op->op_written;
 	int			 ret;
 
+	if (op->op_expect != -1 && op->op_written != op->op_expect) {
+		upload_truncate(op);
+		upload_range_invalid(&op->op_o, op->op_repo, op->op_id,
+		    op->op_start, "chunk length differs from Content-Range");
+		upload_op_free(op);
+		return;
+	}
 	if (op->op_written > 0 && (ret = index_upload_advance(ctx->ctx_index,
 	    op->op_id, op->op_start, size)) != 0) {
 		if (ret == 1)

@@ -64,6 +64,8 @@ struct tags_pull {
 	char			*tp_remote;
 	int			 tp_pages;
 	char			*tp_next_path;	/* next upstream page, or NULL */
+	char			**tp_paths;	/* pages asked of tp_up */
+	size_t			 tp_npaths;
 	struct evbuffer		*tp_body;
 	char			**tp_got;	/* this upstream's, so far */
 	size_t			 tp_ngot;
@@ -81,6 +83,8 @@ static void	tags_pull_done_cb(struct upstream_call *, enum upstream_result,
 		    const char *, void *);
 static int	tags_pull_parse(struct tags_pull *, const char **);
 static char	*tags_pull_link_next(const char *);
+static int	tags_pull_seen(struct tags_pull *, const char *);
+static void	tags_pull_paths_clear(struct tags_pull *);
 static void	tags_pull_finish(struct tags_pull *);
 static void	tags_pull_free(struct tags_pull *);
 static void	tags_add(char ***, size_t *, char **, size_t);
@@ -156,6 +160,7 @@ tags_pull_upstream(struct tags_pull *tp)
 			continue;
 		}
 		tp->tp_pages = 0;
+		tags_pull_paths_clear(tp);
 		tags_pull_page(tp, NULL);
 		return;
 	}
@@ -173,6 +178,9 @@ tags_pull_page(struct tags_pull *tp, const char *path)
 		xasprintf(&first, "tags/list?n=%d", TAGS_PAGE_SIZE);
 	evbuffer_drain(tp->tp_body, evbuffer_get_length(tp->tp_body));
 	tp->tp_pages++;
+	tp->tp_paths = xreallocarray(tp->tp_paths, tp->tp_npaths + 1,
+	    sizeof(*tp->tp_paths));
+	tp->tp_paths[tp->tp_npaths++] = xstrdup(path != NULL ? path : first);
 	if (proxy_call(ctx->ctx_fetcher, tp->tp_up, tp->tp_o.or_path.image,
 	    FETCH_GET, path != NULL ? path : first, NULL, 0, &tags_pull_cbs,
 	    tp, &tp->tp_outcome) == NULL) {
@@ -231,6 +239,14 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 		return;
 	}
 	next = tags_pull_link_next(upstream_call_header(call, "Link"));
+	if (next != NULL && tags_pull_seen(tp, next)) {
+		/* A loop: what was fetched so far is the whole list. */
+		log_info("tags of %s from %s: next page %s was fetched "
+		    "already, list ends here", tp->tp_remote,
+		    tp->tp_up->up_key, next);
+		free(next);
+		next = NULL;
+	}
 	if (next != NULL && tp->tp_pages < TAGS_PAGES_MAX) {
 		tags_pull_page(tp, next);
 		free(next);
@@ -321,6 +337,30 @@ tags_pull_link_next(const char *link)
 	return (path);
 }
 
+/* Was path asked of the current upstream in this listing already? */
+static int
+tags_pull_seen(struct tags_pull *tp, const char *path)
+{
+	size_t	 i;
+
+	for (i = 0; i < tp->tp_npaths; i++)
+		if (strcmp(tp->tp_paths[i], path) == 0)
+			return (1);
+	return (0);
+}
+
+static void
+tags_pull_paths_clear(struct tags_pull *tp)
+{
+	size_t	 i;
+
+	for (i = 0; i < tp->tp_npaths; i++)
+		free(tp->tp_paths[i]);
+	free(tp->tp_paths);
+	tp->tp_paths = NULL;
+	tp->tp_npaths = 0;
+}
+
 /* Every upstream asked: answer with the union, or why there is none. */
 static void
 tags_pull_finish(struct tags_pull *tp)
@@ -349,6 +389,7 @@ tags_pull_free(struct tags_pull *tp)
 	proxy_outcome_clear(&tp->tp_outcome);
 	free(tp->tp_remote);
 	free(tp->tp_last);
+	tags_pull_paths_clear(tp);
 	free(tp);
 }
 

@@ -515,6 +515,42 @@ is "$(curl -s "$base4/v2/docker-local/huge/blobs/$dh" | sha256sum | cut -d' ' -f
     "... and the blob has the uploaded content"
 check "... its upload file is gone" test ! -e "$T_DIR/data-$port4/tmp/upload-$id"
 
+# A DELETE of a session whose final PUT is being committed waits its
+# turn like any writer (416), and the PUT completes.
+head -c 3000 /dev/urandom >"$T_DIR/del"
+ddel="sha256:$(sha "$T_DIR/del")"
+head -c 1000 "$T_DIR/del" >"$T_DIR/del.1"
+tail -c +1001 "$T_DIR/del" >"$T_DIR/del.2"
+touch "$T_DIR/hold"
+loc=$(req POST "$base4/v2/docker-local/del/blobs/uploads/" >/dev/null; hdr Location)
+id=${loc##*/}
+is "$(req PATCH "$loc" --data-binary @"$T_DIR/del.1")" 202 "a chunk of the session to cancel is taken"
+curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$T_DIR/del.2" \
+    "$loc?digest=$ddel" >"$T_DIR/del.code" &
+putter=$!
+i=0
+until grep -q "upload $id: committing" "$T_DIR/depotd-$port4.log" 2>/dev/null; do
+	[ $i -ge 300 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "its final PUT is committing" test $i -lt 300
+is "$(req DELETE "$loc")" 416 "a DELETE meanwhile is refused (416)"
+like "$(body)" 'another request is writing to this upload' "... saying why"
+is "$(req GET "$loc")" 204 "... and the session stays"
+rm -f "$T_DIR/hold"
+wait "$putter"
+is "$(cat "$T_DIR/del.code")" 201 "the PUT completes (201)"
+curl -s -o "$T_DIR/got" "$base4/v2/docker-local/del/blobs/$ddel"
+check "... with the whole blob" cmp "$T_DIR/got" "$T_DIR/del"
+is "$(req DELETE "$loc")" 404 "a DELETE after it finds no session (404)"
+loc=$(req POST "$base4/v2/docker-local/del/blobs/uploads/" >/dev/null; hdr Location)
+id=${loc##*/}
+req PATCH "$loc" --data-binary @"$T_DIR/del.1" >/dev/null
+is "$(req DELETE "$loc")" 204 "a DELETE of an idle session cancels it (204)"
+check "... and removes its data" test ! -e "$T_DIR/data-$port4/tmp/upload-$id"
+is "$(req GET "$loc")" 404 "... which is unknown from then on"
+
 # correctness around the thread: wrong digests, monolithic, chunked,
 # a restart between chunks (no running hash left), sha512
 head -c 3000000 /dev/urandom >"$T_DIR/three"

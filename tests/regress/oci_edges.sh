@@ -4,7 +4,8 @@
 # monolithic upload on the path without its trailing slash, a manifest
 # pushed to a repository whose name ends in blobs/uploads/x, a session
 # whose file was already committed as a blob, Content-Range totals, a
-# malformed digest on the final PUT and Range numbers past int64.
+# malformed digest on the final PUT, Range numbers past int64, a %00 in
+# a query value and the Content-Range of a final PUT.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed (scripts/test installs it)"
@@ -131,6 +132,47 @@ code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -H 'Range: bytes=-9999999999999
     "$base/v2/docker-local/edge/blobs/$d")
 is "$code" 206 "Range: bytes=-<huge> serves the whole blob (206)"
 is "$(wc -c <"$T_DIR/out" | tr -d ' ')" 5000000 "... all of it"
+
+# --- a %00 in a query value is refused, never cut short
+head -c 3000 /dev/urandom >"$T_DIR/nul"
+dn="sha256:$(sha256sum "$T_DIR/nul" | cut -d' ' -f1)"
+loc=$(location docker-local/nul)
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' -X PUT --data-binary @"$T_DIR/nul" \
+    "$base$loc?digest=$dn%00junk")
+is "$code" 400 "a final PUT whose digest has a %00 in it is refused (400)"
+like "$(cat "$T_DIR/out")" '"code":"DIGEST_INVALID"' "... with DIGEST_INVALID"
+is "$(curl -s -o /dev/null -w '%{http_code}' -I "$base/v2/docker-local/nul/blobs/$dn")" 404 \
+    "... and nothing is stored"
+code=$(curl -s -o "$T_DIR/out" -w '%{http_code}' "$base/v2/docker-local/nul/tags/list?n=1%00x")
+is "$code" 400 "any query value with a %00 in it is refused (400)"
+like "$(cat "$T_DIR/out")" 'invalid query encoding' "... saying why"
+is "$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$T_DIR/nul" \
+    "$base$loc?digest=$dn&x=%2500")" 201 "a %2500 (a literal %00) is not a NUL"
+
+# --- the final PUT's Content-Range is checked as a PATCH's is
+head -c 3000 /dev/urandom >"$T_DIR/cr"
+dcr="sha256:$(sha256sum "$T_DIR/cr" | cut -d' ' -f1)"
+head -c 1000 "$T_DIR/cr" >"$T_DIR/cr.1"
+tail -c +1001 "$T_DIR/cr" >"$T_DIR/cr.2"
+loc=$(location docker-local/cr)
+is "$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H 'Content-Range: 0-999' \
+    --data-binary @"$T_DIR/cr.1" "$base$loc")" 202 "a first chunk of 1000 bytes is taken"
+code=$(curl -s -D "$T_DIR/h" -o "$T_DIR/out" -w '%{http_code}' -X PUT -H 'Content-Range: 0-1999' \
+    --data-binary @"$T_DIR/cr.2" "$base$loc?digest=$dcr")
+is "$code" 416 "a final PUT whose Content-Range does not start at the offset is refused (416)"
+like "$(tr -d '\r' <"$T_DIR/h")" 'Range: 0-999' "... telling the offset"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Range: 1000-1999' \
+    --data-binary @"$T_DIR/cr.2" "$base$loc?digest=$dcr")
+is "$code" 416 "a final PUT whose Content-Range length differs from its body is refused (416)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Range: 1000-2999' \
+    --data-binary @"$T_DIR/cr.2" "$base$loc?digest=$dcr")
+is "$code" 201 "a final PUT with the right Content-Range commits (201)"
+curl -s -o "$T_DIR/out" "$base/v2/docker-local/cr/blobs/$dcr"
+check "... the whole blob" cmp "$T_DIR/out" "$T_DIR/cr"
+loc=$(location docker-local/cr)
+curl -s -o /dev/null -X PATCH --data-binary @"$T_DIR/cr" "$base$loc"
+is "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Range: 0-2999' \
+    "$base$loc?digest=$dcr")" 201 "a final PUT without a body ignores a Content-Range"
 
 # --- abandoned upload sessions expire; read-only registries refuse writes
 stop_depotd "$master"

@@ -535,7 +535,8 @@ is "$?" 0 "depotd stops with status 0"
 # second depotd (default request_timeout) in front of a small upstream
 # of our own: it does not answer manifest requests while $fake/hold
 # exists (for a minute at most), fails the next manifest
-# GET with 503 while $fake/fail exists, serves tag lists verbatim, logs
+# GET with 503 while $fake/fail exists, serves tag lists verbatim (with
+# the Link header in $fake/t/<repo>.link when there is one), logs
 # "METHOD PATH STATUS" per request when answered and "METHOD PATH" per
 # manifest request when received (fake.log.seen).
 fake=$T_DIR/fake
@@ -588,8 +589,14 @@ class H(http.server.BaseHTTPRequestHandler):
                 [("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())])
         if path.endswith("/tags/list"):
             try:
+                extra = []
+                try:
+                    with open(os.path.join(root, "t", path[4:-10] + ".link")) as f:
+                        extra.append(("Link", f.read().strip()))
+                except FileNotFoundError:
+                    pass
                 with open(os.path.join(root, "t", path[4:-10]), "rb") as f:
-                    return self.answer(200, f.read())
+                    return self.answer(200, f.read(), extra=extra)
             except FileNotFoundError:
                 pass
         return self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
@@ -815,6 +822,17 @@ wait "$race_pid"
 is "sha256:$(sha256sum <"$T_DIR/race.body" | cut -d' ' -f1)" "$d_sh2" \
     "20: the revalidating pull answers with the pushed manifest"
 is "$(mdigest2 mix/race 1)" "$d_sh2" "20: the pushed tag stays"
+
+# --- 21: an upstream tag list whose next page links back to a page
+# already fetched ends there, after one request per distinct page.
+printf '{"name":"looptags","tags":["a","b"]}' >"$fake/t/looptags"
+printf '</v2/looptags/tags/list?last=b&n=1000>; rel="next"' >"$fake/t/looptags.link"
+is "$(curl -s "$base2/v2/up-f/looptags/tags/list" | jq -r '.tags | join(",")' 2>&1)" "a,b" \
+    "21: a tag list whose next page repeats itself is listed"
+is "$(fcount GET '^/v2/looptags/tags/list')" 2 \
+    "21: ... with one upstream GET per distinct page"
+like "$(cat "$flog")" 'next page tags/list\?last=b&n=1000 was fetched already' \
+    "21: depotd logs where the list loops"
 
 stop_depotd "$pid2"
 is "$?" 0 "the second depotd stops with status 0"
