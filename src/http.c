@@ -116,7 +116,6 @@ static void	http_accept_update(struct http_server *);
 static int	http_host_valid(const char *, size_t);
 static char	*http_header_first(struct req *, const char *name);
 static int	http_peer_trusted(struct req *);
-static int	http_address_parse(const char *, struct in6_addr *);
 static char	*http_local_address(struct req *);
 static void	http_access_log(struct http_log *, int64_t bytes);
 static const char *http_method_name(enum evhttp_cmd_type);
@@ -685,35 +684,8 @@ http_header_first(struct req *r, const char *name)
 static int
 http_peer_trusted(struct req *r)
 {
-	struct strlist	*tp;
-	struct in6_addr	 peer, a;
-	size_t		 i;
-
-	tp = &http_context(r)->ctx_config->cf_server.srv_trusted_proxies;
-	if (http_address_parse(r->req_client, &peer) == -1)
-		return (0);
-	for (i = 0; i < tp->sl_count; i++)
-		if (http_address_parse(tp->sl_items[i], &a) == 0 &&
-		    memcmp(&a, &peer, sizeof(a)) == 0)
-			return (1);
-	return (0);
-}
-
-/* An IPv4 or IPv6 address, IPv4 as IPv4-mapped IPv6. 0 or -1. */
-static int
-http_address_parse(const char *s, struct in6_addr *out)
-{
-	struct in_addr	 v4;
-
-	if (inet_pton(AF_INET6, s, out) == 1)
-		return (0);
-	if (inet_pton(AF_INET, s, &v4) != 1)
-		return (-1);
-	memset(out, 0, sizeof(*out));
-	out->s6_addr[10] = 0xff;
-	out->s6_addr[11] = 0xff;
-	memcpy(&out->s6_addr[12], &v4, sizeof(v4));
-	return (0);
+	return (access_address_trusted(http_context(r)->ctx_config,
+	    r->req_client));
 }
 
 /* The address and port the client connected to. Caller frees. */
