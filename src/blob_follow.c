@@ -2,26 +2,26 @@
  * blob_follow.c: serve a blob to one client from the part file that a
  * fetch is still writing (see blob_follow.h).
  *
- * A follower is driven by one timer event of its own: each step sends
- * what the part file holds beyond what was sent, short of the held-back
- * tail and at most BLOB_FOLLOW_QUEUE_MAX bytes queued on the connection,
- * as sendfile segments. Once a fill of this process marked the very file
- * the follower reads (same device and inode) verified, there is no tail
- * to hold: the follower sends the rest from that file and ends, whatever
- * happens to it afterwards (the commit may still fail or be under way;
- * the bytes are those verified). Otherwise, when there is nothing new it
- * asks whether the fetch ended: a committed blob of the expected size that is the part file
- * it was sent from (the same inode) gets the tail sent from blobs/ and the
- * reply ended; no fetch holding the part lock and no committed blob, a
- * part file unlinked without a commit (an abort, or a new fetch that
- * replaced it) or cut short, a committed blob that is another file, or a
- * size mismatch close the connection mid-body: bytes of one fetch are
- * never completed with those of another. A step is taken when a fill of
- * this process calls blob_follow_wake (the followers of each digest are
- * on one list per process), when the write callback of a chunk says the
- * connection took it, and otherwise every BLOB_FOLLOW_POLL_MS. A client
- * that leaves makes evhttp detach the request from its connection; the
- * next step sees that and stops. The fetch itself is never touched.
+ * A follower is driven by one timer event of its own: each step sends what
+ * the part file holds beyond what was sent, short of the held-back tail and
+ * at most BLOB_FOLLOW_QUEUE_MAX bytes queued on the connection, as sendfile
+ * segments. Once a fill of this process marked the very file the follower
+ * reads (same device and inode) verified, there is no tail to hold: the
+ * follower sends the rest from that file and ends, whatever happens to it
+ * afterwards (the commit may still fail or be under way; the bytes are those
+ * verified). Otherwise, when there is nothing new it asks whether the fetch
+ * ended: a committed blob of the expected size that is the part file it was
+ * sent from (the same inode) gets the tail sent from blobs/ and the reply
+ * ended; no fetch holding the part lock and no committed blob, a part file
+ * unlinked without a commit (an abort, or a new fetch that replaced it) or
+ * cut short, a committed blob that is another file, or a size mismatch close
+ * the connection mid-body: bytes of one fetch are never completed with those
+ * of another. A step is taken when a fill of this process calls
+ * blob_follow_wake (the followers of each digest are on one list per
+ * process), when the write callback of a chunk says the connection took it,
+ * and otherwise every BLOB_FOLLOW_POLL_MS. A client that leaves makes evhttp
+ * detach the request from its connection; the next step sees that and stops.
+ * The fetch itself is never touched.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -85,7 +85,7 @@ struct blob_follow_mark {
 	dev_t			 bm_dev;
 	ino_t			 bm_ino;
 	off_t			 bm_size;
-	int			 bm_fd;		/* pins the inode: never reused */
+	int			 bm_fd;		/* pins the inode */
 };
 TAILQ_HEAD(blob_follow_marks, blob_follow_mark);
 

@@ -64,17 +64,18 @@ void	blob_follow_wake(const struct digest *d);
 
 /*
  * The fill of this process that writes the part file of d verified its
- * digest, with the whole body written to fd (its writer's descriptor,
- * which is duplicated, never closed): the followers of that very file (one inode)
- * may send all of it, and are woken. A follower of another file of d (a
- * part file replaced by a new fetch) is not. Returns the mark to drop
- * with blob_follow_verified_drop once the fill no longer needs it (its
- * commit ended, stored or not: followers that learnt of it finish from
- * the file they hold); the mark keeps a descriptor of the file meanwhile,
- * so that its inode is not reused. NULL when fd cannot be dup'ed (logged;
- * followers then wait for the commit as usual). Caller frees.
+ * digest, with the whole body written to fd (its writer's descriptor, which
+ * is duplicated, never closed): the followers of that very file (one inode)
+ * may send all of it, and are woken. A follower of another file of d (a part
+ * file replaced by a new fetch) is not. Returns the mark to drop with
+ * blob_follow_verified_drop once the fill no longer needs it (its commit
+ * ended, stored or not: followers that learnt of it finish from the file
+ * they hold); the mark keeps a descriptor of the file meanwhile, so that its
+ * inode is not reused. NULL when fd cannot be dup'ed (logged; followers then
+ * wait for the commit as usual).
  */
-struct blob_follow_mark	*blob_follow_verified(const struct digest *d, int fd);
+struct blob_follow_mark	*blob_follow_verified(const struct digest *d,
+			    int fd);
 /* Accepts NULL. */
 void	blob_follow_verified_drop(struct blob_follow_mark *);
 

@@ -21,12 +21,13 @@
  *    fsync, the link into blobs/) runs in a thread (offload.h), the fill
  *    staying in STREAM (or VERIFY) until it is done: the loop never
  *    waits for the disk, and clients of this process do not wait for the
- *    commit (followers in other processes still do). A commit that fails
- *    after that leaves the clients served, links nothing and goes on as
- *    any failed body does; the repository is linked only once committed. A transfer that fails, is too slow (min_speed, see fetch.h)
- *    or does not verify drops the part file (its followers are cut before
- *    the end of the body) and the fill claims a new one and goes on with
- *    the next upstream.
+ *    commit (followers in other processes still do). A transfer that
+ *    fails, is too slow (min_speed, see fetch.h) or does not verify
+ *    drops the part file (its followers are cut before the end of the
+ *    body) and the fill claims a new one and goes on with the next
+ *    upstream; so does a commit that fails after the verification (the
+ *    clients already sent the verified bytes keep them), and nothing is
+ *    linked: the repository is linked only once the blob is committed.
  *  - WAIT, CONFIRM, FOLLOW: another fill (of this process or another)
  *    holds the claim. Once its size and repository are known: a fetch for
  *    this same repository is followed at once; one for a repository that
