@@ -2,28 +2,33 @@
  * blob_follow.c: serve a blob to one client from the part file that a
  * fetch is still writing (see blob_follow.h).
  *
- * A follower is driven by one timer event of its own: each step sends
- * what the part file holds beyond what was sent, short of the held-back
- * tail and at most BLOB_FOLLOW_QUEUE_MAX bytes queued on the connection,
- * as sendfile segments. When there is nothing new it asks whether the
- * fetch ended: a committed blob of the expected size that is the part file
- * it was sent from (the same inode) gets the tail sent from blobs/ and the
- * reply ended; no fetch holding the part lock and no committed blob, a
- * part file unlinked without a commit (an abort, or a new fetch that
- * replaced it) or cut short, a committed blob that is another file, or a
- * size mismatch close the connection mid-body: bytes of one fetch are
- * never completed with those of another. A step is taken when a fill of
- * this process calls blob_follow_wake (the followers of each digest are
- * on one list per process), when the write callback of a chunk says the
- * connection took it, and otherwise every BLOB_FOLLOW_POLL_MS. A client
- * that leaves makes evhttp detach the request from its connection; the
- * next step sees that and stops. The fetch itself is never touched.
+ * A follower is driven by one timer event of its own: each step sends what
+ * the part file holds beyond what was sent, short of the held-back tail and
+ * at most BLOB_FOLLOW_QUEUE_MAX bytes queued on the connection, as sendfile
+ * segments. Once a fill of this process marked the very file the follower
+ * reads (same device and inode) verified, there is no tail to hold: the
+ * follower sends the rest from that file and ends, whatever happens to it
+ * afterwards (the commit may still fail or be under way; the bytes are those
+ * verified). Otherwise, when there is nothing new it asks whether the fetch
+ * ended: a committed blob of the expected size that is the part file it was
+ * sent from (the same inode) gets the tail sent from blobs/ and the reply
+ * ended; no fetch holding the part lock and no committed blob, a part file
+ * unlinked without a commit (an abort, or a new fetch that replaced it) or
+ * cut short, a committed blob that is another file, or a size mismatch close
+ * the connection mid-body: bytes of one fetch are never completed with those
+ * of another. A step is taken when a fill of this process calls
+ * blob_follow_wake (the followers of each digest are on one list per
+ * process), when the write callback of a chunk says the connection took it,
+ * and otherwise every BLOB_FOLLOW_POLL_MS. A client that leaves makes evhttp
+ * detach the request from its connection; the next step sees that and stops.
+ * The fetch itself is never touched.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +61,7 @@ struct blob_follow {
 	off_t			 bf_expected;
 	off_t			 bf_hold;	/* tail sent only once committed */
 	off_t			 bf_sent;	/* bytes queued so far */
+	int			 bf_verified;	/* the part file is marked */
 	int			 bf_draining;	/* all queued, wait to end */
 	int			 bf_drain_ms;	/* next look while draining */
 	int			 bf_part_fd;	/* or -1 */
@@ -72,9 +78,22 @@ enum follow_step {
 
 TAILQ_HEAD(blob_follows, blob_follow);
 
+/* A part file whose digest a fill of this process verified. */
+struct blob_follow_mark {
+	TAILQ_ENTRY(blob_follow_mark) bm_entry;
+	struct digest		 bm_digest;
+	dev_t			 bm_dev;
+	ino_t			 bm_ino;
+	off_t			 bm_size;
+	int			 bm_fd;		/* pins the inode */
+};
+TAILQ_HEAD(blob_follow_marks, blob_follow_mark);
+
 /* Every follower of this process, for blob_follow_wake. */
 static struct blob_follows	blob_follows =
 				    TAILQ_HEAD_INITIALIZER(blob_follows);
+static struct blob_follow_marks	blob_follow_marks =
+				    TAILQ_HEAD_INITIALIZER(blob_follow_marks);
 static struct blob_follow_stats	blob_follow_counts;
 static int			blob_follow_poll_ms = BLOB_FOLLOW_POLL_MS;
 
@@ -84,6 +103,7 @@ static enum follow_step blob_follow_ended(struct blob_follow *,
 		    const struct stat *);
 static enum follow_step blob_follow_tail(struct blob_follow *);
 static int	blob_follow_same_file(int, int);
+static int	blob_follow_marked(struct blob_follow *, const struct stat *);
 static void	blob_follow_drained_cb(struct evhttp_connection *, void *);
 static size_t	blob_follow_queued(struct blob_follow *);
 static int	blob_follow_queue(struct blob_follow *, int, off_t, off_t,
@@ -142,6 +162,43 @@ blob_follow_wake(const struct digest *d)
 	TAILQ_FOREACH(bf, &blob_follows, bf_entry)
 		if (digest_equal(&bf->bf_digest, d))
 			event_active(bf->bf_timer, FOLLOW_WAKE, 1);
+}
+
+struct blob_follow_mark *
+blob_follow_verified(const struct digest *d, int fd)
+{
+	struct blob_follow_mark	*bm;
+	struct stat		 st;
+	int			 pin;
+
+	if ((pin = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("%s: dup", __func__);
+		return (NULL);
+	}
+	if (fstat(pin, &st) == -1) {
+		log_warn("%s: fstat", __func__);
+		close(pin);
+		return (NULL);
+	}
+	bm = xcalloc(1, sizeof(*bm));
+	bm->bm_fd = pin;
+	bm->bm_digest = *d;
+	bm->bm_dev = st.st_dev;
+	bm->bm_ino = st.st_ino;
+	bm->bm_size = st.st_size;
+	TAILQ_INSERT_TAIL(&blob_follow_marks, bm, bm_entry);
+	blob_follow_wake(d);
+	return (bm);
+}
+
+void
+blob_follow_verified_drop(struct blob_follow_mark *bm)
+{
+	if (bm == NULL)
+		return;
+	TAILQ_REMOVE(&blob_follow_marks, bm, bm_entry);
+	close(bm->bm_fd);
+	free(bm);
 }
 
 void
@@ -211,7 +268,7 @@ blob_follow_step(struct blob_follow *bf)
 	struct stat	 st;
 	size_t		 queued;
 	off_t		 limit, n;
-	int		 fd;
+	int		 fd, last;
 
 	memset(&st, 0, sizeof(st));
 	queued = blob_follow_queued(bf);
@@ -225,7 +282,11 @@ blob_follow_step(struct blob_follow *bf)
 		log_warn("%s: fstat part file", __func__);
 		return (FOLLOW_FAILED);
 	}
-	if (st.st_nlink == 0) {
+	if (!bf->bf_verified && blob_follow_marked(bf, &st)) {
+		bf->bf_verified = 1;
+		blob_follow_counts.fs_released++;
+	}
+	if (st.st_nlink == 0 && !bf->bf_verified) {
 		/*
 		 * Unlinked without being committed (a commit links it into
 		 * blobs/ first): the fetch failed, or a new one replaced it.
@@ -241,20 +302,38 @@ blob_follow_step(struct blob_follow *bf)
 		    (long long)bf->bf_expected);
 		return (FOLLOW_FAILED);
 	}
-	limit = bf->bf_expected - bf->bf_hold;
+	if (bf->bf_verified && st.st_size != bf->bf_expected) {
+		log_warnx("%s: verified part file is %lld bytes, expected %lld",
+		    __func__, (long long)st.st_size,
+		    (long long)bf->bf_expected);
+		return (FOLLOW_FAILED);
+	}
+	/* Verified, the whole file is known good: nothing is held back. */
+	limit = bf->bf_expected - (bf->bf_verified ? 0 : bf->bf_hold);
 	if (st.st_size < limit)
 		limit = st.st_size;
-	if (limit <= bf->bf_sent)
-		return (blob_follow_ended(bf, &st));
+	if (limit <= bf->bf_sent) {
+		if (!bf->bf_verified)
+			return (blob_follow_ended(bf, &st));
+		/* All queued (an empty blob): end once it has left. */
+		bf->bf_draining = 1;
+		bf->bf_drain_ms = 1;
+		return (FOLLOW_WAIT);
+	}
 	n = limit - bf->bf_sent;
 	if (n > (off_t)(BLOB_FOLLOW_QUEUE_MAX - queued))
 		n = BLOB_FOLLOW_QUEUE_MAX - queued;
+	last = bf->bf_verified && bf->bf_sent + n == bf->bf_expected;
 	if ((fd = dup(bf->bf_part_fd)) == -1) {
 		log_warn("%s: dup", __func__);
 		return (FOLLOW_FAILED);
 	}
-	if (blob_follow_queue(bf, fd, bf->bf_sent, n, 0) == -1)
+	if (blob_follow_queue(bf, fd, bf->bf_sent, n, last) == -1)
 		return (FOLLOW_FAILED);
+	if (last) {
+		bf->bf_draining = 1;
+		bf->bf_drain_ms = 1;
+	}
 	return (FOLLOW_WAIT);
 }
 
@@ -323,6 +402,23 @@ blob_follow_tail(struct blob_follow *bf)
 	bf->bf_draining = 1;
 	bf->bf_drain_ms = 1;
 	return (FOLLOW_WAIT);
+}
+
+/*
+ * 1 when the part file the follower reads (st) is one a fill of this
+ * process marked verified: same digest, device, inode and size.
+ */
+static int
+blob_follow_marked(struct blob_follow *bf, const struct stat *st)
+{
+	struct blob_follow_mark	*bm;
+
+	TAILQ_FOREACH(bm, &blob_follow_marks, bm_entry)
+		if (digest_equal(&bm->bm_digest, &bf->bf_digest) &&
+		    bm->bm_dev == st->st_dev && bm->bm_ino == st->st_ino &&
+		    bm->bm_size == st->st_size)
+			return (1);
+	return (0);
 }
 
 /* 1 when the two descriptors are of one file (one inode). */

@@ -4,11 +4,15 @@
  *
  * Every client of a blob being fetched is a reader of its part file: it
  * is sent the bytes written so far and waits for more. The last
- * BLOB_FOLLOW_HOLD_BACK bytes are held back until the blob is committed
- * (verified and linked into blobs/ with the expected size), then sent
- * from the committed file. When the fetch fails instead, the connection
- * is closed before the end of the body: a client never receives a
- * complete-looking wrong body.
+ * BLOB_FOLLOW_HOLD_BACK bytes are held back until the blob is known good:
+ * a fill of this process said that the very part file read (the same
+ * inode) was verified (blob_follow_verified), and the tail goes from it
+ * at once, before the commit's fsync and link; otherwise (a fetch in
+ * another process) once the blob is committed (verified and linked into
+ * blobs/ with the expected size), the tail then going from the committed
+ * file when it is that same inode. When the fetch fails instead, the
+ * connection is closed before the end of the body: a client never
+ * receives a complete-looking wrong body, nor bytes of two part files.
  *
  * A follower takes a step (sends what is new, or sees the end) when a
  * fill of this process wrote to the part file or committed it and said
@@ -34,6 +38,7 @@
 struct req;
 struct blobstore;
 struct blob_follow;
+struct blob_follow_mark;
 
 /*
  * Answer r with 200, Content-Length expected_size and
@@ -57,10 +62,28 @@ struct blob_follow	*blob_follow_start(struct req *r, struct blobstore *,
  */
 void	blob_follow_wake(const struct digest *d);
 
+/*
+ * The fill of this process that writes the part file of d verified its
+ * digest, with the whole body written to fd (its writer's descriptor, which
+ * is duplicated, never closed): the followers of that very file (one inode)
+ * may send all of it, and are woken. A follower of another file of d (a part
+ * file replaced by a new fetch) is not. Returns the mark to drop with
+ * blob_follow_verified_drop once the fill no longer needs it (its commit
+ * ended, stored or not: followers that learnt of it finish from the file
+ * they hold); the mark keeps a descriptor of the file meanwhile, so that its
+ * inode is not reused. NULL when fd cannot be dup'ed (logged; followers then
+ * wait for the commit as usual).
+ */
+struct blob_follow_mark	*blob_follow_verified(const struct digest *d,
+			    int fd);
+/* Accepts NULL. */
+void	blob_follow_verified_drop(struct blob_follow_mark *);
+
 /* Steps taken since the start of the process, by what started them. */
 struct blob_follow_stats {
 	uint64_t	fs_woken;	/* by blob_follow_wake */
 	uint64_t	fs_polled;	/* by the poll timer */
+	uint64_t	fs_released;	/* tails sent on a verified mark */
 };
 void	blob_follow_stats(struct blob_follow_stats *);
 /* For tests: the poll interval in milliseconds (BLOB_FOLLOW_POLL_MS). */

@@ -82,6 +82,9 @@ struct blob_writer {
 	off_t			 bw_flushed;	/* handed to a flush job */
 	int			 bw_failed;	/* a write failed part way */
 	int			 bw_claimed;	/* part file under a fetch lock */
+	int			 bw_final;	/* bw_got is the digest: no more
+						   writes */
+	struct digest		 bw_got;
 	struct digest		 bw_claim;	/* what the claim promised */
 	char			 bw_path[PATH_MAX];
 };
@@ -437,7 +440,7 @@ fail:
 int
 blob_writer_write(struct blob_writer *w, const void *buf, size_t len)
 {
-	if (w->bw_failed) {
+	if (w->bw_failed || w->bw_final) {
 		errno = EIO;
 		return (-1);
 	}
@@ -459,25 +462,47 @@ blob_writer_size(struct blob_writer *w)
 }
 
 int
-blob_writer_commit(struct blob_writer *w, const struct digest *expected,
-    struct digest *out, char **cause)
+blob_writer_verify(struct blob_writer *w, const struct digest *expected,
+    char **cause)
 {
-	struct digest	 got;
-	int		 saved_errno;
-
 	if (w->bw_failed) {
 		blobstore_cause(cause, "%s: an earlier write failed",
 		    w->bw_path);
 		errno = EIO;
-		goto fail;
+		return (-1);
 	}
-	digester_final(w->bw_digester, &got);
-	if (out != NULL)
-		*out = got;
-	if (w->bw_claimed && blobstore_verify(&w->bw_claim, &got, cause) == -1)
+	if (!w->bw_final) {
+		digester_final(w->bw_digester, &w->bw_got);
+		w->bw_final = 1;
+	}
+	if (w->bw_claimed && blobstore_verify(&w->bw_claim, &w->bw_got,
+	    cause) == -1)
+		return (-1);
+	if (expected != NULL && blobstore_verify(expected, &w->bw_got,
+	    cause) == -1)
+		return (-1);
+	return (0);
+}
+
+int
+blob_writer_fd(struct blob_writer *w)
+{
+	return (w->bw_fd);
+}
+
+int
+blob_writer_commit(struct blob_writer *w, const struct digest *expected,
+    struct digest *out, char **cause)
+{
+	struct digest	 got;
+	int		 rv, saved_errno;
+
+	rv = blob_writer_verify(w, expected, cause);
+	if (out != NULL && w->bw_final)
+		*out = w->bw_got;
+	if (rv == -1)
 		goto fail;
-	if (expected != NULL && blobstore_verify(expected, &got, cause) == -1)
-		goto fail;
+	got = w->bw_got;
 	if (fsync(w->bw_fd) == -1) {
 		blobstore_cause(cause, "fsync %s: %s", w->bw_path,
 		    strerror(errno));

@@ -51,6 +51,17 @@ off_t			 blob_writer_size(struct blob_writer *);
  */
 int	blob_writer_commit(struct blob_writer *, const struct digest *expected,
 	    struct digest *out, char **cause);
+/*
+ * The verification of commit alone, done ahead of it: finish the digest
+ * (nothing more may be written) and check it against the claim and
+ * expected (when not NULL); the file is not touched. 0, or -1 and *cause
+ * (the writer is left for commit or abort, which fail or drop it). A
+ * commit after it verifies the same digest again without hashing.
+ */
+int	blob_writer_verify(struct blob_writer *, const struct digest *expected,
+	    char **cause);
+/* The writer's descriptor of its file, for fstat (never to be closed). */
+int	blob_writer_fd(struct blob_writer *);
 /* Drop the temp file and free the writer. Accepts NULL. */
 void	blob_writer_abort(struct blob_writer *);
 

@@ -12,16 +12,22 @@
  *    and asks the upstreams in order with GET. At the first 200 it
  *    records the expected size and its repository next to the part file,
  *    and every waiter becomes a follower (blob_follow.h) of the growing
- *    part file; the body is committed (digest verified) at the end, then
- *    linked. Each write wakes the followers of this process
+ *    part file. Each write wakes the followers of this process
  *    (blob_follow_wake); the part file is written back to the disk in a
- *    thread every FILL_FLUSH_STEP bytes, and the commit (its fsync, the
- *    link into blobs/) runs in a thread too (offload.h), the fill staying
- *    in STREAM (or VERIFY) until it is done: the loop never waits for the
- *    disk. A transfer that fails, is too slow (min_speed, see fetch.h)
- *    or does not verify drops the part file (its followers are cut before
- *    the end of the body) and the fill claims a new one and goes on with
- *    the next upstream.
+ *    thread every FILL_FLUSH_STEP bytes. At the end of the body its
+ *    digest (hashed as it came) is verified on the loop; verified, the
+ *    followers of this process are told (blob_follow_verified) and send
+ *    the held-back tail from that very file at once, and the commit (its
+ *    fsync, the link into blobs/) runs in a thread (offload.h), the fill
+ *    staying in STREAM (or VERIFY) until it is done: the loop never
+ *    waits for the disk, and clients of this process do not wait for the
+ *    commit (followers in other processes still do). A transfer that
+ *    fails, is too slow (min_speed, see fetch.h) or does not verify
+ *    drops the part file (its followers are cut before the end of the
+ *    body) and the fill claims a new one and goes on with the next
+ *    upstream; so does a commit that fails after the verification (the
+ *    clients already sent the verified bytes keep them), and nothing is
+ *    linked: the repository is linked only once the blob is committed.
  *  - WAIT, CONFIRM, FOLLOW: another fill (of this process or another)
  *    holds the claim. Once its size and repository are known: a fetch for
  *    this same repository is followed at once; one for a repository that
@@ -161,6 +167,7 @@ struct blob_commit {
 	struct digest		 bc_digest;
 	int			 bc_result;	/* 0, or -1 */
 	char			*bc_cause;
+	struct blob_follow_mark	*bc_mark;	/* the loop's: verified part */
 };
 
 static struct blob_fills blob_fills = TAILQ_HEAD_INITIALIZER(blob_fills);
@@ -622,14 +629,16 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 }
 
 /*
- * The whole body arrived: hand the writer to a thread that verifies and
- * commits it (STREAM, VERIFY), or retry.
+ * The whole body arrived: verify its digest here (the hash was computed
+ * as it came, only its end is left), or retry. Verified, the part file's
+ * followers in this process are told so (STREAM) and send the held-back
+ * tail at once; then a thread commits it (fsync, link into blobs/).
  */
 static void
 blob_fill_body_end(struct blob_fill *bf)
 {
 	struct blob_commit	*bc;
-	char			*why, ds[DIGEST_STRING_MAX];
+	char			*why, *cause = NULL, ds[DIGEST_STRING_MAX];
 
 	if (bf->bf_size >= 0 && bf->bf_written != bf->bf_size) {
 		xasprintf(&why, "body of %lld bytes, %lld announced",
@@ -639,20 +648,38 @@ blob_fill_body_end(struct blob_fill *bf)
 		blob_fill_retry(bf);
 		return;
 	}
+	if (blob_writer_verify(bf->bf_writer, &bf->bf_digest, &cause) == -1) {
+		xasprintf(&why, "blob not stored: %s", cause != NULL ? cause :
+		    "verification failed");
+		free(cause);
+		blob_fill_fail(bf, why, "digest");
+		free(why);
+		blob_fill_retry(bf);
+		return;
+	}
 	bc = xcalloc(1, sizeof(*bc));
 	bc->bc_fill = bf;
 	bc->bc_writer = bf->bf_writer;
 	bc->bc_digest = bf->bf_digest;
+	digest_format(&bf->bf_digest, ds, sizeof(ds));
+	log_debug("%s: %s %s: %lld bytes verified", __func__, bf->bf_repo, ds,
+	    (long long)bf->bf_written);
+	/* Before the thread owns the writer: its descriptor is still open. */
+	if (bf->bf_state == FILL_STREAM)
+		bc->bc_mark = blob_follow_verified(&bf->bf_digest,
+		    blob_writer_fd(bf->bf_writer));
 	bf->bf_writer = NULL;
 	bf->bf_commit = bc;
-	digest_format(&bf->bf_digest, ds, sizeof(ds));
 	log_debug("%s: %s %s: committing %lld bytes in a thread", __func__,
 	    bf->bf_repo, ds, (long long)bf->bf_written);
 	offload_run(bf->bf_ctx->ctx_base, blob_fill_commit_work,
 	    blob_fill_commit_done, bc);
 }
 
-/* In the thread: verify, fsync, link into blobs/. Only bc is touched. */
+/*
+ * In the thread: fsync, link into blobs/ (blob_writer_commit finds the
+ * digest verified already). Only bc's writer and result are touched.
+ */
 static void
 blob_fill_commit_work(void *arg)
 {
@@ -674,10 +701,13 @@ blob_fill_commit_done(void *arg)
 	char			*why;
 
 	bf->bf_commit = NULL;
+	/* Followers that learnt of it finish from the file they hold. */
+	blob_follow_verified_drop(bc->bc_mark);
 	if (bc->bc_result == -1) {
+		/* Verified, but not stored: the disk, not the upstream. */
 		xasprintf(&why, "blob not stored: %s", bc->bc_cause != NULL ?
 		    bc->bc_cause : "commit failed");
-		blob_fill_fail(bf, why, "digest");
+		blob_fill_fail(bf, why, "other");
 		free(why);
 		blob_fill_retry(bf);
 	} else {

@@ -15,7 +15,8 @@
 #     after speed_window, its clients are cut, not held, and the blob is
 #     fetched from the next upstream;
 #  13 a fill's commit runs in a thread: the worker answers others while
-#     it is held, the client's GET waits for it, then gets the blob;
+#     it is held, and its client, the digest verified, gets the whole
+#     blob before the commit; a client of another worker waits for it;
 #   5 a 429 with Retry-After sends pulls to the next upstream and keeps
 #     depot away from the limited one until then;
 #   6 tags no upstream has are remembered (negative_ttl);
@@ -582,25 +583,30 @@ if [ "$T_FAILED" -ne "$failed_before" ]; then
 fi
 
 # --- 13 the loop answers while a fill is committed
-# One worker; the commit thread of a fill waits while the file named by
-# DEPOT_TEST_COMMIT_HOLD exists, so the order is certain: /v2/ must be
-# answered meanwhile, and the client's GET, whose last bytes wait for the
-# commit, must still be in flight.
+# The commit thread of a fill waits while the file named by
+# DEPOT_TEST_COMMIT_HOLD exists, so the order is certain. One worker:
+# /v2/ must be answered meanwhile, and the client's GET, whose digest was
+# verified before the commit, gets the whole blob while it is held, and
+# the blob is stored only once it is released. Two workers: a client of
+# the other worker, which learns of the commit from the store alone, is
+# sent all but the held-back tail and waits for the commit.
 
 mk --layers 1 --layer-size 5000000 --seed faults-hold "$img/hold" >/dev/null ||
 	bail "mkimage.py failed"
 upstream_push a "dir:$img/hold" hold:1 >>"$T_DIR/push.out" 2>&1 ||
 	bail "pushing hold:1 failed"
 l_hold=$(blobs_of "$img/hold/manifest.json" | sed -n 2p)
+hex_hold=${l_hold#sha256:}
 main_pid=$DEPOTD_PID
-port13=$(free_port)
-base13="http://127.0.0.1:$port13"
-cat >"$T_DIR/hold.conf" <<EOC
+
+# hold_conf PORT WORKERS: a depotd with one upstream, data in data-PORT.
+hold_conf() {
+	cat >"$T_DIR/hold-$1.conf" <<EOC
 server = {
-  listen = [ "127.0.0.1:$port13" ];
-  workers = 1;
-  pidfile = "$T_DIR/depotd-$port13.pid";
-  data_dir = "$T_DIR/data-$port13";
+  listen = [ "127.0.0.1:$1" ];
+  workers = $2;
+  pidfile = "$T_DIR/depotd-$1.pid";
+  data_dir = "$T_DIR/data-$1";
   log = { syslog = false; level = "debug"; access_log = ""; };
 };
 upstreams = (
@@ -610,37 +616,127 @@ registries = (
   { name = "held"; type = "docker"; upstreams = [ "up-h" ]; }
 );
 EOC
-touch "$T_DIR/hold"
-DEPOT_TEST_COMMIT_HOLD="$T_DIR/hold"
-export DEPOT_TEST_COMMIT_HOLD
-start_depotd "$T_DIR/hold.conf" "$port13" || bail "depotd did not start with one worker"
-unset DEPOT_TEST_COMMIT_HOLD
-held_pid=$DEPOTD_PID
-DEPOTD_PID=$main_pid
+}
+
+# hold_start PORT WORKERS: start that depotd with the commit held; sets
+# held_pid (DEPOTD_PID stays the main one's).
+hold_start() {
+	hold_conf "$1" "$2"
+	touch "$T_DIR/hold"
+	DEPOT_TEST_COMMIT_HOLD="$T_DIR/hold"
+	export DEPOT_TEST_COMMIT_HOLD
+	start_depotd "$T_DIR/hold-$1.conf" "$1" ||
+	    bail "depotd did not start with $2 worker(s)"
+	unset DEPOT_TEST_COMMIT_HOLD
+	held_pid=$DEPOTD_PID
+	DEPOTD_PID=$main_pid
+}
+
+# held_blob PORT: the committed blob of that depotd exists.
+held_blob() {
+	test -e "$T_DIR/data-$1/blobs/sha256/$(echo "$hex_hold" | cut -c1-2)/$hex_hold"
+}
+
+# no_held_blob PORT: it does not.
+no_held_blob() {
+	! held_blob "$1"
+}
+
+# size_is FILE BYTES: FILE holds exactly BYTES bytes.
+size_is() {
+	local got
+	got=$(wc -c <"$1")
+	[ "$got" -eq "$2" ] && return 0
+	echo "$1: $got bytes, want $2"
+	return 1
+}
+
+port13=$(free_port)
+base13="http://127.0.0.1:$port13"
+hold_start "$port13" 1
 curl -s --max-time 120 -o "$T_DIR/hold.bin" -w '%{http_code}' \
     "$base13/v2/held/hold/blobs/$l_hold" >"$T_DIR/hold.code" &
 getter=$!
-i=0
-until grep -q "committing [0-9]* bytes in a thread" "$T_DIR/depotd-$port13.log" 2>/dev/null; do
-	[ $i -ge 300 ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
-check "commit: the fill hands its commit to a thread" test $i -lt 300
+check "commit: the fill verifies the blob and hands its commit to a thread" \
+    t_wait_grep "committing [0-9]* bytes in a thread" "$T_DIR/depotd-$port13.log"
 answered=0
 for n in 1 2 3; do
 	[ "$(curl -s -m 60 -o /dev/null -w '%{http_code}' "$base13/v2/")" = 200 ] &&
 	    answered=$((answered + 1))
 done
 is "$answered" 3 "commit: /v2/ is answered on the same worker meanwhile"
-check "commit: ... while the client's GET waits for the commit" kill -0 "$getter"
-check "commit: ... and the blob is not stored yet" test ! -e "$T_DIR/data-$port13/blobs/sha256/$(echo "${l_hold#sha256:}" | cut -c1-2)/${l_hold#sha256:}"
+t_wait_gone "$getter" $((T_WAIT * 10))
+check "commit: ... the client's GET ends while the commit is held" \
+    t_wait_gone "$getter" 0
+check "commit: ... and the blob is not stored yet" no_held_blob "$port13"
 rm -f "$T_DIR/hold"
 wait "$getter"
 is "$(cat "$T_DIR/hold.code") $(sha_of "$T_DIR/hold.bin")" "200 $l_hold" \
-    "commit: then the client gets the whole blob"
+    "commit: ... with the whole blob, verified before the commit"
+check "commit: released, the blob is stored" t_wait_for held_blob "$port13"
+is "$(curl -s --max-time 60 "$base13/v2/held/hold/blobs/$l_hold" | sha_of)" \
+    "$l_hold" "commit: ... and served from the store"
 stop_depotd "$held_pid"
 is "$?" 0 "commit: depotd stops cleanly"
+
+# Two workers: clients are sent one at a time until one lands on the
+# worker that does not fetch (it follows the fetch of the other).
+port13b=$(free_port)
+base13b="http://127.0.0.1:$port13b"
+log13b="$T_DIR/depotd-$port13b.log"
+hold_start "$port13b" 2
+curl -s --max-time 120 -o "$T_DIR/hold-0.bin" \
+    "$base13b/v2/held/hold/blobs/$l_hold" &
+getter=$!
+t_wait_grep "committing [0-9]* bytes in a thread" "$log13b" ||
+	bail "the fill with two workers did not reach its commit"
+line=$(grep "committing [0-9]* bytes in a thread" "$log13b" | head -1)
+fetcher=$(echo "$line" | sed -n 's/^depotd\[\([0-9]*\)\].*/\1/p')
+size13=$(echo "$line" | sed -n 's/.*committing \([0-9]*\) bytes.*/\1/p')
+t_wait_gone "$getter" $((T_WAIT * 10))
+wait "$getter"
+
+# other_follows: a fill of another worker than the fetcher's follows.
+other_follows() {
+	grep ": wait -> follow" "$log13b" | grep -qv "^depotd\[$fetcher\]"
+}
+# client_settled PID: the client ended, or another worker follows.
+client_settled() {
+	! kill -0 "$1" 2>/dev/null || other_follows
+}
+other=
+for n in $(seq 1 40); do
+	# -N: what came is in the file at once, not in curl's buffer.
+	curl -sN --max-time 120 -o "$T_DIR/hold-$n.bin" -w '%{http_code}' \
+	    "$base13b/v2/held/hold/blobs/$l_hold" >"$T_DIR/hold-$n.code" &
+	c=$!
+	t_wait_for client_settled "$c"
+	if other_follows; then
+		other=$n
+		break
+	fi
+	wait "$c"
+done
+if [ -z "$other" ]; then
+	skip "commit: no client reached the second worker"
+	skip "commit: ..."
+	skip "commit: ..."
+else
+	t_wait_for size_is "$T_DIR/hold-$other.bin" $((size13 - 65536))
+	check "commit: a client of another worker is sent all but the tail" \
+	    size_is "$T_DIR/hold-$other.bin" $((size13 - 65536))
+	check "commit: ... and waits for the commit" kill -0 "$c"
+	rm -f "$T_DIR/hold"
+	t_wait_gone "$c" $((T_WAIT * 10))
+	wait "$c"
+	is "$(cat "$T_DIR/hold-$other.code") $(sha_of "$T_DIR/hold-$other.bin")" \
+	    "200 $l_hold" "commit: ... then gets the whole blob"
+fi
+rm -f "$T_DIR/hold"
+check "commit: with two workers, the blob is stored" \
+    t_wait_for held_blob "$port13b"
+stop_depotd "$held_pid"
+is "$?" 0 "commit: depotd with two workers stops cleanly"
 
 # --- 8 every upstream down: depotd starts and serves its cache
 

@@ -7,9 +7,10 @@
  * /v2/ request is answered with blob_follow_start. A forked child plays
  * the fetcher: it claims the part file, writes the blob slowly, and then
  * commits it, commits a corrupted copy, or dies halfway. Forked children
- * play the clients over raw sockets and report what they received. One
- * test writes the blob in this process instead, as a fill does, and
- * wakes the follower with blob_follow_wake.
+ * play the clients over raw sockets and report what they received. Some
+ * tests write the blob in this process instead, as a fill does, and wake
+ * the follower with blob_follow_wake, or mark the part file verified
+ * (blob_follow_verified) without committing it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -54,6 +55,14 @@ enum fetch_mode {
 	FETCH_DIE		/* exits halfway */
 };
 
+/* How the in-process fetch ends (test_write_cb). */
+enum write_end {
+	WRITE_COMMIT,		/* commits the part file */
+	WRITE_VERIFY,		/* verifies and marks it, no commit */
+	WRITE_REPLACE		/* a corrupt part file, replaced by a good
+				   one that is verified and marked */
+};
+
 struct client_result {
 	int		 cr_status;
 	long long	 cr_length;	/* Content-Length, -1 when absent */
@@ -80,6 +89,8 @@ static long long		 test_deadline;
 static struct blob_writer	*test_writer;	/* in-process fetch */
 static struct event		*test_write_ev;
 static size_t			 test_write_off;
+static enum write_end		 test_write_end;
+static struct blob_follow_mark	*test_mark;
 
 static void	test_done_cb(int, void *);
 static void	test_tick_cb(evutil_socket_t, short, void *);
@@ -95,6 +106,7 @@ static void	test_result(int, struct client_result *);
 static void	test_run(int);
 static int	test_exit_code(int);
 static void	test_write_cb(evutil_socket_t, short, void *);
+static int	test_write_start(enum write_end);
 
 /* The route of this test: every /v2/ request follows the test blob. */
 void
@@ -125,15 +137,43 @@ test_write_cb(evutil_socket_t fd, short events, void *arg)
 	(void)arg;
 	n = TEST_SIZE - test_write_off < TEST_CHUNK ?
 	    TEST_SIZE - test_write_off : TEST_CHUNK;
-	ck_assert_int_eq(blob_writer_write(test_writer,
-	    test_data + test_write_off, n), 0);
+	if (test_write_end == WRITE_REPLACE && test_write_off + n ==
+	    TEST_SIZE) {
+		/* The last byte of this first part file is wrong. */
+		unsigned char	 chunk[TEST_CHUNK];
+
+		memcpy(chunk, test_data + test_write_off, n);
+		chunk[n - 1] ^= 0x55;
+		ck_assert_int_eq(blob_writer_write(test_writer, chunk, n), 0);
+	} else
+		ck_assert_int_eq(blob_writer_write(test_writer,
+		    test_data + test_write_off, n), 0);
 	test_write_off += n;
 	if (test_write_off < TEST_SIZE)
 		evtimer_add(test_write_ev, &tv);
-	else {
+	else if (test_write_end == WRITE_COMMIT) {
 		ck_assert_int_eq(blob_writer_commit(test_writer, &test_digest,
 		    NULL, &cause), 0);
 		test_writer = NULL;
+	} else {
+		if (test_write_end == WRITE_REPLACE) {
+			/*
+			 * Dropped, and a new fetch writes the good bytes
+			 * into a new part file at once: the follower of the
+			 * first one has not stepped since.
+			 */
+			blob_writer_abort(test_writer);
+			ck_assert_int_eq(blobstore_claim_fetch(test_blobs,
+			    &test_digest, &test_writer, &cause), 1);
+			ck_assert_int_eq(blob_writer_write(test_writer,
+			    test_data, TEST_SIZE), 0);
+		}
+		ck_assert_int_eq(blob_writer_verify(test_writer, &test_digest,
+		    &cause), 0);
+		test_mark = blob_follow_verified(&test_digest,
+		    blob_writer_fd(test_writer));
+		ck_assert_ptr_nonnull(test_mark);
+		return;		/* blob_follow_verified woke the follower */
 	}
 	blob_follow_wake(&test_digest);
 }
@@ -226,6 +266,9 @@ test_teardown(void)
 	if (test_write_ev != NULL)
 		event_free(test_write_ev);
 	test_write_ev = NULL;
+	test_write_end = WRITE_COMMIT;
+	blob_follow_verified_drop(test_mark);
+	test_mark = NULL;
 	blob_writer_abort(test_writer);
 	test_writer = NULL;
 	http_free(test_http);
@@ -589,6 +632,89 @@ START_TEST(test_follow_woken)
 }
 END_TEST
 
+/*
+ * Start the in-process fetch of the test blob that ends as end says,
+ * with the poll an hour away; the client is forked first, so that it
+ * does not inherit the claim's descriptor. Returns its result pipe.
+ */
+static int
+test_write_start(enum write_end end)
+{
+	char	*cause = NULL;
+	int	 fd;
+
+	blob_follow_set_poll_ms(3600 * 1000);
+	fd = test_client("GET", -1);
+	ck_assert_int_eq(blobstore_claim_fetch(test_blobs, &test_digest,
+	    &test_writer, &cause), 1);
+	test_write_off = 0;
+	test_write_end = end;
+	test_write_ev = evtimer_new(test_base, test_write_cb, NULL);
+	ck_assert_ptr_nonnull(test_write_ev);
+	return (fd);
+}
+
+/*
+ * A fill of this process verified the part file and has not committed
+ * it (its fsync and link are under way): the follower is sent the whole
+ * blob from that file, held-back tail included, and the reply ends,
+ * while nothing is stored yet.
+ */
+START_TEST(test_follow_verified)
+{
+	struct blob_follow_stats	 before, after;
+	struct client_result		 cr;
+	int				 fd;
+
+	blob_follow_stats(&before);
+	fd = test_write_start(WRITE_VERIFY);
+	test_run(1);
+	blob_follow_stats(&after);
+	blob_follow_set_poll_ms(0);
+	test_result(fd, &cr);
+	ck_assert_int_eq(cr.cr_status, 200);
+	ck_assert_int_eq(cr.cr_length, TEST_SIZE);
+	ck_assert_int_eq(cr.cr_got, TEST_SIZE);
+	ck_assert(cr.cr_match);
+	ck_assert(!cr.cr_error);
+	ck_assert_int_eq(test_done_ok, 1);
+	ck_assert_uint_eq(after.fs_released, before.fs_released + 1);
+	ck_assert_uint_eq(after.fs_polled, before.fs_polled);
+	ck_assert_ptr_nonnull(test_writer);
+	ck_assert_int_eq(blobstore_stat(test_blobs, &test_digest, NULL), 0);
+}
+END_TEST
+
+/*
+ * The part file followed is dropped and replaced by a new one, which is
+ * verified and marked: the mark is not for the file the follower reads,
+ * so it is cut before the end, the bad last byte never sent, and nothing
+ * of the new file is added to what it got from the old.
+ */
+START_TEST(test_follow_replaced)
+{
+	struct blob_follow_stats	 before, after;
+	struct client_result		 cr;
+	int				 fd;
+
+	blob_follow_stats(&before);
+	fd = test_write_start(WRITE_REPLACE);
+	test_run(1);
+	blob_follow_stats(&after);
+	blob_follow_set_poll_ms(0);
+	test_result(fd, &cr);
+	ck_assert_int_eq(cr.cr_status, 200);
+	ck_assert_int_eq(cr.cr_length, TEST_SIZE);
+	ck_assert_int_le(cr.cr_got, TEST_SIZE - BLOB_FOLLOW_HOLD_BACK);
+	ck_assert(cr.cr_match);
+	ck_assert(!cr.cr_error);
+	ck_assert_int_eq(test_done_failed, 1);
+	ck_assert_int_eq(test_done_ok, 0);
+	ck_assert_uint_eq(after.fs_released, before.fs_released);
+	ck_assert_ptr_nonnull(test_mark);
+}
+END_TEST
+
 /* No part file and no blob: nothing to follow, the caller answers. */
 START_TEST(test_follow_nothing)
 {
@@ -619,6 +745,8 @@ main(void)
 	tcase_add_test(tc, test_follow_committed);
 	tcase_add_test(tc, test_follow_woken);
 	tcase_add_test(tc, test_follow_nothing);
+	tcase_add_test(tc, test_follow_verified);
+	tcase_add_test(tc, test_follow_replaced);
 	suite_add_tcase(s, tc);
 	failed = check_run(s) != EXIT_SUCCESS;
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
