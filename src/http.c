@@ -36,6 +36,7 @@
 #include "access.h"
 #include "auth_http.h"
 #include "http.h"
+#include "helm/helm.h"
 #include "http_body.h"
 #include "index.h"
 #include "log.h"
@@ -135,6 +136,7 @@ static const struct {
 	{ "/token",	0, auth_token_service },
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
+	{ HELM_PREFIX,	1, helm_dispatch },
 };
 
 struct http_server *
@@ -568,9 +570,12 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 	size_t		 n;
 
 	buf[0] = '\0';
-	if (strncmp(r->req_path, "/v2/", 4) != 0)
+	if (strncmp(r->req_path, HELM_PREFIX, strlen(HELM_PREFIX)) == 0)
+		name = r->req_path + strlen(HELM_PREFIX);
+	else if (strncmp(r->req_path, "/v2/", 4) == 0)
+		name = r->req_path + 4;
+	else
 		return;
-	name = r->req_path + 4;
 	n = strcspn(name, "/");
 	if (name[n] != '/' || n == 0 || n >= len)
 		return;
@@ -580,7 +585,8 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 	    config_upstream_find(cf, buf) != NULL)
 		return;
 	/* Served by the mirror registry (see oci.c), counted there. */
-	if (cf->cf_server.srv_mirror_registry != NULL &&
+	if (r->req_path[1] == 'v' &&
+	    cf->cf_server.srv_mirror_registry != NULL &&
 	    strlen(cf->cf_server.srv_mirror_registry) < len)
 		(void)strcpy(buf, cf->cf_server.srv_mirror_registry);
 	else

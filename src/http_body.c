@@ -83,6 +83,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "helm/helm.h"
 #include "http.h"
 #include "http_body.h"
 #include "log.h"
@@ -1068,7 +1069,10 @@ head_check(struct head_info *hi)
 	return (0);
 }
 
-/* An upload: PATCH, PUT or POST with "/blobs/uploads/" in the path. */
+/*
+ * An upload: PATCH, PUT or POST with "/blobs/uploads/" in the path, or a
+ * Helm chart upload (helm.h).
+ */
 static int
 head_is_upload(const struct head_info *hi)
 {
@@ -1099,6 +1103,8 @@ head_path_is_upload(const char *target, size_t len)
 	size_t		 n;
 	int		 upload = 0;
 
+	if (helm_path_is_upload(target, len))
+		return (1);
 	if (len < 4 || memcmp(target, "/v2/", 4) != 0)
 		return (0);
 	raw = xstrndup(target, len);

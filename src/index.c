@@ -98,6 +98,7 @@
  *                  by every link write, removed with the repo's last link
  *   uploads.db     upload id -> str repo, int64 offset, int64 started,
  *                  int64 updated
+ *   helm.db        Helm charts: see store/index_helm.c
  *
  * A registry's entries are those of the repositories "registry/...": a
  * prefix scan finds them in tags, links, referrers and repos; uploads are
@@ -125,6 +126,7 @@
 #include <unistd.h>
 
 #include "index.h"
+#include "store/index_table.h"
 #include "log.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -161,6 +163,7 @@ enum index_table {
 	INDEX_DB_REFERRERS,
 	INDEX_DB_REPOS,
 	INDEX_DB_UPLOADS,
+	INDEX_DB_HELM,
 	INDEX_NDB
 };
 
@@ -171,7 +174,8 @@ static const char *const index_files[INDEX_NDB] = {
 	"manifests.db",
 	"referrers.db",
 	"repos.db",
-	"uploads.db"
+	"uploads.db",
+	"helm.db"		/* store/index_helm.c */
 };
 
 struct index {
@@ -380,6 +384,43 @@ static int	index_purge_txn(struct index *, DB_TXN *, void *);
  */
 int	index_test_put_raw(struct index *, const char *, const void *, size_t,
 	    const void *, size_t);
+
+/* The tables kept in files of their own (store/index_table.h). */
+struct index_table_call {
+	DB		*tc_db;
+	index_table_fn	 tc_fn;
+	void		*tc_arg;
+};
+
+static int
+index_table_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_table_call	*tc = arg;
+
+	(void)ix;
+	return (tc->tc_fn(tc->tc_db, txn, tc->tc_arg));
+}
+
+int
+index_table_run(struct index *ix, const char *file, const char *what,
+    int snapshot, index_table_fn fn, void *arg)
+{
+	struct index_table_call	 tc;
+	int			 i;
+
+	if (!index_ready(ix, what))
+		return (EINVAL);
+	for (i = 0; i < INDEX_NDB; i++)
+		if (strcmp(index_files[i], file) == 0)
+			break;
+	if (i == INDEX_NDB || ix->ix_db[i] == NULL)
+		return (EINVAL);
+	tc.tc_db = ix->ix_db[i];
+	tc.tc_fn = fn;
+	tc.tc_arg = arg;
+	return (index_txn_run(ix, what, snapshot ? DB_TXN_SNAPSHOT : 0,
+	    index_table_txn, &tc));
+}
 
 /* A thread of control is alive while its process is. */
 static int
