@@ -467,7 +467,9 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	if (query != NULL && evhttp_parse_query_str(query, &r->req_query) != 0) {
+	if (query != NULL &&
+	    evhttp_parse_query_str(query, &r->req_query) != 0 &&
+	    helm_query_parse(r->req_path, query, &r->req_query) != 0) {
 		http_reply_oci_error(r, 400, "UNSUPPORTED",
 		    "malformed query string", NULL);
 		return;

@@ -28,7 +28,9 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "access.h"
@@ -169,6 +171,33 @@ helm_path_render(const struct config *cf, const char *name, char *buf,
 	    cf->cf_server.srv_data_dir, name));
 }
 
+int
+helm_query_parse(const char *path, const char *query, struct evkeyvalq *q)
+{
+	char	*fixed, *part, *save = NULL, *copy;
+	size_t	 n;
+	int	 ret;
+
+	evhttp_clear_headers(q);
+	if (strncmp(path, HELM_PREFIX, strlen(HELM_PREFIX)) != 0)
+		return (-1);
+	n = strlen(query);
+	fixed = xcalloc(1, 2 * n + 2);
+	copy = xstrdup(query);
+	for (part = strtok_r(copy, "&", &save); part != NULL;
+	    part = strtok_r(NULL, "&", &save)) {
+		if (*fixed != '\0')
+			strcat(fixed, "&");
+		strcat(fixed, part);
+		if (strchr(part, '=') == NULL)
+			strcat(fixed, "=");
+	}
+	ret = evhttp_parse_query_str(fixed, q);
+	free(copy);
+	free(fixed);
+	return (ret == 0 ? 0 : -1);
+}
+
 size_t
 helm_members(const struct config *cf, const char *name,
     char (*paths)[HELM_PATH_MAX])
@@ -262,6 +291,57 @@ helm_dispatch(struct req *r)
 	helm_route(h);
 }
 
+/* A refusal held back after a wrong password (slow guessing). */
+struct helm_later {
+	struct req	*hl_req;
+	struct event	*hl_ev;
+	char		*hl_message;
+};
+
+static void
+helm_later_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct helm_later	*hl = arg;
+
+	(void)fd;
+	(void)events;
+	http_header_add(hl->hl_req, "WWW-Authenticate", "Basic realm=\"depot\"");
+	helm_reply_error(hl->hl_req, 401, hl->hl_message);
+	event_free(hl->hl_ev);
+	free(hl->hl_message);
+	free(hl);
+}
+
+/* 401 with a Basic challenge; held back after a wrong password. */
+static void
+helm_unauthorized(struct req *r)
+{
+	const struct access_caller	*who = r->req_caller;
+	struct helm_later		*hl;
+	struct timeval			 tv;
+	const char			*message;
+	long				 ms;
+
+	message = who->ca_backoff ? "too many failed logins; try again later" :
+	    "authentication required";
+	ms = who->ca_bad_password ? access_login_delay_ms(
+	    http_context(r)->ctx_config, r->req_client, who->ca_user) : 0;
+	if (ms <= 0) {
+		http_header_add(r, "WWW-Authenticate", "Basic realm=\"depot\"");
+		helm_reply_error(r, 401, message);
+		return;
+	}
+	hl = xcalloc(1, sizeof(*hl));
+	hl->hl_req = r;
+	hl->hl_message = xstrdup(message);
+	if ((hl->hl_ev = evtimer_new(http_context(r)->ctx_base,
+	    helm_later_cb, hl)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(hl->hl_ev, &tv);
+}
+
 /*
  * May the caller do need on h's registry? 0, or -1 when answered: 401
  * with a Basic challenge (no or bad credentials), 403 (signed in, may
@@ -281,12 +361,9 @@ helm_access(struct helm_request *h, unsigned need)
 	    ctx->ctx_config, h->h_name, who->ca_bad ? "" : who->ca_user) : 0;
 	if (!who->ca_bad && (policy & need) == need)
 		return (0);
-	if (who->ca_bad || !who->ca_signed_in) {
-		http_header_add(r, "WWW-Authenticate", "Basic realm=\"depot\"");
-		helm_reply_error(r, 401, who->ca_backoff ?
-		    "too many failed logins; try again later" :
-		    "authentication required");
-	} else if ((policy & ACCESS_PULL) == 0)
+	if (who->ca_bad || !who->ca_signed_in)
+		helm_unauthorized(r);
+	else if ((policy & ACCESS_PULL) == 0)
 		helm_reply_error(r, 404, "no such chart repository");
 	else
 		helm_reply_error(r, 403, "access denied");

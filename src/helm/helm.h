@@ -63,4 +63,13 @@ void	helm_dispatch(struct req *);
  */
 int	helm_path_is_upload(const char *path, size_t len);
 
+/*
+ * The query of a /helm/ path, where a key may come without "=" (as in
+ * ChartMuseum's ?force): parsed into q as if it had one. 0, or -1 when
+ * path is no Helm path or the query is malformed anyway.
+ */
+struct evkeyvalq;
+int	helm_query_parse(const char *path, const char *query,
+	    struct evkeyvalq *q);
+
 #endif /* DEPOT_HELM_H */
