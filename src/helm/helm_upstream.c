@@ -19,6 +19,7 @@
  * match is refused and not cached.
  */
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 
@@ -65,6 +66,9 @@ struct helm_refresh {
 	struct config_upstream		*rf_up;
 	struct config			*rf_config;
 	struct event_base		*rf_base;
+	struct fetcher			*rf_fetcher;
+	int				 rf_lock;	/* flock: one per host */
+	struct event			*rf_poll;	/* waiting for it */
 	char				*rf_url;
 	char				 rf_dir[HELM_PATH_MAX];
 	char				 rf_tmp[HELM_PATH_MAX];
@@ -132,6 +136,8 @@ static void	helm_refresh_join(struct helm_request *,
 		    struct config_upstream *,
 		    void (*)(struct helm_request *));
 static void	helm_refresh_finish(struct helm_refresh *);
+static void	helm_refresh_poll_cb(evutil_socket_t, short, void *);
+static void	helm_refresh_fetch(struct helm_refresh *);
 static int	helm_refresh_headers(struct fetch *, long, void *);
 static int	helm_refresh_data(struct fetch *, const void *, size_t,
 		    void *);
@@ -139,7 +145,7 @@ static void	helm_refresh_done(struct fetch *, enum fetch_result,
 		    const char *, void *);
 static void	helm_refresh_work(void *);
 static void	helm_refresh_parsed(void *);
-static int	helm_state_write(struct helm_refresh *);
+static int	helm_state_write(struct helm_refresh *, int);
 static void	helm_fill_finish(struct helm_fill *);
 static int	helm_fill_headers(struct fetch *, long, void *);
 static int	helm_fill_data(struct fetch *, const void *, size_t, void *);
@@ -196,8 +202,12 @@ helm_state_read(const char *path, json_t **out)
 {
 	json_error_t	 err;
 
-	*out = json_load_file(path, 0, &err);
-	return (*out != NULL && json_is_object(*out) ? 0 : -1);
+	if ((*out = json_load_file(path, 0, &err)) != NULL &&
+	    json_is_object(*out))
+		return (0);
+	json_decref(*out);
+	*out = NULL;
+	return (-1);
 }
 
 /* 1 when the upstream's member may be served without asking it. */
@@ -216,6 +226,11 @@ helm_fresh(struct config *cf, struct config_upstream *up)
 	    sizeof(path)) == -1 || helm_state_read(path, &st) == -1)
 		return (0);
 	at = json_integer_value(json_object_get(st, "fetched_at"));
+	if ((long long)json_integer_value(json_object_get(st, "failed_at")) +
+	    up->up_negative_ttl > (long long)time(NULL)) {
+		json_decref(st);
+		return (1);		/* failed lately: the kept one */
+	}
 	url = helm_index_url(up);
 	/* an index of another URL (the config changed) is not the one */
 	if (json_is_string(json_object_get(st, "url")) &&
@@ -290,12 +305,7 @@ helm_refresh_join(struct helm_request *h, struct config_upstream *up,
 	struct http_context	*ctx = http_context(h->h_req);
 	struct helm_refresh	*rf;
 	struct helm_waiter	*w;
-	struct fetch_request	 fr;
-	struct fetch_callbacks	 cb;
-	char			 path[HELM_PATH_MAX], *inm = NULL, *ims = NULL;
-	const char		*headers[2];
-	json_t			*st = NULL;
-	size_t			 nh = 0;
+	char			 path[HELM_PATH_MAX];
 
 	w = xcalloc(1, sizeof(*w));
 	w->w_h = h;
@@ -316,16 +326,66 @@ helm_refresh_join(struct helm_request *h, struct config_upstream *up,
 	rf->rf_fd = -1;
 	rf->rf_url = helm_index_url(up);
 	rf->rf_started = now_ms();
+	rf->rf_fetcher = ctx->ctx_fetcher;
+	rf->rf_lock = -1;
 	if (helm_path_upstream(ctx->ctx_config, up->up_key, NULL, rf->rf_dir,
-	    sizeof(rf->rf_dir)) == -1 || mkdir_p(rf->rf_dir, 0750) == -1) {
+	    sizeof(rf->rf_dir)) == -1 || mkdir_p(rf->rf_dir, 0750) == -1 ||
+	    path_fmt(path, sizeof(path), "%s/lock", rf->rf_dir) == -1 ||
+	    (rf->rf_lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0640)) == -1) {
 		log_warn("%s: %s", __func__, rf->rf_dir);
 		helm_refresh_finish(rf);
 		return;
 	}
+	/* one refresh per upstream across the workers: the lock's holder */
+	if (flock(rf->rf_lock, LOCK_EX | LOCK_NB) == -1) {
+		if ((rf->rf_poll = evtimer_new(rf->rf_base, helm_refresh_poll_cb,
+		    rf)) == NULL)
+			fatalx("%s: evtimer_new", __func__);
+		helm_refresh_poll_cb(-1, 0, rf);
+		return;
+	}
+	helm_refresh_fetch(rf);
+}
+
+/* Another process refreshes: wait for its lock, then look again. */
+static void
+helm_refresh_poll_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct helm_refresh	*rf = arg;
+	struct timeval		 tv;
+
+	if (fd != -1 || events != 0) {
+		if (flock(rf->rf_lock, LOCK_EX | LOCK_NB) == 0) {
+			if (helm_fresh(rf->rf_config, rf->rf_up))
+				helm_refresh_finish(rf);
+			else
+				helm_refresh_fetch(rf);
+			return;
+		}
+	}
+	tv.tv_sec = 0;
+	tv.tv_usec = HELM_POLL_MS * 1000;
+	evtimer_add(rf->rf_poll, &tv);
+}
+
+/* Ask the upstream, with validators when its member is kept. */
+static void
+helm_refresh_fetch(struct helm_refresh *rf)
+{
+	struct config_upstream	*up = rf->rf_up;
+	struct fetch_request	 fr;
+	struct fetch_callbacks	 cb;
+	char			 path[HELM_PATH_MAX], *inm = NULL, *ims = NULL;
+	const char		*headers[2];
+	json_t			*st = NULL;
+	size_t			 nh = 0;
+
+	rf->rf_started = now_ms();
 	/* validators only when the member they describe is there */
-	if (helm_path_upstream(ctx->ctx_config, up->up_key, "member", path,
+	if (helm_path_upstream(rf->rf_config, up->up_key, "member", path,
 	    sizeof(path)) == 0 && access(path, F_OK) == 0 &&
-	    helm_path_upstream(ctx->ctx_config, up->up_key, "state", path,
+	    helm_path_upstream(rf->rf_config, up->up_key, "state", path,
 	    sizeof(path)) == 0 && helm_state_read(path, &st) == 0 &&
 	    json_is_string(json_object_get(st, "url")) &&
 	    strcmp(json_string_value(json_object_get(st, "url")),
@@ -367,7 +427,7 @@ helm_refresh_join(struct helm_request *h, struct config_upstream *up,
 	cb.on_headers = helm_refresh_headers;
 	cb.on_data = helm_refresh_data;
 	cb.on_done = helm_refresh_done;
-	if (fetch_start(ctx->ctx_fetcher, &fr, &cb, rf) == NULL) {
+	if (fetch_start(rf->rf_fetcher, &fr, &cb, rf) == NULL) {
 		helm_failed(up->up_key, 1);
 		helm_refresh_finish(rf);
 	}
@@ -392,6 +452,10 @@ helm_refresh_finish(struct helm_refresh *rf)
 		close(rf->rf_fd);
 	if (rf->rf_tmp[0] != '\0')
 		(void)unlink(rf->rf_tmp);
+	if (rf->rf_poll != NULL)
+		event_free(rf->rf_poll);
+	if (rf->rf_lock != -1)
+		close(rf->rf_lock);	/* releases the flock */
 	free(rf->rf_renders);
 	free(rf->rf_url);
 	free(rf->rf_etag);
@@ -474,7 +538,7 @@ helm_refresh_done(struct fetch *f, enum fetch_result result,
 	if (result == FETCH_OK && rf->rf_status == 304) {
 		helm_failed(rf->rf_key, 0);
 		metrics_cache(rf->rf_key, "index", METRICS_CACHE_HIT);
-		(void)helm_state_write(rf);
+		(void)helm_state_write(rf, 0);
 		helm_refresh_finish(rf);
 		return;
 	}
@@ -495,6 +559,7 @@ helm_refresh_done(struct fetch *f, enum fetch_result result,
 		    "status" : "other");
 		metrics_cache(rf->rf_key, "index", METRICS_CACHE_STALE);
 		helm_failed(rf->rf_key, 1);
+		(void)helm_state_write(rf, 1);
 		helm_refresh_finish(rf);
 		return;
 	}
@@ -575,17 +640,23 @@ helm_refresh_parsed(void *arg)
 	if (rf->rf_ret == 0) {
 		log_info("helm upstream %s: index.yaml updated, %zu entries",
 		    rf->rf_key, rf->rf_entries);
-		(void)helm_state_write(rf);
+		(void)helm_state_write(rf, 0);
 	} else {
 		metrics_upstream_error(rf->rf_key, "protocol");
+		metrics_cache(rf->rf_key, "index", METRICS_CACHE_STALE);
 		helm_failed(rf->rf_key, 1);
+		(void)helm_state_write(rf, 1);
 	}
 	helm_refresh_finish(rf);
 }
 
-/* The state file: validators, the URL and when it was fetched. */
+/*
+ * The state file: validators, the URL and when it was fetched; or, after
+ * a failure, when it failed (every worker then serves the kept index for
+ * negative_ttl seconds without asking).
+ */
 static int
-helm_state_write(struct helm_refresh *rf)
+helm_state_write(struct helm_refresh *rf, int failed)
 {
 	char	 path[HELM_PATH_MAX], tmp[HELM_PATH_MAX];
 	json_t	*st;
@@ -595,13 +666,21 @@ helm_state_write(struct helm_refresh *rf)
 	    path_fmt(tmp, sizeof(tmp), "%s/state.%ld", rf->rf_dir,
 	    (long)getpid()) == -1)
 		return (-1);
-	st = json_pack("{s:s, s:I}", "url", rf->rf_url, "fetched_at",
-	    (json_int_t)time(NULL));
-	if (rf->rf_etag != NULL)
-		json_object_set_new(st, "etag", json_string(rf->rf_etag));
-	if (rf->rf_modified != NULL)
-		json_object_set_new(st, "last_modified",
-		    json_string(rf->rf_modified));
+	if (failed) {
+		if (helm_state_read(path, &st) == -1)
+			st = json_object();
+		json_object_set_new(st, "failed_at",
+		    json_integer((json_int_t)time(NULL)));
+	} else {
+		st = json_pack("{s:s, s:I}", "url", rf->rf_url, "fetched_at",
+		    (json_int_t)time(NULL));
+		if (rf->rf_etag != NULL)
+			json_object_set_new(st, "etag",
+			    json_string(rf->rf_etag));
+		if (rf->rf_modified != NULL)
+			json_object_set_new(st, "last_modified",
+			    json_string(rf->rf_modified));
+	}
 	ret = json_dump_file(st, tmp, JSON_COMPACT);
 	json_decref(st);
 	if (ret == -1 || rename(tmp, path) == -1) {
