@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,19 +82,28 @@ struct helm_upload {
 	struct digest		 u_prov_digest;
 	off_t			 u_chart_size;
 	int			 u_has_prov;
+	char			*u_yaml;	/* the entry, rendered */
+	struct helm_delta	 u_delta;
 };
 
 /* A render of one index, off the loop. */
 struct helm_render_job {
+	char			 rj_name[DEPOT_NAME_MAX + 1];
+	struct event_base	*rj_base;
+	struct index		*rj_index;
 	char			 rj_dir[HELM_PATH_MAX];
 	char			 rj_members[HELM_UPSTREAMS_MAX + 1][HELM_PATH_MAX];
 	size_t			 rj_n;
-	/* hosted rows to write first (rj_hosted set) */
+	/* a hosted registry: its member file first */
 	int			 rj_hosted;
 	char			 rj_hosted_path[HELM_PATH_MAX];
+	int64_t			 rj_gen;
+	struct helm_delta	 rj_delta;
+	int			 rj_has_delta;
+	int			 rj_need_full;	/* the delta did not apply */
+	int			 rj_full;	/* rows read whole */
 	struct index_helm_chart	*rj_rows;
 	size_t			 rj_nrows;
-	int64_t			 rj_gen;
 	int			 rj_ret;
 	void			(*rj_done)(int, void *);
 	void			*rj_arg;
@@ -468,7 +478,8 @@ helm_index_serve(struct helm_request *h)
 	    &fd) == -1) {
 		if (h->h_changed != -1) {
 			h->h_changed = 0;
-			helm_render_start(r, h->h_name, helm_index_rendered, h);
+			helm_render_start(r, h->h_name, NULL, helm_index_rendered,
+			    h);
 			return;
 		}
 		helm_reply_error(r, 500, "index not available");
@@ -805,6 +816,7 @@ helm_api_delete(struct helm_request *h, const char *name,
 	struct req		*r = h->h_req;
 	struct http_context	*ctx = http_context(r);
 	struct index_helm_chart	 old;
+	struct helm_delta	 delta;
 	int64_t			 gen;
 	int			 ret;
 
@@ -818,13 +830,23 @@ helm_api_delete(struct helm_request *h, const char *name,
 		return;
 	}
 	log_info("helm %s: deleted chart %s %s", h->h_name, name, version);
-	helm_render_start(r, h->h_name, helm_deleted, h);
+	memset(&delta, 0, sizeof(delta));
+	delta.hd_gen = gen;
+	delta.hd_name = (char *)(uintptr_t)name;
+	delta.hd_version = (char *)(uintptr_t)version;
+	helm_render_start(r, h->h_name, &delta, helm_deleted, h);
 }
 
-/* Rendering: hosted rows into the member file, then the index. */
+/*
+ * Rendering. A hosted registry's member file follows its rows: a change
+ * is applied to it as a delta on top of the generation before (no scan);
+ * when a change is missing from it (another worker's delta not applied
+ * yet, a crash, a lost file) the rows are read whole and it is written
+ * again. Then the index is rendered from the members.
+ */
 void
-helm_render_start(struct req *r, const char *name, void (*done)(int, void *),
-    void *arg)
+helm_render_start(struct req *r, const char *name,
+    const struct helm_delta *delta, void (*done)(int, void *), void *arg)
 {
 	struct http_context	*ctx = http_context(r);
 	struct config		*cf = ctx->ctx_config;
@@ -834,6 +856,9 @@ helm_render_start(struct req *r, const char *name, void (*done)(int, void *),
 	rj = xcalloc(1, sizeof(*rj));
 	rj->rj_done = done;
 	rj->rj_arg = arg;
+	rj->rj_base = ctx->ctx_base;
+	rj->rj_index = ctx->ctx_index;
+	snprintf(rj->rj_name, sizeof(rj->rj_name), "%s", name);
 	rj->rj_n = helm_members(cf, name, rj->rj_members);
 	if (helm_path_render(cf, name, rj->rj_dir, sizeof(rj->rj_dir)) == -1)
 		rj->rj_ret = -1;
@@ -842,53 +867,92 @@ helm_render_start(struct req *r, const char *name, void (*done)(int, void *),
 		rj->rj_hosted = 1;
 		snprintf(rj->rj_hosted_path, sizeof(rj->rj_hosted_path), "%s",
 		    rj->rj_members[0]);
-		if (index_helm_list(ctx->ctx_index, name, NULL, &rj->rj_rows,
-		    &rj->rj_nrows, &rj->rj_gen) == -1)
+		if (delta != NULL) {
+			rj->rj_delta = *delta;
+			rj->rj_has_delta = 1;
+			rj->rj_gen = delta->hd_gen;
+		} else if (index_helm_gen(ctx->ctx_index, name,
+		    &rj->rj_gen) == -1)
 			rj->rj_ret = -1;
 	}
 	offload_run(ctx->ctx_base, helm_render_work, helm_render_done, rj);
+}
+
+/* In a thread: the hosted member file as its rows are. 0 or -1. */
+static int
+helm_render_hosted(struct helm_render_job *rj)
+{
+	struct helm_record	*recs, rec;
+	struct helm_delta	*d = &rj->rj_delta;
+	char			*cause = NULL, *dir;
+	int64_t			 have;
+	size_t			 i;
+	int			 ret;
+
+	dir = xstrdup(rj->rj_hosted_path);
+	*strrchr(dir, '/') = '\0';
+	ret = mkdir_p(dir, 0750);
+	free(dir);
+	if (ret == -1) {
+		log_warn("%s: %s", __func__, rj->rj_hosted_path);
+		return (-1);
+	}
+	if (rj->rj_rows != NULL || rj->rj_full) {
+		recs = xcalloc(rj->rj_nrows ? rj->rj_nrows : 1, sizeof(*recs));
+		for (i = 0; i < rj->rj_nrows; i++) {
+			recs[i].hr_name = rj->rj_rows[i].ihc_name;
+			recs[i].hr_version = rj->rj_rows[i].ihc_version;
+			recs[i].hr_digest = rj->rj_rows[i].ihc_digest;
+			recs[i].hr_url = (char *)"";
+			recs[i].hr_yaml = rj->rj_rows[i].ihc_yaml;
+			recs[i].hr_yaml_len = strlen(recs[i].hr_yaml);
+		}
+		ret = helm_member_write(rj->rj_hosted_path, rj->rj_gen, recs,
+		    rj->rj_nrows, &cause);
+		free(recs);
+	} else if (rj->rj_has_delta) {
+		memset(&rec, 0, sizeof(rec));
+		rec.hr_name = d->hd_name;
+		rec.hr_version = d->hd_version;
+		rec.hr_digest = d->hd_digest;
+		rec.hr_url = (char *)"";
+		rec.hr_yaml = d->hd_yaml;
+		rec.hr_yaml_len = d->hd_yaml != NULL ? strlen(d->hd_yaml) : 0;
+		ret = helm_member_apply(rj->rj_hosted_path, rj->rj_gen,
+		    d->hd_name, d->hd_version, d->hd_yaml != NULL ? &rec :
+		    NULL, &cause);
+		if (ret == 2)
+			rj->rj_need_full = 1;
+	} else {
+		if (helm_member_gen(rj->rj_hosted_path, &have) == -1)
+			have = errno == ENOENT ? 0 : -1;
+		ret = 0;
+		if (have < rj->rj_gen)
+			rj->rj_need_full = 1;
+	}
+	if (ret == -1) {
+		log_warnx("%s: %s", __func__, cause);
+		free(cause);
+		return (-1);
+	}
+	return (0);
 }
 
 static void
 helm_render_work(void *arg)
 {
 	struct helm_render_job	*rj = arg;
-	struct helm_record	*recs;
 	const char		*members[HELM_UPSTREAMS_MAX + 1];
-	char			*cause = NULL, *dir;
-	size_t			 i, n = 0;
+	char			*cause = NULL;
+	size_t			 i;
 
 	if (rj->rj_ret == -1)
 		return;
-	if (rj->rj_hosted) {
-		recs = xcalloc(rj->rj_nrows ? rj->rj_nrows : 1, sizeof(*recs));
-		for (i = 0; i < rj->rj_nrows; i++) {
-			recs[n].hr_yaml = helm_json_yaml(rj->rj_rows[i].ihc_entry,
-			    &recs[n].hr_yaml_len);
-			if (recs[n].hr_yaml == NULL)
-				continue;
-			recs[n].hr_name = xstrdup(rj->rj_rows[i].ihc_name);
-			recs[n].hr_version = xstrdup(rj->rj_rows[i].ihc_version);
-			recs[n].hr_digest = xstrdup(rj->rj_rows[i].ihc_digest);
-			recs[n].hr_url = xstrdup("");
-			n++;
-		}
-		dir = xstrdup(rj->rj_hosted_path);
-		*strrchr(dir, '/') = '\0';
-		if (mkdir_p(dir, 0750) == -1 || helm_member_write(
-		    rj->rj_hosted_path, rj->rj_gen, recs, n, &cause) == -1) {
-			log_warnx("%s: %s: %s", __func__, rj->rj_hosted_path,
-			    cause ? cause : strerror(errno));
+	if (rj->rj_hosted && (helm_render_hosted(rj) == -1 ||
+	    rj->rj_need_full)) {
+		if (!rj->rj_need_full)
 			rj->rj_ret = -1;
-		}
-		free(dir);
-		free(cause);
-		cause = NULL;
-		for (i = 0; i < n; i++)
-			helm_record_clear(&recs[i]);
-		free(recs);
-		if (rj->rj_ret == -1)
-			return;
+		return;
 	}
 	for (i = 0; i < rj->rj_n; i++)
 		members[i] = rj->rj_members[i];
@@ -904,6 +968,17 @@ helm_render_done(void *arg)
 {
 	struct helm_render_job	*rj = arg;
 
+	if (rj->rj_need_full && !rj->rj_full) {
+		/* the rows, whole: once per missing change, not per request */
+		rj->rj_need_full = 0;
+		rj->rj_full = 1;
+		if (index_helm_list(rj->rj_index, rj->rj_name, NULL,
+		    &rj->rj_rows, &rj->rj_nrows, &rj->rj_gen) == -1)
+			rj->rj_ret = -1;
+		offload_run(rj->rj_base, helm_render_work, helm_render_done,
+		    rj);
+		return;
+	}
 	index_helm_charts_free(rj->rj_rows, rj->rj_nrows);
 	rj->rj_done(rj->rj_ret, rj->rj_arg);
 	free(rj);
@@ -925,6 +1000,7 @@ helm_upload_free(struct helm_upload *u)
 	free(u->u_tmpdir);
 	free(u->u_cause);
 	free(u->u_filename);
+	free(u->u_yaml);
 	helm_chart_clear(&u->u_meta);
 	free(u->u_h.h_rest);
 	free(u->u_h.h_file);
@@ -1200,6 +1276,7 @@ helm_upload_committed(void *arg)
 	struct http_context	*ctx = http_context(u->u_h.h_req);
 	struct index_helm_chart	 c, old;
 	int64_t			 gen;
+	size_t			 len;
 	int			 ret;
 
 	if (u->u_status != 0) {
@@ -1220,11 +1297,13 @@ helm_upload_committed(void *arg)
 	c.ihc_created = time(NULL);
 	c.ihc_entry = helm_entry_json(&u->u_meta, u->u_digest.hex,
 	    (time_t)c.ihc_created);
-	ret = index_helm_put(ctx->ctx_index, u->u_h.h_name, &c, u->u_force,
-	    &old, &gen);
+	c.ihc_yaml = helm_json_yaml(c.ihc_entry, &len);
+	ret = c.ihc_yaml == NULL ? -1 : index_helm_put(ctx->ctx_index,
+	    u->u_h.h_name, &c, u->u_force, &old, &gen);
 	free(c.ihc_entry);
 	index_helm_chart_clear(&old);
 	if (ret != 1) {
+		free(c.ihc_yaml);
 		helm_upload_end(u, ret == 0 ? 409 : 500, ret == 0 ?
 		    "chart version already exists (upload with ?force to "
 		    "replace it)" : "index unavailable");
@@ -1232,8 +1311,15 @@ helm_upload_committed(void *arg)
 	}
 	log_info("helm %s: chart %s %s uploaded (sha256:%s)", u->u_h.h_name,
 	    c.ihc_name, c.ihc_version, c.ihc_digest);
-	helm_render_start(u->u_h.h_req, u->u_h.h_name, helm_upload_rendered,
-	    u);
+	u->u_yaml = c.ihc_yaml;
+	memset(&u->u_delta, 0, sizeof(u->u_delta));
+	u->u_delta.hd_gen = gen;
+	u->u_delta.hd_name = u->u_meta.hc_name;
+	u->u_delta.hd_version = u->u_meta.hc_version;
+	u->u_delta.hd_digest = u->u_digest.hex;
+	u->u_delta.hd_yaml = u->u_yaml;
+	helm_render_start(u->u_h.h_req, u->u_h.h_name, &u->u_delta,
+	    helm_upload_rendered, u);
 }
 
 static void

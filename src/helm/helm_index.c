@@ -102,6 +102,7 @@ static int	render_write(int, struct helm_reader *, size_t,
 static int	render_gzip(const char *, const char *, char **);
 static void	render_prune(const char *, const char *, const char *);
 static int	write_out(int, struct digester *, const void *, size_t);
+static int	record_write(int, const struct helm_record *);
 
 void
 helm_record_clear(struct helm_record *r)
@@ -390,6 +391,99 @@ helm_member_write(const char *path, int64_t gen, struct helm_record *recs,
 	ret = 0;
 fail:
 	free(b.b_data);
+	close(lock);
+	return (ret);
+}
+
+/* Write one record with its leading count. 0 or -1. */
+static int
+record_write(int fd, const struct helm_record *r)
+{
+	struct helm_buf	 b;
+	int		 ret;
+
+	memset(&b, 0, sizeof(b));
+	ret = record_encode(r, &b) == -1 ? -1 : write_all(fd, b.b_data,
+	    b.b_len);
+	free(b.b_data);
+	return (ret);
+}
+
+int
+helm_member_apply(const char *path, int64_t gen, const char *name,
+    const char *version, const struct helm_record *rec, char **cause)
+{
+	struct helm_reader	 rd;
+	struct helm_record	 key;
+	unsigned char		 head[12];
+	char			 tmp[1024];
+	int64_t			 have = 0;
+	size_t			 i;
+	int			 fd = -1, lock, r, done = 0, ret = -1;
+
+	memset(&rd, 0, sizeof(rd));
+	if ((lock = member_lock(path)) == -1) {
+		xasprintf(cause, "lock %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (reader_open(&rd, path, &have) == -1) {
+		if (errno != ENOENT) {
+			xasprintf(cause, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		have = 0;
+	}
+	if (have >= gen) {
+		ret = 1;	/* a later change is in already */
+		goto fail;
+	}
+	if (have != gen - 1) {
+		ret = 2;	/* a change is missing: the caller rebuilds */
+		goto fail;
+	}
+	memset(&key, 0, sizeof(key));
+	key.hr_name = (char *)(uintptr_t)name;
+	key.hr_version = (char *)(uintptr_t)version;
+	memcpy(head, HELM_MEMBER_MAGIC, 4);
+	for (i = 0; i < 8; i++)
+		head[4 + i] = (unsigned char)((uint64_t)gen >> (56 - 8 * i));
+	if ((fd = temp_beside(path, tmp, sizeof(tmp))) == -1 ||
+	    write_all(fd, head, sizeof(head)) == -1)
+		goto wfail;
+	while ((r = reader_next(&rd)) == 1) {
+		int	 c = record_cmp(&rd.rd_rec, &key);
+
+		if (c >= 0 && !done) {
+			if (rec != NULL && record_write(fd, rec) == -1)
+				goto wfail;
+			done = 1;
+		}
+		if (c == 0)
+			continue;	/* the old one */
+		if (record_write(fd, &rd.rd_rec) == -1)
+			goto wfail;
+	}
+	if (r == -1) {
+		xasprintf(cause, "%s: damaged", path);
+		goto fail;
+	}
+	if (!done && rec != NULL && record_write(fd, rec) == -1)
+		goto wfail;
+	if (publish(fd, tmp, path) == -1) {
+		fd = -1;
+		goto wfail;
+	}
+	fd = -1;
+	ret = 0;
+	goto fail;
+wfail:
+	xasprintf(cause, "write %s: %s", path, strerror(errno));
+fail:
+	if (fd != -1) {
+		close(fd);
+		(void)unlink(tmp);
+	}
+	reader_close(&rd);
 	close(lock);
 	return (ret);
 }

@@ -37,6 +37,16 @@ void	helm_record_clear(struct helm_record *);
  */
 int	helm_member_write(const char *path, int64_t gen,
 	    struct helm_record *, size_t n, char **cause);
+/*
+ * Change one entry of the member file path for generation gen: rec
+ * replaces (or adds) name+version, or with rec NULL the entry goes. Only
+ * applies on top of generation gen - 1 (a missing file is generation 0):
+ * 0 applied, 1 the file has gen or newer already (nothing to do), 2 it
+ * is older than gen - 1 (a change is missing: write it whole with
+ * helm_member_write), -1 with *cause.
+ */
+int	helm_member_apply(const char *path, int64_t gen, const char *name,
+	    const char *version, const struct helm_record *rec, char **cause);
 /* The generation of a member file: 0, or -1 (errno ENOENT when none). */
 int	helm_member_gen(const char *path, int64_t *gen);
 /*

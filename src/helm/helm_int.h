@@ -55,12 +55,23 @@ int	helm_path_render(const struct config *, const char *name, char *,
  */
 size_t	helm_members(const struct config *, const char *name,
 	    char (*paths)[HELM_PATH_MAX]);
+/* A change of a hosted registry's rows, for its member file. */
+struct helm_delta {
+	int64_t	 hd_gen;		/* the registry's generation after it */
+	char	*hd_name;		/* the strings stay the caller's */
+	char	*hd_version;
+	char	*hd_digest;
+	char	*hd_yaml;		/* NULL: the version was deleted */
+};
+
 /*
- * Render name's index.yaml again, off the loop, then done(arg) on it
+ * Render name's index.yaml again, off the loop (after applying delta to
+ * a hosted registry's member file, when not NULL), then done(arg) on it
  * with 0 or -1.
  */
 void	helm_render_start(struct req *, const char *name,
-	    void (*done)(int, void *), void *arg);
+	    const struct helm_delta *delta, void (*done)(int, void *),
+	    void *arg);
 
 /*
  * Make the upstream members of h's index fresh: every helm upstream whose

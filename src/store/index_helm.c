@@ -7,6 +7,7 @@
  *   registry NUL name NUL version -> u8 value version (1), str digest,
  *                                    int64 size, str prov digest ("" when
  *                                    none), int64 created, str entry
+ *                                    (JSON), str entry (YAML)
  * where str is a uint32 byte count (big-endian) and the bytes. The
  * generation row sorts before the registry's charts and is told apart by
  * having no NUL. Every write of a chart row moves the generation in the
@@ -67,11 +68,13 @@ static int	helm_put_txn(DB *, DB_TXN *, void *);
 static int	helm_del_txn(DB *, DB_TXN *, void *);
 static int	helm_list_txn(DB *, DB_TXN *, void *);
 static int	helm_purge_txn(DB *, DB_TXN *, void *);
+static int	helm_gen_txn(DB *, DB_TXN *, void *);
 
 void
 index_helm_chart_clear(struct index_helm_chart *c)
 {
 	free(c->ihc_entry);
+	free(c->ihc_yaml);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -80,8 +83,10 @@ index_helm_charts_free(struct index_helm_chart *v, size_t n)
 {
 	size_t	 i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(v[i].ihc_entry);
+		free(v[i].ihc_yaml);
+	}
 	free(v);
 }
 
@@ -159,10 +164,10 @@ static unsigned char *
 helm_encode(const struct index_helm_chart *c, size_t *len)
 {
 	size_t		 d = strlen(c->ihc_digest), pv = strlen(c->ihc_prov);
-	size_t		 e = strlen(c->ihc_entry);
+	size_t		 e = strlen(c->ihc_entry), y = strlen(c->ihc_yaml);
 	unsigned char	*buf, *p;
 
-	*len = 1 + 4 + d + 8 + 4 + pv + 8 + 4 + e;
+	*len = 1 + 4 + d + 8 + 4 + pv + 8 + 4 + e + 4 + y;
 	buf = p = xmalloc(*len);
 	*p++ = HELM_VALUE_VERSION;
 	helm_enc_str(&p, c->ihc_digest, d);
@@ -172,6 +177,7 @@ helm_encode(const struct index_helm_chart *c, size_t *len)
 	helm_enc64(p, c->ihc_created);
 	p += 8;
 	helm_enc_str(&p, c->ihc_entry, e);
+	helm_enc_str(&p, c->ihc_yaml, y);
 	return (buf);
 }
 
@@ -223,12 +229,15 @@ helm_decode(const void *data, size_t len, struct index_helm_chart *c)
 	p += 8;
 	left -= 8;
 	if (helm_dec_str(&p, &left, NULL, 0, &c->ihc_entry) == -1 ||
+	    helm_dec_str(&p, &left, NULL, 0, &c->ihc_yaml) == -1 ||
 	    left != 0)
 		goto bad;
 	return (0);
 bad:
 	free(c->ihc_entry);
+	free(c->ihc_yaml);
 	c->ihc_entry = NULL;
+	c->ihc_yaml = NULL;
 	log_warnx("%s: %s: a damaged chart row is skipped", __func__,
 	    HELM_DB_FILE);
 	return (-1);
@@ -397,7 +406,7 @@ index_helm_put(struct index *ix, const char *registry,
 	if (helm_key_make(&op.op_key, registry, c->ihc_name,
 	    c->ihc_version) == -1 ||
 	    helm_key_make(&op.op_gen, registry, NULL, NULL) == -1 ||
-	    c->ihc_entry == NULL)
+	    c->ihc_entry == NULL || c->ihc_yaml == NULL)
 		return (-1);
 	op.op_in = c;
 	op.op_out = old;
@@ -508,6 +517,47 @@ index_helm_list(struct index *ix, const char *registry, const char *name,
 	*count = op.op_count;
 	if (gen != NULL)
 		*gen = op.op_genval;
+	return (0);
+}
+
+static int
+helm_gen_txn(DB *db, DB_TXN *txn, void *arg)
+{
+	struct helm_op	*op = arg;
+	unsigned char	 buf[8];
+	DBT		 key, data;
+	int		 ret;
+
+	helm_dbt(&key, op->op_gen.k_buf, op->op_gen.k_len);
+	memset(&data, 0, sizeof(data));
+	data.data = buf;
+	data.ulen = sizeof(buf);
+	data.flags = DB_DBT_USERMEM;
+	ret = db->get(db, txn, &key, &data, 0);
+	op->op_genval = 0;
+	if (ret == DB_NOTFOUND)
+		return (0);
+	if (ret == 0 && data.size != sizeof(buf))
+		return (EINVAL);
+	if (ret == 0)
+		op->op_genval = helm_dec64(buf);
+	return (ret);
+}
+
+int
+index_helm_gen(struct index *ix, const char *registry, int64_t *gen)
+{
+	struct helm_op	 op;
+	int		 ret;
+
+	memset(&op, 0, sizeof(op));
+	if (helm_key_make(&op.op_gen, registry, NULL, NULL) == -1)
+		return (-1);
+	ret = index_table_run(ix, HELM_DB_FILE, "helm generation", 1,
+	    helm_gen_txn, &op);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return (-1);
+	*gen = op.op_genval;
 	return (0);
 }
 

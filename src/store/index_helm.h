@@ -24,6 +24,7 @@ struct index_helm_chart {
 	char	 ihc_prov[INDEX_HELM_HEX + 1];		/* "" when none */
 	int64_t	 ihc_created;				/* unix seconds */
 	char	*ihc_entry;	/* index entry, JSON object text */
+	char	*ihc_yaml;	/* the same entry, rendered as YAML */
 };
 
 void	index_helm_chart_clear(struct index_helm_chart *);
@@ -52,6 +53,8 @@ int	index_helm_delete(struct index *, const char *registry,
  */
 int	index_helm_list(struct index *, const char *registry, const char *name,
 	    struct index_helm_chart **out, size_t *count, int64_t *gen);
+/* The registry's generation (0 before its first chart). 0 or -1. */
+int	index_helm_gen(struct index *, const char *registry, int64_t *gen);
 /* Remove every chart row of registry (its blobs stay). Rows or -1. */
 int	index_helm_purge(struct index *, const char *registry);
 

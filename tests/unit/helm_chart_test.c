@@ -363,6 +363,39 @@ START_TEST(test_render_merge)
 }
 END_TEST
 
+START_TEST(test_member_apply)
+{
+	struct helm_record	 a[2], r, got;
+	char			 m[512], *cause = NULL;
+	int64_t			 gen;
+
+	snprintf(m, sizeof(m), "%s/h.member", test_dir);
+	rec(&r, "x", "2.0.0", "tag: x2\n");
+	/* no file is generation 0: generation 1 applies, 3 does not */
+	ck_assert_int_eq(helm_member_apply(m, 3, "x", "2.0.0", &r, &cause), 2);
+	ck_assert_int_eq(helm_member_apply(m, 1, "x", "2.0.0", &r, &cause), 0);
+	ck_assert_int_eq(helm_member_apply(m, 1, "x", "2.0.0", &r, &cause), 1);
+	rec(&a[0], "x", "1.0.0", "tag: x1\n");
+	rec(&a[1], "a", "1.0.0", "tag: a1\n");
+	ck_assert_int_eq(helm_member_apply(m, 2, "x", "1.0.0", &a[0], &cause),
+	    0);
+	ck_assert_int_eq(helm_member_apply(m, 3, "a", "1.0.0", &a[1], &cause),
+	    0);
+	rec(&r, "x", "2.0.0", "tag: x2-forced\n");
+	ck_assert_int_eq(helm_member_apply(m, 4, "x", "2.0.0", &r, &cause), 0);
+	ck_assert_int_eq(helm_member_find(m, "x-2.0.0.tgz", &got), 1);
+	ck_assert_str_eq(got.hr_yaml, "tag: x2-forced\n");
+	helm_record_clear(&got);
+	ck_assert_int_eq(helm_member_apply(m, 5, "x", "1.0.0", NULL, &cause),
+	    0);
+	ck_assert_int_eq(helm_member_find(m, "x-1.0.0.tgz", &got), 0);
+	ck_assert_int_eq(helm_member_find(m, "a-1.0.0.tgz", &got), 1);
+	helm_record_clear(&got);
+	ck_assert_int_eq(helm_member_gen(m, &gen), 0);
+	ck_assert_int_eq(gen, 5);
+}
+END_TEST
+
 static const char *upstream_index =
     "apiVersion: v1\n"
     "entries:\n"
@@ -529,6 +562,7 @@ helm_chart_suite(void)
 	tcase_add_test(tc, test_semver);
 	tcase_add_test(tc, test_entry_yaml);
 	tcase_add_test(tc, test_render_merge);
+	tcase_add_test(tc, test_member_apply);
 	tcase_add_test(tc, test_index_parse);
 	tcase_add_test(tc, test_url_resolve);
 	suite_add_tcase(s, tc);
