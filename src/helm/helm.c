@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -109,7 +110,6 @@ struct helm_render_job {
 	void			*rj_arg;
 };
 
-static void	helm_free(struct helm_request *);
 static int	helm_access(struct helm_request *, unsigned);
 static void	helm_route(struct helm_request *);
 static void	helm_index_get(struct helm_request *);
@@ -208,6 +208,30 @@ helm_query_parse(const char *path, const char *query, struct evkeyvalq *q)
 	return (ret == 0 ? 0 : -1);
 }
 
+void
+helm_registry_forget(const struct config *cf, const char *name)
+{
+	char		 path[HELM_PATH_MAX], file[HELM_PATH_MAX + 256];
+	DIR		*d;
+	struct dirent	*de;
+
+	if (helm_path_hosted(cf, name, path, sizeof(path)) == 0 &&
+	    unlink(path) == -1 && errno != ENOENT)
+		log_warn("%s: %s", __func__, path);
+	if (helm_path_render(cf, name, path, sizeof(path)) == -1 ||
+	    (d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || path_fmt(file, sizeof(file),
+		    "%s/%s", path, de->d_name) == -1)
+			continue;
+		if (unlink(file) == -1)
+			log_warn("%s: %s", __func__, file);
+	}
+	closedir(d);
+	(void)rmdir(path);
+}
+
 size_t
 helm_members(const struct config *cf, const char *name,
     char (*paths)[HELM_PATH_MAX])
@@ -259,8 +283,8 @@ helm_reply_json(struct req *r, int status, json_t *j)
 	free(text);
 }
 
-static void
-helm_free(struct helm_request *h)
+void
+helm_request_free(struct helm_request *h)
 {
 	if (h == NULL)
 		return;
@@ -284,7 +308,7 @@ helm_dispatch(struct req *r)
 	h->h_req = r;
 	if (n == 0 || n > DEPOT_NAME_MAX || name[n] != '/') {
 		helm_reply_error(r, 404, "no such chart repository");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	memcpy(h->h_name, name, n);
@@ -390,12 +414,12 @@ helm_route(struct helm_request *h)
 	need = (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) ? ACCESS_PULL :
 	    m == EVHTTP_REQ_DELETE ? ACCESS_DELETE : ACCESS_PUSH;
 	if (helm_access(h, need) == -1) {
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	if (h->h_reg == NULL && h->h_up == NULL) {
 		helm_reply_error(r, 404, "no such chart repository");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	if (strcmp(h->h_rest, HELM_INDEX) == 0 ||
@@ -403,7 +427,7 @@ helm_route(struct helm_request *h)
 		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
 			http_header_add(r, "Allow", "GET, HEAD");
 			helm_reply_error(r, 405, "method not allowed");
-			helm_free(h);
+			helm_request_free(h);
 		} else if (h->h_rest[0] == 'i')
 			helm_index_get(h);
 		else
@@ -416,7 +440,7 @@ helm_route(struct helm_request *h)
 		return;
 	}
 	helm_reply_error(r, 404, "no such endpoint");
-	helm_free(h);
+	helm_request_free(h);
 }
 
 /* index.yaml: fresh upstream members first, rendered when missing. */
@@ -433,7 +457,7 @@ helm_index_rendered(int ret, void *arg)
 
 	if (ret == -1) {
 		helm_reply_error(h->h_req, 500, "index could not be rendered");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	h->h_changed = -1;	/* rendered: serve, do not render again */
@@ -470,7 +494,7 @@ helm_index_serve(struct helm_request *h)
 
 	if (helm_path_render(cf, h->h_name, dir, sizeof(dir)) == -1) {
 		helm_reply_error(r, 500, "path too long");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	gz = ae != NULL && strstr(ae, "gzip") != NULL;
@@ -483,7 +507,7 @@ helm_index_serve(struct helm_request *h)
 			return;
 		}
 		helm_reply_error(r, 500, "index not available");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	/* index-<sha256>.yaml: the content's digest is its ETag */
@@ -502,13 +526,13 @@ helm_index_serve(struct helm_request *h)
 	    strcmp(http_header_get(r, "If-Modified-Since"), when) == 0)) {
 		close(fd);
 		http_reply(r, 304, NULL, NULL);
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	if (gz)
 		http_header_add(r, "Content-Encoding", "gzip");
 	http_reply_file(r, 200, HELM_YAML_TYPE, fd, 0, st.st_size);
-	helm_free(h);
+	helm_request_free(h);
 }
 
 static void
@@ -530,7 +554,7 @@ helm_chart_get(struct helm_request *h)
 	if (n <= 4 || n >= sizeof(base) || strncmp(file + n - 4, ".tgz", 4) ||
 	    strchr(file, '/') != NULL) {
 		helm_reply_error(r, 404, "no such chart");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	memcpy(base, file, n - 4);
@@ -558,7 +582,7 @@ helm_chart_get(struct helm_request *h)
 	}
 	if (prov) {
 		helm_reply_error(r, 404, "no such provenance file");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	xasprintf(&h->h_file, "%s.tgz", base);
@@ -582,12 +606,12 @@ helm_chart_serve(struct helm_request *h, const char *hex, int prov)
 		log_warnx("%s: %s: chart %s: blob sha256:%s missing", __func__,
 		    h->h_name, h->h_rest, hex);
 		helm_reply_error(r, 404, "chart file missing from the store");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	http_reply_file(r, 200, prov ? HELM_PROV_TYPE : HELM_TGZ_TYPE, fd, 0,
 	    size);
-	helm_free(h);
+	helm_request_free(h);
 }
 
 /* Look the chart up in the upstream members, off the loop. */
@@ -623,7 +647,7 @@ helm_chart_found(struct helm_request *h)
 	int			 filled = h->h_found == 2;
 
 	if (h->h_found == -1) {
-		helm_free(h);		/* answered */
+		helm_request_free(h);		/* answered */
 		return;
 	}
 	d.alg = DIGEST_SHA256;
@@ -638,7 +662,7 @@ helm_chart_found(struct helm_request *h)
 	if (filled || h->h_found <= 0) {
 		helm_reply_error(r, 502, "chart could not be fetched from "
 		    "its upstream");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	helm_upstream_chart(h, helm_chart_found);
@@ -653,7 +677,7 @@ helm_find_done(void *arg)
 	free(fj);
 	if (!h->h_found) {
 		helm_reply_error(h->h_req, 404, "no such chart");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	helm_chart_found(h);
@@ -697,7 +721,7 @@ helm_api(struct helm_request *h)
 		if (h->h_reg == NULL || h->h_reg->reg_read_only) {
 			helm_reply_error(r, 405, "charts are uploaded into "
 			    "a hosted helm registry, not an upstream");
-			helm_free(h);
+			helm_request_free(h);
 			return;
 		}
 		helm_upload_start(h);
@@ -707,7 +731,7 @@ helm_api(struct helm_request *h)
 		if (h->h_reg == NULL || h->h_reg->reg_read_only) {
 			helm_reply_error(r, 405, "charts are deleted from "
 			    "a hosted helm registry, not an upstream");
-			helm_free(h);
+			helm_request_free(h);
 			return;
 		}
 		helm_api_delete(h, name, version);
@@ -720,11 +744,11 @@ helm_api(struct helm_request *h)
 	http_header_add(r, "Allow", name == NULL ? "GET, HEAD, POST" :
 	    version == NULL ? "GET, HEAD" : "GET, HEAD, DELETE");
 	helm_reply_error(r, 405, "method not allowed");
-	helm_free(h);
+	helm_request_free(h);
 	return;
 notfound:
 	helm_reply_error(r, 404, "no such chart");
-	helm_free(h);
+	helm_request_free(h);
 }
 
 /* The hosted charts as ChartMuseum lists them. */
@@ -740,7 +764,7 @@ helm_api_list(struct helm_request *h, const char *name, const char *version)
 	if (h->h_reg == NULL) {
 		helm_reply_error(r, 404, "an upstream has no chart API; "
 		    "read its index.yaml");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	if ((name != NULL && !helm_name_ok(name)) ||
@@ -748,7 +772,7 @@ helm_api_list(struct helm_request *h, const char *name, const char *version)
 	    NULL) == -1) {
 		helm_reply_error(r, name != NULL ? 404 : 500, name != NULL ?
 		    "no such chart" : "index unavailable");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	all = json_object();
@@ -791,7 +815,7 @@ helm_api_list(struct helm_request *h, const char *name, const char *version)
 	} else
 		helm_reply_json(r, 200, all);
 	json_decref(all);
-	helm_free(h);
+	helm_request_free(h);
 }
 
 static void
@@ -806,7 +830,7 @@ helm_deleted(int ret, void *arg)
 	j = json_pack("{s:b}", "deleted", 1);
 	helm_reply_json(h->h_req, 200, j);
 	json_decref(j);
-	helm_free(h);
+	helm_request_free(h);
 }
 
 static void
@@ -826,7 +850,7 @@ helm_api_delete(struct helm_request *h, const char *name,
 	if (ret != 1) {
 		helm_reply_error(r, ret == 0 ? 404 : 500, ret == 0 ?
 		    "no such chart version" : "index unavailable");
-		helm_free(h);
+		helm_request_free(h);
 		return;
 	}
 	log_info("helm %s: deleted chart %s %s", h->h_name, name, version);

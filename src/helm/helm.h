@@ -64,6 +64,14 @@ void	helm_dispatch(struct req *);
 int	helm_path_is_upload(const char *path, size_t len);
 
 /*
+ * Remove what <data_dir>/helm holds for a registry that is deleted (its
+ * member file and rendered index), so that a new registry of that name
+ * starts empty. Errors are logged.
+ */
+struct config;
+void	helm_registry_forget(const struct config *, const char *name);
+
+/*
  * The query of a /helm/ path, where a key may come without "=" (as in
  * ChartMuseum's ?force): parsed into q as if it had one. 0, or -1 when
  * path is no Helm path or the query is malformed anyway.

@@ -92,5 +92,7 @@ void	helm_upstream_chart(struct helm_request *,
 	    void (*again)(struct helm_request *));
 
 void	helm_reply_error(struct req *, int status, const char *message);
+/* Free h (not its request, which must have been answered). */
+void	helm_request_free(struct helm_request *);
 
 #endif /* DEPOT_HELM_INT_H */

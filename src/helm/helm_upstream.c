@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "auth_challenge.h"
+#include "blob_follow.h"
 #include "blobstore.h"
 #include "config.h"
 #include "digest.h"
@@ -98,6 +99,7 @@ struct helm_fill {
 	LIST_ENTRY(helm_fill)		 fl_entry;
 	char				*fl_url;
 	char				 fl_key[DEPOT_NAME_MAX + 1];
+	char				 fl_registry[DEPOT_NAME_MAX + 1];
 	struct digest			 fl_digest;
 	int				 fl_has_digest;
 	struct blobstore		*fl_blobs;
@@ -105,6 +107,7 @@ struct helm_fill {
 	struct blob_writer		*fl_writer;
 	struct event			*fl_poll;	/* another process fetches */
 	long				 fl_status;
+	off_t				 fl_size;	/* -1 until known */
 	long long			 fl_started;
 	int				 fl_ok;
 	char				*fl_cause;
@@ -147,6 +150,8 @@ static void	helm_refresh_work(void *);
 static void	helm_refresh_parsed(void *);
 static int	helm_state_write(struct helm_refresh *, int);
 static void	helm_fill_finish(struct helm_fill *);
+static void	helm_fill_follow(struct helm_fill *);
+static void	helm_followed_cb(int, void *);
 static int	helm_fill_headers(struct fetch *, long, void *);
 static int	helm_fill_data(struct fetch *, const void *, size_t, void *);
 static void	helm_fill_done(struct fetch *, enum fetch_result, const char *,
@@ -722,6 +727,7 @@ helm_upstream_chart(struct helm_request *h,
 		if (strcmp(fl->fl_url, h->h_rec.hr_url) == 0) {
 			metrics_singleflight_wait(h->h_name);
 			TAILQ_INSERT_TAIL(&fl->fl_waiters, w, w_entry);
+			helm_fill_follow(fl);
 			return;
 		}
 	fl = xcalloc(1, sizeof(*fl));
@@ -730,9 +736,11 @@ helm_upstream_chart(struct helm_request *h,
 	LIST_INSERT_HEAD(&helm_fills, fl, fl_entry);
 	fl->fl_url = xstrdup(h->h_rec.hr_url);
 	snprintf(fl->fl_key, sizeof(fl->fl_key), "%s", up->up_key);
+	snprintf(fl->fl_registry, sizeof(fl->fl_registry), "%s", h->h_name);
 	fl->fl_blobs = ctx->ctx_blobs;
 	fl->fl_started = now_ms();
 	fl->fl_base = ctx->ctx_base;
+	fl->fl_size = -1;
 	if (strlen(h->h_rec.hr_digest) == 64) {
 		char	 ds[DIGEST_STRING_MAX];
 
@@ -790,6 +798,41 @@ helm_upstream_chart(struct helm_request *h,
 	}
 }
 
+/* A request that streamed the chart from the part file is done. */
+static void
+helm_followed_cb(int ok, void *arg)
+{
+	struct helm_request	*h = arg;
+
+	(void)ok;
+	h->h_req = NULL;	/* answered by the follower */
+	helm_request_free(h);
+}
+
+/*
+ * Once the chart's size is known, the waiting requests stream it from
+ * the part file as it grows (blob_follow.h: the tail is held back until
+ * the digest is verified and the chart committed; a failed fetch cuts
+ * them). Those that cannot follow wait for the end.
+ */
+static void
+helm_fill_follow(struct helm_fill *fl)
+{
+	struct helm_waiter	*w, *next;
+
+	if (!fl->fl_has_digest || fl->fl_size < 0)
+		return;
+	for (w = TAILQ_FIRST(&fl->fl_waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, w_entry);
+		if (blob_follow_start(w->w_h->h_req, fl->fl_blobs,
+		    &fl->fl_digest, fl->fl_size, helm_followed_cb,
+		    w->w_h) == NULL)
+			continue;
+		TAILQ_REMOVE(&fl->fl_waiters, w, w_entry);
+		free(w);
+	}
+}
+
 /* Wake the requests waiting for fl (with the blob's digest) and free it. */
 static void
 helm_fill_finish(struct helm_fill *fl)
@@ -812,6 +855,8 @@ helm_fill_finish(struct helm_fill *fl)
 	if (fl->fl_poll != NULL)
 		event_free(fl->fl_poll);
 	blob_writer_abort(fl->fl_writer);
+	if (fl->fl_has_digest)
+		blob_follow_wake(&fl->fl_digest);	/* ended: either way */
 	free(fl->fl_url);
 	free(fl->fl_cause);
 	free(fl);
@@ -834,6 +879,14 @@ helm_fill_poll_cb(evutil_socket_t fd, short events, void *arg)
 		helm_fill_finish(fl);		/* that fetch failed */
 		return;
 	}
+	if (fl->fl_size < 0 && blobstore_part_size_get(fl->fl_blobs,
+	    &fl->fl_digest, &fl->fl_size, NULL, 0) != 1)
+		fl->fl_size = -1;
+	helm_fill_follow(fl);
+	if (TAILQ_EMPTY(&fl->fl_waiters)) {
+		helm_fill_finish(fl);		/* every one follows */
+		return;
+	}
 	tv.tv_sec = 0;
 	tv.tv_usec = HELM_POLL_MS * 1000;
 	evtimer_add(fl->fl_poll, &tv);
@@ -850,8 +903,11 @@ helm_fill_headers(struct fetch *f, long status, void *arg)
 		return (-1);
 	if (len > HELM_CHART_BODY_MAX)
 		return (-1);
-	if (len >= 0 && fl->fl_has_digest)
+	if (len >= 0 && fl->fl_has_digest) {
 		(void)blobstore_part_size_set(fl->fl_writer, len, fl->fl_key);
+		fl->fl_size = len;
+		helm_fill_follow(fl);
+	}
 	return (0);
 }
 
@@ -864,7 +920,11 @@ helm_fill_data(struct fetch *f, const void *buf, size_t len, void *arg)
 	if (blob_writer_size(fl->fl_writer) + (off_t)len > HELM_CHART_BODY_MAX ||
 	    blob_writer_write(fl->fl_writer, buf, len) == -1)
 		return (-1);
+	if (fl->fl_size >= 0 && blob_writer_size(fl->fl_writer) > fl->fl_size)
+		return (-1);	/* more than announced */
 	metrics_upstream_bytes(fl->fl_key, len);
+	if (fl->fl_has_digest)
+		blob_follow_wake(&fl->fl_digest);
 	return (0);
 }
 
@@ -873,7 +933,6 @@ helm_fill_done(struct fetch *f, enum fetch_result result, const char *errmsg,
     void *arg)
 {
 	struct helm_fill	*fl = arg;
-	struct helm_waiter	*w;
 	char			*redacted;
 
 	(void)f;
@@ -895,8 +954,7 @@ helm_fill_done(struct fetch *f, enum fetch_result result, const char *errmsg,
 		helm_fill_finish(fl);
 		return;
 	}
-	if ((w = TAILQ_FIRST(&fl->fl_waiters)) != NULL)
-		metrics_cache(w->w_h->h_name, "chart", METRICS_CACHE_MISS);
+	metrics_cache(fl->fl_registry, "chart", METRICS_CACHE_MISS);
 	offload_run(fl->fl_base, helm_fill_commit, helm_fill_committed,
 	    fl);
 }

@@ -69,6 +69,7 @@ static int	helm_del_txn(DB *, DB_TXN *, void *);
 static int	helm_list_txn(DB *, DB_TXN *, void *);
 static int	helm_purge_txn(DB *, DB_TXN *, void *);
 static int	helm_gen_txn(DB *, DB_TXN *, void *);
+static int	helm_gen_jump_txn(DB *, DB_TXN *, void *);
 
 void
 index_helm_chart_clear(struct index_helm_chart *c)
@@ -602,6 +603,20 @@ helm_purge_txn(DB *db, DB_TXN *txn, void *arg)
 	return (ret);
 }
 
+/*
+ * Past a purge, the generation jumps by two, so that a member file
+ * written before it can never take a delta again and is rebuilt.
+ */
+static int
+helm_gen_jump_txn(DB *db, DB_TXN *txn, void *arg)
+{
+	int	 ret;
+
+	if ((ret = helm_gen_bump(db, txn, arg)) != 0)
+		return (ret);
+	return (helm_gen_bump(db, txn, arg));
+}
+
 int
 index_helm_purge(struct index *ix, const char *registry)
 {
@@ -615,5 +630,8 @@ index_helm_purge(struct index *ix, const char *registry)
 		    helm_purge_txn, &op) != 0)
 			return (-1);
 	} while (op.op_result);
+	if (index_table_run(ix, HELM_DB_FILE, "helm purge", 0,
+	    helm_gen_jump_txn, &op) != 0)
+		return (-1);
 	return ((int)op.op_count);
 }
