@@ -35,23 +35,23 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
-#include "access.h"
-#include "auth_http.h"
-#include "blobstore.h"
-#include "config.h"
-#include "digest.h"
+#include "access/access.h"
+#include "http/http_auth.h"
+#include "store/blobstore.h"
+#include "conf/config.h"
+#include "lib/digest.h"
 #include "helm/helm.h"
 #include "helm/helm_chart.h"
 #include "helm/helm_index.h"
 #include "helm/helm_int.h"
-#include "http.h"
-#include "http_body.h"
-#include "log.h"
-#include "metrics.h"
-#include "offload.h"
+#include "http/http.h"
+#include "http/http_body.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/offload.h"
 #include "store/index_helm.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define HELM_API		"api/charts"
 #define HELM_CHARTS		"charts/"
@@ -140,23 +140,6 @@ static void	helm_render_done(void *);
 static void	helm_reply_json(struct req *, int, json_t *);
 
 int
-helm_path_is_upload(const char *path, size_t len)
-{
-	const char	*p;
-	size_t		 n;
-
-	if (len <= strlen(HELM_PREFIX) ||
-	    strncmp(path, HELM_PREFIX, strlen(HELM_PREFIX)) != 0)
-		return (0);
-	p = path + strlen(HELM_PREFIX);
-	n = len - strlen(HELM_PREFIX);
-	return (n > strlen("/" HELM_API) &&
-	    memcmp(p + n - strlen("/" HELM_API), "/" HELM_API,
-	    strlen("/" HELM_API)) == 0 &&
-	    memchr(p, '/', n - strlen("/" HELM_API)) == NULL);
-}
-
-int
 helm_path_hosted(const struct config *cf, const char *registry, char *buf,
     size_t len)
 {
@@ -179,33 +162,6 @@ helm_path_render(const struct config *cf, const char *name, char *buf,
 {
 	return (path_fmt(buf, len, "%s/helm/render/%s",
 	    cf->cf_server.srv_data_dir, name));
-}
-
-int
-helm_query_parse(const char *path, const char *query, struct evkeyvalq *q)
-{
-	char	*fixed, *part, *save = NULL, *copy;
-	size_t	 n;
-	int	 ret;
-
-	evhttp_clear_headers(q);
-	if (strncmp(path, HELM_PREFIX, strlen(HELM_PREFIX)) != 0)
-		return (-1);
-	n = strlen(query);
-	fixed = xcalloc(1, 2 * n + 2);
-	copy = xstrdup(query);
-	for (part = strtok_r(copy, "&", &save); part != NULL;
-	    part = strtok_r(NULL, "&", &save)) {
-		if (*fixed != '\0')
-			strcat(fixed, "&");
-		strcat(fixed, part);
-		if (strchr(part, '=') == NULL)
-			strcat(fixed, "=");
-	}
-	ret = evhttp_parse_query_str(fixed, q);
-	free(copy);
-	free(fixed);
-	return (ret == 0 ? 0 : -1);
 }
 
 void
@@ -302,7 +258,7 @@ helm_dispatch(struct req *r)
 	const char		*name = r->req_path + strlen(HELM_PREFIX);
 	size_t			 n = strcspn(name, "/");
 
-	if (auth_identify(r, helm_dispatch) == -1)
+	if (http_auth_identify(r, helm_dispatch) == -1)
 		return;
 	h = xcalloc(1, sizeof(*h));
 	h->h_req = r;

@@ -47,8 +47,6 @@
 #ifndef DEPOT_HELM_H
 #define DEPOT_HELM_H
 
-#include <stddef.h>
-
 struct req;
 
 #define HELM_PREFIX		"/helm/"
@@ -58,26 +56,11 @@ struct req;
 void	helm_dispatch(struct req *);
 
 /*
- * 1 when path (len bytes, not decoded, no query) is a chart upload, whose
- * body http_body.c diverts to the handler (POST /helm/<name>/api/charts).
- */
-int	helm_path_is_upload(const char *path, size_t len);
-
-/*
  * Remove what <data_dir>/helm holds for a registry that is deleted (its
  * member file and rendered index), so that a new registry of that name
  * starts empty. Errors are logged.
  */
 struct config;
 void	helm_registry_forget(const struct config *, const char *name);
-
-/*
- * The query of a /helm/ path, where a key may come without "=" (as in
- * ChartMuseum's ?force): parsed into q as if it had one. 0, or -1 when
- * path is no Helm path or the query is malformed anyway.
- */
-struct evkeyvalq;
-int	helm_query_parse(const char *path, const char *query,
-	    struct evkeyvalq *q);
 
 #endif /* DEPOT_HELM_H */

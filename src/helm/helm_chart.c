@@ -25,8 +25,8 @@
 #include <yaml.h>
 
 #include "helm/helm_chart.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
 
 #define HELM_ARCHIVE_ENTRIES_MAX	100000
 #define HELM_YAML_DEPTH_MAX		64

@@ -32,12 +32,12 @@
 #include <archive_entry.h>
 #include <yaml.h>
 
-#include "digest.h"
+#include "lib/digest.h"
 #include "helm/helm_chart.h"
 #include "helm/helm_index.h"
-#include "log.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define HELM_MEMBER_MAGIC	"DHM1"
 #define HELM_RECORD_MAX		(16 * 1024 * 1024)

@@ -10,9 +10,9 @@
  * rendered again in the same job.
  *
  * Charts come from the URL the upstream index gave (resolved against the
- * index URL), with the upstream's credentials only when that URL has the
- * upstream's own origin (auth_same_origin). The body goes into the blob
- * store through a claimed part file (blobstore_claim_fetch: one fetch per
+ * index URL), with the upstream's credentials only when that URL has
+ * the upstream's own origin (upstream_auth_same_origin). The body goes
+ * into the blob store through a claimed part file (blobstore_claim_fetch: one fetch per
  * chart across processes; one per worker here, its requests waiting),
  * the digest of the index is verified at the commit, and the waiting
  * requests are then served from the blob. A chart whose bytes do not
@@ -34,20 +34,20 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "auth_challenge.h"
-#include "blob_follow.h"
-#include "blobstore.h"
-#include "config.h"
-#include "digest.h"
-#include "fetch.h"
+#include "upstream/upstream_auth.h"
+#include "content/blob_follow.h"
+#include "store/blobstore.h"
+#include "conf/config.h"
+#include "lib/digest.h"
+#include "upstream/fetch.h"
 #include "helm/helm_index.h"
 #include "helm/helm_int.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "offload.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "http/http.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/offload.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define HELM_INDEX_BODY_MAX	(1024LL * 1024 * 1024)	/* 1 GiB */
 #define HELM_CHART_BODY_MAX	(1024LL * 1024 * 1024)
@@ -782,7 +782,7 @@ helm_upstream_chart(struct helm_request *h,
 	fr.insecure_tls = up->up_insecure_tls;
 	/* credentials go to the upstream's own origin only */
 	if (up->up_auth.cr_type == AUTH_USERPASS &&
-	    auth_same_origin(index_url, fl->fl_url)) {
+	    upstream_auth_same_origin(index_url, fl->fl_url)) {
 		fr.username = up->up_auth.cr_username;
 		fr.password = up->up_auth.cr_password;
 	}

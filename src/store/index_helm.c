@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "index.h"
-#include "log.h"
+#include "store/index.h"
+#include "lib/log.h"
 #include "store/index_helm.h"
 #include "store/index_table.h"
-#include "xmalloc.h"
+#include "lib/xmalloc.h"
 
 #define HELM_DB_FILE		"helm.db"
 #define HELM_VALUE_VERSION	1
