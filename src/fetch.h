@@ -51,7 +51,9 @@ struct fetch;
 
 enum fetch_method {
 	FETCH_GET = 0,
-	FETCH_HEAD
+	FETCH_HEAD,
+	FETCH_POST,	/* with body (AWS APIs) */
+	FETCH_PUT	/* with body (IMDSv2's session token) */
 };
 
 /* Results passed to on_done. */
@@ -107,6 +109,9 @@ struct fetch_request {
 	const char		*username;
 	const char		*password;
 	int			 no_follow;	/* default: follow up to 5 */
+	/* POST and PUT: the body (copied), and its length. */
+	const char		*body;
+	size_t			 body_len;
 };
 
 struct fetch_callbacks {
