@@ -56,7 +56,9 @@ enum upstream_result {
 	UPSTREAM_EAUTH,		/* credentials refused, token service failed,
 				   untrusted realm, unsupported scheme */
 	UPSTREAM_EFETCH,	/* connection, TLS, timeout, truncation */
-	UPSTREAM_EUNSUPPORTED	/* a source this build cannot reach (ecr) */
+	UPSTREAM_EUNSUPPORTED,	/* a source this build cannot reach */
+	UPSTREAM_ETOKEN		/* no ECR token: errmsg (without the key)
+				   is for the client, already logged */
 };
 
 struct upstream_request {

@@ -599,9 +599,10 @@ static const struct {
 	  "depot.conf:3: 'url' must be an http:// or https:// URL" },
 	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
 	  "source = \"ecr\";\n    url = \"https://123456789012.dkr.ecr."
-	  "us-east-1.amazonaws.com\"; }\n);\n",
+	  "us-east-1.amazonaws.org\"; }\n);\n",
 	  "depot.conf:3: 'url' 'https://123456789012.dkr.ecr.us-east-1."
-	  "amazonaws.com' is not the AWS console form" },
+	  "amazonaws.org': '123456789012.dkr.ecr.us-east-1.amazonaws.org' is "
+	  "not an ECR registry host" },
 	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
 	  "source = \"ecr\";\n    url = \"https://us-east-1.console.aws."
 	  "amazon.com/ecr/repositories/private/123456789012/app?region="
