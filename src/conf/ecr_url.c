@@ -359,7 +359,7 @@ form:
 	return (-1);
 }
 
-/* public.ecr.aws[/<alias>[/<repository>]], gallery.ecr.aws the same. */
+/* public.ecr.aws/<alias>[/<repository>], gallery.ecr.aws the same. */
 static int
 ecr_public(struct ecr_url *u, struct ecr_location *loc, char **cause)
 {
@@ -368,30 +368,33 @@ ecr_public(struct ecr_url *u, struct ecr_location *loc, char **cause)
 
 	while (*p == '/')
 		p++;
-	if (*p != '\0') {
-		slash = strchr(p, '/');
-		len = slash != NULL ? (size_t)(slash - p) : strlen(p);
-		if (!ecr_alias_valid(p, len)) {
-			xasprintf(cause, "'%.*s' is not an ECR Public alias "
-			    "(2 to 50 of a-z 0-9 - _)", (int)(len > 60 ? 60 :
+	if (*p == '\0') {
+		xasprintf(cause, "an ECR Public URL names the registry's "
+		    "alias: https://public.ecr.aws/<alias>");
+		return (-1);
+	}
+	slash = strchr(p, '/');
+	len = slash != NULL ? (size_t)(slash - p) : strlen(p);
+	if (!ecr_alias_valid(p, len)) {
+		xasprintf(cause, "'%.*s' is not an ECR Public alias "
+		    "(2 to 50 of a-z 0-9 - _)", (int)(len > 60 ? 60 :
+		    len), p);
+		return (-1);
+	}
+	loc->el_alias = xstrndup(p, len);
+	if (slash != NULL) {
+		p = slash + 1;
+		len = strlen(p);
+		while (len > 0 && p[len - 1] == '/')
+			len--;
+		if (len > 0 && !ecr_repo_valid(p, len)) {
+			xasprintf(cause, "'%.*s' in the ECR URL is not "
+			    "a repository name", (int)(len > 80 ? 80 :
 			    len), p);
 			return (-1);
 		}
-		loc->el_alias = xstrndup(p, len);
-		if (slash != NULL) {
-			p = slash + 1;
-			len = strlen(p);
-			while (len > 0 && p[len - 1] == '/')
-				len--;
-			if (len > 0 && !ecr_repo_valid(p, len)) {
-				xasprintf(cause, "'%.*s' in the ECR URL is not "
-				    "a repository name", (int)(len > 80 ? 80 :
-				    len), p);
-				return (-1);
-			}
-			if (len > 0)
-				loc->el_example = xstrndup(p, len);
-		}
+		if (len > 0)
+			loc->el_example = xstrndup(p, len);
 	}
 	loc->el_kind = ECR_PUBLIC;
 	loc->el_partition = "aws";

@@ -12,7 +12,7 @@
  *   https://<account>.dkr.ecr.<region>.amazonaws.com	(registry host)
  *   https://<account>.dkr.ecr-fips.<region>.amazonaws.com
  *   https://<account>.dkr.ecr.<region>.amazonaws.com.cn
- *   https://public.ecr.aws[/<alias>], https://gallery.ecr.aws[/<alias>]
+ *   https://public.ecr.aws/<alias>, https://gallery.ecr.aws/<alias>
  * The repository in a console URL is only an example: image paths under
  * the upstream key are the ECR repository names. A console URL of a
  * public repository names the account, not the alias: it is refused
@@ -43,7 +43,7 @@ struct ecr_location {
 	char		 el_region[ECR_REGION_MAX + 1];
 	const char	*el_partition;	/* "aws", "aws-cn", "aws-us-gov" */
 	int		 el_fips;
-	char		*el_alias;	/* public: the alias, or NULL */
+	char		*el_alias;	/* public: the alias */
 	char		*el_example;	/* the URL's repository, or NULL */
 	char		*el_registry_url;	/* https://host, no slash */
 	char		*el_api_url;	/* GetAuthorizationToken's endpoint */

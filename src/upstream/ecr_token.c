@@ -48,6 +48,8 @@ struct ecr_token_wait {
 	void				*w_arg;
 	struct event			*w_ev;	/* poll, or the answer */
 	time_t				 w_deadline;
+	int				 w_asked;	/* w_fail_seq is set */
+	uint64_t			 w_fail_seq;
 	int				 w_done;
 	char				*w_user;
 	char				*w_password;	/* secret */
@@ -178,7 +180,8 @@ et_step(struct ecr_token_wait *w)
 	time_t				 now = time(NULL);
 
 	v = xmalloc(sizeof(*v));
-	switch (upstream_ecr_acquire(key, w->w_fingerprint, now, v)) {
+	switch (upstream_ecr_acquire(key, w->w_fingerprint, now,
+	    w->w_asked ? &w->w_fail_seq : NULL, v)) {
 	case UPSTREAM_ECR_TOKEN:
 		et_answer(w, v->ev_user, v->ev_password, v->ev_generation,
 		    NULL);
@@ -201,6 +204,10 @@ et_step(struct ecr_token_wait *w)
 			    "cannot start a refresh");
 		break;
 	case UPSTREAM_ECR_WAIT:
+		if (!w->w_asked) {
+			w->w_asked = 1;
+			w->w_fail_seq = v->ev_fail_seq;
+		}
 		if ((r = et_refresh_find(key)) != NULL) {
 			w->w_refresh = r;
 			TAILQ_INSERT_TAIL(&r->r_waits, w, w_entry);
@@ -469,7 +476,7 @@ et_refresh_ok(struct ecr_refresh *r, struct ecr_token *tok)
 
 /*
  * The refresh failed: one log line with AWS's code, the failure shared
- * for ECR_TOKEN_FAIL_HOLD seconds, this process's waits told.
+ * with the requests waiting for it, this process's waits told.
  */
 static void
 et_refresh_fail(struct ecr_refresh *r, const char *code, const char *fmt,

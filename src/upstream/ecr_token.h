@@ -8,8 +8,10 @@
  * that finds no valid token waits for the refresh under way (in this
  * process: told at once; in another: looked up every ECR_TOKEN_POLL_MS)
  * or makes it. A failed refresh is logged once, with AWS's error code,
- * and for ECR_TOKEN_FAIL_HOLD seconds every request gets its message
- * without asking AWS again; an expired token is never handed out.
+ * and every request that waited for it (in any process) gets its
+ * message without asking AWS again; the next request tries again, so
+ * that depot recovers as soon as AWS answers. An expired token is never
+ * handed out.
  *
  * A refresh: credentials (aws_credentials.h: static keys or the default
  * chain), then GetAuthorizationToken signed with them, then the token
@@ -23,7 +25,8 @@
 
 #define ECR_TOKEN_MARGIN	1800	/* s: refresh at most this early */
 #define ECR_TOKEN_POLL_MS	50	/* waiting on another process */
-#define ECR_TOKEN_FAIL_HOLD	5	/* s a failure is handed out */
+#define ECR_TOKEN_FAIL_HOLD	0	/* s a failure is handed out to
+					   new requests too */
 
 struct config_upstream;
 struct fetcher;

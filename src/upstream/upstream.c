@@ -776,7 +776,9 @@ uc_finish(struct upstream_call *uc, enum upstream_result result,
 			free(msg);
 			msg = hint;
 		}
-		log_debug("upstream call: %s", msg);
+		/* A token failure was logged where it happened. */
+		if (result != UPSTREAM_ETOKEN)
+			log_debug("upstream call: %s", msg);
 	}
 	uc->uc_done = 1;
 	if (uc->uc_cb.on_done != NULL)

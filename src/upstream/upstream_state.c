@@ -77,6 +77,7 @@ struct us_ecr {
 	time_t		 e_claim_started;
 	uint64_t	 e_claim_ticket;
 	time_t		 e_failed_until;
+	uint64_t	 e_fail_seq;	/* failed refreshes */
 	char		 e_error[UPSTREAM_ECR_ERROR_MAX];
 };
 
@@ -889,7 +890,7 @@ us_ecr_claim(struct us_ecr *e, time_t now, struct upstream_ecr_view *v)
 
 enum upstream_ecr_state
 upstream_ecr_acquire(const char *key, uint64_t fingerprint, time_t now,
-    struct upstream_ecr_view *v)
+    const uint64_t *fail_seen, struct upstream_ecr_view *v)
 {
 	struct us_ecr		*e;
 	enum upstream_ecr_state	 st;
@@ -902,6 +903,7 @@ upstream_ecr_acquire(const char *key, uint64_t fingerprint, time_t now,
 		return (UPSTREAM_ECR_REFRESH);
 	}
 	v->ev_generation = e->e_generation;
+	v->ev_fail_seq = e->e_fail_seq;
 	if (e->e_expires != 0 &&
 	    e->e_expires > now + UPSTREAM_ECR_EXPIRY_MARGIN) {
 		v->ev_has_token = 1;
@@ -924,7 +926,8 @@ upstream_ecr_acquire(const char *key, uint64_t fingerprint, time_t now,
 	if (st == UPSTREAM_ECR_WAIT) {
 		if (us_ecr_claimed(e, now))
 			st = UPSTREAM_ECR_WAIT;
-		else if (now < e->e_failed_until) {
+		else if (now < e->e_failed_until || (fail_seen != NULL &&
+		    *fail_seen != e->e_fail_seq)) {
 			memcpy(v->ev_error, e->e_error, sizeof(v->ev_error));
 			st = UPSTREAM_ECR_FAILED;
 		} else {
@@ -991,6 +994,7 @@ upstream_ecr_fail(const char *key, uint64_t ticket, const char *error,
 		(void)snprintf(e->e_error, sizeof(e->e_error), "%s",
 		    error != NULL ? error : "refresh failed");
 		e->e_failed_until = until;
+		e->e_fail_seq++;
 		e->e_claim_pid = 0;
 	}
 	us_unlock();

@@ -155,8 +155,10 @@ void	upstream_flight_drop_pid(pid_t pid);
  *			token may still be used meanwhile (a refresh ahead
  *			of expiry);
  *   UPSTREAM_ECR_WAIT	another live process refreshes: look again soon;
- *   UPSTREAM_ECR_FAILED	the last refresh failed less than a moment ago
- *			and no valid token is left: view->ev_error says why.
+ *   UPSTREAM_ECR_FAILED	no valid token, and a refresh failed since the
+ *			caller's first ask (fail_seen: the view's
+ *			ev_fail_seq of that ask; NULL on the first) or
+ *			less than its hold ago: view->ev_error says why.
  * An expired token is never handed out. A claim whose process died, or
  * older than UPSTREAM_ECR_CLAIM_MAX_AGE, is taken over. Without a
  * segment every call is REFRESH with no token (ticket 0).
@@ -177,11 +179,13 @@ struct upstream_ecr_view {
 	time_t		 ev_expires;
 	uint64_t	 ev_generation;
 	uint64_t	 ev_ticket;
+	uint64_t	 ev_fail_seq;
 	char		 ev_error[UPSTREAM_ECR_ERROR_MAX];
 };
 
 enum upstream_ecr_state upstream_ecr_acquire(const char *key,
-		    uint64_t fingerprint, time_t now, struct upstream_ecr_view *);
+		    uint64_t fingerprint, time_t now, const uint64_t *fail_seen,
+		    struct upstream_ecr_view *);
 /*
  * The refresh of ticket got a token: store it, end the claim. Returns
  * the token's generation (0 when the claim was lost or no segment).

@@ -2,7 +2,7 @@
  * ecr_url_test.c: unit tests for ecr.c: every accepted ECR URL form
  * (console private with and without the region in the host, China
  * console, registry hosts, -fips, .amazonaws.com.cn, us-gov,
- * public.ecr.aws and gallery.ecr.aws with and without an alias) and
+ * public.ecr.aws and gallery.ecr.aws with an alias) and
  * what each resolves to; a list of wrong ones (a region in the host and
  * in ?region= that differ, the public console form, other hosts, bad
  * accounts, regions, repositories and aliases); the signed
@@ -98,9 +98,6 @@ static const struct good_url good[] = {
 	    "us-east-1", "aws", 0, "docker", "library/alpine",
 	    "https://public.ecr.aws",
 	    "https://api.ecr-public.us-east-1.amazonaws.com", "ecr-public" },
-	{ "https://public.ecr.aws", ECR_PUBLIC, "", "us-east-1", "aws", 0,
-	    NULL, NULL, "https://public.ecr.aws",
-	    "https://api.ecr-public.us-east-1.amazonaws.com", "ecr-public" },
 	{ "https://gallery.ecr.aws/my_alias-1/app/", ECR_PUBLIC, "",
 	    "us-east-1", "aws", 0, "my_alias-1", "app",
 	    "https://public.ecr.aws",
@@ -151,6 +148,8 @@ static const struct {
 	    "123456789012/app?region=us-east-1", "must agree" },
 	{ "https://public.ecr.aws/Upper", "alias" },
 	{ "https://public.ecr.aws/a", "alias" },
+	{ "https://public.ecr.aws", "public.ecr.aws/<alias>" },
+	{ "https://gallery.ecr.aws/", "public.ecr.aws/<alias>" },
 	{ "https://public.ecr.aws/alias/App", "repository name" },
 	{ "https://public.ecr.aws/al ias", "blanks" },
 	{ "", "https://" },

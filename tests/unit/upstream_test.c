@@ -905,13 +905,15 @@ ecr_init(struct config_upstream *up)
 
 /*
  * ECR: one token for every call, sent as Basic; a 401 or a 403 drops
- * it and gets a fresh one once; a failed refresh is a clear error,
- * handed out again without asking AWS for a moment; no secret leaks.
+ * it and gets a fresh one once; a failed refresh is a clear error for
+ * every call that waited for it, and the next call asks AWS again; no
+ * secret leaks.
  */
 START_TEST(test_ecr)
 {
 	struct config_upstream	 up;
-	struct result		 r;
+	struct result		 r, r1, r2;
+	int			 done = 0;
 
 	ecr_init(&up);
 	fk.fk_ecr_gen = 1;
@@ -951,10 +953,21 @@ START_TEST(test_ecr)
 	ck_assert_ptr_null(strstr(r.r_errmsg, "ecr-secret-key"));
 	ck_assert_ptr_null(strstr(r.r_errmsg, "ecr-pw"));
 	ck_assert_int_eq(fk.fk_ecr_calls, 4);
-	/* The failure stands a moment: AWS is not asked again. */
+	/* Calls waiting together share one failed refresh. */
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	r1.r_counter = r2.r_counter = &done;
+	ck_assert_ptr_nonnull(start(&up, "ecrapp", "manifests/latest", &r1));
+	ck_assert_ptr_nonnull(start(&up, "ecrapp", "manifests/latest", &r2));
+	loop_until(&done, 2, 60000);
+	ck_assert_int_eq(r1.r_result, UPSTREAM_ETOKEN);
+	ck_assert_int_eq(r2.r_result, UPSTREAM_ETOKEN);
+	ck_assert_int_eq(fk.fk_ecr_calls, 5);
+	/* Once AWS answers again, the next call succeeds. */
+	fk.fk_ecr_throttle = 0;
 	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
-	ck_assert_int_eq(r.r_result, UPSTREAM_ETOKEN);
-	ck_assert_int_eq(fk.fk_ecr_calls, 4);
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_int_eq(fk.fk_ecr_calls, 6);
 	ecr_location_clear(&up.up_ecr);
 }
 END_TEST
