@@ -234,7 +234,8 @@ sv_query(const char *query)
 		if (*s == '&')
 			s++;
 	}
-	qsort(p, n, sizeof(*p), sv_pair_cmp);
+	if (n > 0)
+		qsort(p, n, sizeof(*p), sv_pair_cmp);
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			sv_adds(&b, "&");
