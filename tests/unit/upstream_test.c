@@ -7,7 +7,7 @@
  * cache, Basic, refused credentials, credentials kept from untrusted
  * realms, Retry-After and the breaker skipping calls, the library/
  * mapping, ECR (its token as Basic, shared, refreshed once on a 401 or
- * 403, a failed refresh), and that no callback ever comes from inside
+ * 403, a failed refresh; ECR Public with keys), and that no callback ever comes from inside
  * upstream_call_start or after a cancel.
  */
 #include <sys/types.h>
@@ -99,6 +99,9 @@ static void		 fake_ecr_api(struct evhttp_request *, const char *);
 static void		 fake_ecr_registry(struct evhttp_request *,
 			    const char *);
 static void		 ecr_init(struct config_upstream *);
+static void		 fake_ecr_public_token(struct evhttp_request *,
+			    const char *);
+static void		 ecr_basic(char *, size_t);
 static void		 fake_reply(struct evhttp_request *, int,
 			    const char *);
 static void		 fake_challenge(struct evhttp_request *, const char *,
@@ -219,6 +222,10 @@ fake_cb(struct evhttp_request *req, void *arg)
 		fake_ecr_api(req, auth);
 		return;
 	}
+	if (strncmp(uri, "/ecrpub-token", 13) == 0) {
+		fake_ecr_public_token(req, auth);
+		return;
+	}
 	fk.fk_registry_requests++;
 	snprintf(fk.fk_registry_auth, sizeof(fk.fk_registry_auth), "%s",
 	    auth != NULL ? auth : "");
@@ -259,6 +266,11 @@ fake_cb(struct evhttp_request *req, void *arg)
 		}
 	} else if (strncmp(uri, "/v2/ecrapp/", 11) == 0) {
 		fake_ecr_registry(req, auth);
+	} else if (strncmp(uri, "/v2/pubalias/app/", 17) == 0) {
+		if (auth != NULL && strcmp(auth, "Bearer pub-tok") == 0)
+			fake_reply(req, 200, "public-body");
+		else
+			fake_challenge(req, "127.0.0.1", "/ecrpub-token");
 	} else if (strncmp(uri, "/v2/nochallenge/", 16) == 0)
 		fake_reply(req, 401, NULL);
 	else if (strncmp(uri, "/v2/limited/", 12) == 0) {
@@ -309,17 +321,42 @@ fake_ecr_api(struct evhttp_request *req, const char *auth)
 	fake_reply(req, 200, body);
 }
 
+/* "Basic base64(AWS:ecr-pw-<gen>)" into buf. */
+static void
+ecr_basic(char *buf, size_t len)
+{
+	char	 plain[64];
+
+	ck_assert_uint_ge(len, 128);
+	snprintf(plain, sizeof(plain), "AWS:ecr-pw-%d", fk.fk_ecr_gen);
+	strcpy(buf, "Basic ");
+	EVP_EncodeBlock((unsigned char *)buf + 6,
+	    (const unsigned char *)plain, strlen(plain));
+}
+
+/* ECR Public's token service: a token for the ECR token as Basic. */
+static void
+fake_ecr_public_token(struct evhttp_request *req, const char *auth)
+{
+	char	 good[128];
+
+	fk.fk_token_requests++;
+	ecr_basic(good, sizeof(good));
+	if (auth != NULL && strcmp(auth, good) == 0)
+		fake_reply(req, 200, "{\"token\":\"pub-tok\","
+		    "\"expires_in\":300}");
+	else
+		fake_reply(req, 401, "no");
+}
+
 /* A registry behind Basic AWS:ecr-pw-<gen>; 403 while fk_ecr_403. */
 static void
 fake_ecr_registry(struct evhttp_request *req, const char *auth)
 {
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
-	char			 plain[64], good[128];
+	char			 good[128];
 
-	snprintf(plain, sizeof(plain), "AWS:ecr-pw-%d", fk.fk_ecr_gen);
-	strcpy(good, "Basic ");
-	EVP_EncodeBlock((unsigned char *)good + 6,
-	    (const unsigned char *)plain, strlen(plain));
+	ecr_basic(good, sizeof(good));
 	if (auth != NULL && fk.fk_ecr_403 > 0) {
 		fk.fk_ecr_403--;
 		fake_reply(req, 403, "{\"errors\":[{\"code\":\"DENIED\","
@@ -972,6 +1009,39 @@ START_TEST(test_ecr)
 }
 END_TEST
 
+/*
+ * ECR Public with keys: ecr-public's GetAuthorizationToken (us-east-1),
+ * its token as Basic credentials for the Bearer token service, and the
+ * alias in front of the repository.
+ */
+START_TEST(test_ecr_public)
+{
+	struct config_upstream	 up;
+	struct result		 r;
+	char			*cause = NULL;
+
+	ecr_init(&up);
+	ecr_location_clear(&up.up_ecr);
+	up.up_url = "https://public.ecr.aws/pubalias";
+	ck_assert_int_eq(ecr_url_parse(up.up_url, &up.up_ecr, &cause), 0);
+	fk.fk_ecr_gen = 7;
+	r.r_call = NULL;
+	ck_assert(run(&up, "pubalias/app", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_result, UPSTREAM_OK);
+	ck_assert_str_eq(r.r_body, "public-body");
+	ck_assert_int_eq(fk.fk_ecr_calls, 1);
+	ck_assert_int_eq(fk.fk_token_requests, 1);
+	ck_assert_str_eq(fk.fk_ecr_target,
+	    "SpencerFrontendService.GetAuthorizationToken");
+	ck_assert_ptr_nonnull(strstr(fk.fk_ecr_authz,
+	    "/us-east-1/ecr-public/aws4_request"));
+	cause = upstream_remote_repo(&up, "app");
+	ck_assert_str_eq(cause, "pubalias/app");
+	free(cause);
+	ecr_location_clear(&up.up_ecr);
+}
+END_TEST
+
 START_TEST(test_cancel)
 {
 	struct config_upstream	 up, ecr;
@@ -1067,6 +1137,7 @@ upstream_suite(void)
 	tcase_add_test(tc, test_breaker);
 	tcase_add_test(tc, test_library);
 	tcase_add_test(tc, test_ecr);
+	tcase_add_test(tc, test_ecr_public);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_bad_request);
 	suite_add_tcase(s, tc);
