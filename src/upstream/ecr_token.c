@@ -190,7 +190,10 @@ et_step(struct ecr_token_wait *w)
 		et_answer(w, NULL, NULL, 0, v->ev_error);
 		break;
 	case UPSTREAM_ECR_REFRESH:
-		if ((r = et_refresh_find(key)) == NULL)
+		/* A refresh of ours outlived its claim: it takes the new one. */
+		if ((r = et_refresh_find(key)) != NULL)
+			r->r_ticket = v->ev_ticket;
+		else
 			r = et_refresh_start(w->w_fetcher, w->w_up,
 			    v->ev_ticket);
 		if (v->ev_has_token)
