@@ -90,8 +90,7 @@ static void	 ac_end(struct aws_credentials_get *, int, const char *,
 		    4, 5)));
 static void	 ac_deferred_cb(evutil_socket_t, short, void *);
 static void	 ac_free(struct aws_credentials_get *);
-static void	 ac_chain(struct aws_credentials_get *,
-		    const struct aws_chain_config *);
+static void	 ac_chain(struct aws_credentials_get *);
 static int	 ac_env_set(const char *);
 static char	*ac_file_read(const char *, char **);
 static void	 ac_fetch(struct aws_credentials_get *, enum fetch_method,
@@ -105,7 +104,7 @@ static void	 ac_container(struct aws_credentials_get *);
 static void	 ac_imds_token(struct aws_credentials_get *);
 static void	 ac_imds_role(struct aws_credentials_get *);
 static void	 ac_imds_creds(struct aws_credentials_get *);
-static void	 ac_got(struct aws_credentials_get *, const char *, size_t);
+static void	 ac_got(struct aws_credentials_get *, const char *);
 static struct ac_cache *ac_cache_find(const char *, int);
 
 static const struct fetch_callbacks ac_callbacks = {
@@ -487,7 +486,7 @@ aws_credentials_get(struct fetcher *f, const struct aws_chain_config *cc,
 		aws_credentials_copy(&g->g_creds, &c->c_creds);
 		ac_end(g, 1, NULL, NULL);
 	} else
-		ac_chain(g, cc);
+		ac_chain(g);
 	return (g);
 }
 
@@ -542,11 +541,10 @@ ac_file_read(const char *path, char **why)
 
 /* The first link of the chain whose settings are present. */
 static void
-ac_chain(struct aws_credentials_get *g, const struct aws_chain_config *cc)
+ac_chain(struct aws_credentials_get *g)
 {
 	const char	*v;
 
-	(void)cc;
 	if (ac_env_set("AWS_ACCESS_KEY_ID") &&
 	    ac_env_set("AWS_SECRET_ACCESS_KEY")) {
 		g->g_creds.ac_access_key_id = xstrdup(
@@ -844,7 +842,7 @@ ac_answer(struct aws_credentials_get *g, long status)
 			free(cause);
 			return;
 		}
-		ac_got(g, "web identity", 0);
+		ac_got(g, "web identity");
 		return;
 	}
 	if (status != 200) {
@@ -883,21 +881,24 @@ ac_answer(struct aws_credentials_get *g, long status)
 			return;
 		}
 		ac_got(g, g->g_step == AC_CONTAINER ? "container" :
-		    "instance metadata", 0);
+		    "instance metadata");
 	}
 }
 
 /* Temporary credentials arrived: cache them and end. */
 static void
-ac_got(struct aws_credentials_get *g, const char *source, size_t unused)
+ac_got(struct aws_credentials_get *g, const char *source)
 {
 	struct ac_cache	*c;
+	struct tm	 tm;
+	char		 when[32] = "?";
 
-	(void)unused;
 	g->g_creds.ac_source = source;
 	g->g_creds.ac_obtained = time(NULL);
-	log_info("upstream %s: AWS credentials from %s, valid until %lld",
-	    g->g_key, source, (long long)g->g_creds.ac_expiration);
+	if (gmtime_r(&g->g_creds.ac_expiration, &tm) != NULL)
+		(void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("upstream %s: AWS credentials from %s, valid until %s",
+	    g->g_key, source, g->g_creds.ac_expiration != 0 ? when : "-");
 	c = ac_cache_find(g->g_key, 1);
 	aws_credentials_clear(&c->c_creds);
 	aws_credentials_copy(&c->c_creds, &g->g_creds);

@@ -32,6 +32,9 @@
  *	- fetch_cancel on the fetch whose on_done is running: a no-op.
  *	- fetcher_free: never from a callback.
  *
+ * Methods: GET and HEAD for registries; POST and PUT with a small body
+ * (copied) for the AWS APIs (ECR, STS) and IMDSv2.
+ *
  * Security: request credentials (fetch_request.username/password) and any
  * "Authorization:" extra header are only sent to the host (and port) of
  * the original URL, never after a redirect to another one. Only http and
