@@ -1,7 +1,8 @@
 /*
  * fetch_test.c: unit tests for fetch.c. Two evhttp servers listen on
  * 127.0.0.1 (ephemeral ports) on the same event base as the fetcher, so
- * one loop drives both ends: bodies and headers, HEAD, error statuses,
+ * one loop drives both ends: bodies and headers, HEAD, POST and PUT
+ * bodies, error statuses,
  * chunked and 50 MB bodies with pause and resume, refused connections,
  * idle timeouts, redirects (and the credentials they must not carry to
  * another port), cancellation from inside callbacks, and many transfers
