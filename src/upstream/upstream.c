@@ -10,6 +10,9 @@
  * challenge decides what comes next. Every other answer is final: the
  * caller gets its head, body and end through the call.
  *
+ * An ECR call waits for its token (ecr_token.h) before its first
+ * exchange and again after the registry refused it.
+ *
  * Ends that do not come from a fetch (skipped, unsupported source) and
  * the freeing of a cancelled call go through a deferred event, so no
  * callback ever runs inside upstream_call_start or upstream_call_cancel.
