@@ -1,0 +1,202 @@
+/*
+ * index_impl.h: what the files of the index share, and nothing else
+ * includes: the Berkeley DB handles, the list of tables, keys, the value
+ * codec, records and prefix scans, and the calls one table file makes into
+ * another inside a transaction. The files of src/store/index*.c are the
+ * only code of depot that includes <db.h>; everything else uses index.h.
+ *
+ *   index_env.c        environment, recovery, failchk, the retry gate and
+ *                      the transaction runner (index_txn_run)
+ *   index_codec.c      keys and the versioned value codec
+ *   index_record.c     records and prefix scans on any table
+ *   index_meta.c       meta.db: schema version, counters, health probe
+ *   index_tags.c       tags.db
+ *   index_links.c      links.db
+ *   index_repos.c      repos.db
+ *   index_manifests.c  manifests.db
+ *   index_referrers.c  referrers.db
+ *   index_uploads.c    uploads.db
+ *   index_purge.c      the purge of a registry across the tables
+ *
+ * Adding a table: a name in enum index_table and its file name in
+ * index_files (index_env.c), then index_<table>.c with its key schema in
+ * the comment at its top, its value codec built from index_enc_* and
+ * index_dec_*, and its typed calls in index.h. The file is created on the
+ * next open; no schema version change is needed for a new table.
+ *
+ * Planned, not implemented yet:
+ *   upstreams.db   upstream key -> health, retry-after deadline
+ */
+#ifndef DEPOT_INDEX_IMPL_H
+#define DEPOT_INDEX_IMPL_H
+
+#include <sys/types.h>
+
+#include <db.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/index.h"
+
+#define INDEX_FILE_MODE		0640
+#define INDEX_META_FILE		"meta.db"
+#define INDEX_VALUE_VERSION	1
+#define INDEX_UPLOAD_ID_MAX	64
+#define INDEX_KEY_MAX		1024	/* longest key: a referrer, < 600 */
+#define INDEX_STR_MAX		DEPOT_MANIFEST_MAX	/* any str field */
+
+/* The databases, opened together; INDEX_DB_META first. */
+enum index_table {
+	INDEX_DB_META,
+	INDEX_DB_TAGS,
+	INDEX_DB_LINKS,
+	INDEX_DB_MANIFESTS,
+	INDEX_DB_REFERRERS,
+	INDEX_DB_REPOS,
+	INDEX_DB_UPLOADS,
+	INDEX_NDB
+};
+
+/* The file of each table, in the environment's directory. */
+extern const char *const index_files[INDEX_NDB];
+
+struct index {
+	char		*ix_dir;
+	enum index_role	 ix_role;
+	DB_ENV		*ix_env;
+	DB		*ix_db[INDEX_NDB];
+	int		 ix_gate;	/* fd of the gate file, or -1 */
+	int		 ix_broken;	/* failchk asked for recovery */
+	unsigned int	 ix_seed;	/* jitter of retry pauses */
+};
+
+/* A unit of work run inside a transaction; returns a Berkeley DB code. */
+typedef int	(*index_txn_fn)(struct index *, DB_TXN *, void *);
+
+/* A value being encoded: grows as needed; a field out of range sticks. */
+struct index_enc {
+	unsigned char	*enc_data;
+	size_t		 enc_len;
+	size_t		 enc_size;
+	int		 enc_bad;
+};
+
+/* A value being decoded: any error sticks. */
+struct index_dec {
+	const unsigned char	*dec_p;
+	size_t			 dec_left;
+	int			 dec_bad;
+};
+
+struct index_key {
+	char		 key_buf[INDEX_KEY_MAX];
+	size_t		 key_len;
+};
+
+/* One record of one table, read, written or deleted. */
+struct index_rec {
+	enum index_table	 rec_table;
+	struct index_key	 rec_key;
+	void			*rec_data;	/* when read: malloc'd */
+	size_t			 rec_size;
+};
+
+/*
+ * A prefix scan that collects the rest of each key after the prefix;
+ * sc_keep (when set) says which values to keep.
+ */
+struct index_scan {
+	enum index_table	 sc_table;
+	struct index_key	 sc_from;	/* first key (DB_SET_RANGE) */
+	size_t			 sc_prefix;	/* bytes of sc_from all share */
+	size_t			 sc_rest_max;	/* longest valid rest */
+	size_t			 sc_max;	/* 0: no limit */
+	int			(*sc_keep)(const struct index_scan *,
+				    const void *, size_t);
+	int64_t			 sc_before;	/* for sc_keep */
+	char			**sc_items;
+	size_t			 sc_count;
+};
+
+/* A link (repo, digest) and what goes with it. */
+struct index_link {
+	const char		*ln_repo;
+	const struct digest	*ln_digest;
+	char			 ln_digest_str[DIGEST_STRING_MAX];
+	struct index_key	 ln_key;	/* repo NUL digest */
+	unsigned char		 ln_kind;
+};
+
+/* index_env.c */
+int	index_ready(struct index *, const char *);
+int	index_txn_run(struct index *, const char *, u_int32_t, index_txn_fn,
+	    void *);
+
+/* index_codec.c */
+void	index_enc64(unsigned char *, int64_t);
+int64_t	index_dec64(const unsigned char *);
+int	index_str_ok(const char *, const char *, const char *, size_t);
+int	index_digest_fmt(const char *, const struct digest *, char *);
+int	index_key_make(struct index_key *, const char *, const char *,
+	    const char *);
+void	index_enc_init(struct index_enc *);
+void	index_enc_u8(struct index_enc *, unsigned int);
+void	index_enc_i64(struct index_enc *, int64_t);
+void	index_enc_str(struct index_enc *, const char *, size_t);
+void	index_enc_digest(struct index_enc *, const struct digest *);
+void	index_enc_free(struct index_enc *);
+void	index_dec_init(struct index_dec *, const void *, size_t);
+unsigned int index_dec_u8(struct index_dec *);
+int64_t	index_dec_i64(struct index_dec *);
+void	index_dec_str(struct index_dec *, char *, size_t);
+char	*index_dec_strdup(struct index_dec *);
+void	index_dec_digest(struct index_dec *, struct digest *);
+int	index_dec_end(struct index_dec *, enum index_table);
+
+/* index_record.c */
+void	index_dbt(DBT *, void *, size_t);
+int	index_put(struct index *, DB_TXN *, enum index_table,
+	    const struct index_key *, const void *, size_t);
+int	index_del(struct index *, DB_TXN *, enum index_table,
+	    const struct index_key *);
+int	index_has_prefix(const DBT *, const struct index_key *, size_t);
+int	index_rec_get_txn(struct index *, DB_TXN *, void *);
+int	index_lookup(struct index *, const char *, struct index_rec *);
+int	index_store(struct index *, const char *, struct index_rec *,
+	    struct index_enc *);
+int	index_remove(struct index *, const char *, struct index_rec *);
+int	index_scan_run(struct index *, const char *, struct index_scan *,
+	    char ***, size_t *);
+
+/* index_meta.c */
+int	index_schema_txn(struct index *, DB_TXN *, void *);
+
+/* index_tags.c */
+int	index_tag_encode(struct index_enc *, const struct index_tag *);
+int	index_untag(struct index *, DB_TXN *, const struct index_link *);
+
+/* index_links.c */
+int	index_link_init(struct index_link *, const char *, const char *,
+	    const struct digest *);
+int	index_link_write(struct index *, DB_TXN *,
+	    const struct index_link *);
+int	index_link_read(struct index *, DB_TXN *, const struct index_key *,
+	    u_int32_t, enum index_link_kind *);
+
+/* index_repos.c */
+int	index_repo_add(struct index *, DB_TXN *, const char *);
+int	index_repo_prune(struct index *, DB_TXN *, const char *);
+
+/* index_manifests.c */
+int	index_manifest_encode(struct index_enc *,
+	    const struct index_manifest *);
+int	index_manifest_decode(const void *, size_t, struct index_manifest *);
+
+/* index_referrers.c */
+int	index_subject_drop(struct index *, DB_TXN *,
+	    const struct index_link *);
+
+/* index_uploads.c */
+int	index_upload_decode(const void *, size_t, struct index_upload *);
+
+#endif /* DEPOT_INDEX_IMPL_H */

@@ -1,0 +1,238 @@
+/*
+ * index_manifests.c: manifests.db, what the index knows of each manifest,
+ * and the transactions that record a manifest in a repository and remove
+ * it from one, across tags, links, repos and referrers.
+ *
+ * Key schema (manifests.db):
+ *   key    digest ("alg:hex"), global: shared by every repository
+ *   value  str media type, int64 size, str artifact type, u8 has subject,
+ *          [str subject digest], u8 has annotations, [str annotations
+ *          (a JSON object)]
+ * Secondary index: referrers.db (index_referrers.c), per repository, for
+ * the manifests that have a subject. A record stays when a repository
+ * unlinks the manifest (others may link it).
+ */
+
+#include <sys/types.h>
+
+#include <db.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/index_impl.h"
+#include "lib/log.h"
+
+struct index_commit {
+	struct index_link	 cm_link;
+	struct index_key	 cm_tag;	/* key_len 0: no tag */
+	struct index_key	 cm_referrer;	/* key_len 0: no subject */
+	struct index_enc	 cm_manifest;
+	struct index_enc	 cm_tag_value;
+};
+
+static int	index_commit_txn(struct index *, DB_TXN *, void *);
+static int	index_unlink_txn(struct index *, DB_TXN *, void *);
+
+int
+index_manifest_encode(struct index_enc *e, const struct index_manifest *m)
+{
+	index_enc_init(e);
+	index_enc_str(e, m->im_media_type, sizeof(m->im_media_type) - 1);
+	if (m->im_size < 0)
+		e->enc_bad = 1;
+	index_enc_i64(e, m->im_size);
+	index_enc_str(e, m->im_artifact_type,
+	    sizeof(m->im_artifact_type) - 1);
+	index_enc_u8(e, m->im_has_subject != 0);
+	if (m->im_has_subject)
+		index_enc_digest(e, &m->im_subject);
+	index_enc_u8(e, m->im_annotations != NULL);
+	if (m->im_annotations != NULL)
+		index_enc_str(e, m->im_annotations, INDEX_STR_MAX);
+	return (e->enc_bad ? -1 : 0);
+}
+
+/* Decode into m (cleared first); m holds nothing to free on failure. */
+int
+index_manifest_decode(const void *data, size_t size,
+    struct index_manifest *m)
+{
+	struct index_dec	 d;
+	unsigned int		 flag;
+
+	memset(m, 0, sizeof(*m));
+	index_dec_init(&d, data, size);
+	index_dec_str(&d, m->im_media_type, sizeof(m->im_media_type));
+	if ((m->im_size = index_dec_i64(&d)) < 0)
+		d.dec_bad = 1;
+	index_dec_str(&d, m->im_artifact_type, sizeof(m->im_artifact_type));
+	if ((flag = index_dec_u8(&d)) > 1)
+		d.dec_bad = 1;
+	if ((m->im_has_subject = flag == 1))
+		index_dec_digest(&d, &m->im_subject);
+	if ((flag = index_dec_u8(&d)) > 1)
+		d.dec_bad = 1;
+	if (flag == 1)
+		m->im_annotations = index_dec_strdup(&d);
+	if (index_dec_end(&d, INDEX_DB_MANIFESTS) != 0) {
+		index_manifest_clear(m);
+		return (EINVAL);
+	}
+	return (0);
+}
+
+static int
+index_commit_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_commit	*cm = arg;
+	struct index_key	 mkey;
+	int			 ret;
+
+	if (index_key_make(&mkey, cm->cm_link.ln_digest_str, NULL, NULL) == -1)
+		return (EINVAL);
+	if ((ret = index_put(ix, txn, INDEX_DB_MANIFESTS, &mkey,
+	    cm->cm_manifest.enc_data, cm->cm_manifest.enc_len)) != 0 ||
+	    (ret = index_link_write(ix, txn, &cm->cm_link)) != 0)
+		return (ret);
+	if (cm->cm_tag.key_len > 0 &&
+	    (ret = index_put(ix, txn, INDEX_DB_TAGS, &cm->cm_tag,
+	    cm->cm_tag_value.enc_data, cm->cm_tag_value.enc_len)) != 0)
+		return (ret);
+	if (cm->cm_referrer.key_len > 0 &&
+	    (ret = index_put(ix, txn, INDEX_DB_REFERRERS, &cm->cm_referrer,
+	    NULL, 0)) != 0)
+		return (ret);
+	return (0);
+}
+
+/*
+ * Unlink a manifest from its repository: DB_NOTFOUND when the repository
+ * has no manifest link to it (a blob link is not one and stays).
+ */
+static int
+index_unlink_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_link	*ln = arg;
+	enum index_link_kind	 kind;
+	int			 ret;
+
+	if ((ret = index_link_read(ix, txn, &ln->ln_key, DB_RMW, &kind)) != 0)
+		return (ret);
+	if (kind != INDEX_LINK_MANIFEST)
+		return (DB_NOTFOUND);
+	if ((ret = index_del(ix, txn, INDEX_DB_LINKS, &ln->ln_key)) != 0 ||
+	    (ret = index_untag(ix, txn, ln)) != 0 ||
+	    (ret = index_subject_drop(ix, txn, ln)) != 0)
+		return (ret);
+	return (index_repo_prune(ix, txn, ln->ln_repo));
+}
+
+/* On 1, out->im_annotations (NULL when none) is freed by the caller. */
+int
+index_manifest_get(struct index *ix, const struct digest *d,
+    struct index_manifest *out)
+{
+	struct index_rec	 rec;
+	char			 buf[DIGEST_STRING_MAX];
+	int			 found;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (!index_ready(ix, __func__) ||
+	    index_digest_fmt(__func__, d, buf) == -1)
+		return (-1);
+	if (out == NULL) {
+		log_warnx("%s: bad arguments", __func__);
+		return (-1);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.rec_table = INDEX_DB_MANIFESTS;
+	if (index_key_make(&rec.rec_key, buf, NULL, NULL) == -1)
+		return (-1);
+	if ((found = index_lookup(ix, "get manifest", &rec)) == 1 &&
+	    index_manifest_decode(rec.rec_data, rec.rec_size, out) != 0)
+		found = -1;
+	free(rec.rec_data);
+	return (found);
+}
+
+void
+index_manifest_clear(struct index_manifest *m)
+{
+	if (m == NULL)
+		return;
+	free(m->im_annotations);
+	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * The tag, when given, points at d whatever t->it_digest says: t brings
+ * the other fields.
+ */
+int
+index_manifest_commit(struct index *ix, const char *repo,
+    const struct digest *d, const struct index_manifest *m, const char *tag,
+    const struct index_tag *t)
+{
+	struct index_commit	 cm;
+	struct index_tag	 tv;
+	char			 subject[DIGEST_STRING_MAX];
+	int			 rv = -1;
+
+	if (!index_ready(ix, __func__))
+		return (-1);
+	memset(&cm, 0, sizeof(cm));
+	if (index_link_init(&cm.cm_link, __func__, repo, d) == -1)
+		return (-1);
+	cm.cm_link.ln_kind = INDEX_LINK_MANIFEST;
+	if (m == NULL || (tag != NULL && t == NULL)) {
+		log_warnx("%s: bad arguments", __func__);
+		return (-1);
+	}
+	if (index_manifest_encode(&cm.cm_manifest, m) == -1) {
+		log_warnx("%s: bad manifest record", __func__);
+		goto fail;
+	}
+	if (tag != NULL) {
+		tv = *t;
+		tv.it_digest = *d;
+		if (!index_str_ok(__func__, "tag", tag, DEPOT_TAG_MAX) ||
+		    index_key_make(&cm.cm_tag, repo, tag, NULL) == -1)
+			goto fail;
+		if (index_tag_encode(&cm.cm_tag_value, &tv) == -1) {
+			log_warnx("%s: bad tag record", __func__);
+			goto fail;
+		}
+	}
+	if (m->im_has_subject) {
+		digest_format(&m->im_subject, subject, sizeof(subject));
+		if (index_key_make(&cm.cm_referrer, repo, subject,
+		    cm.cm_link.ln_digest_str) == -1)
+			goto fail;
+	}
+	if (index_txn_run(ix, "commit manifest", 0, index_commit_txn,
+	    &cm) == 0)
+		rv = 0;
+
+fail:
+	index_enc_free(&cm.cm_manifest);
+	index_enc_free(&cm.cm_tag_value);
+	return (rv);
+}
+
+int
+index_manifest_unlink(struct index *ix, const char *repo,
+    const struct digest *d)
+{
+	struct index_link	 ln;
+	int			 ret;
+
+	if (!index_ready(ix, __func__) ||
+	    index_link_init(&ln, __func__, repo, d) == -1)
+		return (-1);
+	ret = index_txn_run(ix, "unlink manifest", 0, index_unlink_txn, &ln);
+	if (ret == DB_NOTFOUND)
+		return (0);
+	return (ret == 0 ? 1 : -1);
+}

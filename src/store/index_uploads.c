@@ -1,0 +1,227 @@
+/*
+ * index_uploads.c: uploads.db, the blob uploads in progress.
+ *
+ * Key schema (uploads.db):
+ *   key    upload id (1..INDEX_UPLOAD_ID_MAX bytes)
+ *   value  str repo, int64 offset (bytes received so far), int64 started,
+ *          int64 updated (unix seconds)
+ * No secondary index: expired uploads and the uploads into a registry
+ * (index_purge.c) are found by reading them all.
+ */
+
+#include <sys/types.h>
+
+#include <db.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/index_impl.h"
+#include "lib/log.h"
+
+struct index_advance {
+	struct index_key	 ad_key;
+	int64_t			 ad_expect;
+	int64_t			 ad_next;
+};
+
+static int	index_upload_encode(struct index_enc *,
+		    const struct index_upload *);
+static int	index_upload_rec(struct index_rec *, const char *,
+		    const char *);
+static int	index_upload_expired_keep(const struct index_scan *,
+		    const void *, size_t);
+static int	index_advance_txn(struct index *, DB_TXN *, void *);
+
+static int
+index_upload_encode(struct index_enc *e, const struct index_upload *u)
+{
+	index_enc_init(e);
+	if (strnlen(u->iu_repo, sizeof(u->iu_repo)) == 0 || u->iu_offset < 0)
+		e->enc_bad = 1;
+	index_enc_str(e, u->iu_repo, sizeof(u->iu_repo) - 1);
+	index_enc_i64(e, u->iu_offset);
+	index_enc_i64(e, u->iu_started);
+	index_enc_i64(e, u->iu_updated);
+	return (e->enc_bad ? -1 : 0);
+}
+
+int
+index_upload_decode(const void *data, size_t size, struct index_upload *u)
+{
+	struct index_dec	 d;
+
+	memset(u, 0, sizeof(*u));
+	index_dec_init(&d, data, size);
+	index_dec_str(&d, u->iu_repo, sizeof(u->iu_repo));
+	if ((u->iu_offset = index_dec_i64(&d)) < 0 || u->iu_repo[0] == '\0')
+		d.dec_bad = 1;
+	u->iu_started = index_dec_i64(&d);
+	u->iu_updated = index_dec_i64(&d);
+	return (index_dec_end(&d, INDEX_DB_UPLOADS));
+}
+
+/* Check an upload id and aim rec at its record. 0 or -1 (logged). */
+static int
+index_upload_rec(struct index_rec *rec, const char *func, const char *id)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->rec_table = INDEX_DB_UPLOADS;
+	if (!index_str_ok(func, "upload id", id, INDEX_UPLOAD_ID_MAX))
+		return (-1);
+	return (index_key_make(&rec->rec_key, id, NULL, NULL));
+}
+
+/* An upload old enough or garbled (so that it gets cleaned up too). */
+static int
+index_upload_expired_keep(const struct index_scan *sc, const void *data,
+    size_t size)
+{
+	struct index_upload	 u;
+
+	return (index_upload_decode(data, size, &u) != 0 ||
+	    u.iu_updated < sc->sc_before);
+}
+
+/*
+ * Compare and set an upload's offset. DB_NOTFOUND both when the upload is
+ * absent and when it is at another offset: nothing is written either way.
+ */
+static int
+index_advance_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_advance	*ad = arg;
+	struct index_upload	 u;
+	struct index_enc	 e;
+	DB			*db = ix->ix_db[INDEX_DB_UPLOADS];
+	DBT			 key, data;
+	int			 ret;
+
+	index_dbt(&key, ad->ad_key.key_buf, ad->ad_key.key_len);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_MALLOC;
+	if ((ret = db->get(db, txn, &key, &data, DB_RMW)) != 0)
+		return (ret);
+	ret = index_upload_decode(data.data, data.size, &u);
+	free(data.data);
+	if (ret != 0)
+		return (ret);
+	if (u.iu_offset != ad->ad_expect)
+		return (DB_NOTFOUND);
+	u.iu_offset = ad->ad_next;
+	u.iu_updated = (int64_t)time(NULL);
+	if (index_upload_encode(&e, &u) == -1) {
+		index_enc_free(&e);
+		return (EINVAL);
+	}
+	ret = index_put(ix, txn, INDEX_DB_UPLOADS, &ad->ad_key, e.enc_data,
+	    e.enc_len);
+	index_enc_free(&e);
+	return (ret);
+}
+
+int
+index_upload_put(struct index *ix, const char *id,
+    const struct index_upload *u)
+{
+	struct index_rec	 rec;
+	struct index_enc	 e;
+
+	if (!index_ready(ix, __func__) ||
+	    index_upload_rec(&rec, __func__, id) == -1)
+		return (-1);
+	if (u == NULL || index_upload_encode(&e, u) == -1) {
+		if (u != NULL)
+			index_enc_free(&e);
+		log_warnx("%s: bad upload record", __func__);
+		return (-1);
+	}
+	return (index_store(ix, "put upload", &rec, &e));
+}
+
+int
+index_upload_get(struct index *ix, const char *id, struct index_upload *out)
+{
+	struct index_rec	 rec;
+	int			 found;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (!index_ready(ix, __func__) ||
+	    index_upload_rec(&rec, __func__, id) == -1)
+		return (-1);
+	if (out == NULL) {
+		log_warnx("%s: bad arguments", __func__);
+		return (-1);
+	}
+	if ((found = index_lookup(ix, "get upload", &rec)) == 1 &&
+	    index_upload_decode(rec.rec_data, rec.rec_size, out) != 0)
+		found = -1;
+	free(rec.rec_data);
+	return (found);
+}
+
+int
+index_upload_delete(struct index *ix, const char *id)
+{
+	struct index_rec	 rec;
+
+	if (!index_ready(ix, __func__) ||
+	    index_upload_rec(&rec, __func__, id) == -1)
+		return (-1);
+	return (index_remove(ix, "delete upload", &rec));
+}
+
+int
+index_upload_advance(struct index *ix, const char *id, int64_t expect,
+    int64_t next)
+{
+	struct index_rec	 rec;
+	struct index_advance	 ad;
+	int			 ret;
+
+	if (!index_ready(ix, __func__) ||
+	    index_upload_rec(&rec, __func__, id) == -1)
+		return (-1);
+	if (next < 0) {
+		log_warnx("%s: bad offset", __func__);
+		return (-1);
+	}
+	ad.ad_key = rec.rec_key;
+	ad.ad_expect = expect;
+	ad.ad_next = next;
+	ret = index_txn_run(ix, "advance upload", 0, index_advance_txn, &ad);
+	if (ret == DB_NOTFOUND)
+		return (1);
+	return (ret == 0 ? 0 : -1);
+}
+
+/*
+ * A garbled upload record counts as expired, so that the caller cleans it
+ * up with the rest. Caller frees *ids (NULL when none).
+ */
+int
+index_upload_expired(struct index *ix, int64_t before, size_t n,
+    char ***ids, size_t *count)
+{
+	struct index_scan	 sc;
+
+	if (ids != NULL)
+		*ids = NULL;
+	if (count != NULL)
+		*count = 0;
+	if (!index_ready(ix, __func__))
+		return (-1);
+	if (ids == NULL || count == NULL) {
+		log_warnx("%s: bad arguments", __func__);
+		return (-1);
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.sc_table = INDEX_DB_UPLOADS;
+	sc.sc_rest_max = INDEX_UPLOAD_ID_MAX;
+	sc.sc_max = n;
+	sc.sc_keep = index_upload_expired_keep;
+	sc.sc_before = before;
+	return (index_scan_run(ix, "list expired uploads", &sc, ids, count));
+}
