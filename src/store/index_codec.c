@@ -125,6 +125,17 @@ index_enc_init(struct index_enc *e)
 	index_enc_u8(e, INDEX_VALUE_VERSION);
 }
 
+/* Finish encoding a value of table: 0, or -1 (logged, e freed) when bad. */
+int
+index_enc_end(struct index_enc *e, enum index_table table)
+{
+	if (!e->enc_bad)
+		return (0);
+	log_warnx("%s: %s: bad value", __func__, index_files[table]);
+	index_enc_free(e);
+	return (-1);
+}
+
 static void
 index_enc_bytes(struct index_enc *e, const void *p, size_t n)
 {
@@ -232,6 +243,17 @@ index_dec_u8(struct index_dec *d)
 	if ((p = index_dec_take(d, 1)) == NULL)
 		return (0);
 	return (p[0]);
+}
+
+/* A u8 that must be 0 or 1. */
+int
+index_dec_flag(struct index_dec *d)
+{
+	unsigned int	 v;
+
+	if ((v = index_dec_u8(d)) > 1)
+		d->dec_bad = 1;
+	return (v == 1);
 }
 
 int64_t

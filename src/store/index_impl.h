@@ -93,13 +93,25 @@ struct index_key {
 	size_t		 key_len;
 };
 
+/* Decode a value into out: 0, or EINVAL when garbled (logged). */
+typedef int	(*index_decode_fn)(const void *, size_t, void *);
+
 /* One record of one table, read, written or deleted. */
 struct index_rec {
 	enum index_table	 rec_table;
 	struct index_key	 rec_key;
-	void			*rec_data;	/* when read: malloc'd */
+	const void		*rec_data;	/* to write */
 	size_t			 rec_size;
+	index_decode_fn		 rec_decode;	/* to read: into rec_out */
+	void			*rec_out;
 };
+
+/*
+ * Called by index_walk on each entry: 0 goes on, INDEX_WALK_STOP ends the
+ * walk (index_walk then returns 0), anything else ends it with that code.
+ */
+typedef int	(*index_walk_fn)(DBC *, const DBT *, const DBT *, void *);
+#define INDEX_WALK_STOP	(-1)	/* neither a Berkeley DB code nor an errno */
 
 /*
  * A prefix scan that collects the rest of each key after the prefix;
@@ -139,6 +151,7 @@ int	index_str_ok(const char *, const char *, const char *, size_t);
 int	index_digest_fmt(const char *, const struct digest *, char *);
 int	index_key_make(struct index_key *, const char *, const char *,
 	    const char *);
+int	index_enc_end(struct index_enc *, enum index_table);
 void	index_enc_init(struct index_enc *);
 void	index_enc_u8(struct index_enc *, unsigned int);
 void	index_enc_i64(struct index_enc *, int64_t);
@@ -147,6 +160,7 @@ void	index_enc_digest(struct index_enc *, const struct digest *);
 void	index_enc_free(struct index_enc *);
 void	index_dec_init(struct index_dec *, const void *, size_t);
 unsigned int index_dec_u8(struct index_dec *);
+int	index_dec_flag(struct index_dec *);
 int64_t	index_dec_i64(struct index_dec *);
 void	index_dec_str(struct index_dec *, char *, size_t);
 char	*index_dec_strdup(struct index_dec *);
@@ -160,11 +174,21 @@ int	index_put(struct index *, DB_TXN *, enum index_table,
 int	index_del(struct index *, DB_TXN *, enum index_table,
 	    const struct index_key *);
 int	index_has_prefix(const DBT *, const struct index_key *, size_t);
-int	index_rec_get_txn(struct index *, DB_TXN *, void *);
-int	index_lookup(struct index *, const char *, struct index_rec *);
+int	index_get(struct index *, DB_TXN *, enum index_table,
+	    const struct index_key *, u_int32_t, index_decode_fn, void *);
+int	index_walk(struct index *, DB_TXN *, enum index_table,
+	    const struct index_key *, const struct index_key *, size_t,
+	    u_int32_t, index_walk_fn, void *);
+int	index_found(int);
+int	index_lookup(struct index *, const char *, struct index_rec *,
+	    index_decode_fn, void *);
 int	index_store(struct index *, const char *, struct index_rec *,
 	    struct index_enc *);
 int	index_remove(struct index *, const char *, struct index_rec *);
+int	index_scan_init(struct index_scan *, const char *, enum index_table,
+	    char ***, size_t *);
+int	index_scan_after(struct index_scan *, const char *, const char *,
+	    size_t);
 int	index_scan_run(struct index *, const char *, struct index_scan *,
 	    char ***, size_t *);
 
@@ -173,11 +197,15 @@ int	index_schema_txn(struct index *, DB_TXN *, void *);
 
 /* index_tags.c */
 int	index_tag_encode(struct index_enc *, const struct index_tag *);
+int	index_tag_rec(struct index *, struct index_rec *, const char *,
+	    const char *, const char *);
 int	index_untag(struct index *, DB_TXN *, const struct index_link *);
 
 /* index_links.c */
-int	index_link_init(struct index_link *, const char *, const char *,
-	    const struct digest *);
+int	index_link_init(struct index *, struct index_link *, const char *,
+	    const char *, const struct digest *);
+int	index_link_apply(struct index *, const char *, const char *,
+	    const char *, const struct digest *, index_txn_fn);
 int	index_link_write(struct index *, DB_TXN *,
 	    const struct index_link *);
 int	index_link_read(struct index *, DB_TXN *, const struct index_key *,
@@ -190,13 +218,15 @@ int	index_repo_prune(struct index *, DB_TXN *, const char *);
 /* index_manifests.c */
 int	index_manifest_encode(struct index_enc *,
 	    const struct index_manifest *);
-int	index_manifest_decode(const void *, size_t, struct index_manifest *);
+int	index_manifest_decode(const void *, size_t, void *);
 
 /* index_referrers.c */
+int	index_referrer_key(struct index_key *, const char *,
+	    const struct digest *, const char *);
 int	index_subject_drop(struct index *, DB_TXN *,
 	    const struct index_link *);
 
 /* index_uploads.c */
-int	index_upload_decode(const void *, size_t, struct index_upload *);
+int	index_upload_decode(const void *, size_t, void *);
 
 #endif /* DEPOT_INDEX_IMPL_H */

@@ -39,18 +39,37 @@ index_link_decode(const void *data, size_t size, enum index_link_kind *kind)
 	return (index_dec_end(&d, INDEX_DB_LINKS));
 }
 
-/* Check repo and digest, and build the link key. 0 or -1 (logged). */
+/*
+ * Check that the index is open and repo and d are good, and build the
+ * link key. 0 or -1 (logged for func).
+ */
 int
-index_link_init(struct index_link *ln, const char *func, const char *repo,
-    const struct digest *d)
+index_link_init(struct index *ix, struct index_link *ln, const char *func,
+    const char *repo, const struct digest *d)
 {
 	memset(ln, 0, sizeof(*ln));
-	if (!index_str_ok(func, "repository", repo, DEPOT_REPO_MAX) ||
+	if (!index_ready(ix, func) ||
+	    !index_str_ok(func, "repository", repo, DEPOT_REPO_MAX) ||
 	    index_digest_fmt(func, d, ln->ln_digest_str) == -1)
 		return (-1);
 	ln->ln_repo = repo;
 	ln->ln_digest = d;
 	return (index_key_make(&ln->ln_key, repo, ln->ln_digest_str, NULL));
+}
+
+/*
+ * Run fn on the link of repo to d in a transaction: 1 done, 0 when fn
+ * says DB_NOTFOUND, -1 error (logged for func).
+ */
+int
+index_link_apply(struct index *ix, const char *func, const char *what,
+    const char *repo, const struct digest *d, index_txn_fn fn)
+{
+	struct index_link	 ln;
+
+	if (index_link_init(ix, &ln, func, repo, d) == -1)
+		return (-1);
+	return (index_found(index_txn_run(ix, what, 0, fn, &ln)));
 }
 
 /* Store the link, and the repository when it is not listed yet. */
@@ -124,8 +143,7 @@ index_link_put(struct index *ix, const char *repo, const struct digest *d,
 {
 	struct index_link	 ln;
 
-	if (!index_ready(ix, __func__) ||
-	    index_link_init(&ln, __func__, repo, d) == -1)
+	if (index_link_init(ix, &ln, __func__, repo, d) == -1)
 		return (-1);
 	if (kind != INDEX_LINK_BLOB && kind != INDEX_LINK_MANIFEST) {
 		log_warnx("%s: bad link kind %d", __func__, (int)kind);
@@ -142,33 +160,20 @@ index_link_get(struct index *ix, const char *repo, const struct digest *d,
     enum index_link_kind *kind)
 {
 	struct index_link	 ln;
-	int			 ret;
+	int			 found;
 
-	if (!index_ready(ix, __func__) ||
-	    index_link_init(&ln, __func__, repo, d) == -1)
+	if (index_link_init(ix, &ln, __func__, repo, d) == -1)
 		return (-1);
-	ret = index_txn_run(ix, "get link", DB_TXN_SNAPSHOT,
-	    index_link_get_txn, &ln);
-	if (ret == DB_NOTFOUND)
-		return (0);
-	if (ret != 0)
-		return (-1);
-	if (kind != NULL)
+	found = index_found(index_txn_run(ix, "get link", DB_TXN_SNAPSHOT,
+	    index_link_get_txn, &ln));
+	if (found == 1 && kind != NULL)
 		*kind = (enum index_link_kind)ln.ln_kind;
-	return (1);
+	return (found);
 }
 
 int
 index_link_delete(struct index *ix, const char *repo, const struct digest *d)
 {
-	struct index_link	 ln;
-	int			 ret;
-
-	if (!index_ready(ix, __func__) ||
-	    index_link_init(&ln, __func__, repo, d) == -1)
-		return (-1);
-	ret = index_txn_run(ix, "delete link", 0, index_link_del_txn, &ln);
-	if (ret == DB_NOTFOUND)
-		return (0);
-	return (ret == 0 ? 1 : -1);
+	return (index_link_apply(ix, __func__, "delete link", repo, d,
+	    index_link_del_txn));
 }

@@ -34,6 +34,7 @@ struct index_commit {
 static int	index_commit_txn(struct index *, DB_TXN *, void *);
 static int	index_unlink_txn(struct index *, DB_TXN *, void *);
 
+/* Encode m: 0, or -1 (logged, e freed) when a field is out of range. */
 int
 index_manifest_encode(struct index_enc *e, const struct index_manifest *m)
 {
@@ -50,16 +51,18 @@ index_manifest_encode(struct index_enc *e, const struct index_manifest *m)
 	index_enc_u8(e, m->im_annotations != NULL);
 	if (m->im_annotations != NULL)
 		index_enc_str(e, m->im_annotations, INDEX_STR_MAX);
-	return (e->enc_bad ? -1 : 0);
+	return (index_enc_end(e, INDEX_DB_MANIFESTS));
 }
 
-/* Decode into m (cleared first); m holds nothing to free on failure. */
+/*
+ * Decode into out, a struct index_manifest (cleared first), which holds
+ * nothing to free on failure.
+ */
 int
-index_manifest_decode(const void *data, size_t size,
-    struct index_manifest *m)
+index_manifest_decode(const void *data, size_t size, void *out)
 {
+	struct index_manifest	*m = out;
 	struct index_dec	 d;
-	unsigned int		 flag;
 
 	memset(m, 0, sizeof(*m));
 	index_dec_init(&d, data, size);
@@ -67,13 +70,9 @@ index_manifest_decode(const void *data, size_t size,
 	if ((m->im_size = index_dec_i64(&d)) < 0)
 		d.dec_bad = 1;
 	index_dec_str(&d, m->im_artifact_type, sizeof(m->im_artifact_type));
-	if ((flag = index_dec_u8(&d)) > 1)
-		d.dec_bad = 1;
-	if ((m->im_has_subject = flag == 1))
+	if ((m->im_has_subject = index_dec_flag(&d)))
 		index_dec_digest(&d, &m->im_subject);
-	if ((flag = index_dec_u8(&d)) > 1)
-		d.dec_bad = 1;
-	if (flag == 1)
+	if (index_dec_flag(&d))
 		m->im_annotations = index_dec_strdup(&d);
 	if (index_dec_end(&d, INDEX_DB_MANIFESTS) != 0) {
 		index_manifest_clear(m);
@@ -135,26 +134,17 @@ index_manifest_get(struct index *ix, const struct digest *d,
 {
 	struct index_rec	 rec;
 	char			 buf[DIGEST_STRING_MAX];
-	int			 found;
 
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (!index_ready(ix, __func__) ||
-	    index_digest_fmt(__func__, d, buf) == -1)
-		return (-1);
-	if (out == NULL) {
-		log_warnx("%s: bad arguments", __func__);
-		return (-1);
-	}
 	memset(&rec, 0, sizeof(rec));
 	rec.rec_table = INDEX_DB_MANIFESTS;
-	if (index_key_make(&rec.rec_key, buf, NULL, NULL) == -1)
+	if (!index_ready(ix, __func__) ||
+	    index_digest_fmt(__func__, d, buf) == -1 ||
+	    index_key_make(&rec.rec_key, buf, NULL, NULL) == -1)
 		return (-1);
-	if ((found = index_lookup(ix, "get manifest", &rec)) == 1 &&
-	    index_manifest_decode(rec.rec_data, rec.rec_size, out) != 0)
-		found = -1;
-	free(rec.rec_data);
-	return (found);
+	return (index_lookup(ix, "get manifest", &rec, index_manifest_decode,
+	    out));
 }
 
 void
@@ -176,41 +166,31 @@ index_manifest_commit(struct index *ix, const char *repo,
     const struct index_tag *t)
 {
 	struct index_commit	 cm;
+	struct index_rec	 tag_rec;
 	struct index_tag	 tv;
-	char			 subject[DIGEST_STRING_MAX];
 	int			 rv = -1;
 
-	if (!index_ready(ix, __func__))
-		return (-1);
 	memset(&cm, 0, sizeof(cm));
-	if (index_link_init(&cm.cm_link, __func__, repo, d) == -1)
+	if (index_link_init(ix, &cm.cm_link, __func__, repo, d) == -1)
 		return (-1);
 	cm.cm_link.ln_kind = INDEX_LINK_MANIFEST;
 	if (m == NULL || (tag != NULL && t == NULL)) {
 		log_warnx("%s: bad arguments", __func__);
 		return (-1);
 	}
-	if (index_manifest_encode(&cm.cm_manifest, m) == -1) {
-		log_warnx("%s: bad manifest record", __func__);
+	if (index_manifest_encode(&cm.cm_manifest, m) == -1)
 		goto fail;
-	}
 	if (tag != NULL) {
 		tv = *t;
 		tv.it_digest = *d;
-		if (!index_str_ok(__func__, "tag", tag, DEPOT_TAG_MAX) ||
-		    index_key_make(&cm.cm_tag, repo, tag, NULL) == -1)
+		if (index_tag_rec(ix, &tag_rec, __func__, repo, tag) == -1 ||
+		    index_tag_encode(&cm.cm_tag_value, &tv) == -1)
 			goto fail;
-		if (index_tag_encode(&cm.cm_tag_value, &tv) == -1) {
-			log_warnx("%s: bad tag record", __func__);
-			goto fail;
-		}
+		cm.cm_tag = tag_rec.rec_key;
 	}
-	if (m->im_has_subject) {
-		digest_format(&m->im_subject, subject, sizeof(subject));
-		if (index_key_make(&cm.cm_referrer, repo, subject,
-		    cm.cm_link.ln_digest_str) == -1)
-			goto fail;
-	}
+	if (m->im_has_subject && index_referrer_key(&cm.cm_referrer, repo,
+	    &m->im_subject, cm.cm_link.ln_digest_str) == -1)
+		goto fail;
 	if (index_txn_run(ix, "commit manifest", 0, index_commit_txn,
 	    &cm) == 0)
 		rv = 0;
@@ -225,14 +205,6 @@ int
 index_manifest_unlink(struct index *ix, const char *repo,
     const struct digest *d)
 {
-	struct index_link	 ln;
-	int			 ret;
-
-	if (!index_ready(ix, __func__) ||
-	    index_link_init(&ln, __func__, repo, d) == -1)
-		return (-1);
-	ret = index_txn_run(ix, "unlink manifest", 0, index_unlink_txn, &ln);
-	if (ret == DB_NOTFOUND)
-		return (0);
-	return (ret == 0 ? 1 : -1);
+	return (index_link_apply(ix, __func__, "unlink manifest", repo, d,
+	    index_unlink_txn));
 }

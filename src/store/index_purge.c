@@ -27,11 +27,13 @@ struct index_purge {
 	struct index_key	 pg_prefix;	/* "registry/" */
 	struct index_key	 pg_from;	/* first key of the batch */
 	struct index_key	 pg_next;	/* first key of the next batch */
+	size_t			 pg_seen;	/* keys visited by the batch */
 	size_t			 pg_deleted;	/* by the batch */
 	int			 pg_more;	/* a next batch is needed */
 };
 
 static int	index_purge_match(const struct index_purge *, const DBT *);
+static int	index_purge_one(DBC *, const DBT *, const DBT *, void *);
 static int	index_purge_txn(struct index *, DB_TXN *, void *);
 
 /* Does this entry belong to the registry being purged? */
@@ -51,58 +53,46 @@ index_purge_match(const struct index_purge *pg, const DBT *data)
 }
 
 /*
- * Delete the matching entries among at most INDEX_PURGE_BATCH keys from
- * pg_from; set pg_next to the first key not visited when more remain.
- * Keyed tables stop at the end of the prefix; uploads are all walked.
+ * Delete the entry at the cursor when it matches, among at most
+ * INDEX_PURGE_BATCH keys; at the next one, set pg_next to it and stop.
+ */
+static int
+index_purge_one(DBC *dbc, const DBT *key, const DBT *data, void *arg)
+{
+	struct index_purge	*pg = arg;
+	int			 ret;
+
+	if (pg->pg_seen++ == INDEX_PURGE_BATCH) {
+		if (key->size > sizeof(pg->pg_next.key_buf))
+			return (EINVAL);
+		memcpy(pg->pg_next.key_buf, key->data, key->size);
+		pg->pg_next.key_len = key->size;
+		pg->pg_more = 1;
+		return (INDEX_WALK_STOP);
+	}
+	if (!index_purge_match(pg, data))
+		return (0);
+	if ((ret = dbc->del(dbc, 0)) != 0)
+		return (ret);
+	pg->pg_deleted++;
+	return (0);
+}
+
+/*
+ * One batch from pg_from. Keyed tables stop at the end of the prefix;
+ * uploads are all walked.
  */
 static int
 index_purge_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct index_purge	*pg = arg;
-	DB			*db = ix->ix_db[pg->pg_table];
-	DBC			*dbc;
-	DBT			 key, data;
-	u_int32_t		 op = DB_SET_RANGE;
-	size_t			 seen = 0;
-	int			 ret, t_ret;
 
 	pg->pg_deleted = 0;
+	pg->pg_seen = 0;
 	pg->pg_more = 0;
-	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
-		return (ret);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = pg->pg_from.key_buf;
-	key.size = (u_int32_t)pg->pg_from.key_len;
-	if (key.size == 0)
-		op = DB_FIRST;
-	while ((ret = dbc->get(dbc, &key, &data, op | DB_RMW)) == 0) {
-		op = DB_NEXT;
-		if (pg->pg_table != INDEX_DB_UPLOADS &&
-		    !index_has_prefix(&key, &pg->pg_prefix,
-		    pg->pg_prefix.key_len))
-			break;
-		if (seen++ == INDEX_PURGE_BATCH) {
-			if (key.size > sizeof(pg->pg_next.key_buf)) {
-				ret = EINVAL;
-				break;
-			}
-			memcpy(pg->pg_next.key_buf, key.data, key.size);
-			pg->pg_next.key_len = key.size;
-			pg->pg_more = 1;
-			break;
-		}
-		if (!index_purge_match(pg, &data))
-			continue;
-		if ((ret = dbc->del(dbc, 0)) != 0)
-			break;
-		pg->pg_deleted++;
-	}
-	if (ret == DB_NOTFOUND)
-		ret = 0;
-	if ((t_ret = dbc->close(dbc)) != 0 && ret == 0)
-		ret = t_ret;
-	return (ret);
+	return (index_walk(ix, txn, pg->pg_table, &pg->pg_from,
+	    pg->pg_table != INDEX_DB_UPLOADS ? &pg->pg_prefix : NULL,
+	    pg->pg_prefix.key_len, DB_RMW, index_purge_one, pg));
 }
 
 /*

@@ -15,10 +15,11 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
+static int	index_rec_get_txn(struct index *, DB_TXN *, void *);
 static int	index_rec_put_txn(struct index *, DB_TXN *, void *);
 static int	index_rec_del_txn(struct index *, DB_TXN *, void *);
 static void	index_scan_reset(struct index_scan *);
-static int	index_scan_keep(struct index_scan *, const DBT *, const DBT *);
+static int	index_scan_keep(DBC *, const DBT *, const DBT *, void *);
 static int	index_scan_txn(struct index *, DB_TXN *, void *);
 
 /*
@@ -70,26 +71,76 @@ index_has_prefix(const DBT *key, const struct index_key *k, size_t len)
 	return (key->size >= len && memcmp(key->data, k->key_buf, len) == 0);
 }
 
-/* Read one record into rec_data (malloc'd); freed on failure. */
+/*
+ * Read the value at k in table and decode it into out: 0, DB_NOTFOUND,
+ * EINVAL when garbled (logged), or another Berkeley DB code.
+ */
 int
+index_get(struct index *ix, DB_TXN *txn, enum index_table table,
+    const struct index_key *k, u_int32_t flags, index_decode_fn decode,
+    void *out)
+{
+	DB	*db = ix->ix_db[table];
+	DBT	 key, data;
+	int	 ret;
+
+	index_dbt(&key, (void *)k->key_buf, k->key_len);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_MALLOC;
+	if ((ret = db->get(db, txn, &key, &data, flags)) != 0)
+		return (ret);
+	ret = decode(data.data, data.size, out);
+	free(data.data);
+	return (ret);
+}
+
+/*
+ * Walk table from the key from (from the first key when from is empty)
+ * while the keys start with the first len bytes of prefix (to the end
+ * when prefix is NULL), calling fn on each entry; flags DB_RMW to change
+ * entries through the cursor. Cursor memory belongs to the library and
+ * stays valid until the next call on the cursor.
+ */
+int
+index_walk(struct index *ix, DB_TXN *txn, enum index_table table,
+    const struct index_key *from, const struct index_key *prefix, size_t len,
+    u_int32_t flags, index_walk_fn fn, void *arg)
+{
+	DB		*db = ix->ix_db[table];
+	DBC		*dbc;
+	DBT		 key, data;
+	u_int32_t	 op = DB_SET_RANGE;
+	int		 ret, t_ret;
+
+	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
+		return (ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = (void *)from->key_buf;
+	key.size = (u_int32_t)from->key_len;
+	if (key.size == 0)
+		op = DB_FIRST;
+	while ((ret = dbc->get(dbc, &key, &data, op | flags)) == 0) {
+		op = DB_NEXT;
+		if (prefix != NULL && !index_has_prefix(&key, prefix, len))
+			break;
+		if ((ret = fn(dbc, &key, &data, arg)) != 0)
+			break;
+	}
+	if (ret == DB_NOTFOUND || ret == INDEX_WALK_STOP)
+		ret = 0;
+	if ((t_ret = dbc->close(dbc)) != 0 && ret == 0)
+		ret = t_ret;
+	return (ret);
+}
+
+static int
 index_rec_get_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct index_rec	*rec = arg;
-	DB			*db = ix->ix_db[rec->rec_table];
-	DBT			 key, data;
-	int			 ret;
 
-	free(rec->rec_data);
-	rec->rec_data = NULL;
-	rec->rec_size = 0;
-	index_dbt(&key, rec->rec_key.key_buf, rec->rec_key.key_len);
-	memset(&data, 0, sizeof(data));
-	data.flags = DB_DBT_MALLOC;
-	if ((ret = db->get(db, txn, &key, &data, 0)) != 0)
-		return (ret);
-	rec->rec_data = data.data;
-	rec->rec_size = data.size;
-	return (0);
+	return (index_get(ix, txn, rec->rec_table, &rec->rec_key, 0,
+	    rec->rec_decode, rec->rec_out));
 }
 
 static int
@@ -109,17 +160,31 @@ index_rec_del_txn(struct index *ix, DB_TXN *txn, void *arg)
 	return (index_del(ix, txn, rec->rec_table, &rec->rec_key));
 }
 
-/* Snapshot read of rec: 1 found (caller frees rec_data), 0 absent, -1. */
+/* What a lookup or delete returns: 1 done, 0 absent (DB_NOTFOUND), -1. */
 int
-index_lookup(struct index *ix, const char *what, struct index_rec *rec)
+index_found(int ret)
 {
-	int	 ret;
-
-	rec->rec_data = NULL;
-	ret = index_txn_run(ix, what, DB_TXN_SNAPSHOT, index_rec_get_txn, rec);
 	if (ret == DB_NOTFOUND)
 		return (0);
 	return (ret == 0 ? 1 : -1);
+}
+
+/*
+ * Snapshot read of rec, decoded into out: 1 found, 0 absent, -1 error
+ * (also when the value is garbled).
+ */
+int
+index_lookup(struct index *ix, const char *what, struct index_rec *rec,
+    index_decode_fn decode, void *out)
+{
+	if (out == NULL) {
+		log_warnx("%s: %s: bad arguments", __func__, what);
+		return (-1);
+	}
+	rec->rec_decode = decode;
+	rec->rec_out = out;
+	return (index_found(index_txn_run(ix, what, DB_TXN_SNAPSHOT,
+	    index_rec_get_txn, rec)));
 }
 
 /* Write the encoded value e at rec, then free e. 0 or -1. */
@@ -140,12 +205,52 @@ index_store(struct index *ix, const char *what, struct index_rec *rec,
 int
 index_remove(struct index *ix, const char *what, struct index_rec *rec)
 {
-	int	 ret;
+	return (index_found(index_txn_run(ix, what, 0, index_rec_del_txn,
+	    rec)));
+}
 
-	ret = index_txn_run(ix, what, 0, index_rec_del_txn, rec);
-	if (ret == DB_NOTFOUND)
+/*
+ * Start sc, a scan of table into *items and *count (set to NULL and 0
+ * here). -1 (logged for func) when either is NULL.
+ */
+int
+index_scan_init(struct index_scan *sc, const char *func,
+    enum index_table table, char ***items, size_t *count)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->sc_table = table;
+	if (items != NULL)
+		*items = NULL;
+	if (count != NULL)
+		*count = 0;
+	if (items == NULL || count == NULL) {
+		log_warnx("%s: bad arguments", func);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Start sc after last (when not NULL): at head NUL last NUL, or at last
+ * NUL when head is NULL: the first key after every name up to last, since
+ * a name holds no NUL. A last longer than max is cut to max bytes, which
+ * leaves the same names after it. 0 or -1.
+ */
+int
+index_scan_after(struct index_scan *sc, const char *head, const char *last,
+    size_t max)
+{
+	char	 from[INDEX_KEY_MAX];
+	size_t	 len;
+
+	if (last == NULL)
 		return (0);
-	return (ret == 0 ? 1 : -1);
+	len = strnlen(last, max < sizeof(from) ? max : sizeof(from) - 1);
+	memcpy(from, last, len);
+	from[len] = '\0';
+	if (head == NULL)
+		return (index_key_make(&sc->sc_from, from, "", NULL));
+	return (index_key_make(&sc->sc_from, head, from, ""));
 }
 
 static void
@@ -158,14 +263,17 @@ index_scan_reset(struct index_scan *sc)
 
 /*
  * Collect the rest of key after the prefix, when it is a valid name (else
- * skip it with a warning) and sc_keep, when set, wants its value.
+ * skip it with a warning) and sc_keep, when set, wants its value; stop at
+ * sc_max kept ones.
  */
 static int
-index_scan_keep(struct index_scan *sc, const DBT *key, const DBT *data)
+index_scan_keep(DBC *dbc, const DBT *key, const DBT *data, void *arg)
 {
-	const char	*rest = (const char *)key->data + sc->sc_prefix;
-	size_t		 len = key->size - sc->sc_prefix;
+	struct index_scan	*sc = arg;
+	const char		*rest = (const char *)key->data + sc->sc_prefix;
+	size_t			 len = key->size - sc->sc_prefix;
 
+	(void)dbc;
 	if (len == 0 || len > sc->sc_rest_max || memchr(rest, '\0', len)) {
 		log_warnx("%s: %s: garbled key skipped", __func__,
 		    index_files[sc->sc_table]);
@@ -176,47 +284,20 @@ index_scan_keep(struct index_scan *sc, const DBT *key, const DBT *data)
 	sc->sc_items = xreallocarray(sc->sc_items, sc->sc_count + 1,
 	    sizeof(*sc->sc_items));
 	sc->sc_items[sc->sc_count++] = xstrndup(rest, len);
+	if (sc->sc_max != 0 && sc->sc_count >= sc->sc_max)
+		return (INDEX_WALK_STOP);
 	return (0);
 }
 
-/*
- * Walk the keys from sc_from while they start with its first sc_prefix
- * bytes, up to sc_max kept ones. Cursor memory belongs to the library and
- * stays valid until the next call on the cursor.
- */
+/* Walk the keys from sc_from while they start with its sc_prefix bytes. */
 static int
 index_scan_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct index_scan	*sc = arg;
-	DB			*db = ix->ix_db[sc->sc_table];
-	DBC			*dbc;
-	DBT			 key, data;
-	u_int32_t		 op = DB_SET_RANGE;
-	int			 ret = 0, t_ret;
 
 	index_scan_reset(sc);
-	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
-		return (ret);
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = sc->sc_from.key_buf;
-	key.size = (u_int32_t)sc->sc_from.key_len;
-	if (key.size == 0)
-		op = DB_FIRST;
-	while (sc->sc_max == 0 || sc->sc_count < sc->sc_max) {
-		if ((ret = dbc->get(dbc, &key, &data, op)) != 0)
-			break;
-		op = DB_NEXT;
-		if (!index_has_prefix(&key, &sc->sc_from, sc->sc_prefix))
-			break;
-		if ((ret = index_scan_keep(sc, &key, &data)) != 0)
-			break;
-	}
-	if (ret == DB_NOTFOUND)
-		ret = 0;
-	if ((t_ret = dbc->close(dbc)) != 0 && ret == 0)
-		ret = t_ret;
-	return (ret);
+	return (index_walk(ix, txn, sc->sc_table, &sc->sc_from, &sc->sc_from,
+	    sc->sc_prefix, 0, index_scan_keep, sc));
 }
 
 /* Run a scan in a snapshot; *items (caller frees) and *count. 0 or -1. */
@@ -268,7 +349,7 @@ index_test_put_raw(struct index *ix, const char *file, const void *key,
 	rec.rec_table = (enum index_table)i;
 	memcpy(rec.rec_key.key_buf, key, keylen);
 	rec.rec_key.key_len = keylen;
-	rec.rec_data = (void *)value;
+	rec.rec_data = value;
 	rec.rec_size = size;
 	if (index_txn_run(ix, "put raw", 0, index_rec_put_txn, &rec) != 0)
 		return (-1);

@@ -21,32 +21,35 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
+/* The key repo NUL subject NUL manifest (a digest string). 0 or -1. */
+int
+index_referrer_key(struct index_key *k, const char *repo,
+    const struct digest *subject, const char *manifest)
+{
+	char	 buf[DIGEST_STRING_MAX];
+
+	digest_format(subject, buf, sizeof(buf));
+	return (index_key_make(k, repo, buf, manifest));
+}
+
 /* Delete the referrer entry of the link's manifest, when it has a subject. */
 int
 index_subject_drop(struct index *ix, DB_TXN *txn, const struct index_link *ln)
 {
-	struct index_rec	 rec;
 	struct index_manifest	 m;
-	struct index_key	 rkey;
-	char			 subject[DIGEST_STRING_MAX];
+	struct index_key	 mkey, rkey;
 	int			 ret;
 
-	memset(&rec, 0, sizeof(rec));
-	rec.rec_table = INDEX_DB_MANIFESTS;
-	if (index_key_make(&rec.rec_key, ln->ln_digest_str, NULL, NULL) == -1)
+	if (index_key_make(&mkey, ln->ln_digest_str, NULL, NULL) == -1)
 		return (EINVAL);
-	ret = index_rec_get_txn(ix, txn, &rec);
+	ret = index_get(ix, txn, INDEX_DB_MANIFESTS, &mkey, 0,
+	    index_manifest_decode, &m);
 	if (ret == DB_NOTFOUND)
 		return (0);
 	if (ret != 0)
 		return (ret);
-	ret = index_manifest_decode(rec.rec_data, rec.rec_size, &m);
-	free(rec.rec_data);
-	if (ret != 0)
-		return (ret);
 	if (m.im_has_subject) {
-		digest_format(&m.im_subject, subject, sizeof(subject));
-		if (index_key_make(&rkey, ln->ln_repo, subject,
+		if (index_referrer_key(&rkey, ln->ln_repo, &m.im_subject,
 		    ln->ln_digest_str) == -1)
 			ret = EINVAL;
 		else if ((ret = index_del(ix, txn, INDEX_DB_REFERRERS,

@@ -68,37 +68,21 @@ index_repo_prune(struct index *ix, DB_TXN *txn, const char *repo)
 }
 
 /*
- * Like index_tag_list: from last NUL, with last cut to DEPOT_REPO_MAX
- * bytes. Caller frees *repos (NULL when none).
+ * The repositories after last (see index_scan_after), at most n. Caller
+ * frees *repos (NULL when none).
  */
 int
 index_repo_list(struct index *ix, const char *last, size_t n, char ***repos,
     size_t *count)
 {
 	struct index_scan	 sc;
-	char			 from[DEPOT_REPO_MAX + 1];
-	size_t			 len;
 
-	if (repos != NULL)
-		*repos = NULL;
-	if (count != NULL)
-		*count = 0;
-	if (!index_ready(ix, __func__))
+	if (index_scan_init(&sc, __func__, INDEX_DB_REPOS, repos, count) == -1 ||
+	    !index_ready(ix, __func__))
 		return (-1);
-	if (repos == NULL || count == NULL) {
-		log_warnx("%s: bad arguments", __func__);
-		return (-1);
-	}
-	memset(&sc, 0, sizeof(sc));
-	sc.sc_table = INDEX_DB_REPOS;
 	sc.sc_rest_max = DEPOT_REPO_MAX;
 	sc.sc_max = n;
-	if (last != NULL) {
-		len = strnlen(last, sizeof(from) - 1);
-		memcpy(from, last, len);
-		from[len] = '\0';
-		if (index_key_make(&sc.sc_from, from, "", NULL) == -1)
-			return (-1);
-	}
+	if (index_scan_after(&sc, NULL, last, DEPOT_REPO_MAX) == -1)
+		return (-1);
 	return (index_scan_run(ix, "list repositories", &sc, repos, count));
 }

@@ -28,28 +28,35 @@ struct index_advance {
 
 static int	index_upload_encode(struct index_enc *,
 		    const struct index_upload *);
-static int	index_upload_rec(struct index_rec *, const char *,
-		    const char *);
+static int	index_upload_rec(struct index *, struct index_rec *,
+		    const char *, const char *);
 static int	index_upload_expired_keep(const struct index_scan *,
 		    const void *, size_t);
 static int	index_advance_txn(struct index *, DB_TXN *, void *);
 
+/* Encode u: 0, or -1 (logged, e freed) when u is NULL or out of range. */
 static int
 index_upload_encode(struct index_enc *e, const struct index_upload *u)
 {
 	index_enc_init(e);
+	if (u == NULL) {
+		e->enc_bad = 1;
+		return (index_enc_end(e, INDEX_DB_UPLOADS));
+	}
 	if (strnlen(u->iu_repo, sizeof(u->iu_repo)) == 0 || u->iu_offset < 0)
 		e->enc_bad = 1;
 	index_enc_str(e, u->iu_repo, sizeof(u->iu_repo) - 1);
 	index_enc_i64(e, u->iu_offset);
 	index_enc_i64(e, u->iu_started);
 	index_enc_i64(e, u->iu_updated);
-	return (e->enc_bad ? -1 : 0);
+	return (index_enc_end(e, INDEX_DB_UPLOADS));
 }
 
+/* Decode into out, a struct index_upload. */
 int
-index_upload_decode(const void *data, size_t size, struct index_upload *u)
+index_upload_decode(const void *data, size_t size, void *out)
 {
+	struct index_upload	*u = out;
 	struct index_dec	 d;
 
 	memset(u, 0, sizeof(*u));
@@ -62,13 +69,18 @@ index_upload_decode(const void *data, size_t size, struct index_upload *u)
 	return (index_dec_end(&d, INDEX_DB_UPLOADS));
 }
 
-/* Check an upload id and aim rec at its record. 0 or -1 (logged). */
+/*
+ * Check that the index is open and the upload id is good, and aim rec at
+ * its record. 0 or -1 (logged for func).
+ */
 static int
-index_upload_rec(struct index_rec *rec, const char *func, const char *id)
+index_upload_rec(struct index *ix, struct index_rec *rec, const char *func,
+    const char *id)
 {
 	memset(rec, 0, sizeof(*rec));
 	rec->rec_table = INDEX_DB_UPLOADS;
-	if (!index_str_ok(func, "upload id", id, INDEX_UPLOAD_ID_MAX))
+	if (!index_ready(ix, func) ||
+	    !index_str_ok(func, "upload id", id, INDEX_UPLOAD_ID_MAX))
 		return (-1);
 	return (index_key_make(&rec->rec_key, id, NULL, NULL));
 }
@@ -94,27 +106,17 @@ index_advance_txn(struct index *ix, DB_TXN *txn, void *arg)
 	struct index_advance	*ad = arg;
 	struct index_upload	 u;
 	struct index_enc	 e;
-	DB			*db = ix->ix_db[INDEX_DB_UPLOADS];
-	DBT			 key, data;
 	int			 ret;
 
-	index_dbt(&key, ad->ad_key.key_buf, ad->ad_key.key_len);
-	memset(&data, 0, sizeof(data));
-	data.flags = DB_DBT_MALLOC;
-	if ((ret = db->get(db, txn, &key, &data, DB_RMW)) != 0)
-		return (ret);
-	ret = index_upload_decode(data.data, data.size, &u);
-	free(data.data);
-	if (ret != 0)
+	if ((ret = index_get(ix, txn, INDEX_DB_UPLOADS, &ad->ad_key, DB_RMW,
+	    index_upload_decode, &u)) != 0)
 		return (ret);
 	if (u.iu_offset != ad->ad_expect)
 		return (DB_NOTFOUND);
 	u.iu_offset = ad->ad_next;
 	u.iu_updated = (int64_t)time(NULL);
-	if (index_upload_encode(&e, &u) == -1) {
-		index_enc_free(&e);
+	if (index_upload_encode(&e, &u) == -1)
 		return (EINVAL);
-	}
 	ret = index_put(ix, txn, INDEX_DB_UPLOADS, &ad->ad_key, e.enc_data,
 	    e.enc_len);
 	index_enc_free(&e);
@@ -128,15 +130,9 @@ index_upload_put(struct index *ix, const char *id,
 	struct index_rec	 rec;
 	struct index_enc	 e;
 
-	if (!index_ready(ix, __func__) ||
-	    index_upload_rec(&rec, __func__, id) == -1)
+	if (index_upload_rec(ix, &rec, __func__, id) == -1 ||
+	    index_upload_encode(&e, u) == -1)
 		return (-1);
-	if (u == NULL || index_upload_encode(&e, u) == -1) {
-		if (u != NULL)
-			index_enc_free(&e);
-		log_warnx("%s: bad upload record", __func__);
-		return (-1);
-	}
 	return (index_store(ix, "put upload", &rec, &e));
 }
 
@@ -144,22 +140,13 @@ int
 index_upload_get(struct index *ix, const char *id, struct index_upload *out)
 {
 	struct index_rec	 rec;
-	int			 found;
 
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (!index_ready(ix, __func__) ||
-	    index_upload_rec(&rec, __func__, id) == -1)
+	if (index_upload_rec(ix, &rec, __func__, id) == -1)
 		return (-1);
-	if (out == NULL) {
-		log_warnx("%s: bad arguments", __func__);
-		return (-1);
-	}
-	if ((found = index_lookup(ix, "get upload", &rec)) == 1 &&
-	    index_upload_decode(rec.rec_data, rec.rec_size, out) != 0)
-		found = -1;
-	free(rec.rec_data);
-	return (found);
+	return (index_lookup(ix, "get upload", &rec, index_upload_decode,
+	    out));
 }
 
 int
@@ -167,8 +154,7 @@ index_upload_delete(struct index *ix, const char *id)
 {
 	struct index_rec	 rec;
 
-	if (!index_ready(ix, __func__) ||
-	    index_upload_rec(&rec, __func__, id) == -1)
+	if (index_upload_rec(ix, &rec, __func__, id) == -1)
 		return (-1);
 	return (index_remove(ix, "delete upload", &rec));
 }
@@ -181,8 +167,7 @@ index_upload_advance(struct index *ix, const char *id, int64_t expect,
 	struct index_advance	 ad;
 	int			 ret;
 
-	if (!index_ready(ix, __func__) ||
-	    index_upload_rec(&rec, __func__, id) == -1)
+	if (index_upload_rec(ix, &rec, __func__, id) == -1)
 		return (-1);
 	if (next < 0) {
 		log_warnx("%s: bad offset", __func__);
@@ -207,18 +192,9 @@ index_upload_expired(struct index *ix, int64_t before, size_t n,
 {
 	struct index_scan	 sc;
 
-	if (ids != NULL)
-		*ids = NULL;
-	if (count != NULL)
-		*count = 0;
-	if (!index_ready(ix, __func__))
+	if (index_scan_init(&sc, __func__, INDEX_DB_UPLOADS, ids, count) == -1 ||
+	    !index_ready(ix, __func__))
 		return (-1);
-	if (ids == NULL || count == NULL) {
-		log_warnx("%s: bad arguments", __func__);
-		return (-1);
-	}
-	memset(&sc, 0, sizeof(sc));
-	sc.sc_table = INDEX_DB_UPLOADS;
 	sc.sc_rest_max = INDEX_UPLOAD_ID_MAX;
 	sc.sc_max = n;
 	sc.sc_keep = index_upload_expired_keep;
