@@ -208,12 +208,18 @@ index_enc_free(struct index_enc *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Start decoding a value: it must begin with our version byte. */
+/*
+ * Start decoding a value, which must begin with our version byte, into
+ * out (size bytes, cleared here; NULL when the caller has no struct).
+ */
 void
-index_dec_init(struct index_dec *d, const void *data, size_t size)
+index_dec_init(struct index_dec *d, const void *data, size_t size,
+    void *out, size_t out_size)
 {
 	const unsigned char	*p = data;
 
+	if (out != NULL)
+		memset(out, 0, out_size);
 	d->dec_bad = size < 1 || p == NULL || p[0] != INDEX_VALUE_VERSION;
 	d->dec_p = d->dec_bad ? NULL : p + 1;
 	d->dec_left = d->dec_bad ? 0 : size - 1;
@@ -264,6 +270,17 @@ index_dec_i64(struct index_dec *d)
 	if ((p = index_dec_take(d, 8)) == NULL)
 		return (0);
 	return (index_dec64(p));
+}
+
+/* An int64 that must not be negative (a size or an offset). */
+int64_t
+index_dec_size(struct index_dec *d)
+{
+	int64_t	 v;
+
+	if ((v = index_dec_i64(d)) < 0)
+		d->dec_bad = 1;
+	return (v);
 }
 
 /* The byte count of a str field: at most max and what is left. */

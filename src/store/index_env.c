@@ -119,6 +119,7 @@ static int	index_dbs_txn(struct index *, DB_TXN *, void *);
 static int	index_attach(struct index *, u_int32_t, const char **);
 static void	index_detach(struct index *, int);
 static void	index_set_cause(char **, const char *, const char *, int);
+static int	index_env_ready(struct index *, const char *);
 static int	index_retryable(int);
 static void	index_backoff(struct index *, int);
 static int	index_txn_once(struct index *, u_int32_t, index_txn_fn,
@@ -350,11 +351,24 @@ index_set_cause(char **cause, const char *dir, const char *what, int ret)
 		    db_strerror(ret));
 }
 
+/* Is the environment open? Logged for func when not. */
+static int
+index_env_ready(struct index *ix, const char *func)
+{
+	if (ix == NULL || ix->ix_env == NULL) {
+		log_warnx("%s: index not open", func);
+		return (0);
+	}
+	return (1);
+}
+
+/* Are the environment and the databases open? Logged for func when not. */
 int
 index_ready(struct index *ix, const char *func)
 {
-	if (ix == NULL || ix->ix_env == NULL ||
-	    ix->ix_db[INDEX_DB_META] == NULL) {
+	if (!index_env_ready(ix, func))
+		return (0);
+	if (ix->ix_db[INDEX_DB_META] == NULL) {
 		log_warnx("%s: index not open", func);
 		return (0);
 	}
@@ -497,10 +511,8 @@ index_failchk(struct index *ix)
 {
 	int	 ret;
 
-	if (ix == NULL || ix->ix_env == NULL) {
-		log_warnx("%s: index not open", __func__);
+	if (!index_env_ready(ix, __func__))
 		return (-1);
-	}
 	ret = ix->ix_env->failchk(ix->ix_env, 0);
 	if (ret == 0)
 		return (0);
@@ -560,10 +572,8 @@ index_checkpoint(struct index *ix)
 {
 	int	 ret;
 
-	if (ix == NULL || ix->ix_env == NULL) {
-		log_warnx("%s: index not open", __func__);
+	if (!index_env_ready(ix, __func__))
 		return (-1);
-	}
 	if ((ret = ix->ix_env->txn_checkpoint(ix->ix_env, 0, 0, 0)) != 0)
 		goto fail;
 	if ((ret = ix->ix_env->log_archive(ix->ix_env, NULL,

@@ -158,10 +158,12 @@ void	index_enc_i64(struct index_enc *, int64_t);
 void	index_enc_str(struct index_enc *, const char *, size_t);
 void	index_enc_digest(struct index_enc *, const struct digest *);
 void	index_enc_free(struct index_enc *);
-void	index_dec_init(struct index_dec *, const void *, size_t);
+void	index_dec_init(struct index_dec *, const void *, size_t, void *,
+	    size_t);
 unsigned int index_dec_u8(struct index_dec *);
 int	index_dec_flag(struct index_dec *);
 int64_t	index_dec_i64(struct index_dec *);
+int64_t	index_dec_size(struct index_dec *);
 void	index_dec_str(struct index_dec *, char *, size_t);
 char	*index_dec_strdup(struct index_dec *);
 void	index_dec_digest(struct index_dec *, struct digest *);
@@ -185,8 +187,8 @@ int	index_lookup(struct index *, const char *, struct index_rec *,
 int	index_store(struct index *, const char *, struct index_rec *,
 	    struct index_enc *);
 int	index_remove(struct index *, const char *, struct index_rec *);
-int	index_scan_init(struct index_scan *, const char *, enum index_table,
-	    char ***, size_t *);
+int	index_scan_init(struct index_scan *, struct index *, const char *,
+	    enum index_table, size_t, char ***, size_t *);
 int	index_scan_after(struct index_scan *, const char *, const char *,
 	    size_t);
 int	index_scan_run(struct index *, const char *, struct index_scan *,
@@ -219,6 +221,8 @@ int	index_repo_prune(struct index *, DB_TXN *, const char *);
 int	index_manifest_encode(struct index_enc *,
 	    const struct index_manifest *);
 int	index_manifest_decode(const void *, size_t, void *);
+int	index_manifest_key(struct index_key *, const char *,
+	    const struct digest *);
 
 /* index_referrers.c */
 int	index_referrer_key(struct index_key *, const char *,

@@ -31,7 +31,7 @@ index_link_decode(const void *data, size_t size, enum index_link_kind *kind)
 	struct index_dec	 d;
 	unsigned int		 v;
 
-	index_dec_init(&d, data, size);
+	index_dec_init(&d, data, size, NULL, 0);
 	v = index_dec_u8(&d);
 	if (v != INDEX_LINK_BLOB && v != INDEX_LINK_MANIFEST)
 		d.dec_bad = 1;

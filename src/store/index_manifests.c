@@ -25,6 +25,7 @@
 
 struct index_commit {
 	struct index_link	 cm_link;
+	struct index_key	 cm_key;	/* of the manifest record */
 	struct index_key	 cm_tag;	/* key_len 0: no tag */
 	struct index_key	 cm_referrer;	/* key_len 0: no subject */
 	struct index_enc	 cm_manifest;
@@ -64,11 +65,9 @@ index_manifest_decode(const void *data, size_t size, void *out)
 	struct index_manifest	*m = out;
 	struct index_dec	 d;
 
-	memset(m, 0, sizeof(*m));
-	index_dec_init(&d, data, size);
+	index_dec_init(&d, data, size, m, sizeof(*m));
 	index_dec_str(&d, m->im_media_type, sizeof(m->im_media_type));
-	if ((m->im_size = index_dec_i64(&d)) < 0)
-		d.dec_bad = 1;
+	m->im_size = index_dec_size(&d);
 	index_dec_str(&d, m->im_artifact_type, sizeof(m->im_artifact_type));
 	if ((m->im_has_subject = index_dec_flag(&d)))
 		index_dec_digest(&d, &m->im_subject);
@@ -81,16 +80,25 @@ index_manifest_decode(const void *data, size_t size, void *out)
 	return (0);
 }
 
+/* The key of the record of d. 0 or -1 (logged for func). */
+int
+index_manifest_key(struct index_key *k, const char *func,
+    const struct digest *d)
+{
+	char	 buf[DIGEST_STRING_MAX];
+
+	if (index_digest_fmt(func, d, buf) == -1)
+		return (-1);
+	return (index_key_make(k, buf, NULL, NULL));
+}
+
 static int
 index_commit_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct index_commit	*cm = arg;
-	struct index_key	 mkey;
 	int			 ret;
 
-	if (index_key_make(&mkey, cm->cm_link.ln_digest_str, NULL, NULL) == -1)
-		return (EINVAL);
-	if ((ret = index_put(ix, txn, INDEX_DB_MANIFESTS, &mkey,
+	if ((ret = index_put(ix, txn, INDEX_DB_MANIFESTS, &cm->cm_key,
 	    cm->cm_manifest.enc_data, cm->cm_manifest.enc_len)) != 0 ||
 	    (ret = index_link_write(ix, txn, &cm->cm_link)) != 0)
 		return (ret);
@@ -133,15 +141,13 @@ index_manifest_get(struct index *ix, const struct digest *d,
     struct index_manifest *out)
 {
 	struct index_rec	 rec;
-	char			 buf[DIGEST_STRING_MAX];
 
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	memset(&rec, 0, sizeof(rec));
 	rec.rec_table = INDEX_DB_MANIFESTS;
 	if (!index_ready(ix, __func__) ||
-	    index_digest_fmt(__func__, d, buf) == -1 ||
-	    index_key_make(&rec.rec_key, buf, NULL, NULL) == -1)
+	    index_manifest_key(&rec.rec_key, __func__, d) == -1)
 		return (-1);
 	return (index_lookup(ix, "get manifest", &rec, index_manifest_decode,
 	    out));
@@ -178,7 +184,8 @@ index_manifest_commit(struct index *ix, const char *repo,
 		log_warnx("%s: bad arguments", __func__);
 		return (-1);
 	}
-	if (index_manifest_encode(&cm.cm_manifest, m) == -1)
+	if (index_manifest_key(&cm.cm_key, __func__, d) == -1 ||
+	    index_manifest_encode(&cm.cm_manifest, m) == -1)
 		goto fail;
 	if (tag != NULL) {
 		tv = *t;

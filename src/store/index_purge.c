@@ -27,7 +27,7 @@ struct index_purge {
 	struct index_key	 pg_prefix;	/* "registry/" */
 	struct index_key	 pg_from;	/* first key of the batch */
 	struct index_key	 pg_next;	/* first key of the next batch */
-	size_t			 pg_seen;	/* keys visited by the batch */
+	size_t			 pg_seen;	/* keys seen by the batch */
 	size_t			 pg_deleted;	/* by the batch */
 	int			 pg_more;	/* a next batch is needed */
 };

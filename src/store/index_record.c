@@ -210,19 +210,23 @@ index_remove(struct index *ix, const char *what, struct index_rec *rec)
 }
 
 /*
- * Start sc, a scan of table into *items and *count (set to NULL and 0
- * here). -1 (logged for func) when either is NULL.
+ * Start sc, a scan of table whose keys end in names of at most rest_max
+ * bytes, into *items and *count (set to NULL and 0 here). -1 (logged for
+ * func) when the index is not open or either is NULL.
  */
 int
-index_scan_init(struct index_scan *sc, const char *func,
-    enum index_table table, char ***items, size_t *count)
+index_scan_init(struct index_scan *sc, struct index *ix, const char *func,
+    enum index_table table, size_t rest_max, char ***items, size_t *count)
 {
 	memset(sc, 0, sizeof(*sc));
 	sc->sc_table = table;
+	sc->sc_rest_max = rest_max;
 	if (items != NULL)
 		*items = NULL;
 	if (count != NULL)
 		*count = 0;
+	if (!index_ready(ix, func))
+		return (-1);
 	if (items == NULL || count == NULL) {
 		log_warnx("%s: bad arguments", func);
 		return (-1);

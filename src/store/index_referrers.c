@@ -40,7 +40,7 @@ index_subject_drop(struct index *ix, DB_TXN *txn, const struct index_link *ln)
 	struct index_key	 mkey, rkey;
 	int			 ret;
 
-	if (index_key_make(&mkey, ln->ln_digest_str, NULL, NULL) == -1)
+	if (index_manifest_key(&mkey, __func__, ln->ln_digest) == -1)
 		return (EINVAL);
 	ret = index_get(ix, txn, INDEX_DB_MANIFESTS, &mkey, 0,
 	    index_manifest_decode, &m);

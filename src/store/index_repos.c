@@ -77,12 +77,10 @@ index_repo_list(struct index *ix, const char *last, size_t n, char ***repos,
 {
 	struct index_scan	 sc;
 
-	if (index_scan_init(&sc, __func__, INDEX_DB_REPOS, repos, count) == -1 ||
-	    !index_ready(ix, __func__))
+	if (index_scan_init(&sc, ix, __func__, INDEX_DB_REPOS, DEPOT_REPO_MAX,
+	    repos, count) == -1 ||
+	    index_scan_after(&sc, NULL, last, DEPOT_REPO_MAX) == -1)
 		return (-1);
-	sc.sc_rest_max = DEPOT_REPO_MAX;
 	sc.sc_max = n;
-	if (index_scan_after(&sc, NULL, last, DEPOT_REPO_MAX) == -1)
-		return (-1);
 	return (index_scan_run(ix, "list repositories", &sc, repos, count));
 }

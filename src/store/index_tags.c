@@ -54,8 +54,7 @@ index_tag_decode(const void *data, size_t size, void *out)
 	struct index_tag	*t = out;
 	struct index_dec	 d;
 
-	memset(t, 0, sizeof(*t));
-	index_dec_init(&d, data, size);
+	index_dec_init(&d, data, size, t, sizeof(*t));
 	index_dec_digest(&d, &t->it_digest);
 	index_dec_str(&d, t->it_media_type, sizeof(t->it_media_type));
 	t->it_fetched_at = index_dec_i64(&d);
@@ -211,11 +210,10 @@ index_tag_list(struct index *ix, const char *repo, const char *last,
 {
 	struct index_scan	 sc;
 
-	if (index_scan_init(&sc, __func__, INDEX_DB_TAGS, tags, count) == -1 ||
-	    !index_ready(ix, __func__) ||
+	if (index_scan_init(&sc, ix, __func__, INDEX_DB_TAGS, DEPOT_TAG_MAX,
+	    tags, count) == -1 ||
 	    !index_str_ok(__func__, "repository", repo, DEPOT_REPO_MAX))
 		return (-1);
-	sc.sc_rest_max = DEPOT_TAG_MAX;
 	sc.sc_max = n;
 	if (index_key_make(&sc.sc_from, repo, "", NULL) == -1)
 		return (-1);

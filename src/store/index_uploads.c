@@ -59,10 +59,10 @@ index_upload_decode(const void *data, size_t size, void *out)
 	struct index_upload	*u = out;
 	struct index_dec	 d;
 
-	memset(u, 0, sizeof(*u));
-	index_dec_init(&d, data, size);
+	index_dec_init(&d, data, size, u, sizeof(*u));
 	index_dec_str(&d, u->iu_repo, sizeof(u->iu_repo));
-	if ((u->iu_offset = index_dec_i64(&d)) < 0 || u->iu_repo[0] == '\0')
+	u->iu_offset = index_dec_size(&d);
+	if (u->iu_repo[0] == '\0')
 		d.dec_bad = 1;
 	u->iu_started = index_dec_i64(&d);
 	u->iu_updated = index_dec_i64(&d);
@@ -192,10 +192,9 @@ index_upload_expired(struct index *ix, int64_t before, size_t n,
 {
 	struct index_scan	 sc;
 
-	if (index_scan_init(&sc, __func__, INDEX_DB_UPLOADS, ids, count) == -1 ||
-	    !index_ready(ix, __func__))
+	if (index_scan_init(&sc, ix, __func__, INDEX_DB_UPLOADS,
+	    INDEX_UPLOAD_ID_MAX, ids, count) == -1)
 		return (-1);
-	sc.sc_rest_max = INDEX_UPLOAD_ID_MAX;
 	sc.sc_max = n;
 	sc.sc_keep = index_upload_expired_keep;
 	sc.sc_before = before;
