@@ -30,9 +30,21 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
+static void	index_enc_init(struct index_enc *);
+static int	index_enc_end(struct index_enc *, enum index_table);
 static void	index_enc_bytes(struct index_enc *, const void *, size_t);
 static const unsigned char *index_dec_take(struct index_dec *, size_t);
 static size_t	index_dec_len(struct index_dec *, size_t);
+static void	index_enc_u8(struct index_enc *, unsigned int);
+static void	index_enc_i64(struct index_enc *, int64_t);
+static void	index_enc_str(struct index_enc *, const char *, size_t);
+static void	index_enc_digest(struct index_enc *, const struct digest *);
+static int	index_dec_flag(struct index_dec *);
+static int64_t	index_dec_i64(struct index_dec *);
+static void	index_dec_str(struct index_dec *, char *, size_t);
+static char	*index_dec_strdup(struct index_dec *);
+static void	index_dec_digest(struct index_dec *, struct digest *);
+static void	index_code_bad(struct index_code *);
 
 void
 index_enc64(unsigned char *p, int64_t value)
@@ -118,7 +130,7 @@ index_key_make(struct index_key *k, const char *a, const char *b,
 	return (0);
 }
 
-void
+static void
 index_enc_init(struct index_enc *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -126,7 +138,7 @@ index_enc_init(struct index_enc *e)
 }
 
 /* Finish encoding a value of table: 0, or -1 (logged, e freed) when bad. */
-int
+static int
 index_enc_end(struct index_enc *e, enum index_table table)
 {
 	if (!e->enc_bad)
@@ -153,7 +165,7 @@ index_enc_bytes(struct index_enc *e, const void *p, size_t n)
 	e->enc_len += n;
 }
 
-void
+static void
 index_enc_u8(struct index_enc *e, unsigned int v)
 {
 	unsigned char	 c = (unsigned char)v;
@@ -161,7 +173,7 @@ index_enc_u8(struct index_enc *e, unsigned int v)
 	index_enc_bytes(e, &c, 1);
 }
 
-void
+static void
 index_enc_i64(struct index_enc *e, int64_t v)
 {
 	unsigned char	 buf[8];
@@ -171,7 +183,7 @@ index_enc_i64(struct index_enc *e, int64_t v)
 }
 
 /* A uint32 byte count, then the bytes; longer than max sets enc_bad. */
-void
+static void
 index_enc_str(struct index_enc *e, const char *s, size_t max)
 {
 	unsigned char	 buf[4];
@@ -189,7 +201,7 @@ index_enc_str(struct index_enc *e, const char *s, size_t max)
 	index_enc_bytes(e, s, n);
 }
 
-void
+static void
 index_enc_digest(struct index_enc *e, const struct digest *d)
 {
 	char	 buf[DIGEST_STRING_MAX];
@@ -252,7 +264,7 @@ index_dec_u8(struct index_dec *d)
 }
 
 /* A u8 that must be 0 or 1. */
-int
+static int
 index_dec_flag(struct index_dec *d)
 {
 	unsigned int	 v;
@@ -262,7 +274,7 @@ index_dec_flag(struct index_dec *d)
 	return (v == 1);
 }
 
-int64_t
+static int64_t
 index_dec_i64(struct index_dec *d)
 {
 	const unsigned char	*p;
@@ -270,17 +282,6 @@ index_dec_i64(struct index_dec *d)
 	if ((p = index_dec_take(d, 8)) == NULL)
 		return (0);
 	return (index_dec64(p));
-}
-
-/* An int64 that must not be negative (a size or an offset). */
-int64_t
-index_dec_size(struct index_dec *d)
-{
-	int64_t	 v;
-
-	if ((v = index_dec_i64(d)) < 0)
-		d->dec_bad = 1;
-	return (v);
 }
 
 /* The byte count of a str field: at most max and what is left. */
@@ -302,7 +303,7 @@ index_dec_len(struct index_dec *d, size_t max)
 }
 
 /* A str field into buf of size bytes, NUL ended; "" when bad. */
-void
+static void
 index_dec_str(struct index_dec *d, char *buf, size_t size)
 {
 	const unsigned char	*p;
@@ -319,7 +320,7 @@ index_dec_str(struct index_dec *d, char *buf, size_t size)
 }
 
 /* A str field, allocated; NULL when bad. Caller frees. */
-char *
+static char *
 index_dec_strdup(struct index_dec *d)
 {
 	const unsigned char	*p;
@@ -333,7 +334,7 @@ index_dec_strdup(struct index_dec *d)
 	return (xstrndup((const char *)p, n));
 }
 
-void
+static void
 index_dec_digest(struct index_dec *d, struct digest *out)
 {
 	char	 buf[DIGEST_STRING_MAX];
@@ -353,4 +354,145 @@ index_dec_end(struct index_dec *d, enum index_table table)
 		return (EINVAL);
 	}
 	return (0);
+}
+
+/*
+ * Encode value by its table's layout: 0, or -1 (logged, e freed) when
+ * value is NULL or a field is out of range. Encoding only reads value.
+ */
+int
+index_encode(struct index_enc *e, const struct index_layout *lo,
+    const void *value)
+{
+	struct index_code	 c;
+
+	index_enc_init(e);
+	if (value == NULL)
+		e->enc_bad = 1;
+	else {
+		c.co_enc = e;
+		c.co_dec = NULL;
+		lo->lo_fn(&c, (void *)value);
+	}
+	return (index_enc_end(e, lo->lo_table));
+}
+
+/*
+ * Decode a value of lo's table into out (a struct of lo_size bytes): 0,
+ * or EINVAL (logged) with out cleared and holding nothing to free.
+ */
+int
+index_decode(const struct index_layout *lo, const void *data, size_t size,
+    void *out)
+{
+	struct index_dec	 d;
+	struct index_code	 c;
+
+	index_dec_init(&d, data, size, out, lo->lo_size);
+	c.co_enc = NULL;
+	c.co_dec = &d;
+	lo->lo_fn(&c, out);
+	if (index_dec_end(&d, lo->lo_table) == 0)
+		return (0);
+	index_layout_clear(lo, out);
+	return (EINVAL);
+}
+
+/* Free what a decoded value holds (its text fields) and clear it. */
+void
+index_layout_clear(const struct index_layout *lo, void *value)
+{
+	struct index_code	 c;
+
+	c.co_enc = NULL;
+	c.co_dec = NULL;
+	lo->lo_fn(&c, value);
+	memset(value, 0, lo->lo_size);
+}
+
+/* Mark the value being encoded or decoded as bad. */
+static void
+index_code_bad(struct index_code *c)
+{
+	if (c->co_enc != NULL)
+		c->co_enc->enc_bad = 1;
+	if (c->co_dec != NULL)
+		c->co_dec->dec_bad = 1;
+}
+
+void
+index_code_i64(struct index_code *c, int64_t *v)
+{
+	if (c->co_enc != NULL)
+		index_enc_i64(c->co_enc, *v);
+	else if (c->co_dec != NULL)
+		*v = index_dec_i64(c->co_dec);
+}
+
+/* An int64 that must not be negative (a size or an offset). */
+void
+index_code_size(struct index_code *c, int64_t *v)
+{
+	index_code_i64(c, v);
+	if (*v < 0)
+		index_code_bad(c);
+}
+
+/* A str of at most size - 1 bytes in the char array buf. */
+void
+index_code_str(struct index_code *c, char *buf, size_t size)
+{
+	if (c->co_enc != NULL)
+		index_enc_str(c->co_enc, buf, size - 1);
+	else if (c->co_dec != NULL)
+		index_dec_str(c->co_dec, buf, size);
+}
+
+/* Like index_code_str, and not empty. */
+void
+index_code_name(struct index_code *c, char *buf, size_t size)
+{
+	index_code_str(c, buf, size);
+	if (buf[0] == '\0')
+		index_code_bad(c);
+}
+
+void
+index_code_digest(struct index_code *c, struct digest *d)
+{
+	if (c->co_enc != NULL)
+		index_enc_digest(c->co_enc, d);
+	else if (c->co_dec != NULL)
+		index_dec_digest(c->co_dec, d);
+}
+
+/* A u8 0 or 1 for the int *v; returns it, so the caller can skip fields. */
+int
+index_code_flag(struct index_code *c, int *v)
+{
+	if (c->co_enc != NULL)
+		index_enc_u8(c->co_enc, *v != 0);
+	else if (c->co_dec != NULL)
+		*v = index_dec_flag(c->co_dec);
+	return (*v != 0);
+}
+
+/*
+ * Optional text of at most INDEX_STR_MAX bytes (JSON, say) in *p, NULL
+ * when absent: a u8 0 or 1, then the str. Decoded text is allocated.
+ */
+void
+index_code_text(struct index_code *c, char **p)
+{
+	int	 has = *p != NULL;
+
+	if (c->co_enc == NULL && c->co_dec == NULL) {
+		free(*p);
+		*p = NULL;
+	} else if (index_code_flag(c, &has)) {
+		if (c->co_enc != NULL)
+			index_enc_str(c->co_enc, *p, INDEX_STR_MAX);
+		else
+			*p = index_dec_strdup(c->co_dec);
+	}
 }

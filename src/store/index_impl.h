@@ -93,8 +93,23 @@ struct index_key {
 	size_t		 key_len;
 };
 
-/* Decode a value into out: 0, or EINVAL when garbled (logged). */
-typedef int	(*index_decode_fn)(const void *, size_t, void *);
+/*
+ * A value being encoded into co_enc or decoded from co_dec, or, with
+ * neither, freed: the layout function of a table (index_layout) calls
+ * index_code_* on each field in order, and so describes the value once
+ * for all three, as XDR does.
+ */
+struct index_code {
+	struct index_enc	*co_enc;
+	struct index_dec	*co_dec;
+};
+
+/* The value of a table: a struct of lo_size bytes, laid out by lo_fn. */
+struct index_layout {
+	enum index_table	 lo_table;
+	size_t			 lo_size;
+	void			(*lo_fn)(struct index_code *, void *);
+};
 
 /* One record of one table, read, written or deleted. */
 struct index_rec {
@@ -102,7 +117,7 @@ struct index_rec {
 	struct index_key	 rec_key;
 	const void		*rec_data;	/* to write */
 	size_t			 rec_size;
-	index_decode_fn		 rec_decode;	/* to read: into rec_out */
+	const struct index_layout *rec_layout;	/* to read: into rec_out */
 	void			*rec_out;
 };
 
@@ -151,23 +166,23 @@ int	index_str_ok(const char *, const char *, const char *, size_t);
 int	index_digest_fmt(const char *, const struct digest *, char *);
 int	index_key_make(struct index_key *, const char *, const char *,
 	    const char *);
-int	index_enc_end(struct index_enc *, enum index_table);
-void	index_enc_init(struct index_enc *);
-void	index_enc_u8(struct index_enc *, unsigned int);
-void	index_enc_i64(struct index_enc *, int64_t);
-void	index_enc_str(struct index_enc *, const char *, size_t);
-void	index_enc_digest(struct index_enc *, const struct digest *);
 void	index_enc_free(struct index_enc *);
 void	index_dec_init(struct index_dec *, const void *, size_t, void *,
 	    size_t);
 unsigned int index_dec_u8(struct index_dec *);
-int	index_dec_flag(struct index_dec *);
-int64_t	index_dec_i64(struct index_dec *);
-int64_t	index_dec_size(struct index_dec *);
-void	index_dec_str(struct index_dec *, char *, size_t);
-char	*index_dec_strdup(struct index_dec *);
-void	index_dec_digest(struct index_dec *, struct digest *);
 int	index_dec_end(struct index_dec *, enum index_table);
+int	index_encode(struct index_enc *, const struct index_layout *,
+	    const void *);
+int	index_decode(const struct index_layout *, const void *, size_t,
+	    void *);
+void	index_layout_clear(const struct index_layout *, void *);
+void	index_code_i64(struct index_code *, int64_t *);
+void	index_code_size(struct index_code *, int64_t *);
+void	index_code_str(struct index_code *, char *, size_t);
+void	index_code_name(struct index_code *, char *, size_t);
+void	index_code_digest(struct index_code *, struct digest *);
+int	index_code_flag(struct index_code *, int *);
+void	index_code_text(struct index_code *, char **);
 
 /* index_record.c */
 void	index_dbt(DBT *, void *, size_t);
@@ -176,14 +191,14 @@ int	index_put(struct index *, DB_TXN *, enum index_table,
 int	index_del(struct index *, DB_TXN *, enum index_table,
 	    const struct index_key *);
 int	index_has_prefix(const DBT *, const struct index_key *, size_t);
-int	index_get(struct index *, DB_TXN *, enum index_table,
-	    const struct index_key *, u_int32_t, index_decode_fn, void *);
+int	index_get(struct index *, DB_TXN *, const struct index_layout *,
+	    const struct index_key *, u_int32_t, void *);
 int	index_walk(struct index *, DB_TXN *, enum index_table,
 	    const struct index_key *, const struct index_key *, size_t,
 	    u_int32_t, index_walk_fn, void *);
 int	index_found(int);
 int	index_lookup(struct index *, const char *, struct index_rec *,
-	    index_decode_fn, void *);
+	    const struct index_layout *, void *);
 int	index_store(struct index *, const char *, struct index_rec *,
 	    struct index_enc *);
 int	index_remove(struct index *, const char *, struct index_rec *);
@@ -198,7 +213,7 @@ int	index_scan_run(struct index *, const char *, struct index_scan *,
 int	index_schema_txn(struct index *, DB_TXN *, void *);
 
 /* index_tags.c */
-int	index_tag_encode(struct index_enc *, const struct index_tag *);
+extern const struct index_layout index_tag_layout;
 int	index_tag_rec(struct index *, struct index_rec *, const char *,
 	    const char *, const char *);
 int	index_untag(struct index *, DB_TXN *, const struct index_link *);
@@ -218,9 +233,7 @@ int	index_repo_add(struct index *, DB_TXN *, const char *);
 int	index_repo_prune(struct index *, DB_TXN *, const char *);
 
 /* index_manifests.c */
-int	index_manifest_encode(struct index_enc *,
-	    const struct index_manifest *);
-int	index_manifest_decode(const void *, size_t, void *);
+extern const struct index_layout index_manifest_layout;
 int	index_manifest_key(struct index_key *, const char *,
 	    const struct digest *);
 
@@ -231,6 +244,6 @@ int	index_subject_drop(struct index *, DB_TXN *,
 	    const struct index_link *);
 
 /* index_uploads.c */
-int	index_upload_decode(const void *, size_t, void *);
+extern const struct index_layout index_upload_layout;
 
 #endif /* DEPOT_INDEX_IMPL_H */

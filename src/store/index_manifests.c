@@ -32,53 +32,28 @@ struct index_commit {
 	struct index_enc	 cm_tag_value;
 };
 
+static void	index_manifest_fields(struct index_code *, void *);
 static int	index_commit_txn(struct index *, DB_TXN *, void *);
 static int	index_unlink_txn(struct index *, DB_TXN *, void *);
 
-/* Encode m: 0, or -1 (logged, e freed) when a field is out of range. */
-int
-index_manifest_encode(struct index_enc *e, const struct index_manifest *m)
+/* The value of manifests.db, field by field (see index_code_*). */
+static void
+index_manifest_fields(struct index_code *c, void *value)
 {
-	index_enc_init(e);
-	index_enc_str(e, m->im_media_type, sizeof(m->im_media_type) - 1);
-	if (m->im_size < 0)
-		e->enc_bad = 1;
-	index_enc_i64(e, m->im_size);
-	index_enc_str(e, m->im_artifact_type,
-	    sizeof(m->im_artifact_type) - 1);
-	index_enc_u8(e, m->im_has_subject != 0);
-	if (m->im_has_subject)
-		index_enc_digest(e, &m->im_subject);
-	index_enc_u8(e, m->im_annotations != NULL);
-	if (m->im_annotations != NULL)
-		index_enc_str(e, m->im_annotations, INDEX_STR_MAX);
-	return (index_enc_end(e, INDEX_DB_MANIFESTS));
+	struct index_manifest	*m = value;
+
+	index_code_str(c, m->im_media_type, sizeof(m->im_media_type));
+	index_code_size(c, &m->im_size);
+	index_code_str(c, m->im_artifact_type, sizeof(m->im_artifact_type));
+	if (index_code_flag(c, &m->im_has_subject))
+		index_code_digest(c, &m->im_subject);
+	index_code_text(c, &m->im_annotations);
 }
 
-/*
- * Decode into out, a struct index_manifest (cleared first), which holds
- * nothing to free on failure.
- */
-int
-index_manifest_decode(const void *data, size_t size, void *out)
-{
-	struct index_manifest	*m = out;
-	struct index_dec	 d;
-
-	index_dec_init(&d, data, size, m, sizeof(*m));
-	index_dec_str(&d, m->im_media_type, sizeof(m->im_media_type));
-	m->im_size = index_dec_size(&d);
-	index_dec_str(&d, m->im_artifact_type, sizeof(m->im_artifact_type));
-	if ((m->im_has_subject = index_dec_flag(&d)))
-		index_dec_digest(&d, &m->im_subject);
-	if (index_dec_flag(&d))
-		m->im_annotations = index_dec_strdup(&d);
-	if (index_dec_end(&d, INDEX_DB_MANIFESTS) != 0) {
-		index_manifest_clear(m);
-		return (EINVAL);
-	}
-	return (0);
-}
+const struct index_layout index_manifest_layout = {
+	INDEX_DB_MANIFESTS, sizeof(struct index_manifest),
+	index_manifest_fields
+};
 
 /* The key of the record of d. 0 or -1 (logged for func). */
 int
@@ -149,17 +124,15 @@ index_manifest_get(struct index *ix, const struct digest *d,
 	if (!index_ready(ix, __func__) ||
 	    index_manifest_key(&rec.rec_key, __func__, d) == -1)
 		return (-1);
-	return (index_lookup(ix, "get manifest", &rec, index_manifest_decode,
+	return (index_lookup(ix, "get manifest", &rec, &index_manifest_layout,
 	    out));
 }
 
 void
 index_manifest_clear(struct index_manifest *m)
 {
-	if (m == NULL)
-		return;
-	free(m->im_annotations);
-	memset(m, 0, sizeof(*m));
+	if (m != NULL)
+		index_layout_clear(&index_manifest_layout, m);
 }
 
 /*
@@ -185,13 +158,14 @@ index_manifest_commit(struct index *ix, const char *repo,
 		return (-1);
 	}
 	if (index_manifest_key(&cm.cm_key, __func__, d) == -1 ||
-	    index_manifest_encode(&cm.cm_manifest, m) == -1)
+	    index_encode(&cm.cm_manifest, &index_manifest_layout, m) == -1)
 		goto fail;
 	if (tag != NULL) {
 		tv = *t;
 		tv.it_digest = *d;
 		if (index_tag_rec(ix, &tag_rec, __func__, repo, tag) == -1 ||
-		    index_tag_encode(&cm.cm_tag_value, &tv) == -1)
+		    index_encode(&cm.cm_tag_value, &index_tag_layout,
+		    &tv) == -1)
 			goto fail;
 		cm.cm_tag = tag_rec.rec_key;
 	}

@@ -46,7 +46,8 @@ index_purge_match(const struct index_purge *pg, const DBT *data)
 	 * left for the expiry. */
 	if (pg->pg_table != INDEX_DB_UPLOADS)
 		return (1);
-	if (index_upload_decode(data->data, data->size, &u) != 0)
+	if (index_decode(&index_upload_layout, data->data, data->size,
+	    &u) != 0)
 		return (0);
 	return (strncmp(u.iu_repo, pg->pg_prefix.key_buf,
 	    pg->pg_prefix.key_len) == 0);

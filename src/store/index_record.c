@@ -72,15 +72,14 @@ index_has_prefix(const DBT *key, const struct index_key *k, size_t len)
 }
 
 /*
- * Read the value at k in table and decode it into out: 0, DB_NOTFOUND,
- * EINVAL when garbled (logged), or another Berkeley DB code.
+ * Read the value at k in the table of lo and decode it into out: 0,
+ * DB_NOTFOUND, EINVAL when garbled (logged), or another Berkeley DB code.
  */
 int
-index_get(struct index *ix, DB_TXN *txn, enum index_table table,
-    const struct index_key *k, u_int32_t flags, index_decode_fn decode,
-    void *out)
+index_get(struct index *ix, DB_TXN *txn, const struct index_layout *lo,
+    const struct index_key *k, u_int32_t flags, void *out)
 {
-	DB	*db = ix->ix_db[table];
+	DB	*db = ix->ix_db[lo->lo_table];
 	DBT	 key, data;
 	int	 ret;
 
@@ -89,7 +88,7 @@ index_get(struct index *ix, DB_TXN *txn, enum index_table table,
 	data.flags = DB_DBT_MALLOC;
 	if ((ret = db->get(db, txn, &key, &data, flags)) != 0)
 		return (ret);
-	ret = decode(data.data, data.size, out);
+	ret = index_decode(lo, data.data, data.size, out);
 	free(data.data);
 	return (ret);
 }
@@ -139,8 +138,8 @@ index_rec_get_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct index_rec	*rec = arg;
 
-	return (index_get(ix, txn, rec->rec_table, &rec->rec_key, 0,
-	    rec->rec_decode, rec->rec_out));
+	return (index_get(ix, txn, rec->rec_layout, &rec->rec_key, 0,
+	    rec->rec_out));
 }
 
 static int
@@ -175,13 +174,13 @@ index_found(int ret)
  */
 int
 index_lookup(struct index *ix, const char *what, struct index_rec *rec,
-    index_decode_fn decode, void *out)
+    const struct index_layout *lo, void *out)
 {
 	if (out == NULL) {
 		log_warnx("%s: %s: bad arguments", __func__, what);
 		return (-1);
 	}
-	rec->rec_decode = decode;
+	rec->rec_layout = lo;
 	rec->rec_out = out;
 	return (index_found(index_txn_run(ix, what, DB_TXN_SNAPSHOT,
 	    index_rec_get_txn, rec)));

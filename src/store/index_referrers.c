@@ -42,8 +42,7 @@ index_subject_drop(struct index *ix, DB_TXN *txn, const struct index_link *ln)
 
 	if (index_manifest_key(&mkey, __func__, ln->ln_digest) == -1)
 		return (EINVAL);
-	ret = index_get(ix, txn, INDEX_DB_MANIFESTS, &mkey, 0,
-	    index_manifest_decode, &m);
+	ret = index_get(ix, txn, &index_manifest_layout, &mkey, 0, &m);
 	if (ret == DB_NOTFOUND)
 		return (0);
 	if (ret != 0)

@@ -25,42 +25,27 @@ struct index_tag_cas {
 	int			 tc_changed;
 };
 
-static int	index_tag_decode(const void *, size_t, void *);
+static void	index_tag_fields(struct index_code *, void *);
 static int	index_tag_same(const struct index_tag *,
 		    const struct index_tag *);
 static int	index_tag_cas_txn(struct index *, DB_TXN *, void *);
 static int	index_untag_one(DBC *, const DBT *, const DBT *, void *);
 
-/* Encode t: 0, or -1 (logged, e freed) when t is NULL or out of range. */
-int
-index_tag_encode(struct index_enc *e, const struct index_tag *t)
+/* The value of tags.db, field by field (see index_code_*). */
+static void
+index_tag_fields(struct index_code *c, void *value)
 {
-	index_enc_init(e);
-	if (t == NULL) {
-		e->enc_bad = 1;
-		return (index_enc_end(e, INDEX_DB_TAGS));
-	}
-	index_enc_digest(e, &t->it_digest);
-	index_enc_str(e, t->it_media_type, sizeof(t->it_media_type) - 1);
-	index_enc_i64(e, t->it_fetched_at);
-	index_enc_str(e, t->it_upstream, sizeof(t->it_upstream) - 1);
-	return (index_enc_end(e, INDEX_DB_TAGS));
+	struct index_tag	*t = value;
+
+	index_code_digest(c, &t->it_digest);
+	index_code_str(c, t->it_media_type, sizeof(t->it_media_type));
+	index_code_i64(c, &t->it_fetched_at);
+	index_code_str(c, t->it_upstream, sizeof(t->it_upstream));
 }
 
-/* Decode into out, a struct index_tag. */
-static int
-index_tag_decode(const void *data, size_t size, void *out)
-{
-	struct index_tag	*t = out;
-	struct index_dec	 d;
-
-	index_dec_init(&d, data, size, t, sizeof(*t));
-	index_dec_digest(&d, &t->it_digest);
-	index_dec_str(&d, t->it_media_type, sizeof(t->it_media_type));
-	t->it_fetched_at = index_dec_i64(&d);
-	index_dec_str(&d, t->it_upstream, sizeof(t->it_upstream));
-	return (index_dec_end(&d, INDEX_DB_TAGS));
-}
+const struct index_layout index_tag_layout = {
+	INDEX_DB_TAGS, sizeof(struct index_tag), index_tag_fields
+};
 
 /*
  * Check that the index is open and repo and tag are good, and aim rec at
@@ -88,8 +73,8 @@ index_untag_one(DBC *dbc, const DBT *key, const DBT *data, void *arg)
 
 	(void)key;
 	/* A garbled tag points nowhere: leave it, logged. */
-	if (index_tag_decode(data->data, data->size, &t) != 0 ||
-	    !digest_equal(&t.it_digest, ln->ln_digest))
+	if (index_decode(&index_tag_layout, data->data, data->size,
+	    &t) != 0 || !digest_equal(&t.it_digest, ln->ln_digest))
 		return (0);
 	return (dbc->del(dbc, 0));
 }
@@ -116,7 +101,7 @@ index_tag_get(struct index *ix, const char *repo, const char *tag,
 		memset(out, 0, sizeof(*out));
 	if (index_tag_rec(ix, &rec, __func__, repo, tag) == -1)
 		return (-1);
-	return (index_lookup(ix, "get tag", &rec, index_tag_decode, out));
+	return (index_lookup(ix, "get tag", &rec, &index_tag_layout, out));
 }
 
 int
@@ -127,7 +112,7 @@ index_tag_put(struct index *ix, const char *repo, const char *tag,
 	struct index_enc	 e;
 
 	if (index_tag_rec(ix, &rec, __func__, repo, tag) == -1 ||
-	    index_tag_encode(&e, t) == -1)
+	    index_encode(&e, &index_tag_layout, t) == -1)
 		return (-1);
 	return (index_store(ix, "put tag", &rec, &e));
 }
@@ -150,8 +135,8 @@ index_tag_cas_txn(struct index *ix, DB_TXN *txn, void *arg)
 	int			 ret, same;
 
 	tc->tc_changed = 0;
-	ret = index_get(ix, txn, INDEX_DB_TAGS, &tc->tc_rec.rec_key, DB_RMW,
-	    index_tag_decode, &cur);
+	ret = index_get(ix, txn, &index_tag_layout, &tc->tc_rec.rec_key,
+	    DB_RMW, &cur);
 	if (ret == DB_NOTFOUND)
 		same = tc->tc_expect == NULL;
 	else if (ret != 0)
@@ -177,7 +162,7 @@ index_tag_put_if(struct index *ix, const char *repo, const char *tag,
 
 	memset(&tc, 0, sizeof(tc));
 	if (index_tag_rec(ix, &tc.tc_rec, __func__, repo, tag) == -1 ||
-	    index_tag_encode(&e, t) == -1)
+	    index_encode(&e, &index_tag_layout, t) == -1)
 		return (-1);
 	tc.tc_rec.rec_data = e.enc_data;
 	tc.tc_rec.rec_size = e.enc_len;

@@ -26,48 +26,28 @@ struct index_advance {
 	int64_t			 ad_next;
 };
 
-static int	index_upload_encode(struct index_enc *,
-		    const struct index_upload *);
+static void	index_upload_fields(struct index_code *, void *);
 static int	index_upload_rec(struct index *, struct index_rec *,
 		    const char *, const char *);
 static int	index_upload_expired_keep(const struct index_scan *,
 		    const void *, size_t);
 static int	index_advance_txn(struct index *, DB_TXN *, void *);
 
-/* Encode u: 0, or -1 (logged, e freed) when u is NULL or out of range. */
-static int
-index_upload_encode(struct index_enc *e, const struct index_upload *u)
+/* The value of uploads.db, field by field (see index_code_*). */
+static void
+index_upload_fields(struct index_code *c, void *value)
 {
-	index_enc_init(e);
-	if (u == NULL) {
-		e->enc_bad = 1;
-		return (index_enc_end(e, INDEX_DB_UPLOADS));
-	}
-	if (strnlen(u->iu_repo, sizeof(u->iu_repo)) == 0 || u->iu_offset < 0)
-		e->enc_bad = 1;
-	index_enc_str(e, u->iu_repo, sizeof(u->iu_repo) - 1);
-	index_enc_i64(e, u->iu_offset);
-	index_enc_i64(e, u->iu_started);
-	index_enc_i64(e, u->iu_updated);
-	return (index_enc_end(e, INDEX_DB_UPLOADS));
+	struct index_upload	*u = value;
+
+	index_code_name(c, u->iu_repo, sizeof(u->iu_repo));
+	index_code_size(c, &u->iu_offset);
+	index_code_i64(c, &u->iu_started);
+	index_code_i64(c, &u->iu_updated);
 }
 
-/* Decode into out, a struct index_upload. */
-int
-index_upload_decode(const void *data, size_t size, void *out)
-{
-	struct index_upload	*u = out;
-	struct index_dec	 d;
-
-	index_dec_init(&d, data, size, u, sizeof(*u));
-	index_dec_str(&d, u->iu_repo, sizeof(u->iu_repo));
-	u->iu_offset = index_dec_size(&d);
-	if (u->iu_repo[0] == '\0')
-		d.dec_bad = 1;
-	u->iu_started = index_dec_i64(&d);
-	u->iu_updated = index_dec_i64(&d);
-	return (index_dec_end(&d, INDEX_DB_UPLOADS));
-}
+const struct index_layout index_upload_layout = {
+	INDEX_DB_UPLOADS, sizeof(struct index_upload), index_upload_fields
+};
 
 /*
  * Check that the index is open and the upload id is good, and aim rec at
@@ -92,7 +72,7 @@ index_upload_expired_keep(const struct index_scan *sc, const void *data,
 {
 	struct index_upload	 u;
 
-	return (index_upload_decode(data, size, &u) != 0 ||
+	return (index_decode(&index_upload_layout, data, size, &u) != 0 ||
 	    u.iu_updated < sc->sc_before);
 }
 
@@ -108,14 +88,14 @@ index_advance_txn(struct index *ix, DB_TXN *txn, void *arg)
 	struct index_enc	 e;
 	int			 ret;
 
-	if ((ret = index_get(ix, txn, INDEX_DB_UPLOADS, &ad->ad_key, DB_RMW,
-	    index_upload_decode, &u)) != 0)
+	if ((ret = index_get(ix, txn, &index_upload_layout, &ad->ad_key,
+	    DB_RMW, &u)) != 0)
 		return (ret);
 	if (u.iu_offset != ad->ad_expect)
 		return (DB_NOTFOUND);
 	u.iu_offset = ad->ad_next;
 	u.iu_updated = (int64_t)time(NULL);
-	if (index_upload_encode(&e, &u) == -1)
+	if (index_encode(&e, &index_upload_layout, &u) == -1)
 		return (EINVAL);
 	ret = index_put(ix, txn, INDEX_DB_UPLOADS, &ad->ad_key, e.enc_data,
 	    e.enc_len);
@@ -131,7 +111,7 @@ index_upload_put(struct index *ix, const char *id,
 	struct index_enc	 e;
 
 	if (index_upload_rec(ix, &rec, __func__, id) == -1 ||
-	    index_upload_encode(&e, u) == -1)
+	    index_encode(&e, &index_upload_layout, u) == -1)
 		return (-1);
 	return (index_store(ix, "put upload", &rec, &e));
 }
@@ -145,7 +125,7 @@ index_upload_get(struct index *ix, const char *id, struct index_upload *out)
 		memset(out, 0, sizeof(*out));
 	if (index_upload_rec(ix, &rec, __func__, id) == -1)
 		return (-1);
-	return (index_lookup(ix, "get upload", &rec, index_upload_decode,
+	return (index_lookup(ix, "get upload", &rec, &index_upload_layout,
 	    out));
 }
 
