@@ -12,15 +12,20 @@
  * Values of registry content (every table but meta.db) start with one
  * version byte (INDEX_VALUE_VERSION), then their fields in order: int64 is
  * 8 bytes, u8 one byte, str a uint32 byte count then the bytes (no NUL
- * inside, none at the end), digest a str "alg:hex". A value that is short,
- * long, of another version or with a field out of range is refused
- * (logged, -1), never trusted: encoders and decoders keep the first error
- * (enc_bad, dec_bad) and the caller checks once at the end.
+ * inside, none at the end), digest a str "alg:hex", flag a u8 0 or 1
+ * (when 0, the field it governs is absent). A value that is short, long,
+ * of another version or with a field out of range is refused (logged,
+ * -1), never trusted: encoding and decoding keep the first error
+ * (enc_bad, dec_bad), checked once at the end.
+ *
+ * Each table describes its value once, in a layout function that calls
+ * index_code_* on the fields in order (index_tag_fields, say); like XDR,
+ * index_encode, index_decode and index_layout_clear run that function to
+ * write, read and free the value, so the two directions always agree.
  *
  * Limits checked on every key: repo 1..DEPOT_REPO_MAX bytes, tag
  * 1..DEPOT_TAG_MAX, upload id 1..INDEX_UPLOAD_ID_MAX (index_str_ok).
  */
-
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -67,7 +67,6 @@
  * (*.db, one per table in index_files, all opened in every process,
  * created when missing), and index.gate (empty; only locked).
  */
-
 #include <sys/types.h>
 
 #include <db.h>

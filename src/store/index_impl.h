@@ -7,8 +7,9 @@
  *
  *   index_env.c        environment, recovery, failchk, the retry gate and
  *                      the transaction runner (index_txn_run)
- *   index_codec.c      keys and the versioned value codec
- *   index_record.c     records and prefix scans on any table
+ *   index_codec.c      keys, and the versioned value codec run by each
+ *                      table's layout function (index_code_*)
+ *   index_record.c     records, cursor walks and prefix scans on any table
  *   index_meta.c       meta.db: schema version, counters, health probe
  *   index_tags.c       tags.db
  *   index_links.c      links.db
@@ -20,9 +21,12 @@
  *
  * Adding a table: a name in enum index_table and its file name in
  * index_files (index_env.c), then index_<table>.c with its key schema in
- * the comment at its top, its value codec built from index_enc_* and
- * index_dec_*, and its typed calls in index.h. The file is created on the
- * next open; no schema version change is needed for a new table.
+ * the comment at its top, a record builder that checks the key parts
+ * (index_tag_rec is the model), a layout function naming the value's
+ * fields with index_code_* and its struct index_layout, and its typed
+ * calls in index.h; docs/architecture.md tells the rest. The file is
+ * created on the next open; no schema version change is needed for a new
+ * table.
  *
  * Planned, not implemented yet:
  *   upstreams.db   upstream key -> health, retry-after deadline

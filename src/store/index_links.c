@@ -9,7 +9,6 @@
  * least one link; a link write adds the repo, the delete of its last
  * link removes it, in the same transaction.
  */
-
 #include <sys/types.h>
 
 #include <db.h>

@@ -12,7 +12,6 @@
  * the manifests that have a subject. A record stays when a repository
  * unlinks the manifest (others may link it).
  */
-
 #include <sys/types.h>
 
 #include <db.h>

@@ -9,7 +9,6 @@
  *                     in milliseconds since the epoch
  * No secondary index.
  */
-
 #include <sys/types.h>
 
 #include <db.h>

@@ -8,7 +8,6 @@
  * transaction, so that a big registry never makes one huge transaction.
  * A new table keyed by repository joins the list in index_registry_purge.
  */
-
 #include <sys/types.h>
 
 #include <db.h>

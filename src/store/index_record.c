@@ -4,7 +4,6 @@
  * own), and prefix scans that list the rest of each key after a prefix.
  * Plain reads are snapshot reads (DB_TXN_SNAPSHOT): they take no locks.
  */
-
 #include <sys/types.h>
 
 #include <db.h>

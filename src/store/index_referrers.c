@@ -9,7 +9,6 @@
  * (index_manifest_commit), removed with it (index_manifest_unlink); the
  * referrers of a subject are the keys after repo NUL subject NUL.
  */
-
 #include <sys/types.h>
 
 #include <db.h>

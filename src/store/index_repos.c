@@ -8,7 +8,6 @@
  * added by every link write (index_repo_add), removed with the repo's
  * last link (index_repo_prune), always in the link's transaction.
  */
-
 #include <sys/types.h>
 
 #include <db.h>

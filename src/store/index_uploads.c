@@ -8,7 +8,6 @@
  * No secondary index: expired uploads and the uploads into a registry
  * (index_purge.c) are found by reading them all.
  */
-
 #include <sys/types.h>
 
 #include <db.h>
