@@ -1,6 +1,7 @@
 /*
- * index_helm.c: the hosted Helm charts, one Berkeley DB table (helm.db)
- * in index.c's environment, reached through index_table_run.
+ * index_helm.c: helm.db, the hosted Helm charts. Its rows carry their own
+ * compact encoding below (not the index_code_* layouts: an entry is a
+ * pre-rendered JSON and YAML text) and are run through index_txn_run.
  *
  * Key schema (parts separated by one NUL byte, as in index.c):
  *   registry                      -> int64 generation (big-endian)
@@ -25,10 +26,18 @@
 #include "store/index.h"
 #include "lib/log.h"
 #include "store/index_helm.h"
-#include "store/index_table.h"
+#include "store/index_impl.h"
 #include "lib/xmalloc.h"
 
 #define HELM_DB_FILE		"helm.db"
+
+/* A unit of work on helm.db; returns a Berkeley DB code (or errno). */
+typedef int	(*helm_table_fn)(DB *, DB_TXN *, void *);
+
+struct helm_call {
+	helm_table_fn	 hc_fn;
+	void		*hc_arg;
+};
 #define HELM_VALUE_VERSION	1
 #define HELM_KEY_MAX		(DEPOT_NAME_MAX + 256 + 129 + 2)
 #define HELM_PURGE_BATCH	512
@@ -53,6 +62,9 @@ struct helm_op {
 	size_t				 op_count;
 };
 
+static int	helm_call_txn(struct index *, DB_TXN *, void *);
+static int	helm_table_run(struct index *, const char *, const char *,
+		    int, helm_table_fn, void *);
 static int	helm_key_make(struct helm_key *, const char *, const char *,
 		    const char *);
 static void	helm_dbt(DBT *, const void *, size_t);
@@ -70,6 +82,30 @@ static int	helm_list_txn(DB *, DB_TXN *, void *);
 static int	helm_purge_txn(DB *, DB_TXN *, void *);
 static int	helm_gen_txn(DB *, DB_TXN *, void *);
 static int	helm_gen_jump_txn(DB *, DB_TXN *, void *);
+
+static int
+helm_call_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct helm_call	*hc = arg;
+
+	return (hc->hc_fn(ix->ix_db[INDEX_DB_HELM], txn, hc->hc_arg));
+}
+
+/* Run fn on helm.db in a transaction (a snapshot read when snapshot). */
+static int
+helm_table_run(struct index *ix, const char *file, const char *what,
+    int snapshot, helm_table_fn fn, void *arg)
+{
+	struct helm_call	 hc;
+
+	(void)file;
+	if (!index_ready(ix, what) || ix->ix_db[INDEX_DB_HELM] == NULL)
+		return (EINVAL);
+	hc.hc_fn = fn;
+	hc.hc_arg = arg;
+	return (index_txn_run(ix, what, snapshot ? DB_TXN_SNAPSHOT : 0,
+	    helm_call_txn, &hc));
+}
 
 void
 index_helm_chart_clear(struct index_helm_chart *c)
@@ -383,7 +419,7 @@ index_helm_get(struct index *ix, const char *registry, const char *name,
 	if (helm_key_make(&op.op_key, registry, name, version) == -1)
 		return (0);
 	op.op_out = c;
-	ret = index_table_run(ix, HELM_DB_FILE, "helm chart get", 1,
+	ret = helm_table_run(ix, HELM_DB_FILE, "helm chart get", 1,
 	    helm_get_txn, &op);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return (-1);
@@ -412,7 +448,7 @@ index_helm_put(struct index *ix, const char *registry,
 	op.op_in = c;
 	op.op_out = old;
 	op.op_force = force;
-	if (index_table_run(ix, HELM_DB_FILE, "helm chart put", 0,
+	if (helm_table_run(ix, HELM_DB_FILE, "helm chart put", 0,
 	    helm_put_txn, &op) != 0)
 		return (-1);
 	*gen = op.op_genval;
@@ -431,7 +467,7 @@ index_helm_delete(struct index *ix, const char *registry, const char *name,
 	    helm_key_make(&op.op_gen, registry, NULL, NULL) == -1)
 		return (0);
 	op.op_out = old;
-	if (index_table_run(ix, HELM_DB_FILE, "helm chart delete", 0,
+	if (helm_table_run(ix, HELM_DB_FILE, "helm chart delete", 0,
 	    helm_del_txn, &op) != 0)
 		return (-1);
 	*gen = op.op_genval;
@@ -508,7 +544,7 @@ index_helm_list(struct index *ix, const char *registry, const char *name,
 	if (name != NULL)
 		op.op_key.k_buf[op.op_key.k_len++] = '\0';
 	op.op_prefix = op.op_key.k_len;
-	ret = index_table_run(ix, HELM_DB_FILE, "helm chart list", 1,
+	ret = helm_table_run(ix, HELM_DB_FILE, "helm chart list", 1,
 	    helm_list_txn, &op);
 	if (ret != 0 && ret != DB_NOTFOUND) {
 		index_helm_charts_free(op.op_list, op.op_count);
@@ -554,7 +590,7 @@ index_helm_gen(struct index *ix, const char *registry, int64_t *gen)
 	memset(&op, 0, sizeof(op));
 	if (helm_key_make(&op.op_gen, registry, NULL, NULL) == -1)
 		return (-1);
-	ret = index_table_run(ix, HELM_DB_FILE, "helm generation", 1,
+	ret = helm_table_run(ix, HELM_DB_FILE, "helm generation", 1,
 	    helm_gen_txn, &op);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return (-1);
@@ -626,11 +662,11 @@ index_helm_purge(struct index *ix, const char *registry)
 	if (helm_key_make(&op.op_gen, registry, NULL, NULL) == -1)
 		return (-1);
 	do {
-		if (index_table_run(ix, HELM_DB_FILE, "helm purge", 0,
+		if (helm_table_run(ix, HELM_DB_FILE, "helm purge", 0,
 		    helm_purge_txn, &op) != 0)
 			return (-1);
 	} while (op.op_result);
-	if (index_table_run(ix, HELM_DB_FILE, "helm purge", 0,
+	if (helm_table_run(ix, HELM_DB_FILE, "helm purge", 0,
 	    helm_gen_jump_txn, &op) != 0)
 		return (-1);
 	return ((int)op.op_count);
