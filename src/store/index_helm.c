@@ -609,7 +609,7 @@ helm_purge_txn(DB *db, DB_TXN *txn, void *arg)
 	int		 ret, t_ret;
 
 	op->op_result = 0;
-	if ((ret = db->cursor(db, txn, &dbc, DB_WRITECURSOR)) != 0)
+	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
 		return (ret);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
