@@ -406,18 +406,10 @@ blob_fill_owner(struct blob_fill *bf, const char *owner)
 static int
 blob_fill_public(struct blob_fill *bf, const char *repo)
 {
-	char	*registry;
-	size_t	 len;
-	int	 public;
-
 	if (bf->bf_ctx->ctx_access == NULL)
 		return (1);
-	len = strcspn(repo, "/");
-	registry = xstrndup(repo, len);
-	public = (access_policy(bf->bf_ctx->ctx_config, registry, "") &
-	    ACCESS_PULL) != 0;
-	free(registry);
-	return (public);
+	return ((access_policy(bf->bf_ctx->ctx_config, repo, "") &
+	    ACCESS_PULL) != 0);
 }
 
 /*

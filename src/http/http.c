@@ -576,8 +576,7 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 		return;
 	memcpy(buf, name, n);
 	buf[n] = '\0';
-	if (config_registry_find(cf, buf) != NULL ||
-	    config_upstream_find(cf, buf) != NULL)
+	if (config_name_find(cf, buf, NULL, NULL))
 		return;
 	/* Served by the mirror registry (see oci.c), counted there. */
 	if (cf->cf_server.srv_mirror_registry != NULL &&

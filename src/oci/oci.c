@@ -169,8 +169,8 @@ oci_mirror_path(struct req *r)
 {
 	struct config	*cf = http_context(r)->ctx_config;
 	const char	*mirror = cf->cf_server.srv_mirror_registry;
-	const char	*rest, *slash;
-	char		*first, *path;
+	const char	*rest;
+	char		*path;
 	int		 known;
 
 	/* Mirrors serve pulls; a push names its registry itself. */
@@ -180,12 +180,9 @@ oci_mirror_path(struct req *r)
 		return (NULL);
 	rest = r->req_path + 4;
 	if (*rest == '\0' || strcmp(rest, "_catalog") == 0 ||
-	    (slash = strchr(rest, '/')) == NULL)
+	    strchr(rest, '/') == NULL)
 		return (NULL);
-	first = xstrndup(rest, (size_t)(slash - rest));
-	known = config_registry_find(cf, first) != NULL ||
-	    config_upstream_find(cf, first) != NULL;
-	free(first);
+	known = config_name_find(cf, rest, NULL, NULL);
 	if (known && http_query_get(r, "ns") == NULL)
 		return (NULL);
 	xasprintf(&path, "/v2/%s/%s", mirror, rest);
@@ -212,14 +209,14 @@ oci_resolve(struct oci_request *o)
 {
 	struct config	*cf = http_context(o->or_req)->ctx_config;
 
-	o->or_registry = config_registry_find(cf, o->or_path.registry);
+	(void)config_name_find(cf, o->or_path.registry, &o->or_registry,
+	    &o->or_upstream);
 	if (o->or_registry != NULL) {
 		if (o->or_registry->reg_type != REPO_DOCKER)
 			return (-1);
 		o->or_read_only = o->or_registry->reg_read_only;
 		return (0);
 	}
-	o->or_upstream = config_upstream_find(cf, o->or_path.registry);
 	if (o->or_upstream != NULL && o->or_upstream->up_type == REPO_DOCKER) {
 		o->or_read_only = 1;
 		return (0);

@@ -306,18 +306,15 @@ oci_catalog_visible(struct req *r, const char *repo)
 	struct config		*cf = http_context(r)->ctx_config;
 	struct config_registry	*reg;
 	struct config_upstream	*up;
-	const char		*slash;
-	char			*first;
 	int			 docker = 0;
 
-	if ((slash = strchr(repo, '/')) == NULL)
+	if (strchr(repo, '/') == NULL)
 		return (0);
-	first = xstrndup(repo, (size_t)(slash - repo));
-	if ((reg = config_registry_find(cf, first)) != NULL)
+	(void)config_name_find(cf, repo, &reg, &up);
+	if (reg != NULL)
 		docker = reg->reg_type == REPO_DOCKER;
-	else if ((up = config_upstream_find(cf, first)) != NULL)
+	else if (up != NULL)
 		docker = up->up_type == REPO_DOCKER;
-	free(first);
 	return (docker && catalog_may_list(r, repo));
 }
 
