@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "content/proxy.h"
 #include "lib/util.h"
+#include "daemon/routes.h"
 #include "daemon/worker.h"
 #include "lib/xmalloc.h"
 
@@ -74,6 +75,7 @@ worker_main(struct worker_args *wa)
 	    (w.w_ctx.ctx_fetcher = fetcher_create(w.w_base)) == NULL)
 		fatalx("%s: cannot set up upstream transfers", __func__);
 	w.w_http = http_create(w.w_base, &w.w_ctx);
+	routes_install(w.w_http);
 	for (i = 0; i < wa->wa_nlisten; i++)
 		if (http_accept(w.w_http, wa->wa_listen_fds[i]) == -1)
 			fatalx("%s: cannot serve on listening socket", __func__);

@@ -127,7 +127,8 @@ oci_dispatch(struct req *r)
 		if (http_auth_check_catalog(r) == 0)
 			oci_route(&o);
 	} else if (oci_resolve(&o) == -1) {
-		if (http_auth_check_unknown(&o, oci_need(http_method(r))) == 0)
+		if (http_auth_check_unknown(r, o.or_path.name,
+		    oci_need(http_method(r))) == 0)
 			oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
 	} else
 		oci_route(&o);
@@ -239,7 +240,8 @@ oci_route(struct oci_request *o)
 		if (oci_routes[i].rt_method != m)
 			continue;
 		need = oci_need(m);
-		if (o->or_path.kind != V2_CATALOG && http_auth_check(o, need) == -1)
+		if (o->or_path.kind != V2_CATALOG &&
+		    http_auth_check(o->or_req, o->or_path.name, need) == -1)
 			return;
 		if (oci_routes[i].rt_write && o->or_read_only) {
 			oci_error(o, "UNSUPPORTED", o->or_upstream != NULL ?
@@ -253,7 +255,8 @@ oci_route(struct oci_request *o)
 		return;
 	}
 	/* Nothing about a repository one may not read, not even this. */
-	if (o->or_path.kind != V2_CATALOG && http_auth_check(o, oci_need(m)) == -1)
+	if (o->or_path.kind != V2_CATALOG &&
+	    http_auth_check(o->or_req, o->or_path.name, oci_need(m)) == -1)
 		return;
 	http_reply_oci_error(o->or_req, kind_known ? 405 : 404, "UNSUPPORTED",
 	    "method not allowed for this endpoint", NULL);
