@@ -21,7 +21,7 @@
 #include "http/http.h"
 #include "store/index.h"
 #include "lib/log.h"
-#include "content/proxy.h"
+#include "content/content.h"
 #include "lib/util.h"
 #include "daemon/routes.h"
 #include "daemon/worker.h"
@@ -231,7 +231,7 @@ worker_drained_cb(void *arg)
 	struct worker	*w = arg;
 	struct timeval	 tv = { 0, 100 * 1000 };
 
-	if (proxy_blob_fills() == 0) {
+	if (content_fills() == 0) {
 		event_base_loopexit(w->w_base, NULL);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "access/access.h"
 #include "http/http_auth.h"
 #include "conf/config.h"
+#include "content/content.h"
 #include "http/http.h"
 #include "lib/log.h"
 #include "oci/oci.h"
@@ -135,20 +136,47 @@ oci_dispatch(struct req *r)
 	v2_path_clear(&o.or_path);
 }
 
+const struct content_handler oci_content_handler = {
+	oci_reply_error,
+	oci_manifest_serve,
+	oci_tags_reply
+};
+
+void
+oci_content(struct oci_request *o, struct content_request *cr)
+{
+	memset(cr, 0, sizeof(*cr));
+	cr->cr_req = o->or_req;
+	cr->cr_handler = &oci_content_handler;
+	cr->cr_path = o->or_path;	/* shares its strings */
+	cr->cr_registry = o->or_registry;
+	cr->cr_upstream = o->or_upstream;
+}
+
 void
 oci_error(struct oci_request *o, const char *code, const char *detail)
 {
+	oci_reply_error(o->or_req, 0, code, NULL, detail);
+}
+
+void
+oci_reply_error(struct req *r, int status, const char *code,
+    const char *message, const char *detail)
+{
 	size_t	 i;
 
+	if (message != NULL) {
+		http_reply_oci_error(r, status, code, message, detail);
+		return;
+	}
 	for (i = 0; i < sizeof(oci_errors) / sizeof(oci_errors[0]); i++)
 		if (strcmp(oci_errors[i].ec_code, code) == 0) {
-			http_reply_oci_error(o->or_req, oci_errors[i].ec_status,
+			http_reply_oci_error(r, oci_errors[i].ec_status,
 			    code, oci_errors[i].ec_message, detail);
 			return;
 		}
-	log_warnx("%s: unknown error code %s", __func__, code);
-	http_reply_oci_error(o->or_req, 500, "UNKNOWN", "internal error",
-	    detail);
+	log_warnx("oci_error: unknown error code %s", code);
+	http_reply_oci_error(r, 500, "UNKNOWN", "internal error", detail);
 }
 
 void
