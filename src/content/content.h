@@ -154,6 +154,12 @@ void	content_manifest_pushed(const char *repo, const char *reference);
  * rate limited, else 503 UNAVAILABLE naming each source and what went
  * wrong, all through cf_handler->ch_error.
  */
+/*
+ * A source is asked through upstream_call_start (upstream.h), which
+ * today builds <upstream url>/v2/<cs_repo>/<cs_path>; a source that is
+ * not a registry (a Helm repository's chart URL) needs the upstream
+ * layer to take a plain path first.
+ */
 struct content_source {
 	struct config_upstream	*cs_upstream;
 	const char		*cs_repo;	/* the repository there */
