@@ -87,7 +87,9 @@
 #define INDEX_CACHE_BYTES	(16 * 1024 * 1024)
 #define INDEX_THREAD_COUNT	256
 #define INDEX_TXN_TRIES		8
+#define INDEX_TXN_GATED_TRIES	24	/* tries in all once gated */
 #define INDEX_BACKOFF_USEC	1000	/* first pause; doubles each try */
+#define INDEX_BACKOFF_MAX_USEC	50000	/* up to this */
 #define INDEX_GATE_AFTER	3	/* tries before taking the gate */
 #define INDEX_GATE_FILE		"index.gate"
 
@@ -387,7 +389,10 @@ index_retryable(int ret)
 static void
 index_backoff(struct index *ix, int try)
 {
-	unsigned int	 span = INDEX_BACKOFF_USEC << (try - 1);
+	unsigned int	 span = INDEX_BACKOFF_MAX_USEC;
+
+	if (try < 16 && (INDEX_BACKOFF_USEC << (try - 1)) < (int)span)
+		span = INDEX_BACKOFF_USEC << (try - 1);
 
 	if (ix->ix_seed == 0)
 		ix->ix_seed = (unsigned int)getpid() ^ (unsigned int)now_ms();
@@ -430,8 +435,10 @@ index_txn_once(struct index *ix, u_int32_t txn_flags, index_txn_fn fn,
  * fcntl lock on INDEX_GATE_FILE, taken and dropped) before each try, and
  * one that failed INDEX_GATE_AFTER times holds the gate exclusively for its
  * remaining tries: new writers wait at the gate, the ones in flight finish,
- * and the starved transaction gets through. Snapshot reads take no locks
- * and skip the gate.
+ * and the starved transaction gets through; it keeps trying (up to
+ * INDEX_TXN_GATED_TRIES in all, pauses capped at INDEX_BACKOFF_MAX_USEC)
+ * while those finish, which on a loaded machine can take a while. Snapshot
+ * reads take no locks and skip the gate.
  */
 int
 index_txn_run(struct index *ix, const char *what, u_int32_t txn_flags,
@@ -439,7 +446,8 @@ index_txn_run(struct index *ix, const char *what, u_int32_t txn_flags,
 {
 	int	 gated = 0, ret = 0, try;
 
-	for (try = 0; try < INDEX_TXN_TRIES; try++) {
+	for (try = 0; try < (gated ? INDEX_TXN_GATED_TRIES : INDEX_TXN_TRIES);
+	    try++) {
 		if (try > 0) {
 			log_debug("%s: %s: retry %d", __func__, what, try);
 			index_backoff(ix, try);
