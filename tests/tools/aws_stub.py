@@ -83,6 +83,10 @@ Control (loopback, GET or POST, each answers the state as JSON):
         throttle=on|off|N   answer GetAuthorizationToken with
                         ThrottlingException always, never, or the next N calls
         redirect=on|off blob GETs redirected to "S3" or forwarded
+        hold=on|off     GetAuthorizationToken calls that arrive wait (after
+                        their signature was checked) until hold is off
+                        again (120 s at most); gat_held counts those
+                        waiting: a test holds a refresh in flight with it
   /_control/revoke    rotate the registry password (htpasswd rewritten; the
                       registry re-reads it): tokens handed out so far keep
                       their expiresAt but the registry answers them 401; the
@@ -97,7 +101,9 @@ calls by where the signing key came from), gat_by_key {key id: n}, errors
 {CODE: n}, ecr_public, sts, sts_err, container, container_err,
 imds_token, imds_creds, imds_err, registry (requests forwarded), denied_expired,
 redirects, s3_with_auth, s3_without_auth, s3_served, revocations,
-last_region, last_service; settings token_ttl, creds_ttl, throttle, redirect;
+last_region, last_service, gat_held; settings token_ttl, creds_ttl,
+throttle, redirect, hold; password (the registry password of the current
+generation, so that a test can look for it where it must not be);
 password_generation (how many passwords so far), tokens_issued,
 tokens_expired (true when the last token handed out has expired).
 
@@ -470,6 +476,9 @@ class State:
         self.creds_ttl = args.creds_ttl
         self.throttle = 0          # 0 off, -1 always, N next N calls
         self.redirect = args.redirect
+        self.hold = False
+        self.held = 0
+        self.cond = threading.Condition(self.lock)
         self.password = args.password or self.random_password()
         self.generation = 1
         self.issued = []           # (password, expiresAt)
@@ -546,6 +555,8 @@ class State:
                 "throttle": {0: "off", -1: "on"}.get(self.throttle,
                                                      self.throttle),
                 "redirect": self.redirect,
+                "hold": self.hold, "gat_held": self.held,
+                "password": self.password,
                 "password_generation": self.generation,
                 "tokens_expired": bool(self.issued) and
                 self.issued[-1][1] <= now,
@@ -714,6 +725,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                   "Start of structure or map found where "
                                   "not expected.", role)
         with STATE.lock:
+            end = time.time() + 120
+            STATE.held += 1
+            while STATE.hold and time.time() < end:
+                STATE.cond.wait(1)
+            STATE.held -= 1
             if STATE.throttle:
                 if STATE.throttle > 0:
                     STATE.throttle -= 1
@@ -1121,6 +1137,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 STATE.throttle = int(v)
                         elif k == "redirect":
                             STATE.redirect = v in ("on", "1", "true")
+                        elif k == "hold":
+                            STATE.hold = v in ("on", "1", "true")
+                            STATE.cond.notify_all()
                         else:
                             raise ValueError("unknown setting " + k)
             except ValueError as e:
