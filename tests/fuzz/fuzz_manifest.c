@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
-#include "manifest.h"
+#include "lib/digest.h"
+#include "lib/manifest.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "depot.h"
-#include "digest.h"
-#include "ref.h"
+#include "lib/digest.h"
+#include "lib/ref.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

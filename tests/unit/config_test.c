@@ -21,11 +21,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf/config.h"
 #include "depot.h"
-#include "ref.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "lib/ref.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define TEST_MAN_MAX	(512 * 1024)

@@ -25,10 +25,10 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "fetch.h"
-#include "log.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "upstream/fetch.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define BIG_SIZE	(50 * 1024 * 1024)

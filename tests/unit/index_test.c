@@ -30,9 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index.h"
-#include "log.h"
-#include "util.h"
+#include "store/index.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "check_main.h"
 
 #define CHILD_LIFETIME_MS	30000	/* no child lives longer */

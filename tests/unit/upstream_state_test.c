@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "upstream_state.h"
-#include "xmalloc.h"
+#include "lib/log.h"
+#include "upstream/upstream_state.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define NCHILDREN	4

@@ -26,13 +26,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "config.h"
-#include "fetch.h"
-#include "log.h"
-#include "upstream.h"
-#include "upstream_state.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "conf/config.h"
+#include "upstream/fetch.h"
+#include "lib/log.h"
+#include "upstream/upstream.h"
+#include "upstream/upstream_state.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define BODY_MAX	4096
