@@ -355,19 +355,28 @@ expired_or_renewed() {
 }
 check "3: that token expires (or is renewed ahead of its expiry)" \
     t_wait_for -t 30 expired_or_renewed
-stub "set?hold=on" >/dev/null
-pause_worker "$w2" || bail "cannot stop worker $w2"
-mget b 1
-t_wait_for held 1 || echo "# no GetAuthorizationToken reached the stand-in"
-resume_worker "$w2"
-pause_worker "$w1" || bail "cannot stop worker $w1"
-mget c 2
-mget d 3
-t_wait_for accepted_by "$w2" 2 || echo "# worker $w2 did not accept the pulls"
-resume_worker "$w1"
-mget e 4
-mget f 5
-stub "set?hold=off" >/dev/null
+if [ "$(gat AKIDEXP)" -eq "$g0" ]; then
+	# The refresh is still to come: hold it in flight at the stand-in
+	# while each worker gets pulls.
+	stub "set?hold=on" >/dev/null
+	pause_worker "$w2" || bail "cannot stop worker $w2"
+	mget b 1
+	t_wait_for held 1 || echo "# no GetAuthorizationToken reached the stand-in"
+	resume_worker "$w2"
+	pause_worker "$w1" || bail "cannot stop worker $w1"
+	mget c 2
+	mget d 3
+	t_wait_for accepted_by "$w2" 2 || echo "# worker $w2 did not accept the pulls"
+	resume_worker "$w1"
+	mget e 4
+	mget f 5
+	stub "set?hold=off" >/dev/null
+else
+	echo "# depotd renewed the token ahead of its expiry on its own"
+	for n in 1 2 3 4 5; do
+		mget "$(echo bcdef | cut -c"$n")" "$n"
+	done
+fi
 for n in 1 2 3 4 5; do
 	eval "wait \$mget_$n"
 done
