@@ -241,15 +241,19 @@ for n in static pod chain host sess exp rev thr s3; do
 	upstream_push ecr "oci:$I-$n:1" "team/$n:1" </dev/null >"$T_DIR/push-$n.out" 2>&1 &
 	pushes="$pushes $!:$n"
 done
-for tg in a b c d e f; do
-	upstream_push ecr "oci:$I-exp:1" "team/exp:$tg" </dev/null >"$T_DIR/push-exp-$tg.out" 2>&1 &
-	pushes="$pushes $!:exp-$tg"
-done
 for p in $pushes; do
 	wait "${p%%:*}" || {
 		tail -n 5 "$T_DIR/push-${p#*:}.out" | sed 's/^/# /'
 		bail "pushing ${p#*:} to the registry failed"
 	}
+done
+# More tags of team/exp: its manifest PUT again under each.
+for tg in a b c d e f; do
+	curl -sf --max-time 60 -u "$UPSTREAM_USER:$UPSTREAM_PASSWORD" -X PUT \
+	    -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+	    --data-binary "@$(lblob "$I-exp" "$(dg exp)")" -o /dev/null \
+	    "http://127.0.0.1:$rport/v2/team/exp/manifests/$tg" ||
+		bail "tagging team/exp:$tg failed"
 done
 
 # --- depotd with ECR upstreams of static keys. Every upstream reaches the
@@ -278,7 +282,20 @@ reg="127.0.0.1:$port"
 	    sed '$ s/},$/}/'
 	echo ");"
 } >"$T_DIR/upstreams.conf"
-write_conf "$T_DIR/depot.conf" "$port" "request_timeout = 60;" "$(cat "$T_DIR/upstreams.conf")"
+cat >"$T_DIR/depot.conf" <<EOC
+server = {
+  listen = [ "$reg" ];
+  workers = 2;
+  pidfile = "$T_DIR/depotd-$port.pid";
+  data_dir = "$T_DIR/data-$port";
+  request_timeout = 60;
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
+};
+registries = (
+  { name = "apps"; type = "docker"; upstreams = [ "ecr-static" ]; }
+);
+$(cat "$T_DIR/upstreams.conf")
+EOC
 start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start"
 master=$DEPOTD_PID
 dlog="$T_DIR/depotd-$port.log"
@@ -300,6 +317,11 @@ else
 	skip "2: podman: manifest digest"
 	skip "2: podman: token reused"
 fi
+is "$(status_code "$base/v2/apps/team/static/manifests/1")" "200 -" \
+    "2: a registry whose upstream is ECR serves the image"
+"$DEPOTCTL" -c "$T_DIR/depot.conf" setup-client apps >"$T_DIR/setup.out" 2>&1
+like "$(cat "$T_DIR/setup.out")" "^docker pull 127\.0\.0\.1:$port/apps/IMAGE:TAG\$" \
+    "2: depotctl setup-client works for it"
 check "2: a registry host URL (eu-west-1) works too" \
     sk copy --src-tls-verify=false "docker://$reg/ecr-host/team/host:1" "oci:$T_DIR/out-host:1"
 like "$(grep 'key=AKIDHOST ' "$T_DIR/stub.log")" 'region=eu-west-1' \
@@ -326,6 +348,10 @@ pause_worker() {
 }
 resume_worker() {
 	kill -CONT "$1"
+}
+# test_expired: the last token the stand-in handed out has expired.
+test_expired() {
+	[ "$(sv .tokens_expired)" = true ]
 }
 # accepted_by PID N: PID holds at least N connections accepted on port.
 accepted_by() {
@@ -380,9 +406,13 @@ fi
 for n in 1 2 3 4 5; do
 	eval "wait \$mget_$n"
 done
-is "$(cat "$T_DIR"/exp-[1-5].st | tr '\n' ' ')" "200 200 200 200 200 " \
+is "$(for n in 1 2 3 4 5; do printf '%s ' "$(cat "$T_DIR/exp-$n.st")"; done)" \
+    "200 200 200 200 200 " \
     "3: five concurrent pulls on both workers, the token expired: all served"
 is "$(($(gat AKIDEXP) - g0))" 1 "3: ... with exactly one GetAuthorizationToken"
+is "$(grep -E 'ecr-exp/team/exp:[b-f]' "$dlog" |
+    sed -n 's/^depotd\[\([0-9]*\)\] worker:.*/\1/p' | sort -u | wc -l)" 2 \
+    "3: ... and both workers took part (their log lines)"
 is "$(sv .denied_expired)" 0 "3: the expired token was never sent to the registry"
 
 # --- 4: the registry answers 401 while the token has not expired: one
@@ -409,18 +439,25 @@ is "$(($(errors_of InvalidSignatureException) - e0))" 1 "5: ... after one GetAut
 is "$(($(log_count "$port" InvalidSignatureException) - l0))" 1 \
     "5: ... and one log line with AWS's error code"
 
-# --- 6: AWS throttles: a clear error and one log line; once AWS answers
-# again, the pull succeeds.
+# --- 6: AWS throttles: a clear error and one log line, and the expired
+# token is not used instead; once AWS answers again, the pull succeeds.
+stub "set?token_ttl=2" >/dev/null
+is "$(status_code "$base/v2/ecr-thr/team/thr/manifests/1")" "200 -" \
+    "6: a pull with a token that expires in 2 s"
+stub "set?token_ttl=43200" >/dev/null
+check "6: that token expires" t_wait_for -t 30 test_expired
 stub "set?throttle=on" >/dev/null
 l0=$(log_count "$port" ThrottlingException)
-like "$(status_code "$base/v2/ecr-thr/team/thr/manifests/1")" '^(429|502|503) ' \
+d0=$(sv .denied_expired)
+like "$(status_code "$base/v2/ecr-thr/team/exp/manifests/a")" '^(429|502|503) ' \
     "6: AWS throttles GetAuthorizationToken: the pull fails"
 like "$(jq -r '.errors[0] | "\(.message) \(.detail)"' "$T_DIR/body" 2>&1)" \
     '(Throttl|throttl|[Rr]ate)' "6: ... with an error that says AWS throttled"
 is "$(($(log_count "$port" ThrottlingException) - l0))" 1 \
     "6: ... and one log line with AWS's error code"
+is "$(sv .denied_expired)" "$d0" "6: ... and the expired token was not tried instead"
 stub "set?throttle=off" >/dev/null
-is "$(status_code "$base/v2/ecr-thr/team/thr/manifests/1")" "200 -" \
+is "$(status_code "$base/v2/ecr-thr/team/exp/manifests/a")" "200 -" \
     "6: AWS answers again: the next pull succeeds"
 
 # --- 7: blob downloads redirected to "S3", which refuses Authorization
@@ -443,8 +480,11 @@ curl -s --max-time 20 "$base/api/v1/upstreams" >"$T_DIR/api.out"
 "$DEPOTCTL" -c "$T_DIR/depot.conf" upstream show ecr-host --json >>"$T_DIR/ctl-show.out" 2>&1
 "$DEPOTCTL" -c "$T_DIR/depot.conf" upstream show ecr-sess >>"$T_DIR/ctl-show.out" 2>&1
 like "$(cat "$T_DIR/metrics.out")" 'ecr-exp' "8: /metrics has series of the ECR upstreams"
-like "$(grep -i token "$T_DIR/metrics.out" | grep -i refresh | grep ecr-exp)" '.' \
+like "$(grep -v '^#' "$T_DIR/metrics.out" | grep -i token | grep -i refresh |
+    grep -iv fail | grep 'upstream="ecr-exp"')" ' [2-9]$' \
     "8: /metrics counts token refreshes per upstream"
+like "$(grep -v '^#' "$T_DIR/metrics.out" | grep -i token | grep -i fail |
+    grep 'upstream="ecr-wrong"')" ' [1-9]$' "8: ... and their failures"
 like "$(cat "$T_DIR/ctl-show.out")" 'AKIDSTATIC' "8: depotctl upstream show names the access key id"
 none_of "$dlog" "8: no secret in depotd's log"
 none_of "$T_DIR/access-$port.log" "8: no secret in the access log"
