@@ -332,10 +332,6 @@ is "$(gat AKIDSESS)" 1 "2: ... with X-Amz-Security-Token (one call)"
 
 # --- 3: the token expires during the test: exactly one refresh for
 # concurrent pulls on both workers, and never a request with it expired.
-set -- $(workers_of "$master")
-w1=${1:-}
-w2=${2:-}
-[ -n "$w2" ] || bail "depotd does not run two workers"
 # pause_worker PID / resume_worker PID: a stopped worker accepts nothing.
 pause_worker() {
 	local i=0
@@ -349,6 +345,33 @@ pause_worker() {
 resume_worker() {
 	kill -CONT "$1"
 }
+# replaced PID: the master runs two workers again, PID not among them.
+replaced() {
+	local w
+	w=$(workers_of "$master")
+	[ "$(echo $w | wc -w)" = 2 ] && ! echo " $w " | grep -q " $1 "
+}
+
+# The token outlives the worker that fetched it: a worker started after
+# that one was killed uses it.
+# shellcheck disable=SC2046
+set -- $(workers_of "$master")
+[ -n "${2:-}" ] || bail "depotd does not run two workers"
+old1=$1
+old2=$2
+kill -KILL "$old1"
+check "3: the master replaces a killed worker" t_wait_for replaced "$old1"
+pause_worker "$old2" || bail "cannot stop worker $old2"
+is "$(status_code "$base/v2/ecr-static/team/host/manifests/1")" "200 -" \
+    "3: the new worker pulls through ecr-static"
+resume_worker "$old2"
+is "$(gat AKIDSTATIC)" 1 "3: ... with the token fetched before (no GetAuthorizationToken)"
+
+# shellcheck disable=SC2046
+set -- $(workers_of "$master")
+w1=${1:-}
+w2=${2:-}
+[ -n "$w2" ] || bail "depotd does not run two workers"
 # test_expired: the last token the stand-in handed out has expired.
 test_expired() {
 	[ "$(sv .tokens_expired)" = true ]
@@ -499,19 +522,31 @@ is "$?" 0 "8: depotd stops cleanly"
 # the SDKs' order: each depotd has every later link available too.
 cport=$(free_port)
 cbase="127.0.0.1:$cport"
-# chain_run NAME: a depotd whose master has the environment exported now
-# pulls team/chain:1 through an aws_default upstream; prints nothing,
-# records TAP lines.
-chain_run() {
-	local name=$1 data="$T_DIR/data-$cport"
-	rm -rf "$data" "$T_DIR/out-chain-$name"
+# chain_start NAME: start a depotd (its master has the environment
+# exported now) with one aws_default upstream, ecr-chain; 1 when it did
+# not start (recorded as a failure).
+chain_start() {
+	rm -rf "$T_DIR/data-$cport"
 	write_conf "$T_DIR/chain.conf" "$cport" "request_timeout = 60;" \
 	    "upstreams = ( $(ecr_up ecr-chain "https://$ACCOUNT.dkr.ecr.us-west-2.amazonaws.com" \
 	    '{ type = "aws_default"; }' | sed '$ s/},$/}/') );"
-	if ! start_depotd "$T_DIR/chain.conf" "$cport"; then
-		not_ok "9: depotd starts with $name credentials"
-		return
-	fi
+	start_depotd "$T_DIR/chain.conf" "$cport" && return 0
+	not_ok "9: depotd starts with $1 credentials"
+	return 1
+}
+# chain_stop NAME: stop it, keeping its log as chain-NAME.dlog.
+chain_stop() {
+	cp "$T_DIR/depotd-$cport.log" "$T_DIR/chain-$1.dlog"
+	stop_depotd "$DEPOTD_PID"
+	# shellcheck disable=SC2086
+	T_PIDS=$(printf ' %s ' $T_PIDS | sed "s/ $DEPOTD_PID / /g")
+}
+# chain_run NAME: such a depotd pulls team/chain:1 with skopeo (and
+# podman, for imds).
+chain_run() {
+	local name=$1
+	rm -rf "$T_DIR/out-chain-$name"
+	chain_start "$name" || return
 	check "9: skopeo pulls through aws_default from $name" \
 	    sk copy --src-tls-verify=false "docker://$cbase/ecr-chain/team/chain:1" \
 	    "oci:$T_DIR/out-chain-$name:1"
@@ -520,9 +555,7 @@ chain_run() {
 		check "9: podman pulls through aws_default from $name" \
 		    pm pull -q --tls-verify=false "$cbase/ecr-chain/team/chain:1"
 	fi
-	cp "$T_DIR/depotd-$cport.log" "$T_DIR/chain-$name.dlog"
-	stop_depotd "$DEPOTD_PID"
-	T_PIDS=$(printf ' %s ' $T_PIDS | sed "s/ $DEPOTD_PID / /g")
+	chain_stop "$name"
 }
 export AWS_WEB_IDENTITY_TOKEN_FILE="$T_DIR/web-identity.token"
 export AWS_ROLE_ARN="$ROLE_ARN" AWS_ROLE_SESSION_NAME=depot-test
@@ -541,6 +574,24 @@ stub reset >/dev/null
 chain_run web-identity
 is "$(sv .sts) $(sv .sts_err) $(sv .gat_by_kind.sts) $(sv .container) $(sv .imds_token)" "1 0 1 0 0" \
     "9: then web identity: one AssumeRoleWithWebIdentity, its keys sign GetAuthorizationToken"
+
+# Role credentials that expire are fetched again, before they are used
+# expired: ask for credentials and a token that live 2 s.
+stub reset >/dev/null
+stub "set?creds_ttl=2&token_ttl=2" >/dev/null
+if chain_start role-expiry; then
+	is "$(status_code "http://$cbase/v2/ecr-chain/team/chain/manifests/1")" "200 -" \
+	    "9: a pull with role credentials and a token that expire in 2 s"
+	stub "set?creds_ttl=3600&token_ttl=43200" >/dev/null
+	s0=$(sv .sts)
+	check "9: both expire" t_wait_for -t 30 test_expired
+	is "$(status_code "http://$cbase/v2/ecr-chain/team/exp/manifests/a")" "200 -" \
+	    "9: the next pull works"
+	is "$(($(sv .sts) - s0)) $(errors_of ExpiredTokenException)" "1 0" \
+	    "9: ... with new role credentials from STS, never the expired ones"
+	chain_stop role-expiry
+fi
+stub "set?creds_ttl=3600&token_ttl=43200" >/dev/null
 unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN AWS_ROLE_SESSION_NAME
 
 stub reset >/dev/null
