@@ -147,6 +147,7 @@ exp --tag 1 --seed ecr-expiry --layers 1 --layer-size 32768
 rev --tag 1 --seed ecr-revoke --layers 1 --layer-size 32768
 thr --tag 1 --seed ecr-throttle --layers 1 --layer-size 32768
 s3 --tag 1 --seed ecr-s3 --layers 3 --layer-size 98304
+pub --tag 1 --seed ecr-public --layers 1 --layer-size 32768
 EOI
 python3 - "$MKIMAGE" "$T_DIR/images" "$I" <<'PY' || bail "mkimage.py failed"
 import contextlib, io, runpy, sys
@@ -186,6 +187,8 @@ S_THR="Thr/Secret+$$/EXAMPLEKEY"
 S_WRONG_RIGHT="Wrong/Right+$$/EXAMPLEKEY"
 S_WRONG="Wrong/Bad+$$/NOTTHEKEY"
 S_ENV="Env/Secret+$$/EXAMPLEKEY"
+S_PUB="Pub/Secret+$$/EXAMPLEKEY"
+PUBPW="public-token-$$-password"
 WEBTOKEN="eyJhbGciOiJSUzI1NiJ9.web-identity-$$.sig"
 CTOKEN="container-auth-$$-token"
 ROLE_ARN="arn:aws:iam::$ACCOUNT:role/depot-pull"
@@ -203,6 +206,7 @@ python3 "$STUB" --port "$sport" --s3-port "$s3port" --log "$T_DIR/stub.log" \
     --key "AKIDSESS:$S_SESS:$S_SESSTOK" --key "AKIDEXP:$S_EXP" \
     --key "AKIDREV:$S_REV" --key "AKIDTHR:$S_THR" \
     --key "AKIDWRONG:$S_WRONG_RIGHT" --key "AKIDENV:$S_ENV" \
+    --key "AKIDPUB:$S_PUB" --public-password "$PUBPW" \
     --web-identity-token-file "$T_DIR/web-identity.token" --role-arn "$ROLE_ARN" \
     --container-path /v2/credentials/depot --container-token "$CTOKEN" \
     --imds-role depot-instance </dev/null >"$T_DIR/stub.out" 2>&1 &
@@ -213,6 +217,12 @@ t_wait_status "$sbase/_control/state" 200 "$stub_pid" || {
 	bail "aws_stub.py did not start"
 }
 start_upstream ecr htpasswd || bail "docker-registry did not start"
+# ECR Public: a registry behind a token service whose user AWS has the
+# password of ecr-public's tokens (anonymous clients refused).
+UPSTREAM_TOKEN_ARGS="--user $UPSTREAM_USER:$UPSTREAM_PASSWORD --user AWS:$PUBPW --no-anonymous" \
+    start_upstream pub token || bail "the ECR Public registry did not start"
+pubport=$UPSTREAM_PORT
+pubtok=$TOKEN_PORT
 
 # --- 1: the stand-in itself checks what AWS checks
 if [ -d "$DEPOT_SRCDIR/tests/data/aws-sigv4" ]; then
@@ -241,6 +251,8 @@ for n in static pod chain host sess exp rev thr s3; do
 	upstream_push ecr "oci:$I-$n:1" "team/$n:1" </dev/null >"$T_DIR/push-$n.out" 2>&1 &
 	pushes="$pushes $!:$n"
 done
+upstream_push pub "oci:$I-pub:1" "depot-alias/team/pub:1" </dev/null >"$T_DIR/push-pub.out" 2>&1 &
+pushes="$pushes $!:pub"
 for p in $pushes; do
 	wait "${p%%:*}" || {
 		tail -n 5 "$T_DIR/push-${p#*:}.out" | sed 's/^/# /'
@@ -278,6 +290,11 @@ reg="127.0.0.1:$port"
 	ecr_up ecr-exp "$CONSOLE" "{ type = \"access_key\"; access_key_id = \"AKIDEXP\"; secret_access_key_file = \"$T_DIR/exp.secret\"; }"
 	ecr_up ecr-rev "$CONSOLE" "{ type = \"access_key\"; access_key_id = \"AKIDREV\"; secret_access_key = \"$S_REV\"; }"
 	ecr_up ecr-thr "$CONSOLE" "{ type = \"access_key\"; access_key_id = \"AKIDTHR\"; secret_access_key = \"$S_THR\"; }"
+	printf '  { key = "ecr-pub"; type = "docker"; source = "ecr"; url = "https://public.ecr.aws/depot-alias";
+    registry_url = "http://127.0.0.1:%s"; api_url = "%s"; token_realms = [ "http://127.0.0.1:%s" ];
+    timeout = 20; tag_ttl = 3600;
+    auth = { type = "access_key"; access_key_id = "AKIDPUB"; secret_access_key = "%s"; }; },\n' \
+	    "$pubport" "$sbase" "$pubtok" "$S_PUB"
 	ecr_up ecr-wrong "$CONSOLE" "{ type = \"access_key\"; access_key_id = \"AKIDWRONG\"; secret_access_key = \"$S_WRONG\"; }" |
 	    sed '$ s/},$/}/'
 	echo ");"
@@ -329,6 +346,18 @@ like "$(grep 'key=AKIDHOST ' "$T_DIR/stub.log")" 'region=eu-west-1' \
 check "2: static keys with a session token work" \
     sk copy --src-tls-verify=false "docker://$reg/ecr-sess/team/sess:1" "oci:$T_DIR/out-sess:1"
 is "$(gat AKIDSESS)" 1 "2: ... with X-Amz-Security-Token (one call)"
+
+# ECR Public with keys: ecr-public's GetAuthorizationToken in us-east-1,
+# its token as credentials at the registry's token service, image paths
+# under the alias.
+e0=$(sv .ecr_public)
+check "2: skopeo pulls through ECR Public with keys" \
+    sk copy --src-tls-verify=false "docker://$reg/ecr-pub/team/pub:1" "oci:$T_DIR/out-pub:1"
+same_tree "$I-pub/blobs" "$T_DIR/out-pub/blobs" "2: every blob byte-identical"
+is "$(($(sv .ecr_public) - e0)) $(gat AKIDPUB) $(sv .last_service) $(sv .last_region)" \
+    "1 1 ecr-public us-east-1" "2: ... after one ecr-public GetAuthorizationToken in us-east-1"
+like "$(grep 'user=AWS ' "$T_DIR/token-pub.log" | head -n 1)" 'depot-alias/team/pub:pull.* status=200' \
+    "2: ... whose token the registry's token service accepted for the alias' image"
 
 # --- 3: the token expires during the test: exactly one refresh for
 # concurrent pulls on both workers, and never a request with it expired.
@@ -495,7 +524,7 @@ stub "set?redirect=off" >/dev/null
 # --- 8: secrets never show: log, error bodies, /metrics, /api, depotctl
 stub state >"$T_DIR/stub.state"
 printf '%s\n' "$S_STATIC" "$S_HOST" "$S_SESS" "$S_SESSTOK" "$S_EXP" "$S_REV" \
-    "$S_THR" "$S_WRONG" "$WEBTOKEN" "$CTOKEN" "$(jq -r .password "$T_DIR/stub.state")" \
+    "$S_THR" "$S_WRONG" "$S_PUB" "$PUBPW" "$WEBTOKEN" "$CTOKEN" "$(jq -r .password "$T_DIR/stub.state")" \
     | grep -v '^$' >"$T_DIR/secrets.list"
 curl -s --max-time 20 "$base/metrics" >"$T_DIR/metrics.out"
 curl -s --max-time 20 "$base/api/v1/upstreams" >"$T_DIR/api.out"

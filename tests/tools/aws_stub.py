@@ -120,7 +120,7 @@ Command line:
       [--host 127.0.0.1] [--log FILE]
       [--key ID:SECRET[:SESSION_TOKEN]]...   static keys (repeatable)
       [--registry URL] [--htpasswd FILE] [--password PW]
-      [--account 123456789012]
+      [--account 123456789012] [--public-password PW]
       [--token-ttl 43200] [--creds-ttl 3600] [--redirect]
       [--web-identity-token-file FILE] [--role-arn ARN]
       [--container-path PATH] [--container-token TOKEN]
@@ -134,6 +134,10 @@ Once listening, the stub prints "listening on HOST:PORT" (and
 password file: the stub writes the line of user AWS with the current
 password (bcrypt, by htpasswd(1)) at start and on every revoke, keeping
 every other line. Without --password a random one is chosen.
+--public-password fixes the password of ECR Public's tokens (for a
+registry of its own behind a token service; those tokens are not the
+front's and do not count in tokens_expired); without it ECR Public hands
+out the private registry's password.
 Without --s3-port the "S3" URLs use the host name "localhost" on the main
 port (another origin than 127.0.0.1).
 
@@ -740,9 +744,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.aws_error(400, "ThrottlingException",
                                   "Rate exceeded", role)
         with STATE.lock:
-            pw = STATE.password
             expires = int(time.time()) + STATE.token_ttl
-            STATE.issued.append((pw, expires))
+            if public and STATE.args.public_password:
+                pw = STATE.args.public_password
+            else:
+                pw = STATE.password
+                STATE.issued.append((pw, expires))
             STATE.c["gat_ok"] += 1
             kind = rec["kind"]
             STATE.c["gat_by_kind"][kind] = \
@@ -1203,6 +1210,7 @@ def main():
     p.add_argument("--htpasswd")
     p.add_argument("--password")
     p.add_argument("--account", default="123456789012")
+    p.add_argument("--public-password")
     p.add_argument("--token-ttl", type=int, default=43200)
     p.add_argument("--creds-ttl", type=int, default=3600)
     p.add_argument("--redirect", action="store_true")
