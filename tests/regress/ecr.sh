@@ -647,14 +647,36 @@ done >"$T_DIR/chain.dlogs"
 none_of "$T_DIR/chain.dlogs" "9: no secret or token in the logs of the chain's depotds"
 
 # --- 10: URL forms, through depotd -t and depotctl upstream create
-# conf_t URL [AUTH]: depotd -t on a config with one ECR upstream; sets rc
+cat >"$T_DIR/urls-ok" <<EOU
+https://us-east-1.console.aws.amazon.com/ecr/repositories/private/$ACCOUNT/team/app?region=us-east-1
+https://eu-central-1.console.aws.amazon.com/ecr/repositories/private/$ACCOUNT/app?region=eu-central-1
+https://$ACCOUNT.dkr.ecr.eu-west-1.amazonaws.com
+https://$ACCOUNT.dkr.ecr-fips.us-gov-west-1.amazonaws.com
+https://$ACCOUNT.dkr.ecr.cn-north-1.amazonaws.com.cn
+https://public.ecr.aws/depot-alias
+https://gallery.ecr.aws/depot-alias
+EOU
+# Each line: the grep -E pattern the refusal must match, the URL.
+cat >"$T_DIR/urls-bad" <<EOU
+dkr\.ecr https://example.com/x
+dkr\.ecr https://$ACCOUNT.dkr.ecr.us-east-1.amazonaws.com.example.com
+dkr\.ecr https://12345.dkr.ecr.us-east-1.amazonaws.com
+region https://us-east-1.console.aws.amazon.com/ecr/repositories/private/$ACCOUNT/app?region=eu-west-1
+public\.ecr\.aws https://us-east-1.console.aws.amazon.com/ecr/repositories/public/$ACCOUNT/app?region=us-east-1
+public\.ecr\.aws https://public.ecr.aws/
+EOU
+# conf_t FILE: depotd -t on a config with one ECR upstream per URL of
+# FILE (the last word of each line), each on a line of its own; sets rc
 # and out (its output).
 conf_t() {
-	local auth='{ type = "aws_default"; }'
-	[ $# -ge 2 ] && auth=$2
+	local n=0 url
+	while read -r url; do
+		n=$((n + 1))
+		printf '  { key = "u%d"; type = "docker"; source = "ecr"; auth = { type = "aws_default"; };\n    url = "%s"; },\n' \
+		    "$n" "${url##* }"
+	done <"$1" | sed '$ s/},$/}/' >"$T_DIR/t.ups"
 	write_conf "$T_DIR/t.conf" "$port" "" "upstreams = (
-  { key = \"e\"; type = \"docker\"; source = \"ecr\"; url = \"$1\";
-    auth = $auth; }
+$(cat "$T_DIR/t.ups")
 );"
 	out=$("$DEPOTD" -t -c "$T_DIR/t.conf" 2>&1)
 	rc=$?
@@ -666,46 +688,41 @@ dc_create() {
 	    --secret-file "$T_DIR/static.secret" 2>&1 </dev/null)
 	rc=$?
 }
+conf_t "$T_DIR/urls-ok"
+is "$rc" 0 "10: depotd -t accepts every ECR URL form ($(wc -l <"$T_DIR/urls-ok") of them)"
+[ "$rc" = 0 ] || printf '%s\n' "$out" | head -n 8 | sed 's/^/#   /'
+conf_t "$T_DIR/urls-bad"
+is "$rc" 1 "10: depotd -t refuses a file of wrong ECR URLs"
+tout=$out
 write_conf "$T_DIR/ctl.conf" "$port"
 n=0
 while read -r url; do
 	n=$((n + 1))
-	conf_t "$url"
-	is "$rc" 0 "10: depotd -t accepts $url"
-	[ "$rc" = 0 ] || printf '%s\n' "$out" | head -n 3 | sed 's/^/#   /'
 	dc_create "ok$n" "$url"
 	is "$rc" 0 "10: depotctl upstream create accepts $url"
 	[ "$rc" = 0 ] || printf '%s\n' "$out" | head -n 3 | sed 's/^/#   /'
-done <<EOU
-https://us-east-1.console.aws.amazon.com/ecr/repositories/private/$ACCOUNT/team/app?region=us-east-1
-https://eu-central-1.console.aws.amazon.com/ecr/repositories/private/$ACCOUNT/app?region=eu-central-1
-https://$ACCOUNT.dkr.ecr.eu-west-1.amazonaws.com
-https://$ACCOUNT.dkr.ecr-fips.us-gov-west-1.amazonaws.com
-https://$ACCOUNT.dkr.ecr.cn-north-1.amazonaws.com.cn
-https://public.ecr.aws/depot-alias
-https://gallery.ecr.aws/depot-alias
-EOU
-# refused URL PATTERN: both refuse it, saying what PATTERN matches.
+done <"$T_DIR/urls-ok"
 n=0
 while read -r pattern url; do
 	n=$((n + 1))
-	conf_t "$url"
-	is "$rc" 1 "10: depotd -t refuses $url"
-	like "$out" "$pattern" "10: ... saying so ($pattern)"
+	line=$(grep -n -F "url = \"$url\";" "$T_DIR/t.conf" | cut -d: -f1)
+	like "$(printf '%s\n' "$tout" | grep -F "t.conf:$line:")" "$pattern" \
+	    "10: depotd -t refuses $url, saying so ($pattern)"
 	dc_create "bad$n" "$url"
 	is "$rc" 1 "10: depotctl upstream create refuses $url"
 	like "$out" "$pattern" "10: ... saying so ($pattern)"
-done <<EOU
-dkr\.ecr https://example.com/x
-dkr\.ecr https://$ACCOUNT.dkr.ecr.us-east-1.amazonaws.com.example.com
-dkr\.ecr https://12345.dkr.ecr.us-east-1.amazonaws.com
-region https://us-east-1.console.aws.amazon.com/ecr/repositories/private/$ACCOUNT/app?region=eu-west-1
-public\.ecr\.aws https://us-east-1.console.aws.amazon.com/ecr/repositories/public/$ACCOUNT/app?region=us-east-1
-public\.ecr\.aws https://public.ecr.aws/
-EOU
-conf_t "$CONSOLE" "{ type = \"access_key\"; access_key_id = \"AKIDX\"; }"
+done <"$T_DIR/urls-bad"
+# one_t AUTH: depotd -t on one ECR upstream with that auth group.
+one_t() {
+	write_conf "$T_DIR/t.conf" "$port" "" "upstreams = (
+  { key = \"e\"; type = \"docker\"; source = \"ecr\"; url = \"$CONSOLE\"; auth = $1; }
+);"
+	out=$("$DEPOTD" -t -c "$T_DIR/t.conf" 2>&1)
+	rc=$?
+}
+one_t "{ type = \"access_key\"; access_key_id = \"AKIDX\"; }"
 is "$rc" 1 "10: depotd -t refuses access_key without a secret"
-conf_t "$CONSOLE" "{ type = \"access_key\"; access_key_id = \"AKIDX\"; secret_access_key = \"$S_STATIC\"; }"
+one_t "{ type = \"access_key\"; access_key_id = \"AKIDX\"; secret_access_key = \"$S_STATIC\"; }"
 is "$rc" 0 "10: depotd -t accepts access_key with an inline secret"
 printf '%s\n' "$out" >"$T_DIR/t.out"
 none_of "$T_DIR/t.out" "10: depotd -t does not print the secret"
