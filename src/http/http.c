@@ -34,6 +34,7 @@
 
 #include "conf/config.h"
 #include "access/access.h"
+#include "api/api.h"
 #include "http/http_auth.h"
 #include "http/http.h"
 #include "http/http_body.h"
@@ -135,6 +136,7 @@ static const struct {
 	{ "/token",	0, http_auth_token_service },
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
+	{ "/api/v1",	1, api_dispatch }, { "/ui", 1, api_ui },
 };
 
 struct http_server *
