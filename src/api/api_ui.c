@@ -49,6 +49,7 @@ static const struct {
 static const char	*ui_type(const char *);
 static int		 ui_name_ok(const char *);
 static void		 ui_not_found(struct req *);
+static int		 ui_unchanged_since(const char *, time_t);
 
 void
 api_ui(struct req *r)
@@ -115,7 +116,8 @@ api_ui(struct req *r)
 	inm = http_header_get(r, "If-None-Match");
 	ims = http_header_get(r, "If-Modified-Since");
 	if ((inm != NULL && strstr(inm, etag) != NULL) ||
-	    (inm == NULL && ims != NULL && strcmp(ims, modified) == 0)) {
+	    (inm == NULL && ims != NULL && ui_unchanged_since(ims,
+	    st.st_mtime))) {
 		close(fd);
 		http_reply(r, 304, NULL, NULL);
 		return;
@@ -132,6 +134,18 @@ ui_name_ok(const char *name)
 	return (len > 0 && len <= UI_NAME_MAX && name[0] != '.' &&
 	    strspn(name, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len);
+}
+
+/* 1 when the HTTP date since is not before mtime. */
+static int
+ui_unchanged_since(const char *since, time_t mtime)
+{
+	struct tm	 tm;
+	const char	*end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(since, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	return (end != NULL && *end == '\0' && timegm(&tm) >= mtime);
 }
 
 static const char *
