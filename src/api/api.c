@@ -52,6 +52,8 @@
 #define API_STATS_MAX		5000	/* tags a registry's totals read */
 #define API_MANIFEST_MAX	(4 * 1024 * 1024)
 #define API_TAGS_MAX		10000	/* tags counted per repository */
+#define API_MT_CONFIG		"application/vnd.oci.image.config.v1+json"
+#define API_MT_DOCKER_CONFIG	"application/vnd.docker.container.image.v1+json"
 
 static void	 api_route(struct req *, char **, size_t);
 static void	 api_root(struct req *);
@@ -408,7 +410,10 @@ api_tag_json(struct req *r, const char *repo, const char *tag,
 	if (index_manifest_get(http_context(r)->ctx_index, &it->it_digest,
 	    &im) == 1) {
 		msize = im.im_size;
-		if (im.im_artifact_type[0] != '\0')
+		/* An image's config type is no artifact type. */
+		if (im.im_artifact_type[0] != '\0' &&
+		    strcmp(im.im_artifact_type, API_MT_CONFIG) != 0 &&
+		    strcmp(im.im_artifact_type, API_MT_DOCKER_CONFIG) != 0)
 			artifact = json_string(im.im_artifact_type);
 		index_manifest_clear(&im);
 	}
@@ -757,7 +762,7 @@ api_setup(struct req *r, const char *name)
 	json_t		*lines, *sections, *sec, *cmds;
 	char		*base, *cause = NULL;
 	size_t		 i;
-	const char	*kind;
+	const char	*kind, *note;
 
 	if ((config_registry_find(cf, name) == NULL &&
 	    config_upstream_find(cf, name) == NULL) || !api_may_read(r, name)) {
@@ -796,10 +801,12 @@ api_setup(struct req *r, const char *name)
 		    st->st_lines[i].sl_section], st->st_lines[i].sl_text +
 		    strspn(st->st_lines[i].sl_text, "# ")) == 0)
 			continue;
-		json_array_append_new(cmds, json_string(
-		    st->st_lines[i].sl_kind == SETUP_COMMENT ?
-		    st->st_lines[i].sl_text + strspn(st->st_lines[i].sl_text,
-		    "#") : st->st_lines[i].sl_text));
+		if (st->st_lines[i].sl_kind == SETUP_COMMAND)
+			json_array_append_new(cmds, json_string(
+			    st->st_lines[i].sl_text));
+		else if ((note = st->st_lines[i].sl_text + 1)[0] != '\0')
+			json_array_append_new(cmds, json_string(note +
+			    (*note == ' ')));
 	}
 	api_reply(r, json_pack("{s:s, s:s, s:b, s:s, s:s, s:b, s:o, s:o, "
 	    "s:s}", "name", st->st_name, "type", st->st_type, "upstream",
