@@ -56,6 +56,22 @@ tok=$(curl -sf -u "$ALICE" "$base/token?service=depot" | jq -r .token)
 api /registries -H "Authorization: Bearer $tok" >/dev/null
 is "$(j '[.registries[].name] | join(",")')" apps,proxied,pub,team,charts \
     "2: a token from /token stands for its user"
+# The console signs in as a form POST to /token, and renews with the
+# refresh token.
+curl -s -o "$T_DIR/login.json" -X POST --data-urlencode grant_type=password \
+    --data-urlencode username=alice --data-urlencode password=alice-pw-5309 \
+    --data-urlencode service=depot --data-urlencode client_id=depot-console \
+    --data-urlencode access_type=offline "$base/token"
+ctok=$(jq -r .token "$T_DIR/login.json")
+api /registries -H "Authorization: Bearer $ctok" >/dev/null
+is "$(j '[.registries[].name] | join(",")')" apps,proxied,pub,team,charts \
+    "2: the console's sign-in (POST /token) gives a token for alice"
+rtok=$(jq -r .refresh_token "$T_DIR/login.json")
+curl -s -o "$T_DIR/refresh.json" -X POST --data-urlencode grant_type=refresh_token \
+    --data-urlencode "refresh_token=$rtok" --data-urlencode service=depot \
+    --data-urlencode client_id=depot-console "$base/token"
+api / -H "Authorization: Bearer $(jq -r .token "$T_DIR/refresh.json")" >/dev/null
+is "$(j .user)" alice "2: ... renewed with its refresh token"
 is "$(api /registries -u alice:wrong-password)" 401 "2: wrong credentials: 401"
 like "$(header www-authenticate)" '^Bearer realm="http://127\.0\.0\.1:[0-9]+/token",service="depot"$' \
     "2: with the challenge of /v2/"
@@ -207,5 +223,6 @@ for s in $(cat "$T_DIR/secrets"); do
 done
 [ "$T_COUNT" -gt 0 ] && ! grep -qF -f "$T_DIR/secrets" "$T_DIR/answers" &&
 	ok "10: no answer holds a configured secret (passwords, upstream password, token key)"
-check "10: no answer holds the token alice used" sh -c "! grep -qF '$tok' '$T_DIR/answers'"
+check "10: no answer holds the tokens alice used" sh -c \
+    "! grep -qF -e '$tok' -e '$ctok' -e '$rtok' '$T_DIR/answers'"
 check "10: nor the upstream's user name" sh -c "! grep -qF ci-user '$T_DIR/answers'"
