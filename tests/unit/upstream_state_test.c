@@ -1,11 +1,11 @@
 /*
  * upstream_state_test.c: unit tests for upstream_state.c: the circuit
- * breaker and its back-off, Retry-After deadlines, the token cache and
- * the health the API reads, the negative cache (expiry, replacement when full), flight claims
- * (held, released, taken over from a dead process), the segment shared
- * by forked processes, a process killed while it may hold the lock,
- * every call without a segment, and the Retry-After and ratelimit
- * parsers.
+ * breaker and its back-off, Retry-After deadlines, the health the API
+ * reads, the token cache and the negative cache (expiry, replacement
+ * when full), flight claims (held, released, taken over from a dead
+ * process), the segment shared by forked processes, a process killed
+ * while it may hold the lock, every call without a segment, and the
+ * Retry-After and ratelimit parsers.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
