@@ -5,7 +5,8 @@
 # (the registries, a registry with its upstreams and set-up panel, a
 # repository with a multi-arch image and a referrer, an upstream) against
 # a depotd holding those images, and the rendered DOM shows the expected
-# names and digests; what anonymous callers may not read is not shown. A
+# names and digests; what anonymous callers may not read is not shown;
+# the console works through nginx and names the proxy's address. A
 # screenshot of each page is left in the build tree (console-*.png).
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
@@ -64,7 +65,8 @@ is "$(get "$base/ui/.hidden.js")" 404 "1: no dot files"
 is "$(get "$base/ui/nosuch.html")" 404 "1: an unknown file: 404"
 is "$(get -X POST "$base/ui/")" 405 "1: POST: 405"
 
-# pages NAME FRAGMENT ...: load /ui/#FRAGMENT of each page in headless
+# pages NAME FRAGMENT ...: load /ui/#FRAGMENT (or FRAGMENT, a whole URL)
+# of each page in headless
 # Chromium, all at once (each mostly waits); the DOM of page NAME in
 # $T_DIR/NAME.html, its screenshot in $SHOTS/console-NAME.png.
 pages() {
@@ -75,7 +77,8 @@ pages() {
 		    --user-data-dir="$T_DIR/chromium-$1" --hide-scrollbars \
 		    --virtual-time-budget=5000 --window-size=1280,900 \
 		    --dump-dom --screenshot="$SHOTS/console-$1.png" \
-		    "$base/ui/#$2" >"$T_DIR/$1.html" 2>"$T_DIR/chromium-$1.err" &
+		    "$(case $2 in http*) echo "$2" ;; *) echo "$base/ui/#$2" ;; esac)" \
+		    >"$T_DIR/$1.html" 2>"$T_DIR/chromium-$1.err" &
 		pid=$!
 		T_PIDS="$T_PIDS $pid"
 		pids="$pids $pid"
@@ -105,9 +108,47 @@ nodom() {
 	fi
 }
 
+# A plain nginx in front of depotd (which trusts 127.0.0.1, the default
+# of trusted_proxies): the console is loaded through it too.
+nbase=""
+if command -v nginx >/dev/null 2>&1; then
+	nport=$(free_port)
+	mkdir -p "$T_DIR/nginx/tmp"
+	[ "$(id -u)" = 0 ] && nuser="user root;" || nuser=""
+	cat >"$T_DIR/nginx.conf" <<EOC
+$nuser
+worker_processes 1;
+error_log $T_DIR/nginx-error.log;
+events { worker_connections 64; }
+http {
+	access_log $T_DIR/nginx-access.log;
+	client_body_temp_path $T_DIR/nginx/tmp/body;
+	proxy_temp_path $T_DIR/nginx/tmp/proxy;
+	fastcgi_temp_path $T_DIR/nginx/tmp/fastcgi;
+	uwsgi_temp_path $T_DIR/nginx/tmp/uwsgi;
+	scgi_temp_path $T_DIR/nginx/tmp/scgi;
+	server {
+		listen 127.0.0.1:$nport;
+		location / {
+			proxy_pass http://$reg;
+			proxy_http_version 1.1;
+			proxy_set_header Host \$host:\$server_port;
+			proxy_set_header X-Forwarded-Host \$host:\$server_port;
+			proxy_set_header X-Forwarded-Proto \$scheme;
+		}
+	}
+}
+EOC
+	nginx -p "$T_DIR/nginx/" -e "$T_DIR/nginx-error.log" -c "$T_DIR/nginx.conf" \
+	    -g "daemon off; pid $T_DIR/nginx.pid;" >"$T_DIR/nginx.log" 2>&1 &
+	T_PIDS="$T_PIDS $!"
+	nbase="http://127.0.0.1:$nport"
+	t_wait_for curl -sf -o /dev/null "$nbase/healthz" || bail "nginx did not start"
+fi
+
 # --- 2..5: every page at once
 pages landing / registry /r/pub multi /r/pub/repo/multi web /r/pub/repo/web \
-    upstream /u/charts-up
+    upstream /u/charts-up ${nbase:+proxied "$nbase/ui/#/r/pub"}
 
 # --- 2: the registries
 dom landing 'data-ready="yes"' "2: the landing page rendered"
@@ -145,3 +186,14 @@ dom upstream 'http://127.0.0.1:9/charts' "5: the upstream's URL"
 dom upstream 'Cache hits' "5: its cache statistics"
 dom upstream 'class="state-ok"' "5: its health"
 check "5: a screenshot of the upstream page" test -s "$SHOTS/console-upstream.png"
+
+# --- 6: behind nginx
+if [ -n "$nbase" ]; then
+	is "$(get "$nbase/ui/")" 200 "6: /ui/ through nginx: 200"
+	like "$(hdr content-security-policy)" "default-src 'none'" "6: ... with its Content-Security-Policy"
+	dom proxied 'data-repository="pub/multi"' "6: the console works through nginx (same-origin fetches)"
+	dom proxied "docker pull 127.0.0.1:$nport/pub/IMAGE:TAG" \
+	    "6: its set-up lines name the proxy's address, not depotd's"
+else
+	skip "6: behind nginx: nginx is not installed (scripts/deps package installs it)"
+fi
