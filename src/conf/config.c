@@ -38,7 +38,6 @@
 #define CONFIG_SECONDS_MAX	86400	/* timeouts and token lifetimes */
 #define CONFIG_LABEL_MAX	64
 #define CONFIG_USER_MAX		64
-#define CONFIG_ECR_REPO_MAX	256
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -106,6 +105,10 @@ static const struct key_spec top_keys[] = {
 	{ "ca_file", KEY_STRING },
 	{ "insecure_tls", KEY_BOOL },
 	{ "token_realms", KEY_STRLIST },
+	{ "registry_url", KEY_STRING },
+	{ "api_url", KEY_STRING },
+	{ "sts_url", KEY_STRING },
+	{ "imds_url", KEY_STRING },
 	{ "read", KEY_STRLIST },
 	{ "write", KEY_STRLIST },
 	{ NULL, KEY_INT }
@@ -117,6 +120,8 @@ static const struct key_spec top_keys[] = {
 	{ "access_key_id", KEY_STRING },
 	{ "secret_access_key", KEY_STRING },
 	{ "secret_access_key_file", KEY_STRING },
+	{ "session_token", KEY_STRING },
+	{ "session_token_file", KEY_STRING },
 	{ NULL, KEY_INT }
 }, registry_keys[] = {
 	{ "name", KEY_STRING },
@@ -161,6 +166,7 @@ static const struct enum_name repo_types[] = {
 	{ "anonymous", AUTH_ANONYMOUS },
 	{ "userpass", AUTH_USERPASS },
 	{ "access_key", AUTH_ACCESS_KEY },
+	{ "aws_default", AUTH_AWS_DEFAULT },
 	{ NULL, 0 }
 };
 
@@ -175,6 +181,8 @@ static const struct {
 	{ "access_key_id", AUTH_ACCESS_KEY },
 	{ "secret_access_key", AUTH_ACCESS_KEY },
 	{ "secret_access_key_file", AUTH_ACCESS_KEY },
+	{ "session_token", AUTH_ACCESS_KEY },
+	{ "session_token_file", AUTH_ACCESS_KEY },
 };
 
 static const char *const default_listen[] = { "127.0.0.1:5000", NULL };
@@ -260,8 +268,6 @@ static int	 is_ip_address(const char *);
 static int	 is_http_url(const char *);
 static int	 is_user_entry(const char *);
 static int	 is_label(const char *);
-static int	 is_ecr_region(const char *, size_t);
-static int	 is_ecr_url(const char *);
 static char	*url_trimmed(const char *);
 static int	 listen_parse(const char *, struct config_listen *,
 		    const char **);
@@ -275,6 +281,8 @@ static char	*ld_secret(struct loader *, config_setting_t *, const char *,
 static void	 ld_creds_keys(struct loader *, config_setting_t *,
 		    enum auth_type);
 static void	 ld_creds(struct loader *, config_setting_t *,
+		    struct config_upstream *, int);
+static void	 ld_upstream_ecr(struct loader *, config_setting_t *,
 		    struct config_upstream *, int);
 static void	 ld_upstream_url(struct loader *, config_setting_t *,
 		    struct config_upstream *, int);
@@ -814,88 +822,6 @@ is_label(const char *s)
 	return (i > 0);
 }
 
-/* An AWS region name: letters-words-digits, e.g. us-gov-west-1. */
-static int
-is_ecr_region(const char *s, size_t len)
-{
-	size_t	 i, parts = 1;
-
-	if (len < 4 || len > 32 || !(s[0] >= 'a' && s[0] <= 'z') ||
-	    !(s[len - 1] >= '0' && s[len - 1] <= '9'))
-		return (0);
-	for (i = 0; i < len; i++) {
-		if (s[i] == '-') {
-			if (i == 0 || s[i - 1] == '-')
-				return (0);
-			parts++;
-		} else if (!(s[i] >= 'a' && s[i] <= 'z') &&
-		    !(s[i] >= '0' && s[i] <= '9'))
-			return (0);
-	}
-	return (parts >= 3);
-}
-
-/*
- * The AWS console form of a repository:
- * https://<region>.console.aws.amazon.com/ecr/repositories/
- *     {private|public}/<12-digit account>/<repository>?region=<region>
- */
-static int
-is_ecr_url(const char *s)
-{
-	static const char	 host[] = ".console.aws.amazon.com/ecr/"
-				    "repositories/";
-	const char		*p, *region, *q, *param;
-	size_t			 rlen, i, n;
-	int			 found = 0;
-
-	if (strncmp(s, "https://", 8) != 0)
-		return (0);
-	region = s + 8;
-	if ((p = strchr(region, '.')) == NULL)
-		return (0);
-	rlen = p - region;
-	if (!is_ecr_region(region, rlen) || strncmp(p, host, strlen(host)))
-		return (0);
-	p += strlen(host);
-	if (strncmp(p, "private/", 8) == 0)
-		p += 8;
-	else if (strncmp(p, "public/", 7) == 0)
-		p += 7;
-	else
-		return (0);
-	for (i = 0; i < 12; i++)
-		if (!(p[i] >= '0' && p[i] <= '9'))
-			return (0);
-	if (p[12] != '/')
-		return (0);
-	p += 13;
-	/* The repository: [a-z0-9._-] components joined by single slashes. */
-	if ((q = strchr(p, '?')) == NULL || q == p ||
-	    (size_t)(q - p) > CONFIG_ECR_REPO_MAX || p[0] == '/' ||
-	    q[-1] == '/')
-		return (0);
-	for (; p < q; p++) {
-		if (*p == '/' && p[1] == '/')
-			return (0);
-		if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') &&
-		    strchr("._-/", *p) == NULL)
-			return (0);
-	}
-	/* The query must carry region=<the same region>. */
-	for (param = q + 1; *param != '\0'; param += n + (param[n] == '&')) {
-		n = strcspn(param, "&");
-		if (n == 7 + rlen && strncmp(param, "region=", 7) == 0 &&
-		    strncmp(param + 7, region, rlen) == 0)
-			found = 1;
-		for (i = 0; i < n; i++)
-			if ((unsigned char)param[i] <= 0x20 ||
-			    (unsigned char)param[i] >= 0x7f || param[i] == '#')
-				return (0);
-	}
-	return (found);
-}
-
 /* A URL without its trailing slashes. Caller frees. */
 static char *
 url_trimmed(const char *s)
@@ -1319,6 +1245,68 @@ ld_creds(struct loader *ld, config_setting_t *upstream,
 		cr->cr_secret_access_key = ld_secret(ld, group,
 		    "secret_access_key", "secret_access_key_file",
 		    "access_key");
+		if (config_setting_get_member(group, "session_token") != NULL ||
+		    config_setting_get_member(group, "session_token_file") !=
+		    NULL)
+			cr->cr_session_token = ld_secret(ld, group,
+			    "session_token", "session_token_file",
+			    "access_key");
+		break;
+	case AUTH_AWS_DEFAULT:
+		if (source_ok && up->up_source != SOURCE_ECR)
+			ld_error(ld, config_setting_get_member(group, "type"),
+			    "auth type 'aws_default' is only for source 'ecr'");
+		break;
+	}
+}
+
+/*
+ * What an ECR upstream needs beyond its url: credentials fit for ECR,
+ * and the test/advanced endpoint overrides, which only ECR takes.
+ */
+static void
+ld_upstream_ecr(struct loader *ld, config_setting_t *group,
+    struct config_upstream *up, int source_ok)
+{
+	static const char *const urls[] = {
+		"registry_url", "api_url", "sts_url", "imds_url"
+	};
+	char			**dst[] = {
+		&up->up_registry_url, &up->up_api_url, &up->up_sts_url,
+		&up->up_imds_url
+	};
+	config_setting_t	*set;
+	char			 q[CONFIG_QUOTE_BUF];
+	const char		*s;
+	size_t			 i;
+
+	for (i = 0; i < NITEMS(urls); i++) {
+		if ((set = ld_member(group, urls[i], KEY_STRING)) == NULL)
+			continue;
+		s = config_setting_get_string(set);
+		if (source_ok && up->up_source != SOURCE_ECR)
+			ld_error(ld, set, "'%s' is only for source 'ecr'",
+			    urls[i]);
+		else if (!is_http_url(s))
+			ld_error(ld, set, "'%s' must be an http:// or https:// "
+			    "URL, not '%s'", urls[i], quote(s, q, sizeof(q)));
+		else
+			*dst[i] = url_trimmed(s);
+	}
+	if (!source_ok || up->up_source != SOURCE_ECR || up->up_url == NULL)
+		return;
+	switch (up->up_auth.cr_type) {
+	case AUTH_ANONYMOUS:
+		if (up->up_ecr.el_kind == ECR_PRIVATE)
+			ld_error(ld, group, "a private ECR registry needs auth "
+			    "type 'access_key' or 'aws_default'");
+		break;
+	case AUTH_USERPASS:
+		ld_error(ld, group, "an ECR upstream takes auth type "
+		    "'access_key', 'aws_default' or (ECR Public) 'anonymous', "
+		    "not 'userpass'");
+		break;
+	default:
 		break;
 	}
 }
@@ -1329,7 +1317,7 @@ ld_upstream_url(struct loader *ld, config_setting_t *group,
     struct config_upstream *up, int source_ok)
 {
 	config_setting_t	*set;
-	char			 q[CONFIG_QUOTE_BUF];
+	char			 q[CONFIG_QUOTE_BUF], *cause = NULL;
 	const char		*s;
 
 	if ((set = ld_member(group, "url", KEY_STRING)) == NULL) {
@@ -1341,13 +1329,11 @@ ld_upstream_url(struct loader *ld, config_setting_t *group,
 	}
 	s = config_setting_get_string(set);
 	if (source_ok && up->up_source == SOURCE_ECR) {
-		if (!is_ecr_url(s))
-			ld_error(ld, set, "'url' '%s' is not the AWS console "
-			    "form https://<region>.console.aws.amazon.com/ecr/"
-			    "repositories/{private|public}/<12-digit account>/"
-			    "<repository>?region=<region>",
-			    quote(s, q, sizeof(q)));
-		else
+		if (ecr_url_parse(s, &up->up_ecr, &cause) == -1) {
+			ld_error(ld, set, "'url' '%s': %s",
+			    quote(s, q, sizeof(q)), cause);
+			free(cause);
+		} else
 			up->up_url = xstrdup(s);
 		return;
 	}
@@ -1383,6 +1369,7 @@ ld_upstream(struct loader *ld, config_setting_t *group,
 	}
 	ld_upstream_url(ld, group, up, source_ok);
 	ld_creds(ld, group, up, source_ok);
+	ld_upstream_ecr(ld, group, up, source_ok);
 	up->up_tag_ttl = ld_int(ld, group, "tag_ttl", 300, 0, INT_MAX);
 	up->up_negative_ttl = ld_int(ld, group, "negative_ttl", 30, 0,
 	    INT_MAX);
@@ -1875,6 +1862,12 @@ upstream_clear(struct config_upstream *up)
 	secret_free(up->up_auth.cr_password);
 	free(up->up_auth.cr_access_key_id);
 	secret_free(up->up_auth.cr_secret_access_key);
+	secret_free(up->up_auth.cr_session_token);
+	ecr_location_clear(&up->up_ecr);
+	free(up->up_registry_url);
+	free(up->up_api_url);
+	free(up->up_sts_url);
+	free(up->up_imds_url);
 	free(up->up_ca_file);
 	strlist_clear(&up->up_token_realms);
 	strlist_clear(&up->up_read);

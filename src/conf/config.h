@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "conf/ecr_url.h"
+
 /* Where the web console's files are installed (Makefile.am sets it). */
 #ifndef DEPOT_UIDIR_DEFAULT
 #define DEPOT_UIDIR_DEFAULT	"/usr/local/share/depot/ui"
@@ -27,7 +29,8 @@ enum upstream_source {
 enum auth_type {
 	AUTH_ANONYMOUS,
 	AUTH_USERPASS,
-	AUTH_ACCESS_KEY
+	AUTH_ACCESS_KEY,
+	AUTH_AWS_DEFAULT	/* the AWS SDKs' default credential chain */
 };
 
 struct strlist {
@@ -76,6 +79,7 @@ struct config_auth_creds {
 	char		*cr_password;		/* secret: never log */
 	char		*cr_access_key_id;
 	char		*cr_secret_access_key;	/* secret: never log */
+	char		*cr_session_token;	/* secret, or NULL */
 };
 
 struct config_upstream {
@@ -92,6 +96,12 @@ struct config_upstream {
 	char			*up_ca_file;
 	int			 up_insecure_tls;
 	struct strlist		 up_token_realms; /* extra trusted realms */
+	/* source ecr: what up_url names, and the test/advanced overrides. */
+	struct ecr_location	 up_ecr;
+	char			*up_registry_url;	/* NULL: up_ecr's */
+	char			*up_api_url;		/* NULL: up_ecr's */
+	char			*up_sts_url;		/* NULL: the region's */
+	char			*up_imds_url;		/* NULL: 169.254.169.254 */
 	struct strlist		 up_read;	/* default [ "*" ] */
 	struct strlist		 up_write;	/* default [ "*" ] */
 	char			*up_file;	/* where it was defined */

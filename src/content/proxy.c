@@ -74,6 +74,7 @@ proxy_result_metric(enum upstream_result result, long status)
 	case UPSTREAM_ESKIPPED:
 		return ("skipped");
 	case UPSTREAM_EAUTH:
+	case UPSTREAM_ETOKEN:
 		return ("auth");
 	case UPSTREAM_EFETCH:
 		return (NULL);	/* counted by upstream.c, by cause */
@@ -110,6 +111,11 @@ proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
 		    until < po->po_retry_after))
 			po->po_retry_after = until;
 	}
+	/* An ECR token failure is logged once where it happened. */
+	if (result == UPSTREAM_ETOKEN && errmsg != NULL) {
+		proxy_outcome_add(po, up->up_key, errmsg);
+		return;
+	}
 	/*
 	 * The client is told what kind of failure it was; the details
 	 * (addresses, curl's words) go to the log only.
@@ -127,6 +133,7 @@ proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
 		(void)snprintf(why, sizeof(why), "unreachable or cut off");
 		break;
 	case UPSTREAM_EAUTH:
+	case UPSTREAM_ETOKEN:
 		(void)snprintf(why, sizeof(why), "%s", errmsg == NULL ?
 		    "authentication with the upstream failed" :
 		    strstr(errmsg, "not trusted") != NULL ?

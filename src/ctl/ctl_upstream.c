@@ -14,6 +14,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "conf/ecr_url.h"
 #include "ctl/ctl.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -57,6 +58,8 @@ upstream_args_check(const struct ctl_command *cmd, struct upstream_args *ua)
 		    ua->ua_password_file != NULL;
 	int	 access_key = ua->ua_access_key_id != NULL ||
 		    ua->ua_secret_file != NULL;
+	struct ecr_location	 loc;
+	char			*cause = NULL;
 
 	if (ua->ua_type == NULL)
 		ctl_usage(cmd, "--type is required");
@@ -78,6 +81,15 @@ upstream_args_check(const struct ctl_command *cmd, struct upstream_args *ua)
 	if (ua->ua_url == NULL && strcmp(ua->ua_source, "dockerhub") != 0)
 		return (ctl_refuse("--url is required with --source %s",
 		    ua->ua_source));
+	/* The validator depotd uses, for its message before anything. */
+	if (strcmp(ua->ua_source, "ecr") == 0) {
+		if (ecr_url_parse(ua->ua_url, &loc, &cause) == -1) {
+			ctl_refuse("--url '%.200s': %s", ua->ua_url, cause);
+			free(cause);
+			return (CTL_REFUSED);
+		}
+		ecr_location_clear(&loc);
+	}
 	if (ua->ua_auth == NULL)
 		ua->ua_auth = userpass ? "userpass" : access_key ?
 		    "access_key" : "anonymous";
@@ -102,9 +114,16 @@ upstream_args_check(const struct ctl_command *cmd, struct upstream_args *ua)
 		if (ua->ua_access_key_id == NULL || ua->ua_secret_file == NULL)
 			return (ctl_refuse("--auth access_key needs "
 			    "--access-key-id and --secret-file"));
+	} else if (strcmp(ua->ua_auth, "aws_default") == 0) {
+		if (userpass || access_key)
+			return (ctl_refuse("--auth aws_default takes no "
+			    "credentials: it finds them as the AWS SDKs do"));
+		if (strcmp(ua->ua_source, "ecr") != 0)
+			return (ctl_refuse("--auth aws_default is only for "
+			    "--source ecr"));
 	} else
-		return (ctl_refuse("--auth must be anonymous, userpass or "
-		    "access_key, not '%.80s'", ua->ua_auth));
+		return (ctl_refuse("--auth must be anonymous, userpass, "
+		    "access_key or aws_default, not '%.80s'", ua->ua_auth));
 	return (0);
 }
 
@@ -409,7 +428,23 @@ upstream_json(struct ctl *ctl, struct config_upstream *up, int detail)
 			    "secret_access_key_file", ctl_json_text(ref));
 			free(ref);
 		}
+		if (cr->cr_type == AUTH_ACCESS_KEY &&
+		    (ref = upstream_secret_ref(ctl, up, "session_token",
+		    "session_token_file")) != NULL) {
+			json_object_set_new(creds, strcmp(ref,
+			    UPSTREAM_SECRET_SET) == 0 ? "session_token" :
+			    "session_token_file", ctl_json_text(ref));
+			free(ref);
+		}
 		json_object_set_new(obj, "credentials", creds);
+		if (up->up_source == SOURCE_ECR &&
+		    up->up_ecr.el_registry_url != NULL) {
+			json_object_set_new(obj, "registry", ctl_json_text(
+			    up->up_registry_url != NULL ? up->up_registry_url :
+			    up->up_ecr.el_registry_url));
+			json_object_set_new(obj, "region",
+			    ctl_json_text(up->up_ecr.el_region));
+		}
 		json_object_set_new(obj, "tag_ttl",
 		    json_integer(up->up_tag_ttl));
 		json_object_set_new(obj, "negative_ttl",
@@ -443,6 +478,13 @@ upstream_print(struct ctl *ctl, struct config_upstream *up)
 	printf("source         %s\n", config_source_name(up->up_source));
 	printf("url            %s\n", up->up_url != NULL ? up->up_url :
 	    "(Docker Hub)");
+	if (up->up_source == SOURCE_ECR && up->up_ecr.el_registry_url != NULL) {
+		printf("registry       %s\n", up->up_registry_url != NULL ?
+		    up->up_registry_url : up->up_ecr.el_registry_url);
+		printf("region         %s\n", up->up_ecr.el_region);
+		if (up->up_ecr.el_alias != NULL)
+			printf("alias          %s\n", up->up_ecr.el_alias);
+	}
 	printf("auth           %s\n", config_auth_type_name(cr->cr_type));
 	if (cr->cr_username != NULL)
 		printf("username       %s\n", cr->cr_username);
@@ -456,6 +498,11 @@ upstream_print(struct ctl *ctl, struct config_upstream *up)
 	if (cr->cr_type == AUTH_ACCESS_KEY && (s = upstream_secret_ref(ctl,
 	    up, "secret_access_key", "secret_access_key_file")) != NULL) {
 		printf("secret key     %s\n", s);
+		free(s);
+	}
+	if (cr->cr_type == AUTH_ACCESS_KEY && (s = upstream_secret_ref(ctl,
+	    up, "session_token", "session_token_file")) != NULL) {
+		printf("session token  %s\n", s);
 		free(s);
 	}
 	printf("tag ttl        %d s\n", up->up_tag_ttl);

@@ -46,7 +46,7 @@ static const struct ctl_command ctl_commands[] = {
 	    "no upstream)", NULL, ctl_registry_set_upstreams },
 	{ "upstream", "create", "KEY --type docker|helm "
 	    "--source dockerhub|custom|ecr [--url URL] "
-	    "[--auth anonymous|userpass|access_key] "
+	    "[--auth anonymous|userpass|access_key|aws_default] "
 	    "[--username U --password-file F] "
 	    "[--access-key-id ID --secret-file F]",
 	    "define an upstream proxy in depot.d/upstream-KEY.conf",

@@ -95,7 +95,9 @@ enum metrics_field {
 	METRICS_FIELD_WAITS,
 	METRICS_FIELD_LIMIT,
 	METRICS_FIELD_REMAINING,
-	METRICS_FIELD_BYTES
+	METRICS_FIELD_BYTES,
+	METRICS_FIELD_TOKEN_REFRESHES,
+	METRICS_FIELD_TOKEN_FAILURES
 };
 
 struct metrics_entry {
@@ -134,6 +136,8 @@ struct metrics_name {
 	_Atomic uint64_t	 mn_ratelimit_seq;
 	_Atomic uint64_t	 mn_bytes;
 	_Atomic uint32_t	 mn_bytes_seen;
+	_Atomic uint64_t	 mn_token_refreshes;
+	_Atomic uint64_t	 mn_token_failures;
 };
 
 struct metrics_shared {
@@ -183,6 +187,8 @@ struct metrics_name_row {
 	uint64_t		 nr_ratelimit_seq;
 	uint64_t		 nr_bytes;
 	int			 nr_bytes_seen;
+	uint64_t		 nr_token_refreshes;
+	uint64_t		 nr_token_failures;
 };
 
 static struct metrics_shared	*metrics_shm;
@@ -456,6 +462,21 @@ metrics_upstream_error(const char *upstream, const char *reason)
 	r = metrics_index(metrics_reasons, METRICS_REASONS, reason,
 	    METRICS_REASONS - 1);
 	atomic_fetch_add_explicit(&e->mn_errors[r], 1, memory_order_relaxed);
+}
+
+void
+metrics_upstream_token(const char *upstream, int ok)
+{
+	struct metrics_name	*e;
+
+	if ((e = metrics_name_entry(upstream)) == NULL)
+		return;
+	if (ok)
+		atomic_fetch_add_explicit(&e->mn_token_refreshes, 1,
+		    memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&e->mn_token_failures, 1,
+		    memory_order_relaxed);
 }
 
 void
@@ -962,6 +983,8 @@ metrics_name_copy(struct metrics_name_row *r, struct metrics_name *e)
 	r->nr_remaining = atomic_load(&e->mn_remaining);
 	r->nr_bytes = atomic_load(&e->mn_bytes);
 	r->nr_bytes_seen = atomic_load(&e->mn_bytes_seen) != 0;
+	r->nr_token_refreshes = atomic_load(&e->mn_token_refreshes);
+	r->nr_token_failures = atomic_load(&e->mn_token_failures);
 }
 
 /* Add the counters of from (a second entry of the same name) to into. */
@@ -1000,6 +1023,8 @@ metrics_name_merge(struct metrics_name_row *into,
 	}
 	into->nr_bytes += from->nr_bytes;
 	into->nr_bytes_seen |= from->nr_bytes_seen;
+	into->nr_token_refreshes += from->nr_token_refreshes;
+	into->nr_token_failures += from->nr_token_failures;
 }
 
 static int
@@ -1091,6 +1116,14 @@ metrics_render_upstream(FILE *f)
 	metrics_render_simple(f, rows, n, METRICS_FIELD_BYTES,
 	    "depot_upstream_received_bytes_total",
 	    "Bytes of bodies received from the upstream.", "counter",
+	    "upstream");
+	metrics_render_simple(f, rows, n, METRICS_FIELD_TOKEN_REFRESHES,
+	    "depot_upstream_token_refreshes_total",
+	    "Registry tokens (ECR) fetched from the upstream's token API.",
+	    "counter", "upstream");
+	metrics_render_simple(f, rows, n, METRICS_FIELD_TOKEN_FAILURES,
+	    "depot_upstream_token_refresh_failures_total",
+	    "Registry token (ECR) refreshes that failed.", "counter",
 	    "upstream");
 	free(rows);
 }
@@ -1230,6 +1263,12 @@ metrics_field(const struct metrics_name_row *r, enum metrics_field field,
 	case METRICS_FIELD_BYTES:
 		*value = r->nr_bytes;
 		return (r->nr_bytes_seen);
+	case METRICS_FIELD_TOKEN_REFRESHES:
+		*value = r->nr_token_refreshes;
+		return (r->nr_token_refreshes > 0 || r->nr_token_failures > 0);
+	case METRICS_FIELD_TOKEN_FAILURES:
+		*value = r->nr_token_failures;
+		return (r->nr_token_refreshes > 0 || r->nr_token_failures > 0);
 	}
 	return (0);
 }

@@ -125,6 +125,8 @@ void	metrics_singleflight_wait(const char *registry);
  */
 void	metrics_upstream_ratelimit(const char *upstream, long limit,
 	    long remaining);
+/* A registry token refresh (ECR GetAuthorizationToken): ok, or failed. */
+void	metrics_upstream_token(const char *upstream, int ok);
 /* Bytes received from an upstream (bodies). */
 void	metrics_upstream_bytes(const char *upstream, uint64_t bytes);
 

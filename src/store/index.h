@@ -1,7 +1,8 @@
 /*
  * index.h: depot's index, a Berkeley DB transactional environment under
- * <data_dir>/db shared by the master and every worker. index.c is the only
- * file that speaks Berkeley DB; everything else uses this typed API.
+ * <data_dir>/db shared by the master and every worker. The files
+ * src/store/index*.c (one per table, see index_impl.h) are the only code
+ * that speaks Berkeley DB; everything else uses this typed API.
  *
  * Life cycle across processes:
  *  - the master opens with INDEX_MASTER before forking: it runs recovery

@@ -124,6 +124,7 @@ static struct fetch_field *fetch_field_find(struct fetch *, const char *,
 		    size_t);
 static enum fetch_result fetch_classify(struct fetch *, CURLcode);
 static char	*fetch_trim(const char *, size_t);
+static const char *fetch_method_str(enum fetch_method);
 
 /* Initialise libcurl for this process; later calls do nothing. */
 int
@@ -404,7 +405,8 @@ fetch_request_valid(const struct fetch_request *req)
 		log_warnx("fetch_start: no URL");
 		return (-1);
 	}
-	if (req->method != FETCH_GET && req->method != FETCH_HEAD) {
+	if (req->method != FETCH_GET && req->method != FETCH_HEAD &&
+	    req->method != FETCH_POST && req->method != FETCH_PUT) {
 		log_warnx("fetch_start: unknown method %d", (int)req->method);
 		return (-1);
 	}
@@ -464,8 +466,8 @@ fetch_start(struct fetcher *f, const struct fetch_request *req,
 	/* curl refuses new handles from within its callbacks: defer. */
 	fe->fe_start = 1;
 	fetch_defer(fe);
-	log_debug("%s: %s %s", __func__,
-	    req->method == FETCH_HEAD ? "HEAD" : "GET", fe->fe_logurl);
+	log_debug("%s: %s %s", __func__, fetch_method_str(req->method),
+	    fe->fe_logurl);
 	return (fe);
 fail:
 	if (fe->fe_easy != NULL)
@@ -508,7 +510,14 @@ fetch_setopts(struct fetch *fe, const struct fetch_request *req)
 		FETCH_SETOPT(CURLOPT_HTTPHEADER, fe->fe_reqheaders);
 	if (req->method == FETCH_HEAD)
 		FETCH_SETOPT(CURLOPT_NOBODY, 1L);
-	else {
+	else if (req->method == FETCH_POST || req->method == FETCH_PUT) {
+		FETCH_SETOPT(CURLOPT_POST, 1L);
+		FETCH_SETOPT(CURLOPT_POSTFIELDSIZE, (long)req->body_len);
+		FETCH_SETOPT(CURLOPT_COPYPOSTFIELDS, req->body != NULL ?
+		    req->body : "");
+		if (req->method == FETCH_PUT)
+			FETCH_SETOPT(CURLOPT_CUSTOMREQUEST, "PUT");
+	} else {
 		FETCH_SETOPT(CURLOPT_HTTPGET, 1L);
 		FETCH_SETOPT(CURLOPT_BUFFERSIZE, (long)FETCH_BUFFER_SIZE);
 	}
@@ -1012,6 +1021,21 @@ fetch_result_str(enum fetch_result r)
 		return ("protocol error");
 	default:
 		return ("error");
+	}
+}
+
+static const char *
+fetch_method_str(enum fetch_method m)
+{
+	switch (m) {
+	case FETCH_HEAD:
+		return ("HEAD");
+	case FETCH_POST:
+		return ("POST");
+	case FETCH_PUT:
+		return ("PUT");
+	default:
+		return ("GET");
 	}
 }
 

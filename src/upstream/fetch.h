@@ -32,6 +32,9 @@
  *	- fetch_cancel on the fetch whose on_done is running: a no-op.
  *	- fetcher_free: never from a callback.
  *
+ * Methods: GET and HEAD for registries; POST and PUT with a small body
+ * (copied) for the AWS APIs (ECR, STS) and IMDSv2.
+ *
  * Security: request credentials (fetch_request.username/password) and any
  * "Authorization:" extra header are only sent to the host (and port) of
  * the original URL, never after a redirect to another one. Only http and
@@ -51,7 +54,9 @@ struct fetch;
 
 enum fetch_method {
 	FETCH_GET = 0,
-	FETCH_HEAD
+	FETCH_HEAD,
+	FETCH_POST,	/* with body (AWS APIs) */
+	FETCH_PUT	/* with body (IMDSv2's session token) */
 };
 
 /* Results passed to on_done. */
@@ -107,6 +112,9 @@ struct fetch_request {
 	const char		*username;
 	const char		*password;
 	int			 no_follow;	/* default: follow up to 5 */
+	/* POST and PUT: the body (copied), and its length. */
+	const char		*body;
+	size_t			 body_len;
 };
 
 struct fetch_callbacks {

@@ -10,6 +10,9 @@
  * challenge decides what comes next. Every other answer is final: the
  * caller gets its head, body and end through the call.
  *
+ * An ECR call waits for its token (ecr_token.h) before its first
+ * exchange and again after the registry refused it.
+ *
  * Ends that do not come from a fetch (skipped, unsupported source) and
  * the freeing of a cancelled call go through a deferred event, so no
  * callback ever runs inside upstream_call_start or upstream_call_cancel.
@@ -28,6 +31,7 @@
 
 #include "upstream/upstream_auth.h"
 #include "conf/config.h"
+#include "upstream/ecr_token.h"
 #include "upstream/fetch.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -81,12 +85,26 @@ struct upstream_call {
 	enum upstream_result		 uc_result;	/* deferred end's */
 	long long			 uc_sent_ms;	/* request went out */
 	char				*uc_errmsg;
+	/* ECR with credentials: the token as Basic credentials. */
+	int				 uc_ecr;
+	struct ecr_token_wait		*uc_ecr_wait;
+	char				*uc_ecr_user;
+	char				*uc_ecr_password;	/* secret */
+	uint64_t			 uc_ecr_generation;
+	int				 uc_ecr_retried;	/* refused once */
+	long				 uc_swallow_status;	/* 401, 403 */
 };
 
 static int	 uc_request_valid(const struct upstream_request *);
 static int	 uc_url_part_ok(const char *);
 static int	 uc_dot_segment(const char *);
 static int	 uc_userpass(const struct upstream_call *);
+static const char *uc_username(const struct upstream_call *);
+static const char *uc_password(const struct upstream_call *);
+static void	 uc_ecr_start(struct upstream_call *);
+static void	 uc_ecr_token_cb(const char *, const char *, uint64_t,
+		    const char *, void *);
+static void	 uc_ecr_refused(struct upstream_call *, long);
 static const char *uc_key(const struct upstream_call *);
 static void	 uc_defer_end(struct upstream_call *, enum upstream_result,
 		    const char *, ...) PRINTFLIKE(3, 4);
@@ -128,6 +146,8 @@ upstream_base_url(const struct config_upstream *up)
 	const char	*url = up->up_url;
 	size_t		 len;
 
+	if (up->up_source == SOURCE_ECR)
+		url = ecr_token_registry_url(up);
 	if (url == NULL || url[0] == '\0') {
 		if (up->up_source != SOURCE_DOCKERHUB)
 			return (NULL);
@@ -146,6 +166,8 @@ upstream_remote_repo(const struct config_upstream *up, const char *image)
 
 	if (up->up_source == SOURCE_DOCKERHUB && strchr(image, '/') == NULL)
 		xasprintf(&repo, "library/%s", image);
+	else if (up->up_source == SOURCE_ECR && up->up_ecr.el_alias != NULL)
+		xasprintf(&repo, "%s/%s", up->up_ecr.el_alias, image);
 	else
 		repo = xstrdup(image);
 	return (repo);
@@ -196,13 +218,30 @@ uc_url_part_ok(const char *s)
 	return (1);
 }
 
+/* Credentials to send: configured ones, or an ECR token's. */
 static int
 uc_userpass(const struct upstream_call *uc)
 {
 	const struct config_auth_creds	*cr = &uc->uc_up->up_auth;
 
+	if (uc->uc_ecr)
+		return (uc->uc_ecr_user != NULL &&
+		    uc->uc_ecr_password != NULL);
 	return (cr->cr_type == AUTH_USERPASS && cr->cr_username != NULL &&
 	    cr->cr_password != NULL);
+}
+
+static const char *
+uc_username(const struct upstream_call *uc)
+{
+	return (uc->uc_ecr ? uc->uc_ecr_user : uc->uc_up->up_auth.cr_username);
+}
+
+static const char *
+uc_password(const struct upstream_call *uc)
+{
+	return (uc->uc_ecr ? uc->uc_ecr_password :
+	    uc->uc_up->up_auth.cr_password);
 }
 
 static const char *
@@ -234,11 +273,6 @@ upstream_call_start(struct fetcher *f, const struct upstream_request *req,
 		log_warnx("%s: event_new failed", __func__);
 		goto fail;
 	}
-	if (uc->uc_up->up_source == SOURCE_ECR) {
-		uc_defer_end(uc, UPSTREAM_EUNSUPPORTED, "%s: ECR upstreams are "
-		    "not supported by this build yet", uc_key(uc));
-		return (uc);
-	}
 	if ((skip = upstream_state_check(uc_key(uc), now, &until)) !=
 	    UPSTREAM_GO) {
 		uc_time_str(until, when, sizeof(when));
@@ -258,6 +292,15 @@ upstream_call_start(struct fetcher *f, const struct upstream_request *req,
 	for (i = 0; i < req->ur_nheaders; i++)
 		uc->uc_headers[i] = xstrdup(req->ur_headers[i]);
 	uc->uc_nheaders = req->ur_nheaders;
+	if (uc->uc_up->up_source == SOURCE_ECR &&
+	    (uc->uc_up->up_auth.cr_type == AUTH_ACCESS_KEY ||
+	    uc->uc_up->up_auth.cr_type == AUTH_AWS_DEFAULT)) {
+		uc->uc_ecr = 1;
+		uc_ecr_start(uc);
+		if (uc->uc_ecr_wait == NULL)
+			goto fail;
+		return (uc);
+	}
 	uc_pick_auth(uc, now);
 	if (uc_send(uc) == -1)
 		goto fail;
@@ -305,8 +348,8 @@ uc_send(struct upstream_call *uc)
 		uc->uc_headers[n++] = auth;
 		uc->uc_sent = UC_AUTH_BEARER;
 	} else if (uc->uc_basic && uc_userpass(uc)) {
-		fr.username = uc->uc_up->up_auth.cr_username;
-		fr.password = uc->uc_up->up_auth.cr_password;
+		fr.username = uc_username(uc);
+		fr.password = uc_password(uc);
 		uc->uc_sent = UC_AUTH_BASIC;
 	}
 	fr.headers = (const char *const *)uc->uc_headers;
@@ -338,8 +381,11 @@ uc_reg_headers_cb(struct fetch *fe, long status, void *arg)
 		    "ratelimit-remaining %ld", uc_key(uc), limit, remaining);
 		metrics_upstream_ratelimit(uc_key(uc), limit, remaining);
 	}
-	if (status == 401) {
+	/* ECR answers 403 to an expired token: drop it, ask again once. */
+	if (status == 401 || (status == 403 && uc->uc_ecr &&
+	    uc->uc_sent == UC_AUTH_BASIC && !uc->uc_ecr_retried)) {
 		uc->uc_swallow = 1;
+		uc->uc_swallow_status = status;
 		return (0);
 	}
 	uc->uc_final = fe;
@@ -475,6 +521,10 @@ uc_challenge(struct upstream_call *uc, struct fetch *fe)
 
 	/* The upstream answered: it is up. */
 	upstream_state_success(uc_key(uc));
+	if (uc->uc_ecr && uc->uc_sent == UC_AUTH_BASIC) {
+		uc_ecr_refused(uc, uc->uc_swallow_status);
+		return;
+	}
 	if (uc->uc_sent == UC_AUTH_BEARER)
 		upstream_token_drop(uc_key(uc), uc->uc_scope);
 	if (uc->uc_retried) {
@@ -557,8 +607,8 @@ uc_bearer(struct upstream_call *uc, struct upstream_challenge *ch)
 	fr.ca_file = up->up_ca_file;
 	fr.insecure_tls = up->up_insecure_tls;
 	if (uc_userpass(uc) && !uc->uc_untrusted) {
-		fr.username = up->up_auth.cr_username;
-		fr.password = up->up_auth.cr_password;
+		fr.username = uc_username(uc);
+		fr.password = uc_password(uc);
 	}
 	uc->uc_body_len = 0;
 	uc->uc_body_abort = 0;
@@ -733,7 +783,9 @@ uc_finish(struct upstream_call *uc, enum upstream_result result,
 			free(msg);
 			msg = hint;
 		}
-		log_debug("upstream call: %s", msg);
+		/* A token failure was logged where it happened. */
+		if (result != UPSTREAM_ETOKEN)
+			log_debug("upstream call: %s", msg);
 	}
 	uc->uc_done = 1;
 	if (uc->uc_cb.on_done != NULL)
@@ -749,6 +801,11 @@ uc_free(struct upstream_call *uc)
 
 	if (uc->uc_ev != NULL)
 		event_free(uc->uc_ev);
+	ecr_token_cancel(uc->uc_ecr_wait);
+	free(uc->uc_ecr_user);
+	if (uc->uc_ecr_password != NULL)
+		uc_secret_free(uc->uc_ecr_password,
+		    strlen(uc->uc_ecr_password));
 	for (i = 0; uc->uc_headers != NULL && i < uc->uc_nheaders; i++)
 		free(uc->uc_headers[i]);
 	free(uc->uc_headers);
@@ -770,6 +827,8 @@ upstream_call_cancel(struct upstream_call *uc)
 	if (uc == NULL || uc->uc_cancelled || uc->uc_done)
 		return;
 	uc->uc_cancelled = 1;
+	ecr_token_cancel(uc->uc_ecr_wait);
+	uc->uc_ecr_wait = NULL;
 	if (uc->uc_fetch != NULL)
 		fetch_cancel(uc->uc_fetch);
 	uc->uc_fetch = NULL;
@@ -804,6 +863,65 @@ upstream_call_content_length(struct upstream_call *uc)
 {
 	return (uc->uc_final != NULL ? fetch_content_length(uc->uc_final) :
 	    -1);
+}
+
+/* Wait for the ECR token (ecr_token.h); the request goes when it comes. */
+static void
+uc_ecr_start(struct upstream_call *uc)
+{
+	uc->uc_ecr_wait = ecr_token_get(uc->uc_fetcher, uc->uc_up,
+	    uc_ecr_token_cb, uc);
+}
+
+static void
+uc_ecr_token_cb(const char *user, const char *password, uint64_t generation,
+    const char *errmsg, void *arg)
+{
+	struct upstream_call	*uc = arg;
+
+	uc->uc_ecr_wait = NULL;
+	if (errmsg != NULL) {
+		uc_finish(uc, UPSTREAM_ETOKEN, "%s", errmsg);
+		return;
+	}
+	free(uc->uc_ecr_user);
+	if (uc->uc_ecr_password != NULL)
+		uc_secret_free(uc->uc_ecr_password,
+		    strlen(uc->uc_ecr_password));
+	uc->uc_ecr_user = xstrdup(user);
+	uc->uc_ecr_password = xstrdup(password);
+	uc->uc_ecr_generation = generation;
+	if (uc->uc_up->up_ecr.el_kind == ECR_PRIVATE)
+		uc->uc_basic = 1;	/* ECR wants Basic: no round trip */
+	else
+		uc_pick_auth(uc, time(NULL));
+	if (uc_send(uc) == -1)
+		uc_finish(uc, UPSTREAM_EFETCH, "%s: cannot send the request",
+		    uc_key(uc));
+}
+
+/*
+ * The registry refused the ECR token (401, or 403 for an expired one):
+ * forget it and try once more with a fresh one; the second refusal is
+ * final.
+ */
+static void
+uc_ecr_refused(struct upstream_call *uc, long status)
+{
+	if (uc->uc_ecr_retried) {
+		uc_finish(uc, UPSTREAM_EAUTH, "%s: the registry refused depot's "
+		    "credentials (a fresh ECR token, HTTP %ld)", uc_key(uc),
+		    status);
+		return;
+	}
+	log_info("upstream %s: the registry refused the ECR token (HTTP %ld);"
+	    " getting a new one", uc_key(uc), status);
+	ecr_token_refused(uc->uc_up, uc->uc_ecr_generation);
+	uc->uc_ecr_retried = 1;
+	uc->uc_retried = 1;
+	uc_ecr_start(uc);
+	if (uc->uc_ecr_wait == NULL)
+		uc_finish(uc, UPSTREAM_ETOKEN, "cannot get an ECR token");
 }
 
 /* Zero a secret, then free it. */

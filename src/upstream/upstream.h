@@ -15,6 +15,14 @@
  * upstream that asked for Basic is sent the credentials up front
  * afterwards.
  *
+ * ECR (source ecr with access_key or aws_default): the call first waits
+ * for the upstream's shared ECR token (ecr_token.h), then sends it as
+ * Basic credentials (private registries, without a round trip) or to
+ * the Bearer token service (ECR Public). A 401, or a 403 to a token ECR
+ * calls expired, drops that token and the call waits for a new one,
+ * once. No token: on_done gets UPSTREAM_ETOKEN with a message fit for
+ * the client, which ecr_token has already logged.
+ *
  * Health: a call to an upstream whose breaker is open, or whose
  * Retry-After has not passed, does not go out: on_done reports
  * UPSTREAM_ESKIPPED. A final answer of 5xx, or a transfer failure, counts
@@ -56,7 +64,9 @@ enum upstream_result {
 	UPSTREAM_EAUTH,		/* credentials refused, token service failed,
 				   untrusted realm, unsupported scheme */
 	UPSTREAM_EFETCH,	/* connection, TLS, timeout, truncation */
-	UPSTREAM_EUNSUPPORTED	/* a source this build cannot reach (ecr) */
+	UPSTREAM_EUNSUPPORTED,	/* a source this build cannot reach */
+	UPSTREAM_ETOKEN		/* no ECR token: errmsg (without the key)
+				   is for the client, already logged */
 };
 
 struct upstream_request {

@@ -68,6 +68,22 @@ struct us_flight {
 	char		 f_key[UPSTREAM_NEGATIVE_KEY_MAX];
 };
 
+struct us_ecr {
+	char		 e_key[DEPOT_NAME_MAX + 1];	/* "": free */
+	uint64_t	 e_fingerprint;
+	uint64_t	 e_generation;
+	time_t		 e_expires;	/* 0: no token */
+	time_t		 e_refresh_at;
+	char		 e_user[UPSTREAM_ECR_USER_MAX];
+	char		 e_password[UPSTREAM_TOKEN_MAX];
+	pid_t		 e_claim_pid;	/* 0: no refresh under way */
+	time_t		 e_claim_started;
+	uint64_t	 e_claim_ticket;
+	time_t		 e_failed_until;
+	uint64_t	 e_fail_seq;	/* failed refreshes */
+	char		 e_error[UPSTREAM_ECR_ERROR_MAX];
+};
+
 struct us_shared {
 	pthread_mutex_t	 ss_lock;
 	uint64_t	 ss_stamp;
@@ -78,6 +94,7 @@ struct us_shared {
 	char		 ss_neg_key[UPSTREAM_NEGATIVE_SLOTS]
 			    [UPSTREAM_NEGATIVE_KEY_MAX];
 	struct us_flight ss_flight[UPSTREAM_FLIGHT_SLOTS];
+	struct us_ecr	 ss_ecr[UPSTREAM_ECR_SLOTS];
 };
 
 static struct us_shared	*us_shm;
@@ -190,6 +207,7 @@ us_forget(void)
 	memset(us_shm->ss_neg_until, 0, sizeof(us_shm->ss_neg_until));
 	memset(us_shm->ss_neg_key, 0, sizeof(us_shm->ss_neg_key));
 	memset(us_shm->ss_flight, 0, sizeof(us_shm->ss_flight));
+	explicit_bzero(us_shm->ss_ecr, sizeof(us_shm->ss_ecr));
 }
 
 /* ---- health ---- */
@@ -850,5 +868,190 @@ upstream_flight_drop_pid(pid_t pid)
 	for (i = 0; i < UPSTREAM_FLIGHT_SLOTS; i++)
 		if (us_shm->ss_flight[i].f_pid == pid)
 			us_shm->ss_flight[i].f_pid = 0;
+	us_unlock();
+}
+
+/* ---- ECR tokens ---- */
+
+/* The slot of key (made afresh for other settings), or NULL. */
+static struct us_ecr *
+us_ecr_find(const char *key, uint64_t fingerprint, int create)
+{
+	struct us_ecr	*e, *victim = NULL;
+	size_t		 i;
+
+	if (strlen(key) >= sizeof(victim->e_key))
+		return (NULL);
+	for (i = 0; i < UPSTREAM_ECR_SLOTS; i++) {
+		e = &us_shm->ss_ecr[i];
+		if (e->e_key[0] != '\0' && strcmp(e->e_key, key) == 0) {
+			if (create && e->e_fingerprint != fingerprint) {
+				explicit_bzero(e, sizeof(*e));
+				(void)snprintf(e->e_key, sizeof(e->e_key),
+				    "%s", key);
+				e->e_fingerprint = fingerprint;
+			}
+			return (e);
+		}
+		if (victim == NULL && e->e_key[0] == '\0')
+			victim = e;
+	}
+	if (!create)
+		return (NULL);
+	if (victim == NULL)
+		victim = &us_shm->ss_ecr[0];
+	explicit_bzero(victim, sizeof(*victim));
+	(void)snprintf(victim->e_key, sizeof(victim->e_key), "%s", key);
+	victim->e_fingerprint = fingerprint;
+	return (victim);
+}
+
+/* A live refresh claim on e. */
+static int
+us_ecr_claimed(const struct us_ecr *e, time_t now)
+{
+	if (e->e_claim_pid == 0 ||
+	    now - e->e_claim_started > UPSTREAM_ECR_CLAIM_MAX_AGE)
+		return (0);
+	return (kill(e->e_claim_pid, 0) == 0 || errno != ESRCH);
+}
+
+static void
+us_ecr_claim(struct us_ecr *e, time_t now, struct upstream_ecr_view *v)
+{
+	e->e_claim_pid = getpid();
+	e->e_claim_started = now;
+	e->e_claim_ticket = ++us_shm->ss_stamp;
+	v->ev_ticket = e->e_claim_ticket;
+}
+
+enum upstream_ecr_state
+upstream_ecr_acquire(const char *key, uint64_t fingerprint, time_t now,
+    const uint64_t *fail_seen, struct upstream_ecr_view *v)
+{
+	struct us_ecr		*e;
+	enum upstream_ecr_state	 st;
+
+	memset(v, 0, sizeof(*v));
+	if (key == NULL || us_lock() == -1)
+		return (UPSTREAM_ECR_REFRESH);
+	if ((e = us_ecr_find(key, fingerprint, 1)) == NULL) {
+		us_unlock();
+		return (UPSTREAM_ECR_REFRESH);
+	}
+	v->ev_generation = e->e_generation;
+	v->ev_fail_seq = e->e_fail_seq;
+	if (e->e_expires != 0 &&
+	    e->e_expires > now + UPSTREAM_ECR_EXPIRY_MARGIN) {
+		v->ev_has_token = 1;
+		v->ev_expires = e->e_expires;
+		memcpy(v->ev_user, e->e_user, sizeof(v->ev_user));
+		memcpy(v->ev_password, e->e_password, sizeof(v->ev_password));
+		st = UPSTREAM_ECR_TOKEN;
+		if (now >= e->e_refresh_at && now >= e->e_failed_until &&
+		    !us_ecr_claimed(e, now)) {
+			us_ecr_claim(e, now, v);
+			st = UPSTREAM_ECR_REFRESH;
+		}
+	} else if (e->e_expires != 0) {
+		/* Expired: never handed out again. */
+		explicit_bzero(e->e_password, sizeof(e->e_password));
+		e->e_expires = 0;
+		st = UPSTREAM_ECR_WAIT;
+	} else
+		st = UPSTREAM_ECR_WAIT;
+	if (st == UPSTREAM_ECR_WAIT) {
+		if (us_ecr_claimed(e, now))
+			st = UPSTREAM_ECR_WAIT;
+		else if (now < e->e_failed_until || (fail_seen != NULL &&
+		    *fail_seen != e->e_fail_seq)) {
+			memcpy(v->ev_error, e->e_error, sizeof(v->ev_error));
+			st = UPSTREAM_ECR_FAILED;
+		} else {
+			us_ecr_claim(e, now, v);
+			st = UPSTREAM_ECR_REFRESH;
+		}
+	}
+	us_unlock();
+	return (st);
+}
+
+/* The slot whose claim is ticket, or NULL. */
+static struct us_ecr *
+us_ecr_claim_find(const char *key, uint64_t ticket)
+{
+	struct us_ecr	*e;
+	size_t		 i;
+
+	for (i = 0; i < UPSTREAM_ECR_SLOTS; i++) {
+		e = &us_shm->ss_ecr[i];
+		if (e->e_key[0] != '\0' && strcmp(e->e_key, key) == 0 &&
+		    e->e_claim_ticket == ticket && e->e_claim_pid == getpid())
+			return (e);
+	}
+	return (NULL);
+}
+
+uint64_t
+upstream_ecr_store(const char *key, uint64_t ticket, const char *user,
+    const char *password, time_t expires, time_t refresh_at)
+{
+	struct us_ecr	*e;
+	uint64_t	 generation = 0;
+
+	if (key == NULL || user == NULL || password == NULL ||
+	    strlen(user) >= UPSTREAM_ECR_USER_MAX ||
+	    strlen(password) >= UPSTREAM_TOKEN_MAX || us_lock() == -1)
+		return (0);
+	if ((e = us_ecr_claim_find(key, ticket)) != NULL) {
+		explicit_bzero(e->e_password, sizeof(e->e_password));
+		(void)snprintf(e->e_user, sizeof(e->e_user), "%s", user);
+		(void)snprintf(e->e_password, sizeof(e->e_password), "%s",
+		    password);
+		e->e_expires = expires;
+		e->e_refresh_at = refresh_at;
+		generation = ++e->e_generation;
+		e->e_failed_until = 0;
+		e->e_error[0] = '\0';
+		e->e_claim_pid = 0;
+	}
+	us_unlock();
+	return (generation);
+}
+
+void
+upstream_ecr_fail(const char *key, uint64_t ticket, const char *error,
+    time_t until)
+{
+	struct us_ecr	*e;
+
+	if (key == NULL || us_lock() == -1)
+		return;
+	if ((e = us_ecr_claim_find(key, ticket)) != NULL) {
+		(void)snprintf(e->e_error, sizeof(e->e_error), "%s",
+		    error != NULL ? error : "refresh failed");
+		e->e_failed_until = until;
+		e->e_fail_seq++;
+		e->e_claim_pid = 0;
+	}
+	us_unlock();
+}
+
+void
+upstream_ecr_drop(const char *key, uint64_t generation)
+{
+	struct us_ecr	*e;
+	size_t		 i;
+
+	if (key == NULL || us_lock() == -1)
+		return;
+	for (i = 0; i < UPSTREAM_ECR_SLOTS; i++) {
+		e = &us_shm->ss_ecr[i];
+		if (e->e_key[0] != '\0' && strcmp(e->e_key, key) == 0 &&
+		    e->e_generation == generation && e->e_expires != 0) {
+			explicit_bzero(e->e_password, sizeof(e->e_password));
+			e->e_expires = 0;
+		}
+	}
 	us_unlock();
 }

@@ -14,7 +14,10 @@
  *    every worker reuses one token;
  *  - the negative cache: references every upstream answered 404 for;
  *  - flights: which process is pulling a manifest from the upstreams right
- *    now, so that the others wait for its result instead of asking too.
+ *    now, so that the others wait for its result instead of asking too;
+ *  - ECR tokens: one per ECR upstream for the whole daemon, with the
+ *    claim of the one process refreshing it and the last refresh's
+ *    failure (see upstream_ecr_acquire).
  *
  * Tables have fixed sizes; when one is full the entry closest to expiry
  * (or least recently used) is replaced. Keys are strings compared in full
@@ -46,6 +49,11 @@
 #define UPSTREAM_NEGATIVE_SLOTS		4096	/* misses remembered */
 #define UPSTREAM_FLIGHT_SLOTS		256	/* pulls under way */
 #define UPSTREAM_FLIGHT_MAX_AGE		900	/* seconds a claim lasts at most */
+#define UPSTREAM_ECR_SLOTS		32	/* ECR upstream keys */
+#define UPSTREAM_ECR_USER_MAX		64	/* bytes of the user, with NUL */
+#define UPSTREAM_ECR_ERROR_MAX		512	/* bytes of a failure's text */
+#define UPSTREAM_ECR_CLAIM_MAX_AGE	120	/* s a refresh claim lasts */
+#define UPSTREAM_ECR_EXPIRY_MARGIN	10	/* s a token must still last */
 /* bytes of one negative key, with NUL: repository, '@', sha512 digest */
 #define UPSTREAM_NEGATIVE_KEY_MAX	(DEPOT_REPO_MAX + 1 + 135 + 1)
 
@@ -152,5 +160,59 @@ int	upstream_flight_held(const char *what, time_t now);
 void	upstream_flight_release(const char *what, uint64_t ticket);
 /* Drop every claim of process pid (the master, when it reaps a worker). */
 void	upstream_flight_drop_pid(pid_t pid);
+
+/*
+ * ECR tokens: one slot per upstream key, valid for the settings whose
+ * fingerprint it was made with (a reload with other keys or URLs starts
+ * afresh). upstream_ecr_acquire says what a request may do at now:
+ *   UPSTREAM_ECR_TOKEN	use the token in *view (it lasts past now +
+ *			UPSTREAM_ECR_EXPIRY_MARGIN);
+ *   UPSTREAM_ECR_REFRESH	the caller now holds the refresh claim
+ *			(view->ev_ticket) and must end it with store or
+ *			fail; view->ev_has_token says whether the current
+ *			token may still be used meanwhile (a refresh ahead
+ *			of expiry);
+ *   UPSTREAM_ECR_WAIT	another live process refreshes: look again soon;
+ *   UPSTREAM_ECR_FAILED	no valid token, and a refresh failed since the
+ *			caller's first ask (fail_seen: the view's
+ *			ev_fail_seq of that ask; NULL on the first) or
+ *			less than its hold ago: view->ev_error says why.
+ * An expired token is never handed out. A claim whose process died, or
+ * older than UPSTREAM_ECR_CLAIM_MAX_AGE, is taken over. Without a
+ * segment every call is REFRESH with no token (ticket 0).
+ * upstream_ecr_drop forgets the token of that generation (the registry
+ * refused it), so that the next acquire refreshes.
+ */
+enum upstream_ecr_state {
+	UPSTREAM_ECR_TOKEN,
+	UPSTREAM_ECR_REFRESH,
+	UPSTREAM_ECR_WAIT,
+	UPSTREAM_ECR_FAILED
+};
+
+struct upstream_ecr_view {
+	int		 ev_has_token;
+	char		 ev_user[UPSTREAM_ECR_USER_MAX];
+	char		 ev_password[UPSTREAM_TOKEN_MAX];	/* secret */
+	time_t		 ev_expires;
+	uint64_t	 ev_generation;
+	uint64_t	 ev_ticket;
+	uint64_t	 ev_fail_seq;
+	char		 ev_error[UPSTREAM_ECR_ERROR_MAX];
+};
+
+enum upstream_ecr_state upstream_ecr_acquire(const char *key,
+		    uint64_t fingerprint, time_t now, const uint64_t *fail_seen,
+		    struct upstream_ecr_view *);
+/*
+ * The refresh of ticket got a token: store it, end the claim. Returns
+ * the token's generation (0 when the claim was lost or no segment).
+ */
+uint64_t upstream_ecr_store(const char *key, uint64_t ticket, const char *user,
+	    const char *password, time_t expires, time_t refresh_at);
+/* The refresh of ticket failed: error stands until until; end the claim. */
+void	upstream_ecr_fail(const char *key, uint64_t ticket, const char *error,
+	    time_t until);
+void	upstream_ecr_drop(const char *key, uint64_t generation);
 
 #endif /* DEPOT_UPSTREAM_STATE_H */
