@@ -6,7 +6,9 @@
  * calls the handler. To stream, every connection gets a
  * bufferevent_filter stacked on its socket bufferevent (evhttp_set_bevcb).
  * The input filter frames HTTP/1.1 itself, strictly (one Content-Length,
- * "chunked" alone, no obs-fold), and for each request head:
+ * "chunked" alone, no obs-fold; the bodies of diverted and collected
+ * requests through the framer of body_parser.c), and for each request
+ * head:
  *  - pass: the head, with a Content-Length always present, and its body
  *    go on to evhttp;
  *  - divert: the head goes on with "Content-Length: 0" and
@@ -83,6 +85,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http/body_parser.h"
 #include "http/http.h"
 #include "http/http_body.h"
 #include "lib/log.h"
@@ -99,8 +102,6 @@
  */
 #define HTTP_BODY_IN_CAP	(HTTP_BODY_PASS_MAX + 2 * HTTP_BODY_HEAD_MAX)
 #define HTTP_BODY_PENDING_LOW	(256 * 1024)	/* resume below */
-#define HTTP_BODY_CHUNK_LINE	4096
-#define HTTP_BODY_TRAILER_MAX	(16 * 1024)
 #define HTTP_BODY_LINGER_MS	3000
 #define HTTP_BODY_CORK_MIN	(16 * 1024)	/* output corked above */
 #define HTTP_BODY_NOTSENT_MAX	(128 * 1024)	/* see 8 below */
@@ -112,13 +113,6 @@ enum conn_state {
 	CONN_SINK,	/* receiving a diverted body */
 	CONN_COLLECT,	/* gathering a chunked body for evhttp */
 	CONN_DEAD	/* dropping everything (closing after the answer) */
-};
-
-enum chunk_state {
-	CHUNK_SIZE,
-	CHUNK_DATA,
-	CHUNK_CRLF,
-	CHUNK_TRAILER
 };
 
 struct http_conn;
@@ -153,10 +147,7 @@ struct http_conn {
 	size_t			 c_head_scan;	/* bytes scanned */
 	uint64_t		 c_pass_left;
 	struct http_body	*c_body;	/* diverted, one at most */
-	int			 c_chunked;
-	enum chunk_state	 c_chunk_state;
-	uint64_t		 c_left;	/* of body or chunk */
-	size_t			 c_trailer_bytes;
+	struct body_parser	 c_parser;	/* SINK, COLLECT */
 	char			*c_request_line; /* COLLECT */
 	struct evbuffer		*c_held;	/* COLLECT: head */
 	struct evbuffer		*c_collected;	/* COLLECT: body */
@@ -264,13 +255,8 @@ static int	pass_read(struct http_conn *, struct evbuffer *,
 		    struct evbuffer *);
 static int	body_read(struct http_conn *, struct evbuffer *,
 		    struct evbuffer *);
-static int	body_read_chunk_line(struct http_conn *, struct evbuffer *,
-		    struct evbuffer *);
-static int	body_read_chunk_end(struct http_conn *, struct evbuffer *,
-		    struct evbuffer *);
 static size_t	body_room(struct http_conn *);
-static void	body_move(struct http_conn *, struct evbuffer *,
-		    struct evbuffer *, size_t);
+static void	body_move(struct http_conn *, struct evbuffer *, size_t);
 static void	body_finish(struct http_conn *, struct evbuffer *, int,
 		    enum http_body_end);
 static void	body_notify(struct http_body *);
@@ -1190,10 +1176,8 @@ head_divert(struct http_conn *c, struct head_info *hi, struct evbuffer *dst)
 	head_forward(c, hi, dst, 1);
 	evbuffer_add_printf(dst, "Content-Length: 0\r\nX-Depot-Body: %" PRIu64
 	    "\r\n\r\n", b->b_id);
-	c->c_chunked = hi->hi_chunked;
-	c->c_chunk_state = CHUNK_SIZE;
-	c->c_left = hi->hi_chunked ? 0 : (uint64_t)hi->hi_length;
-	c->c_trailer_bytes = 0;
+	body_parser_init(&c->c_parser, b->b_declared,
+	    (uint64_t)c->c_bodies->bs_max_upload);
 	c->c_state = CONN_SINK;
 }
 
@@ -1207,10 +1191,7 @@ head_collect(struct http_conn *c, struct head_info *hi)
 	c->c_request_line = xstrndup(hi->hi_lines[0].hl_p,
 	    hi->hi_lines[0].hl_n);
 	head_forward(c, hi, c->c_held, 1);
-	c->c_chunked = 1;
-	c->c_chunk_state = CHUNK_SIZE;
-	c->c_left = 0;
-	c->c_trailer_bytes = 0;
+	body_parser_init(&c->c_parser, -1, (uint64_t)c->c_bodies->bs_max_pass);
 	c->c_state = CONN_COLLECT;
 }
 
@@ -1249,144 +1230,69 @@ body_room(struct http_conn *c)
 	    HTTP_BODY_PENDING_MAX - pending);
 }
 
-/* Body bytes (CONN_SINK or CONN_COLLECT). 1 progress, 0 more, -1 full. */
+/*
+ * Body bytes (CONN_SINK or CONN_COLLECT) through the framer, up to its
+ * next event. 1 progress, 0 more input needed, -1 full.
+ */
 static int
 body_read(struct http_conn *c, struct evbuffer *src, struct evbuffer *dst)
 {
-	size_t	 n, room = body_room(c);
+	struct evbuffer_iovec	 v;
+	enum body_event		 ev;
+	enum body_error		 error;
+	size_t			 room = body_room(c), used;
 
 	if (room == 0)
 		return (-1);
-	if (c->c_chunked && c->c_chunk_state != CHUNK_DATA)
-		return (c->c_chunk_state == CHUNK_CRLF ?
-		    body_read_chunk_end(c, src, dst) :
-		    body_read_chunk_line(c, src, dst));
-	n = evbuffer_get_length(src);
-	if (n > room)
-		n = room;
-	if (n > c->c_left)
-		n = (size_t)c->c_left;
-	body_move(c, src, dst, n);
-	if (c->c_state != CONN_SINK && c->c_state != CONN_COLLECT)
-		return (1);	/* refused: too large */
-	c->c_left -= n;
-	if (c->c_left == 0) {
-		if (c->c_chunked)
-			c->c_chunk_state = CHUNK_CRLF;
-		else
-			body_finish(c, dst, 0, HTTP_BODY_COMPLETE);
-	}
-	return (1);
-}
-
-/* A chunk-size line, or a trailer line (trailers are dropped). */
-static int
-body_read_chunk_line(struct http_conn *c, struct evbuffer *src,
-    struct evbuffer *dst)
-{
-	struct evbuffer_ptr	 e;
-	char			 line[HTTP_BODY_CHUNK_LINE + 1];
-	size_t			 eol, len, k, lim, digits;
-	uint64_t		 size = 0;
-	int			 d;
-
-	e = evbuffer_search_eol(src, NULL, &eol, EVBUFFER_EOL_CRLF);
-	if (e.pos == -1) {
-		lim = c->c_chunk_state == CHUNK_SIZE ? HTTP_BODY_CHUNK_LINE :
-		    HTTP_BODY_TRAILER_MAX - c->c_trailer_bytes;
-		if (evbuffer_get_length(src) > lim)
-			body_finish(c, dst, 1, HTTP_BODY_INVALID);
-		return (evbuffer_get_length(src) > lim ? 1 : 0);
-	}
-	len = (size_t)e.pos;
-	if (c->c_chunk_state == CHUNK_TRAILER) {
-		evbuffer_drain(src, len + eol);
-		c->c_trailer_bytes += len + eol;
-		if (len == 0)
-			body_finish(c, dst, 0, HTTP_BODY_COMPLETE);
-		else if (c->c_trailer_bytes > HTTP_BODY_TRAILER_MAX)
-			body_finish(c, dst, 1, HTTP_BODY_INVALID);
-		return (1);
-	}
-	if (len > HTTP_BODY_CHUNK_LINE) {
-		body_finish(c, dst, 1, HTTP_BODY_INVALID);
-		return (1);
-	}
-	evbuffer_remove(src, line, len);
-	evbuffer_drain(src, eol);
-	line[len] = '\0';
-	for (k = 0; k < len; k++) {
-		if ((d = line[k]) >= '0' && d <= '9')
-			d -= '0';
-		else if (d >= 'a' && d <= 'f')
-			d -= 'a' - 10;
-		else if (d >= 'A' && d <= 'F')
-			d -= 'A' - 10;
-		else
-			break;
-		size = size * 16 + (uint64_t)d;
-	}
-	digits = k;
-	while (k < len && (line[k] == ' ' || line[k] == '\t'))
-		k++;
-	/* At most 15 hex digits (2^60), then only extensions. */
-	if (digits == 0 || digits > 15 || (k < len && line[k] != ';')) {
-		body_finish(c, dst, 1, HTTP_BODY_INVALID);
-		return (1);
-	}
-	if (size == 0)
-		c->c_chunk_state = CHUNK_TRAILER;
-	else {
-		c->c_left = size;
-		c->c_chunk_state = CHUNK_DATA;
-	}
-	return (1);
-}
-
-/* The CRLF after a chunk's data. */
-static int
-body_read_chunk_end(struct http_conn *c, struct evbuffer *src,
-    struct evbuffer *dst)
-{
-	unsigned char	 t[2];
-	size_t		 have;
-
-	have = evbuffer_copyout(src, t, 2);
-	if (have >= 1 && t[0] == '\n')
-		evbuffer_drain(src, 1);
-	else if (have == 2 && t[0] == '\r' && t[1] == '\n')
-		evbuffer_drain(src, 2);
-	else if (have == 1 && t[0] == '\r')
+	do {
+		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+			v.iov_len = 0;
+		if (v.iov_len > room)
+			v.iov_len = room;
+		ev = body_parser_step(&c->c_parser, v.iov_len > 0 ?
+		    v.iov_base : "", v.iov_len, &used);
+		if (ev != BODY_EVENT_DATA)
+			evbuffer_drain(src, used);
+	} while (ev == BODY_EVENT_MORE && used > 0);
+	switch (ev) {
+	case BODY_EVENT_MORE:
 		return (0);
-	else {
-		body_finish(c, dst, 1, HTTP_BODY_INVALID);
+	case BODY_EVENT_FRAMING:
+		return (1);
+	case BODY_EVENT_DATA:
+		body_move(c, src, used);
+		/* A Content-Length body ends with its last byte. */
+		if (body_parser_step(&c->c_parser, "", 0, &used) ==
+		    BODY_EVENT_END)
+			body_finish(c, dst, 0, HTTP_BODY_COMPLETE);
+		return (1);
+	case BODY_EVENT_END:
+		body_finish(c, dst, 0, HTTP_BODY_COMPLETE);
+		return (1);
+	case BODY_EVENT_ERROR:
+		error = body_parser_error(&c->c_parser);
+		log_debug("%s: body refused: %s", __func__,
+		    body_parser_reason(error));
+		body_finish(c, dst, 1, error == BODY_ERROR_TOO_LARGE ?
+		    HTTP_BODY_TOO_LARGE : HTTP_BODY_INVALID);
 		return (1);
 	}
-	c->c_chunk_state = CHUNK_SIZE;
-	return (1);
+	return (0);
 }
 
-/* Move n body bytes to the body or the collection, within the limits. */
+/* Move n body bytes to the body or the collection. */
 static void
-body_move(struct http_conn *c, struct evbuffer *src, struct evbuffer *dst,
-    size_t n)
+body_move(struct http_conn *c, struct evbuffer *src, size_t n)
 {
 	struct http_body	*b = c->c_body;
-	long long		 max = c->c_bodies->bs_max_upload;
 
 	if (c->c_state == CONN_COLLECT) {
 		evbuffer_remove_buffer(src, c->c_collected, n);
-		if ((long long)evbuffer_get_length(c->c_collected) >
-		    c->c_bodies->bs_max_pass)
-			body_finish(c, dst, 1, HTTP_BODY_TOO_LARGE);
 		return;
 	}
 	evbuffer_remove_buffer(src, b->b_pending, n);
 	b->b_received += (int64_t)n;
-	if (max > 0 && b->b_received > max)
-		body_finish(c, dst, 1, HTTP_BODY_TOO_LARGE);
-	else
-		body_notify(b);
+	body_notify(b);
 }
 
 /* The body ended (failed when error is set, with why). */
