@@ -7,6 +7,7 @@
  */
 #include <stddef.h>
 
+#include "api/api.h"
 #include "daemon/routes.h"
 #include "http/http.h"
 #include "http/http_auth.h"
@@ -18,6 +19,7 @@ static const struct http_route routes[] = {
 	{ "/token",	0, http_auth_token_service },
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
+	{ "/api/v1",	1, api_dispatch }, { "/ui", 1, api_ui },
 };
 
 void

@@ -921,6 +921,38 @@ metrics_render_process(FILE *f)
 	    atomic_load(&s->ms_uploads_expired));
 }
 
+void
+metrics_counts_get(const char *name, struct metrics_counts *mc)
+{
+	struct metrics_name	*e;
+	size_t			 i, k;
+
+	memset(mc, 0, sizeof(*mc));
+	if (metrics_shm == NULL)
+		return;
+	for (i = 0; i < METRICS_NAME_SLOTS; i++) {
+		e = &metrics_shm->ms_name[i];
+		if (atomic_load_explicit(&e->mn_state, memory_order_acquire) !=
+		    METRICS_READY || strcmp(e->mn_name, name) != 0)
+			continue;
+		for (k = 0; k < METRICS_KINDS; k++) {
+			mc->mc_hits += atomic_load(
+			    &e->mn_cache[k][METRICS_CACHE_HIT]);
+			mc->mc_misses += atomic_load(
+			    &e->mn_cache[k][METRICS_CACHE_MISS]);
+			mc->mc_stale += atomic_load(
+			    &e->mn_cache[k][METRICS_CACHE_STALE]);
+		}
+		for (k = 0; k < METRICS_CODE_SLOTS; k++)
+			mc->mc_requests += atomic_load(
+			    &e->mn_code[k].mc_count);
+		mc->mc_requests += atomic_load(&e->mn_code_other);
+		for (k = 0; k < METRICS_REASONS; k++)
+			mc->mc_errors += atomic_load(&e->mn_errors[k]);
+		mc->mc_bytes += atomic_load(&e->mn_bytes);
+	}
+}
+
 /* Copy the counters of e into r (which is zeroed). */
 static void
 metrics_name_copy(struct metrics_name_row *r, struct metrics_name *e)
