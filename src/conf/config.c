@@ -84,6 +84,7 @@ static const struct key_spec top_keys[] = {
 	{ "max_chart_size", KEY_INT },
 	{ "max_connections", KEY_INT },
 	{ "metrics_read", KEY_STRLIST },
+	{ "ui_dir", KEY_STRING },
 	{ NULL, KEY_INT }
 }, log_keys[] = {
 	{ "syslog", KEY_BOOL },
@@ -1034,6 +1035,7 @@ ld_server(struct loader *ld, config_setting_t *group)
 	ld_strlist(ld, group, "metrics_read", NULL, &srv->srv_metrics_read,
 	    is_user_entry, "\"anonymous\", \"*\" or a user name "
 	    "(1 to 64 of A-Z a-z 0-9 _ . @ -)");
+	srv->srv_ui_dir = ld_path(ld, group, "ui_dir", DEPOT_UIDIR_DEFAULT);
 }
 
 /* The auth group: users and tokens. */
@@ -1911,6 +1913,7 @@ config_free(struct config *cf)
 	strlist_clear(&srv->srv_trusted_proxies);
 	strlist_clear(&srv->srv_metrics_read);
 	free(srv->srv_mirror_registry);
+	free(srv->srv_ui_dir);
 	free(srv->srv_log.log_facility);
 	free(srv->srv_log.log_access_log);
 	for (i = 0; i < cf->cf_nupstreams; i++)

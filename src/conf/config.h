@@ -10,6 +10,11 @@
 
 #include "conf/ecr_url.h"
 
+/* Where the web console's files are installed (Makefile.am sets it). */
+#ifndef DEPOT_UIDIR_DEFAULT
+#define DEPOT_UIDIR_DEFAULT	"/usr/local/share/depot/ui"
+#endif
+
 enum repo_type {
 	REPO_DOCKER,
 	REPO_HELM
@@ -66,6 +71,7 @@ struct config_server {
 	int			 srv_max_connections;	/* per worker, 0 = auto */
 	struct strlist		 srv_metrics_read;	/* who may GET /metrics */
 	int			 srv_metrics_read_set;	/* else loopback, proxies */
+	char			*srv_ui_dir;	/* the console's files */
 };
 
 struct config_auth_creds {

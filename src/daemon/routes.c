@@ -7,9 +7,10 @@
  */
 #include <stddef.h>
 
+#include "api/api.h"
 #include "daemon/routes.h"
-#include "http/http.h"
 #include "helm/helm.h"
+#include "http/http.h"
 #include "http/http_auth.h"
 #include "oci/oci.h"
 
@@ -20,6 +21,7 @@ static const struct http_route routes[] = {
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
 	{ HELM_PREFIX,	1, helm_dispatch },
+	{ "/api/v1",	1, api_dispatch }, { "/ui", 1, api_ui },
 };
 
 void

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,27 @@ metrics_key_equal(struct metrics_entry *e, const char *registry,
 	    strcmp(e->me_registry, registry) == 0);
 }
 
+/*
+ * The state of a slot once no process is writing its key: another process
+ * that has just claimed it (BUSY) writes a few bytes and publishes it, so
+ * wait for that instead of passing on and claiming a second slot for the
+ * same key. A writer that died in between is given up on after a while.
+ */
+static uint32_t
+metrics_slot_settled(_Atomic uint32_t *state)
+{
+	uint32_t	 s;
+	int		 spins;
+
+	for (spins = 0; spins < 1000; spins++) {
+		s = atomic_load_explicit(state, memory_order_acquire);
+		if (s != METRICS_BUSY)
+			return (s);
+		sched_yield();
+	}
+	return (METRICS_BUSY);
+}
+
 /* The entry of a label set, added if new; NULL when the table is full. */
 static struct metrics_entry *
 metrics_lookup(const char *registry, const char *method, unsigned int code)
@@ -394,8 +416,7 @@ metrics_lookup(const char *registry, const char *method, unsigned int code)
 	start = metrics_hash(registry, method, code) % METRICS_LABEL_SLOTS;
 	for (i = 0; i < METRICS_LABEL_SLOTS; i++) {
 		e = &metrics_shm->ms_entry[(start + i) % METRICS_LABEL_SLOTS];
-		state = atomic_load_explicit(&e->me_state,
-		    memory_order_acquire);
+		state = metrics_slot_settled(&e->me_state);
 		if (state == METRICS_EMPTY) {
 			if (atomic_compare_exchange_strong(&e->me_state, &state,
 			    METRICS_BUSY)) {
@@ -408,7 +429,8 @@ metrics_lookup(const char *registry, const char *method, unsigned int code)
 				    METRICS_READY, memory_order_release);
 				return (e);
 			}
-			/* Lost the race: state now holds the winner's. */
+			/* Lost the race: wait for the winner's key. */
+			state = metrics_slot_settled(&e->me_state);
 		}
 		if (state == METRICS_READY &&
 		    metrics_key_equal(e, registry, method, code))
@@ -541,8 +563,7 @@ metrics_name_lookup(const char *name)
 	start = metrics_fnv(2166136261u, name) % METRICS_NAME_SLOTS;
 	for (i = 0; i < METRICS_NAME_SLOTS; i++) {
 		e = &metrics_shm->ms_name[(start + i) % METRICS_NAME_SLOTS];
-		state = atomic_load_explicit(&e->mn_state,
-		    memory_order_acquire);
+		state = metrics_slot_settled(&e->mn_state);
 		if (state == METRICS_EMPTY) {
 			if (atomic_compare_exchange_strong(&e->mn_state, &state,
 			    METRICS_BUSY)) {
@@ -552,6 +573,7 @@ metrics_name_lookup(const char *name)
 				    METRICS_READY, memory_order_release);
 				return (e);
 			}
+			state = metrics_slot_settled(&e->mn_state);
 		}
 		if (state == METRICS_READY && strcmp(e->mn_name, name) == 0)
 			return (e);
@@ -919,6 +941,38 @@ metrics_render_process(FILE *f)
 	    "Abandoned upload sessions removed by the master.", "counter");
 	fprintf(f, "depot_upload_sessions_expired_total %" PRIu64 "\n",
 	    atomic_load(&s->ms_uploads_expired));
+}
+
+void
+metrics_counts_get(const char *name, struct metrics_counts *mc)
+{
+	struct metrics_name	*e;
+	size_t			 i, k;
+
+	memset(mc, 0, sizeof(*mc));
+	if (metrics_shm == NULL)
+		return;
+	for (i = 0; i < METRICS_NAME_SLOTS; i++) {
+		e = &metrics_shm->ms_name[i];
+		if (atomic_load_explicit(&e->mn_state, memory_order_acquire) !=
+		    METRICS_READY || strcmp(e->mn_name, name) != 0)
+			continue;
+		for (k = 0; k < METRICS_KINDS; k++) {
+			mc->mc_hits += atomic_load(
+			    &e->mn_cache[k][METRICS_CACHE_HIT]);
+			mc->mc_misses += atomic_load(
+			    &e->mn_cache[k][METRICS_CACHE_MISS]);
+			mc->mc_stale += atomic_load(
+			    &e->mn_cache[k][METRICS_CACHE_STALE]);
+		}
+		for (k = 0; k < METRICS_CODE_SLOTS; k++)
+			mc->mc_requests += atomic_load(
+			    &e->mn_code[k].mc_count);
+		mc->mc_requests += atomic_load(&e->mn_code_other);
+		for (k = 0; k < METRICS_REASONS; k++)
+			mc->mc_errors += atomic_load(&e->mn_errors[k]);
+		mc->mc_bytes += atomic_load(&e->mn_bytes);
+	}
 }
 
 /* Copy the counters of e into r (which is zeroed). */

@@ -130,6 +130,18 @@ void	metrics_upstream_token(const char *upstream, int ok);
 /* Bytes received from an upstream (bodies). */
 void	metrics_upstream_bytes(const char *upstream, uint64_t bytes);
 
+/* What the counters of one registry or upstream name say, summed. */
+struct metrics_counts {
+	uint64_t	 mc_hits;	/* cache results, every kind */
+	uint64_t	 mc_misses;
+	uint64_t	 mc_stale;
+	uint64_t	 mc_requests;	/* exchanges with the upstream */
+	uint64_t	 mc_errors;	/* failures, every reason */
+	uint64_t	 mc_bytes;	/* received from the upstream */
+};
+/* Read the counters of name (zero when never touched); no entry is made. */
+void	metrics_counts_get(const char *name, struct metrics_counts *);
+
 /* Master-side updates. */
 void	metrics_worker_restarted(void);
 void	metrics_workers_set(int);

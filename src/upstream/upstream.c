@@ -451,9 +451,12 @@ uc_health(struct upstream_call *uc, struct fetch *fe,
 	if (result != FETCH_OK && result != FETCH_EABORTED)
 		metrics_upstream_error(uc_key(uc), uc_metric_reason(result));
 	if (result != FETCH_OK && (result != FETCH_EABORTED || status == 0)) {
-		if (result != FETCH_EABORTED)
+		if (result != FETCH_EABORTED) {
+			upstream_state_error(uc_key(uc),
+			    uc_metric_reason(result));
 			uc_failure(uc, now, errmsg != NULL ? errmsg :
 			    fetch_result_str(result));
+		}
 		return;
 	}
 	ra = fetch_header(fe, "retry-after");
@@ -467,6 +470,7 @@ uc_health(struct upstream_call *uc, struct fetch *fe,
 	}
 	if (status >= 500) {
 		(void)snprintf(why, sizeof(why), "HTTP %ld", status);
+		upstream_state_error(uc_key(uc), why);
 		uc_failure(uc, now, why);
 	} else if (status != 429)
 		upstream_state_success(uc_key(uc));

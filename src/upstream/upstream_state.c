@@ -48,6 +48,9 @@ struct us_health {
 	int		 h_backoff;	/* seconds of the last opening */
 	time_t		 h_open_until;
 	time_t		 h_retry_until;
+	time_t		 h_last_success;
+	time_t		 h_last_failure;
+	char		 h_last_error[64];
 };
 
 struct us_token {
@@ -271,10 +274,11 @@ upstream_state_success(const char *key)
 
 	if (us_lock() == -1)
 		return;
-	if ((h = us_health_find(key, 0)) != NULL) {
+	if ((h = us_health_find(key, 1)) != NULL) {
 		h->h_failures = 0;
 		h->h_backoff = 0;
 		h->h_open_until = 0;
+		h->h_last_success = time(NULL);
 	}
 	us_unlock();
 }
@@ -296,6 +300,7 @@ upstream_state_failure(const char *key, time_t now)
 	if ((h = us_health_find(key, 1)) != NULL) {
 		if (h->h_failures < US_FAILURES_CAP)
 			h->h_failures++;
+		h->h_last_failure = now;
 		if (h->h_failures >= UPSTREAM_BREAKER_FAILURES &&
 		    h->h_open_until <= now) {
 			if (h->h_backoff == 0)
@@ -321,6 +326,38 @@ upstream_state_retry_after(const char *key, time_t until)
 		return;
 	if ((h = us_health_find(key, 1)) != NULL && until > h->h_retry_until)
 		h->h_retry_until = until;
+	us_unlock();
+}
+
+void
+upstream_state_error(const char *key, const char *reason)
+{
+	struct us_health	*h;
+
+	if (us_lock() == -1)
+		return;
+	if ((h = us_health_find(key, 1)) != NULL)
+		(void)snprintf(h->h_last_error, sizeof(h->h_last_error), "%s",
+		    reason);
+	us_unlock();
+}
+
+void
+upstream_state_health(const char *key, time_t now, struct upstream_health *uh)
+{
+	struct us_health	*h;
+
+	memset(uh, 0, sizeof(*uh));
+	uh->uh_state = upstream_state_check(key, now, &uh->uh_until);
+	if (us_lock() == -1)
+		return;
+	if ((h = us_health_find(key, 0)) != NULL) {
+		uh->uh_failures = h->h_failures;
+		uh->uh_last_success = h->h_last_success;
+		uh->uh_last_failure = h->h_last_failure;
+		(void)snprintf(uh->uh_last_error, sizeof(uh->uh_last_error),
+		    "%s", h->h_last_error);
+	}
 	us_unlock();
 }
 

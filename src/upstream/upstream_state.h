@@ -87,6 +87,24 @@ int	upstream_state_failure(const char *key, time_t now);
 /* A 429 (or 503) with Retry-After: no request to key before until. */
 void	upstream_state_retry_after(const char *key, time_t until);
 const char *upstream_skip_str(enum upstream_skip);
+/* What is known of an upstream's health, for the API. */
+struct upstream_health {
+	enum upstream_skip uh_state;	/* as upstream_state_check */
+	time_t		 uh_until;	/* when it may go again */
+	int		 uh_failures;	/* consecutive */
+	time_t		 uh_last_success;	/* 0: none seen */
+	time_t		 uh_last_failure;
+	char		 uh_last_error[64];	/* a short reason, no details */
+};
+/* Read key's health at now (all zero when nothing is known). */
+void	upstream_state_health(const char *key, time_t now,
+	    struct upstream_health *);
+/*
+ * Say why the last failure of key happened: a short fixed reason
+ * ("timeout", "HTTP 503"), never an address or a message from the peer.
+ */
+void	upstream_state_error(const char *key, const char *reason);
+
 
 /*
  * Parse a Retry-After value (RFC 9110 10.2.3: delta-seconds or an

@@ -420,6 +420,44 @@ START_TEST(test_no_segment)
 	metrics_upstream_ratelimit("hub", 100, 1);
 	metrics_upstream_bytes("hub", 1);
 	ck_assert_ptr_null(metrics_render());
+	{
+		struct metrics_counts	 mc;
+
+		metrics_counts_get("hub", &mc);
+		ck_assert_uint_eq(mc.mc_hits + mc.mc_requests, 0);
+	}
+}
+END_TEST
+
+/* metrics_counts_get: the sums the JSON API shows; nothing is created. */
+START_TEST(test_counts_get)
+{
+	struct metrics_counts	 mc;
+	char			*text;
+
+	metrics_counts_get("hub", &mc);
+	ck_assert_uint_eq(mc.mc_hits + mc.mc_misses + mc.mc_requests, 0);
+	metrics_cache("hub", "manifest", METRICS_CACHE_HIT);
+	metrics_cache("hub", "blob", METRICS_CACHE_HIT);
+	metrics_cache("hub", "blob", METRICS_CACHE_MISS);
+	metrics_cache("hub", "tags", METRICS_CACHE_STALE);
+	metrics_upstream_request("hub", 200, 0.1);
+	metrics_upstream_request("hub", 503, 0.1);
+	metrics_upstream_error("hub", "status");
+	metrics_upstream_bytes("hub", 1234);
+	metrics_counts_get("hub", &mc);
+	ck_assert_uint_eq(mc.mc_hits, 2);
+	ck_assert_uint_eq(mc.mc_misses, 1);
+	ck_assert_uint_eq(mc.mc_stale, 1);
+	ck_assert_uint_eq(mc.mc_requests, 2);
+	ck_assert_uint_eq(mc.mc_errors, 1);
+	ck_assert_uint_eq(mc.mc_bytes, 1234);
+	/* Reading a name never seen adds no series. */
+	metrics_counts_get("never-seen", &mc);
+	ck_assert_uint_eq(mc.mc_hits + mc.mc_requests + mc.mc_bytes, 0);
+	text = metrics_render();
+	ck_assert_ptr_null(strstr(text, "never-seen"));
+	free(text);
 }
 END_TEST
 
@@ -1022,6 +1060,7 @@ metrics_suite(void)
 	tcase_add_checked_fixture(tc, segment_setup, segment_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_upstream_series);
+	tcase_add_test(tc, test_counts_get);
 	tcase_add_test(tc, test_upstream_labels);
 	tcase_add_test(tc, test_upstream_table_full);
 	tcase_add_test(tc, test_upstream_histogram);

@@ -1,12 +1,12 @@
 /*
  * upstream_state_test.c: unit tests for upstream_state.c: the circuit
- * breaker and its back-off, Retry-After deadlines, the token cache and
- * the negative cache (expiry, replacement when full), flight claims
- * (held, released, taken over from a dead process), the segment shared
- * by forked processes, a process killed while it may hold the lock, ECR
- * token slots (claims, refresh ahead, expiry, failures, drops),
- * every call without a segment, and the Retry-After and ratelimit
- * parsers.
+ * breaker and its back-off, Retry-After deadlines, the health the API
+ * reads, the token cache and the negative cache (expiry, replacement
+ * when full), flight claims (held, released, taken over from a dead
+ * process), the segment shared by forked processes, a process killed
+ * while it may hold the lock, ECR token slots (claims, refresh ahead,
+ * expiry, failures, drops), every call without a segment, and the
+ * Retry-After and ratelimit parsers.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -85,6 +85,15 @@ START_TEST(test_no_segment)
 	    -1);
 	ck_assert_int_eq(upstream_flight_held("a/b:latest", 1000), 0);
 	upstream_flight_release("a/b:latest", ticket);
+	upstream_state_error("hub", "connect");
+	{
+		struct upstream_health	 uh;
+
+		upstream_state_health("hub", 1000, &uh);
+		ck_assert_int_eq(uh.uh_state, UPSTREAM_GO);
+		ck_assert_int_eq(uh.uh_failures, 0);
+		ck_assert_str_eq(uh.uh_last_error, "");
+	}
 	upstream_state_close();
 	ck_assert_str_eq(upstream_skip_str(UPSTREAM_GO), "go");
 	ck_assert_str_eq(upstream_skip_str(UPSTREAM_SKIP_BREAKER),
@@ -144,6 +153,45 @@ START_TEST(test_breaker)
 	ck_assert_int_eq(until, t + UPSTREAM_BREAKER_MIN);
 	/* A success of an unknown upstream is harmless. */
 	upstream_state_success("never-seen");
+}
+END_TEST
+
+/* upstream_state_health: what the JSON API shows of an upstream. */
+START_TEST(test_health)
+{
+	struct upstream_health	 uh;
+	time_t			 t = 5000;
+
+	upstream_state_health("hub", t, &uh);
+	ck_assert_int_eq(uh.uh_state, UPSTREAM_GO);
+	ck_assert_int_eq(uh.uh_failures, 0);
+	ck_assert_int_eq(uh.uh_last_success, 0);
+	ck_assert_int_eq(uh.uh_last_failure, 0);
+	ck_assert_str_eq(uh.uh_last_error, "");
+	upstream_state_success("hub");
+	upstream_state_health("hub", t, &uh);
+	ck_assert_int_gt(uh.uh_last_success, 0);
+	upstream_state_error("hub", "connect");
+	ck_assert_int_eq(upstream_state_failure("hub", t), 0);
+	upstream_state_health("hub", t, &uh);
+	ck_assert_int_eq(uh.uh_state, UPSTREAM_GO);
+	ck_assert_int_eq(uh.uh_failures, 1);
+	ck_assert_int_eq(uh.uh_last_failure, t);
+	ck_assert_str_eq(uh.uh_last_error, "connect");
+	(void)upstream_state_failure("hub", t);
+	upstream_state_error("hub", "HTTP 503");
+	ck_assert_int_eq(upstream_state_failure("hub", t), 1);
+	upstream_state_health("hub", t, &uh);
+	ck_assert_int_eq(uh.uh_state, UPSTREAM_SKIP_BREAKER);
+	ck_assert_int_eq(uh.uh_until, t + UPSTREAM_BREAKER_MIN);
+	ck_assert_int_eq(uh.uh_failures, 3);
+	ck_assert_str_eq(uh.uh_last_error, "HTTP 503");
+	/* A success closes the breaker; the last error stays told. */
+	upstream_state_success("hub");
+	upstream_state_health("hub", t, &uh);
+	ck_assert_int_eq(uh.uh_state, UPSTREAM_GO);
+	ck_assert_int_eq(uh.uh_failures, 0);
+	ck_assert_str_eq(uh.uh_last_error, "HTTP 503");
 }
 END_TEST
 
@@ -710,6 +758,7 @@ upstream_state_suite(void)
 	tcase_add_checked_fixture(tc, segment_setup, segment_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_breaker);
+	tcase_add_test(tc, test_health);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_tokens);
 	tcase_add_test(tc, test_tokens_full);
