@@ -1,0 +1,237 @@
+# tests/regress/helm_lib.sh: the Helm client, charts and static Helm
+# repositories for the Helm tests. Source it after lib.sh.
+#
+# helm_init
+#	Skips the whole test when helm v3, nginx, htpasswd, curl or a python3
+#	with the yaml module is missing (scripts/deps test installs them).
+#	Gives helm a private configuration, cache and data directory in the
+#	test directory (HELM_CONFIG_HOME, HELM_CACHE_HOME, HELM_DATA_HOME,
+#	HELM_REGISTRY_CONFIG) and sets HELM_PY to that python3.
+# hm ARGS
+#	helm with a time limit; output to stdout/stderr as usual.
+# make_chart NAME VERSION [DEPNAME DEPVERSION DEPREPO]
+#	A chart made by `helm create NAME` with that version (appVersion
+#	"app-VERSION", description naming both), packaged into
+#	$T_DIR/charts/NAME-VERSION.tgz (printed). With DEP*, the chart
+#	declares that dependency in its Chart.yaml. Its source directory
+#	stays in $T_DIR/src/NAME-VERSION.
+# start_static NAME [auth]
+#	nginx serving $T_DIR/www-NAME as a static site on a free 127.0.0.1
+#	port (kept in $T_DIR/static-NAME.port: a restart after stop_static
+#	reuses it; sets STATIC_PORT). With "auth", every request needs Basic
+#	credentials $STATIC_USER:$STATIC_PASSWORD (auth_basic, an htpasswd
+#	file). The access log $T_DIR/static-NAME.access has one line per
+#	request: METHOD PATH STATUS REMOTE_USER AUTH(yes|no) IF_NONE_MATCH
+#	IF_MODIFIED_SINCE, space separated, "-" for absent values.
+# stop_static NAME
+#	Stops that nginx by pid and waits until it is gone.
+# static_count NAME PATH_REGEX [STATUS]
+#	How many requests the access log of NAME holds for a path matching
+#	the extended regular expression (and with that status).
+# index_check FILE [ARGS]
+#	tests/tools/helm_index.py check FILE ARGS with HELM_PY.
+# sha256 FILE
+#	The hex sha256 of FILE.
+# vm_hwm PID, vm_rss PID
+#	The process's peak and current resident set size in kB.
+
+STATIC_USER=ci
+STATIC_PASSWORD=ci-helm-secret
+HELM_PY=
+HELM_INDEX="$DEPOT_SRCDIR/tests/tools/helm_index.py"
+
+helm_init() {
+	local c p
+	for c in curl nginx; do
+		command -v "$c" >/dev/null 2>&1 ||
+		    skip_all "$c is not installed (scripts/deps test installs it)"
+	done
+	command -v htpasswd >/dev/null 2>&1 ||
+	    skip_all "htpasswd is not installed (apache2-utils; scripts/deps test installs it)"
+	# scripts/deps puts helm in /usr/local/bin, which a minimal PATH lacks.
+	case :$PATH: in
+	*:/usr/local/bin:*) ;;
+	*) PATH=$PATH:/usr/local/bin ;;
+	esac
+	helm version --short 2>/dev/null | grep -q '^v3\.' ||
+	    skip_all "helm v3 is not installed (scripts/deps test installs it)"
+	for p in python3 /usr/bin/python3; do
+		if "$p" -c 'import yaml' 2>/dev/null; then
+			HELM_PY=$p
+			break
+		fi
+	done
+	[ -n "$HELM_PY" ] ||
+	    skip_all "python3 has no yaml module (python3-yaml; scripts/deps test installs it)"
+	export HELM_CONFIG_HOME="$T_DIR/helm/config"
+	export HELM_CACHE_HOME="$T_DIR/helm/cache"
+	export HELM_DATA_HOME="$T_DIR/helm/data"
+	export HELM_REGISTRY_CONFIG="$T_DIR/helm/config/registry/config.json"
+	export HELM_REPOSITORY_CONFIG="$T_DIR/helm/config/repositories.yaml"
+	export HELM_REPOSITORY_CACHE="$T_DIR/helm/cache/repository"
+	unset HELM_KUBECONTEXT HELM_NAMESPACE HELM_DRIVER 2>/dev/null
+	export KUBECONFIG="$T_DIR/helm/kubeconfig"
+	mkdir -p "$HELM_CONFIG_HOME" "$HELM_CACHE_HOME" "$HELM_DATA_HOME" \
+	    "$T_DIR/charts" "$T_DIR/src"
+}
+
+hm() {
+	timeout 120 helm "$@"
+}
+
+make_chart() {
+	local name=$1 version=$2 dir="$T_DIR/src/$1-$2"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	hm create "$dir/$name" >/dev/null || return 1
+	sed -i -e "s/^description: .*/description: Chart $name version $version for the depot tests/" \
+	    "$dir/$name/Chart.yaml"
+	if [ $# -ge 5 ]; then
+		cat >>"$dir/$name/Chart.yaml" <<EOC
+dependencies:
+- name: $3
+  version: "$4"
+  repository: "$5"
+EOC
+	fi
+	hm package "$dir/$name" --version "$version" --app-version "app-$version" \
+	    -d "$T_DIR/charts" >/dev/null || return 1
+	echo "$T_DIR/charts/$name-$version.tgz"
+}
+
+start_static() {
+	local name=$1 mode=${2:-} pf="$T_DIR/static-$1.port" auth="" user=""
+	mkdir -p "$T_DIR/www-$name" "$T_DIR/nginx-$name/tmp"
+	if [ -f "$pf" ]; then
+		STATIC_PORT=$(cat "$pf")
+	else
+		STATIC_PORT=$(free_port)
+		echo "$STATIC_PORT" >"$pf"
+	fi
+	if [ "$mode" = auth ]; then
+		if [ ! -f "$T_DIR/static-$name.htpasswd" ]; then
+			htpasswd -Bbn "$STATIC_USER" "$STATIC_PASSWORD" 2>/dev/null |
+			    grep -v '^$' >"$T_DIR/static-$name.htpasswd" || return 1
+		fi
+		auth="auth_basic \"depot-test-$name\";
+		auth_basic_user_file $T_DIR/static-$name.htpasswd;"
+	fi
+	# Run as root, nginx would switch its workers to a user that cannot
+	# enter the test directory.
+	[ "$(id -u)" = 0 ] && user="user root;"
+	cat >"$T_DIR/nginx-$name.conf" <<EOC
+$user
+worker_processes 1;
+error_log $T_DIR/static-$name.error;
+events { worker_connections 64; }
+http {
+	log_format depot_test '\$request_method \$uri \$status \$remote_user '
+	    '\$t_auth \$t_inm \$t_ims';
+	map \$http_authorization \$t_auth { "" no; default yes; }
+	map \$http_if_none_match \$t_inm { "" -; default yes; }
+	map \$http_if_modified_since \$t_ims { "" -; default yes; }
+	access_log $T_DIR/static-$name.access depot_test;
+	client_body_temp_path $T_DIR/nginx-$name/tmp/body;
+	proxy_temp_path $T_DIR/nginx-$name/tmp/proxy;
+	fastcgi_temp_path $T_DIR/nginx-$name/tmp/fastcgi;
+	uwsgi_temp_path $T_DIR/nginx-$name/tmp/uwsgi;
+	scgi_temp_path $T_DIR/nginx-$name/tmp/scgi;
+	types {
+		text/yaml yaml;
+		application/gzip tgz;
+	}
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:$STATIC_PORT;
+		root $T_DIR/www-$name;
+		$auth
+	}
+}
+EOC
+	nginx -p "$T_DIR/nginx-$name/" -e "$T_DIR/static-$name.error" \
+	    -c "$T_DIR/nginx-$name.conf" \
+	    -g "daemon off; pid $T_DIR/nginx-$name.pid;" \
+	    </dev/null >>"$T_DIR/static-$name.log" 2>&1 &
+	echo $! >"$T_DIR/static-$name.pid"
+	T_PIDS="$T_PIDS $!"
+	# Any answer (401 included) means it listens.
+	if ! t_wait_alive "$!" static_up "$STATIC_PORT"; then
+		echo "# nginx $name did not start:"
+		tail -n 5 "$T_DIR/static-$name.error" "$T_DIR/static-$name.log" 2>/dev/null |
+		    sed 's/^/#   /'
+		return 1
+	fi
+	return 0
+}
+
+static_up() {
+	[ "$(http_status "http://127.0.0.1:$1/" --max-time 5)" != 000 ]
+}
+
+stop_static() {
+	local pid
+	[ -f "$T_DIR/static-$1.pid" ] || return 0
+	pid=$(cat "$T_DIR/static-$1.pid")
+	rm -f "$T_DIR/static-$1.pid"
+	kill -TERM "$pid" 2>/dev/null
+	t_wait_gone "$pid" 100 || kill -KILL "$pid" 2>/dev/null
+	t_wait_gone "$pid" 50
+	wait "$pid" 2>/dev/null
+	# shellcheck disable=SC2086
+	T_PIDS=$(printf ' %s ' $T_PIDS | sed "s/ $pid / /g")
+	return 0
+}
+
+static_count() {
+	local log="$T_DIR/static-$1.access"
+	[ -f "$log" ] || { echo 0; return 0; }
+	S_RE=$2 S_STATUS=${3:-} awk '
+	$2 ~ ENVIRON["S_RE"] && (ENVIRON["S_STATUS"] == "" || $3 == ENVIRON["S_STATUS"]) { n++ }
+	END { print n + 0 }' "$log"
+}
+
+index_check() {
+	local f=$1
+	shift
+	"$HELM_PY" "$HELM_INDEX" check "$f" "$@"
+}
+
+sha256() {
+	sha256sum "$1" | cut -d ' ' -f 1
+}
+
+vm_hwm() {
+	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+vm_rss() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# helm_conf FILE PORT SERVER_EXTRA REST: a config like write_conf's, with
+# no registries of its own: REST holds the registries (and upstreams,
+# auth) of the test.
+helm_conf() {
+	cat >"$1" <<EOC
+server = {
+  listen = [ "127.0.0.1:$2" ];
+  workers = 2;
+  pidfile = "$T_DIR/depotd-$2.pid";
+  data_dir = "$T_DIR/data-$2";
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$2.log"; };
+  $3
+};
+$4
+EOC
+}
+
+# forget_pid PID: take a pid out of T_PIDS (it was stopped already).
+forget_pid() {
+	# shellcheck disable=SC2086
+	T_PIDS=$(printf ' %s ' $T_PIDS | sed "s/ $1 / /g")
+}
+
+# alive PID: "yes" while the process runs, else "no".
+alive() {
+	if kill -0 "$1" 2>/dev/null; then echo yes; else echo no; fi
+}
