@@ -350,38 +350,7 @@ check "after a restart index.yaml is the same" cmp "$T_DIR/beforerestart.yaml" "
 is "$(header afterrestart ETag)" "$(header beforerestart ETag)" "after a restart the ETag is the same"
 
 # --- depotctl setup-client, run as printed
-# run_setup CONF NAME USER PASSWORD: run every command line setup-client
-# prints for NAME, with its placeholders filled in: CHART/VERSION a chart
-# the repository has for `helm install` (which needs a cluster, so it runs
-# as `helm template` with the same arguments), "setup" 0.1.0 for the
-# upload and delete lines. Passwords go to stdin (--password-stdin) or to
-# curl's -u. Prints the lines run; fails on the first that fails.
-run_setup() {
-	local conf=$1 name=$2 user=$3 pw=$4 line n=0
-	"$DEPOTCTL" -c "$conf" setup-client "$name" >"$T_DIR/setup-$name.out" 2>&1 || return 1
-	grep -v '^#' "$T_DIR/setup-$name.out" | grep -v '^[[:space:]]*$' >"$T_DIR/setup-$name.lines"
-	while read -r line; do
-		case $line in
-		"helm install "*)
-			line=$(printf '%s\n' "$line" | sed -e 's/^helm install /helm template /' \
-			    -e 's/RELEASE/rel/' -e 's|/CHART|/alpha|' -e 's/VERSION/1.0.0/') ;;
-		*)
-			line=$(printf '%s\n' "$line" | sed -e "s/CHART-VERSION/setup-0.1.0/g" \
-			    -e 's|CHART/VERSION|setup/0.1.0|g') ;;
-		esac
-		line=$(printf '%s\n' "$line" | sed -e "s/-u USER/-u $user:$pw/g" -e "s/USER/$user/g")
-		echo "# \$ $line"
-		n=$((n + 1))
-		(cd "$C" && printf '%s\n' "$pw" | PATH=$PATH sh -c "$line") \
-		    >"$T_DIR/setup-$name-$n.out" 2>&1 || {
-			echo "#   failed:"
-			sed 's/^/#   /' "$T_DIR/setup-$name-$n.out" | head -n 10
-			return 1
-		}
-	done <"$T_DIR/setup-$name.lines"
-	[ "$n" -ge 5 ]
-}
-run_setup "$T_DIR/depot.conf" charts "" "" >"$T_DIR/setup.log" 2>&1
+run_setup "$T_DIR/depot.conf" charts "" "" alpha 1.0.0 >"$T_DIR/setup.log" 2>&1
 rc=$?
 sed -n 's/^# \$ /# ran: /p' "$T_DIR/setup.log"
 is "$rc" 0 "the lines of depotctl setup-client charts work as printed"
@@ -470,7 +439,7 @@ hm repo add badpw "$A/private" --username alice --password nope >"$T_DIR/badpw.o
 is "$?" 0 "helm repo add with a wrong password fails"
 check "helm repo add of the public repository without credentials" hm repo add public "$A/public"
 
-run_setup "$T_DIR/auth.conf" private alice alice-pw >"$T_DIR/setup-auth.log" 2>&1
+run_setup "$T_DIR/auth.conf" private alice alice-pw zeta 1.0.0 >"$T_DIR/setup-auth.log" 2>&1
 rc=$?
 sed -n 's/^# \$ /# ran: /p' "$T_DIR/setup-auth.log" | sed 's/alice-pw/***/g'
 is "$rc" 0 "the lines of depotctl setup-client private (with users) work as printed"

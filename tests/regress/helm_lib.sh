@@ -9,12 +9,14 @@
 #	HELM_REGISTRY_CONFIG) and sets HELM_PY to that python3.
 # hm ARGS
 #	helm with a time limit; output to stdout/stderr as usual.
-# make_chart NAME VERSION [DEPNAME DEPVERSION DEPREPO]
+# make_chart NAME VERSION [DEPNAME DEPVERSION DEPREPO]...
 #	A chart made by `helm create NAME` with that version (appVersion
-#	"app-VERSION", description naming both), packaged into
-#	$T_DIR/charts/NAME-VERSION.tgz (printed). With DEP*, the chart
-#	declares that dependency in its Chart.yaml. Its source directory
-#	stays in $T_DIR/src/NAME-VERSION.
+#	"app-VERSION", description naming both and $MC_NOTE when set, so
+#	that two charts of one name and version differ), packaged into
+#	${MC_OUT:-$T_DIR/charts}/NAME-VERSION.tgz (printed). Its source
+#	directory stays in $T_DIR/src/NAME-VERSION/NAME. With DEP*, the chart
+#	declares those dependencies in its Chart.yaml and is not packaged
+#	(helm wants them in charts/ first): the source directory is printed.
 # start_static NAME [auth]
 #	nginx serving $T_DIR/www-NAME as a static site on a free 127.0.0.1
 #	port (kept in $T_DIR/static-NAME.port: a restart after stop_static
@@ -29,7 +31,8 @@
 #	How many requests the access log of NAME holds for a path matching
 #	the extended regular expression (and with that status).
 # index_check FILE [ARGS]
-#	tests/tools/helm_index.py check FILE ARGS with HELM_PY.
+#	tests/tools/helm_index.py check FILE ARGS with HELM_PY; its
+#	complaints go to stderr as TAP comments.
 # sha256 FILE
 #	The hex sha256 of FILE.
 # vm_hwm PID, vm_rss PID
@@ -80,23 +83,34 @@ hm() {
 }
 
 make_chart() {
-	local name=$1 version=$2 dir="$T_DIR/src/$1-$2"
+	local name=$1 version=$2 dir="$T_DIR/src/$1-$2" out=${MC_OUT:-$T_DIR/charts}
+	local note=${MC_NOTE:+ ($MC_NOTE)}
+	shift 2
 	rm -rf "$dir"
-	mkdir -p "$dir"
-	hm create "$dir/$name" >/dev/null || return 1
-	sed -i -e "s/^description: .*/description: Chart $name version $version for the depot tests/" \
+	mkdir -p "$dir" "$out"
+	# `helm create` once; later charts are copies with the name replaced.
+	if [ ! -d "$T_DIR/src/.base/depotbase" ]; then
+		mkdir -p "$T_DIR/src/.base" &&
+		    hm create "$T_DIR/src/.base/depotbase" >/dev/null || return 1
+	fi
+	cp -R "$T_DIR/src/.base/depotbase" "$dir/$name" &&
+	    find "$dir/$name" -type f -exec sed -i "s/depotbase/$name/g" {} + || return 1
+	sed -i -e "s/^description: .*/description: Chart $name version $version for the depot tests$note/" \
 	    "$dir/$name/Chart.yaml"
-	if [ $# -ge 5 ]; then
-		cat >>"$dir/$name/Chart.yaml" <<EOC
-dependencies:
-- name: $3
-  version: "$4"
-  repository: "$5"
-EOC
+	if [ $# -ge 3 ]; then
+		echo "dependencies:" >>"$dir/$name/Chart.yaml"
+		while [ $# -ge 3 ]; do
+			printf -- '- name: %s\n  version: "%s"\n  repository: "%s"\n' \
+			    "$1" "$2" "$3" >>"$dir/$name/Chart.yaml"
+			shift 3
+		done
+		# helm package needs the dependencies in charts/ first.
+		echo "$dir/$name"
+		return 0
 	fi
 	hm package "$dir/$name" --version "$version" --app-version "app-$version" \
-	    -d "$T_DIR/charts" >/dev/null || return 1
-	echo "$T_DIR/charts/$name-$version.tgz"
+	    -d "$out" >/dev/null || return 1
+	echo "$out/$name-$version.tgz"
 }
 
 start_static() {
@@ -191,9 +205,12 @@ static_count() {
 }
 
 index_check() {
-	local f=$1
+	local f=$1 rc
 	shift
-	"$HELM_PY" "$HELM_INDEX" check "$f" "$@"
+	"$HELM_PY" "$HELM_INDEX" check "$f" "$@" 2>"$T_DIR/index_check.err"
+	rc=$?
+	sed 's/^/#   /' "$T_DIR/index_check.err" >&2
+	return $rc
 }
 
 sha256() {
@@ -234,4 +251,39 @@ forget_pid() {
 # alive PID: "yes" while the process runs, else "no".
 alive() {
 	if kill -0 "$1" 2>/dev/null; then echo yes; else echo no; fi
+}
+
+# run_setup CONF NAME USER PASSWORD CHART VERSION: run every command line
+# `depotctl setup-client NAME` prints, as a user pastes them, with the
+# placeholders filled in: CHART and VERSION (a chart the repository has)
+# for `helm install` (which needs a cluster, so it runs as `helm template`
+# with the same arguments), $T_DIR/charts/setup-0.1.0.tgz for the upload
+# and delete lines. The password goes to stdin (--password-stdin) and to
+# curl's -u. Prints each line run as "# $ LINE"; fails on the first line
+# that fails, or when fewer than 3 lines were printed. The output of
+# setup-client is in $T_DIR/setup-NAME.out.
+run_setup() {
+	local conf=$1 name=$2 user=$3 pw=$4 chart=$5 version=$6 line n=0
+	"$DEPOTCTL" -c "$conf" setup-client "$name" >"$T_DIR/setup-$name.out" 2>&1 || return 1
+	grep -v '^#' "$T_DIR/setup-$name.out" | grep -v '^[[:space:]]*$' >"$T_DIR/setup-$name.lines"
+	while read -r line; do
+		case $line in
+		"helm install "*)
+			line=$(printf '%s\n' "$line" | sed -e 's/^helm install /helm template /' \
+			    -e 's/RELEASE/rel/' -e "s|/CHART|/$chart|" -e "s/VERSION/$version/") ;;
+		*)
+			line=$(printf '%s\n' "$line" | sed -e "s/CHART-VERSION/setup-0.1.0/g" \
+			    -e 's|CHART/VERSION|setup/0.1.0|g') ;;
+		esac
+		line=$(printf '%s\n' "$line" | sed -e "s/-u USER/-u $user:$pw/g" -e "s/USER/$user/g")
+		echo "# \$ $line"
+		n=$((n + 1))
+		(cd "$T_DIR/charts" && printf '%s\n' "$pw" | PATH=$PATH sh -c "$line") \
+		    >"$T_DIR/setup-$name-$n.out" 2>&1 || {
+			echo "#   failed:"
+			sed 's/^/#   /' "$T_DIR/setup-$name-$n.out" | head -n 10
+			return 1
+		}
+	done <"$T_DIR/setup-$name.lines"
+	[ "$n" -ge 3 ]
 }
