@@ -88,7 +88,7 @@ printf -- '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nalpha-1.0.0.tgz p
 
 # --- an empty repository
 is "$(get_index empty)" 200 "GET index.yaml of an empty helm registry answers 200"
-check "the empty index is a valid index (python3-yaml)" index_check "$T_DIR/empty.yaml" --sorted
+check "the empty index is a valid index (python3-yaml and helm)" index_valid "$T_DIR/empty.yaml" --sorted
 is "$(http_status "$H/charts/alpha-1.0.0.tgz")" 404 "an absent chart is 404"
 is "$(http_status "$base/helm/nosuch/index.yaml")" 404 "an unknown helm registry is 404"
 is "$(http_status "$base/helm/docker-local/index.yaml")" 404 \
@@ -138,8 +138,8 @@ is "$(http_status "$H/index.yaml" -I)" 200 "HEAD of index.yaml answers 200"
 
 # --- the index
 is "$(get_index idx)" 200 "GET index.yaml answers 200"
-check "index.yaml is a valid index, sorted by name, newest SemVer first (python3-yaml)" \
-    index_check "$T_DIR/idx.yaml" --sorted --base "$H/index.yaml"
+check "index.yaml is a valid index, sorted by name, newest SemVer first (python3-yaml and helm)" \
+    index_valid "$T_DIR/idx.yaml" --sorted --base "$H/index.yaml"
 index_check "$T_DIR/idx.yaml" --base "$H/index.yaml" >"$T_DIR/idx.lines" 2>/dev/null
 is "$(awk '{ print $1 }' "$T_DIR/idx.lines" | uniq | tr '\n' ' ')" \
     "alpha beta mid-chart zeta " "the entries are sorted by name"
@@ -173,6 +173,10 @@ is "$(curl -s --max-time 10 -H "If-None-Match: $etag" "$H/index.yaml" | wc -c | 
     "the 304 has no body"
 is "$(http_status "$H/index.yaml" -H 'If-None-Match: "other"')" 200 \
     "If-None-Match with another ETag answers 200"
+is "$(http_status "$H/index.yaml" -H "If-Modified-Since: $(header idx Last-Modified)")" 304 \
+    "If-Modified-Since with the Last-Modified date answers 304"
+is "$(http_status "$H/index.yaml" -H "If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT")" 200 \
+    "If-Modified-Since with an older date answers 200"
 curl -s --max-time 30 -H 'Accept-Encoding: gzip' -D "$T_DIR/gz.h" -o "$T_DIR/idx.gz" "$H/index.yaml"
 is "$(header gz Content-Encoding)" gzip "index.yaml is gzip-encoded when the client accepts gzip"
 check "the gzip-encoded index is the same index" sh -c \
@@ -216,6 +220,7 @@ like "$code" '^20[01]$' "?force overwrites an existing version (201)"
 curl -s --max-time 30 -o "$T_DIR/dl.tgz" "$H/charts/alpha-0.1.0.tgz"
 check "the download is the forced chart" cmp "$T_DIR/dl.tgz" "$F"
 get_index forced >/dev/null
+check "the index after ?force is valid (python3-yaml and helm)" index_valid "$T_DIR/forced.yaml" --sorted
 is "$(index_check "$T_DIR/forced.yaml" 2>/dev/null | awk '$1 == "alpha" && $2 == "0.1.0" { print $3 }')" \
     "$(sha256 "$F")" "the index has the forced chart's digest"
 like "$(header forced ETag)" '.' "the index still has an ETag"
@@ -282,8 +287,8 @@ is "$(http_status "$H/api/charts/alpha/0.2.0")" 404 "the deleted chart is no lon
 is "$(http_status "$H/api/charts/alpha/0.1.0" -X DELETE)" 200 "another version deletes"
 is "$(post_raw "$H/api/charts" "$C/alpha-0.1.0.tgz")" 201 "a deleted version can be uploaded again"
 get_index afterdel >/dev/null
-check "the index after the deletes is valid and sorted (python3-yaml)" \
-    index_check "$T_DIR/afterdel.yaml" --sorted
+check "the index after the deletes is valid and sorted (python3-yaml and helm)" \
+    index_valid "$T_DIR/afterdel.yaml" --sorted
 is "$(index_check "$T_DIR/afterdel.yaml" | awk '$1 == "alpha" { print $2 }' | tr '\n' ' ')" \
     "1.0.0 1.0.0-rc.1 1.0.0-alpha.1 1.0.0-alpha 0.10.0 0.1.0 " \
     "the index no longer lists the deleted version"
@@ -297,6 +302,7 @@ is "$(blob_count)" "$blobs2" "the second copy is the same blob (deduplicated)"
 get_index c2 "$base/helm/charts2/index.yaml" >/dev/null
 is "$(index_check "$T_DIR/c2.yaml" | awk '{ print $1, $2 }')" "zeta 1.0.0" \
     "each registry has its own index"
+check "helm reads it" helm_reads "$T_DIR/c2.yaml"
 
 # --- the helm client
 check "helm repo add of the hosted repository" hm repo add charts "$H"

@@ -264,7 +264,11 @@ alive() {
 # setup-client is in $T_DIR/setup-NAME.out.
 run_setup() {
 	local conf=$1 name=$2 user=$3 pw=$4 chart=$5 version=$6 line n=0
-	"$DEPOTCTL" -c "$conf" setup-client "$name" >"$T_DIR/setup-$name.out" 2>&1 || return 1
+	if ! "$DEPOTCTL" -c "$conf" setup-client "$name" >"$T_DIR/setup-$name.out" 2>&1; then
+		echo "#   depotctl setup-client $name failed:"
+		sed 's/^/#   /' "$T_DIR/setup-$name.out" | head -n 10
+		return 1
+	fi
 	grep -v '^#' "$T_DIR/setup-$name.out" | grep -v '^[[:space:]]*$' >"$T_DIR/setup-$name.lines"
 	while read -r line; do
 		case $line in
@@ -286,4 +290,27 @@ run_setup() {
 		}
 	done <"$T_DIR/setup-$name.lines"
 	[ "$n" -ge 3 ]
+}
+
+# helm_reads FILE: helm's own index loader (`helm repo index --merge`)
+# accepts FILE and keeps every chart version of it (helm drops entries it
+# finds invalid, with a warning).
+helm_reads() {
+	local d n1 n2
+	d=$(mktemp -d "$T_DIR/helmreads.XXXXXX") || return 1
+	if ! hm repo index "$d" --merge "$1" >"$d.out" 2>&1 ||
+	    grep -Ei 'skip|invalid|warn' "$d.out"; then
+		cat "$d.out"
+		rm -rf "$d" "$d.out"
+		return 1
+	fi
+	n1=$("$HELM_PY" "$HELM_INDEX" check "$1" --summary 2>/dev/null)
+	n2=$("$HELM_PY" "$HELM_INDEX" check "$d/index.yaml" --summary 2>/dev/null)
+	rm -rf "$d" "$d.out"
+	[ "$n1" = "$n2" ] || { echo "python3-yaml: $n1; helm kept: $n2"; return 1; }
+}
+
+# index_valid FILE [ARGS]: index_check FILE ARGS and helm_reads FILE.
+index_valid() {
+	index_check "$@" >/dev/null && helm_reads "$1"
 }
