@@ -267,6 +267,7 @@ is "$(post_form "$H/api/charts" -F "chart=@$T_DIR/bad-ok.tgz;filename=okchart-0.
 is "$(http_status "$H/api/charts/okchart/0.1.0" -X DELETE)" 200 "and deleted again"
 
 # --- oversize: 413
+mkdir -p "$T_DIR/src/huge"
 hm create "$T_DIR/src/huge/huge" >/dev/null
 mkdir -p "$T_DIR/src/huge/huge/files"
 head -c $((MAXCHART + 65536)) /dev/urandom >"$T_DIR/src/huge/huge/files/random.bin"
