@@ -10,8 +10,7 @@
 # rewritten to depot and downloadable (credentials only to the upstream's
 # origin, digests verified, cached), the mismatching chart refused and not
 # cached, ETag and revalidation upstream, an upstream key as a read-only
-# registry, X-Forwarded-Proto / public_url, a generated 30 MB upstream
-# index with the workers' peak RSS, the helm client (repo add, update,
+# registry, X-Forwarded-Proto / public_url, the helm client (repo add, update,
 # search, pull, template, dependency update on a chart depending on a
 # proxied chart), depotctl setup-client's lines, and stale serving with
 # the upstreams stopped, also across a restart.
@@ -21,10 +20,6 @@
 helm_init
 command -v jq >/dev/null || skip_all "jq is not installed (scripts/deps test installs it)"
 : "${DEPOTCTL:=${DEPOT_BUILDDIR:-$(pwd)}/src/depotctl}"
-
-# RSS_BOUND_KB: the documented bound on what a 30 MB upstream index may add
-# to a worker's resident set.
-RSS_BOUND_KB=65536
 
 # get URL NAME [curl args]: GET into $T_DIR/NAME (headers in NAME.h);
 # prints the status.
@@ -40,10 +35,6 @@ header() {
 	    BEGIN { f = tolower(f) ":" }
 	    tolower($1) == f { sub(/^[^:]*:[ \t]*/, ""); v = $0 }
 	    END { print v }'
-}
-# secs FROM TO: seconds between two `date +%s.%N` times.
-secs() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
 }
 # at_least GOT MIN DESCRIPTION
 at_least() {
@@ -72,7 +63,6 @@ for c in common-1.1.0 common-1.2.0 privchart-1.0.0 privabs-1.0.0; do
 	MC_OUT=$UB MC_NOTE="upstream b" mk "${c%-*}" "${c##*-}"
 done
 MC_OUT=$HO MC_NOTE="hosted" mk common 1.0.0
-MC_OUT=$T_DIR/bigreal mk bigreal 1.0.0
 mk setup 0.1.0
 
 # --- the static repositories
@@ -127,17 +117,6 @@ is "$(http_status "http://127.0.0.1:$PRIVP/repo/index.yaml")" 401 \
 is "$(http_status "http://127.0.0.1:$PRIVP/repo/index.yaml" -u "$STATIC_USER:$STATIC_PASSWORD")" 200 \
     "upstream B answers with them"
 
-# The 30 MB upstream index: thousands of made-up charts and one real one.
-mkdir -p "$T_DIR/www-up/big"
-cp "$T_DIR/bigreal/bigreal-1.0.0.tgz" "$T_DIR/www-up/big/"
-"$HELM_PY" "$DEPOT_SRCDIR/tests/tools/helm_bigindex.py" --out "$T_DIR/www-up/big/index.yaml" \
-    --size-mb 30 --url-base "http://127.0.0.1:$UPP/big/" \
-    --chart bigreal 1.0.0 "$(sha256 "$T_DIR/bigreal/bigreal-1.0.0.tgz")" \
-    "http://127.0.0.1:$UPP/big/bigreal-1.0.0.tgz" >"$T_DIR/bigindex.out" ||
-    bail "could not generate the big index"
-echo "# big upstream index: $(cat "$T_DIR/bigindex.out")"
-BIGSIZE=$(wc -c <"$T_DIR/www-up/big/index.yaml" | tr -d ' ')
-
 # --- depotd
 printf '%s\n' "$STATIC_PASSWORD" >"$T_DIR/upb.secret"
 chmod 600 "$T_DIR/upb.secret"
@@ -150,13 +129,10 @@ upstreams = (
     tag_ttl = 0; timeout = 20; auth = { type = \"anonymous\"; }; },
   { key = \"upb\"; type = \"helm\"; source = \"custom\"; url = \"http://127.0.0.1:$PRIVP/repo/\";
     tag_ttl = 0; timeout = 20;
-    auth = { type = \"userpass\"; username = \"$STATIC_USER\"; password_file = \"$T_DIR/upb.secret\"; }; },
-  { key = \"bigup\"; type = \"helm\"; source = \"custom\"; url = \"http://127.0.0.1:$UPP/big/index.yaml\";
-    tag_ttl = 3600; timeout = 60; }
+    auth = { type = \"userpass\"; username = \"$STATIC_USER\"; password_file = \"$T_DIR/upb.secret\"; }; }
 );
 registries = (
-  { name = \"helm-proxy\"; type = \"helm\"; upstreams = [ \"upa\", \"upb\" ]; },
-  { name = \"helm-big\"; type = \"helm\"; upstreams = [ \"bigup\" ]; }
+  { name = \"helm-proxy\"; type = \"helm\"; upstreams = [ \"upa\", \"upb\" ]; }
 );"
 start_depotd "$T_DIR/depot.conf" "$port" || bail "depotd did not start"
 DPID=$DEPOTD_PID
@@ -167,88 +143,12 @@ blob_file() {
 	find "$T_DIR/data-$port/blobs" -type f -name "$1*" 2>/dev/null | head -n 1
 }
 
-# --- 1. the 30 MB upstream index and the workers' peak RSS
-workers=$(workers_of "$DPID")
-for w in $workers; do
-	curl -s -o /dev/null --max-time 10 "$base/healthz"
-done
-for w in $workers; do
-	eval "idle_$w=\$(vm_hwm $w)"
-done
-echo "# idle workers (pid VmHWM kB): $(for w in $workers; do printf '%s %s; ' "$w" "$(vm_hwm "$w")"; done)master $(vm_hwm "$DPID")"
-t0=$(date +%s.%N)
-is "$(get "$base/helm/helm-big/index.yaml" big.yaml)" 200 \
-    "the merged index of a registry with a 30 MB upstream index answers 200"
-t1=$(date +%s.%N)
-get "$base/helm/helm-big/index.yaml" big2.yaml >/dev/null
-t2=$(date +%s.%N)
-# The same file served by nginx under another name, for comparison.
-ln -f "$T_DIR/www-up/big/index.yaml" "$T_DIR/www-up/big/static-copy.yaml"
-get "http://127.0.0.1:$UPP/big/static-copy.yaml" bigstatic >/dev/null
-t3=$(date +%s.%N)
-echo "# big index: $BIGSIZE bytes upstream, $(wc -c <"$T_DIR/big.yaml" | tr -d ' ') served;" \
-    "first GET $(secs "$t0" "$t1") s, second $(secs "$t1" "$t2") s," \
-    "nginx serving the upstream file $(secs "$t2" "$t3") s"
-worst=0
-line=""
-for w in $workers; do
-	eval "i=\${idle_$w:-0}"
-	h=$(vm_hwm "$w")
-	[ -n "$h" ] || { line="$line $w(gone)"; worst=999999; continue; }
-	d=$((h - i))
-	[ "$d" -gt "$worst" ] && worst=$d
-	line="$line $w: ${i}->${h} kB (+$d);"
-done
-echo "# worker peak RSS (VmHWM) across the 30 MB index:$line master $(vm_hwm "$DPID") kB"
-if grep -q 'libasan\|libclang_rt.asan' "/proc/$DPID/maps" 2>/dev/null; then
-	skip "the RSS bound is not measured under AddressSanitizer (its shadow memory and quarantine; +$worst kB here)"
-else
-	at_least $((RSS_BOUND_KB - worst)) 0 \
-	    "a 30 MB upstream index raises no worker's peak RSS by more than 64 MB (+$worst kB)"
-fi
-is "$(workers_of "$DPID")" "$workers" "the workers survived the big index"
-"$HELM_PY" "$HELM_INDEX" check "$T_DIR/big.yaml" --base "$base/helm/helm-big/index.yaml" \
-    >"$T_DIR/big.lines" 2>"$T_DIR/big.err"
-is "$?" 0 "the big merged index is a valid index (python3-yaml)"
-sed 's/^/# /' "$T_DIR/big.err" | head -n 5
-bigcharts=$(awk '{ print $1 }' "$T_DIR/big.lines" | uniq | wc -l | tr -d ' ')
-is "$bigcharts $(wc -l <"$T_DIR/big.lines" | tr -d ' ')" \
-    "$(grep -c '^  [a-z]' "$T_DIR/www-up/big/index.yaml") $(grep -c '^    version: ' "$T_DIR/www-up/big/index.yaml")" \
-    "the big merged index has every chart and version of the upstream index ($bigcharts charts)"
-check "the second GET of the big index is the same file" cmp "$T_DIR/big.yaml" "$T_DIR/big2.yaml"
-if grep -q "127.0.0.1:$UPP" "$T_DIR/big.yaml"; then
-	not_ok "no chart URL of the big index points at the upstream"
-else
-	ok "no chart URL of the big index points at the upstream"
-fi
-curl -s --max-time 120 -H 'Accept-Encoding: gzip' -D "$T_DIR/biggz.h" -o "$T_DIR/big.gz" \
-    "$base/helm/helm-big/index.yaml"
-is "$(header biggz Content-Encoding)" gzip "the big index is gzip-encoded when asked"
-check "the gzip-encoded big index is the same index" sh -c \
-    "gzip -dc '$T_DIR/big.gz' | cmp - '$T_DIR/big.yaml'"
-echo "# big index gzip-encoded: $(wc -c <"$T_DIR/big.gz" | tr -d ' ') bytes"
-# helm needs many seconds for a 30 MB index: one helm command reads it.
-check "helm repo add of the registry with the big index (helm reads it)" \
-    hm repo add big "$base/helm/helm-big"
-url=$(awk '$1 == "bigreal" && $2 == "1.0.0" { print $4 }' "$T_DIR/big.lines")
-is "$url" "$base/helm/helm-big/charts/bigreal-1.0.0.tgz" "the real chart's URL in the big index points at depot"
-mkdir -p "$T_DIR/bigpull"
-check "helm pull of the real chart by its URL in the big index" hm pull "$url" -d "$T_DIR/bigpull"
-check "the chart pulled through the big index is upstream's file" \
-    cmp "$T_DIR/bigpull/bigreal-1.0.0.tgz" "$T_DIR/bigreal/bigreal-1.0.0.tgz"
-n=$(static_count up '^/big/index.yaml$' 200)
-is "$n" 1 "the big upstream index was fetched once (tag_ttl 3600)"
-[ "$n" = 1 ] || grep '/big/index' "$T_DIR/static-up.access" | sed 's/^/#   upstream log: /'
-hm repo remove big >/dev/null 2>&1
-rm -f "$T_DIR/big.yaml" "$T_DIR/big2.yaml" "$T_DIR/big.gz" "$T_DIR/bigstatic" "$T_DIR/big.lines" \
-    "$HELM_REPOSITORY_CACHE"/big-*
-
-# --- 2. hosted first: common 1.0.0 also exists upstream
+# --- 1. hosted first: common 1.0.0 also exists upstream
 is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST \
     --data-binary "@$HO/common-1.0.0.tgz" "$P/api/charts")" 201 \
     "a chart uploaded to the proxying registry (common 1.0.0, also upstream)"
 
-# --- 3. the merged index
+# --- 2. the merged index
 is "$(get "$P/index.yaml" m1.yaml)" 200 "GET the merged index.yaml answers 200"
 check "the merged index is a valid index (python3-yaml and helm)" index_valid "$T_DIR/m1.yaml"
 index_check "$T_DIR/m1.yaml" --base "$P/index.yaml" >"$T_DIR/m1.lines" 2>/dev/null
@@ -296,7 +196,7 @@ at_least "$(awk '$2 == "/repo/index.yaml" && $3 == 200 && $4 == "ci"' "$T_DIR/st
 is "$(awk '$5 == "yes"' "$T_DIR/static-up.access" | wc -l | tr -d ' ')" 0 \
     "no credentials were sent to the anonymous upstream"
 
-# --- 4. every URL form downloads; fetched from the right place, once
+# --- 3. every URL form downloads; fetched from the right place, once
 for c in alpha-1.0.0 beta-1.0.0 gamma-1.0.0 delta-1.0.0 epsilon-1.0.0 zeta-1.0.0 common-1.1.0; do
 	code=$(curl -s -o "$T_DIR/dl.tgz" -w '%{http_code}' --max-time 60 "$P/charts/$c.tgz")
 	if [ "$code" = 200 ] && cmp -s "$T_DIR/dl.tgz" "$UA/$c.tgz"; then
@@ -340,7 +240,7 @@ check "a downloaded chart is a blob in depot's store" test -n "$(blob_file "$(sh
 is "$(http_status "$P/charts/alpha-9.9.9.tgz")" 404 "a chart no member has answers 404"
 is "$(http_status "$P/charts/gamma-1.0.0.tgz" -I)" 200 "HEAD of a proxied chart answers 200"
 
-# --- 5. the chart whose bytes do not match its digest
+# --- 4. the chart whose bytes do not match its digest
 bsha=$(sha256 "$T_DIR/other/broken-1.0.0.tgz")
 code=$(curl -s -o "$T_DIR/broken.tgz" -w '%{http_code}' --max-time 60 "$P/charts/broken-1.0.0.tgz")
 rc=$?
@@ -364,7 +264,7 @@ like "$(grep -v '^#' "$T_DIR/metrics" | grep 'upa')" 'reason="digest"' \
     "the mismatch counts as an upstream digest error in /metrics"
 like "$(cat "$DLOG")" 'broken' "depotd logs the refused chart"
 
-# --- 6. ETag, revalidation upstream, gzip
+# --- 5. ETag, revalidation upstream, gzip
 is "$(http_status "$P/index.yaml" -H "If-None-Match: $etag")" 304 \
     "If-None-Match with the merged index's ETag answers 304"
 get "$P/index.yaml" m2.yaml >/dev/null
@@ -378,7 +278,7 @@ curl -s --max-time 30 -H 'Accept-Encoding: gzip' -D "$T_DIR/mgz.h" -o "$T_DIR/m.
 is "$(header mgz Content-Encoding)" gzip "the merged index is gzip-encoded when asked"
 check "the gzip-encoded merged index is the same" sh -c "gzip -dc '$T_DIR/m.gz' | cmp - '$T_DIR/m1.yaml'"
 
-# --- 7. an upstream that changes: the merged index follows
+# --- 6. an upstream that changes: the merged index follows
 build_up new || bail "could not rebuild upstream A"
 get "$P/index.yaml" m3.yaml >/dev/null
 index_check "$T_DIR/m3.yaml" --base "$P/index.yaml" >"$T_DIR/m3.lines"
@@ -392,7 +292,7 @@ is "$(http_status "$P/index.yaml" -H "If-None-Match: $etag")" 200 "the old ETag 
 is "$(curl -s -o "$T_DIR/dl.tgz" -w '%{http_code}' --max-time 60 "$P/charts/alpha-1.1.0.tgz") $(sha256 "$T_DIR/dl.tgz")" \
     "200 $(sha256 "$UA/alpha-1.1.0.tgz")" "the new version downloads"
 
-# --- 8. upstream keys are read-only registries
+# --- 7. upstream keys are read-only registries
 is "$(get "$base/helm/upa/index.yaml" ka.yaml)" 200 "GET /helm/upa/index.yaml (an upstream key) answers 200"
 index_check "$T_DIR/ka.yaml" --base "$base/helm/upa/index.yaml" >"$T_DIR/ka.lines"
 is "$?" 0 "the upstream key's index is valid (python3-yaml)"
@@ -419,7 +319,7 @@ like "$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST \
 like "$(http_status "$base/helm/upa/api/charts/alpha/1.0.0" -X DELETE)" '^40[345]$' \
     "a delete on an upstream key is refused"
 
-# --- 9. behind a TLS-terminating proxy: https chart URLs
+# --- 8. behind a TLS-terminating proxy: https chart URLs
 get "$P/index.yaml" fw.yaml -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: charts.example.test' >/dev/null
 index_check "$T_DIR/fw.yaml" --base "https://charts.example.test/helm/helm-proxy/index.yaml" >"$T_DIR/fw.lines"
 is "$?" 0 "the index seen through a proxy is valid (python3-yaml)"
@@ -453,7 +353,7 @@ else
 	not_ok "depotd with public_url started"
 fi
 
-# --- 10. the helm client
+# --- 9. the helm client
 check "helm repo add of the proxying registry" hm repo add proxy "$P"
 check "helm repo update" hm repo update proxy
 hm search repo proxy/ >"$T_DIR/search.out" 2>&1
@@ -502,7 +402,7 @@ check "helm pull from the upstream key" hm pull upa/zeta --version 1.0.0 -d "$T_
 check "helm's cached index of the registry is what depot serves now" \
     sh -c "curl -s --max-time 30 '$P/index.yaml' | cmp - '$HELM_REPOSITORY_CACHE/proxy-index.yaml'"
 
-# --- 11. depotctl setup-client, run as printed
+# --- 10. depotctl setup-client, run as printed
 run_setup "$T_DIR/depot.conf" helm-proxy "" "" gamma 1.0.0 >"$T_DIR/setup.log" 2>&1
 rc=$?
 sed -n 's/^# \$ /# ran: /p' "$T_DIR/setup.log"
@@ -519,7 +419,7 @@ else
 	ok "setup-client of a read-only key prints no upload line"
 fi
 
-# --- 12. stale: the upstreams stop
+# --- 11. stale: the upstreams stop
 get "$P/index.yaml" before-stop.yaml >/dev/null
 stop_static up
 stop_static priv
