@@ -22,6 +22,10 @@ for depot's Helm tests.
       space and a slash), badversion ("latest"), fourpart (1.2.3.4),
       noversion, ok (name "okchart", version 0.1.0).
 
+  helm_index.py same-count FILE1 FILE2
+      Exit 0 when both indexes are valid and hold as many charts and
+      chart versions.
+
   helm_index.py semver-cmp A B
       Prints -1, 0 or 1 (SemVer 2 precedence).
 """
@@ -301,6 +305,23 @@ def main(argv):
             i = rest.index("--base")
             base = rest[i + 1]
         return check(argv[1], base, "--sorted" in rest, "--summary" in rest)
+    if len(argv) == 3 and argv[0] == "same-count":
+        # Both files hold the same number of charts and versions.
+        out = []
+        for f in argv[1:]:
+            buf = io.StringIO()
+            old, sys.stdout = sys.stdout, buf
+            try:
+                rc = check(f, None, False, True)
+            finally:
+                sys.stdout = old
+            if rc != 0:
+                return 1
+            out.append(buf.getvalue().strip())
+        if out[0] != out[1]:
+            print("%s: %s; %s: %s" % (argv[1], out[0], argv[2], out[1]))
+            return 1
+        return 0
     if len(argv) == 3 and argv[0] == "badchart":
         return badchart(argv[1], argv[2])
     if len(argv) == 3 and argv[0] == "semver-cmp":
