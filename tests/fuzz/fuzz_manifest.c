@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
-#include "manifest.h"
+#include "lib/digest.h"
+#include "lib/manifest.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -108,25 +108,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return (0);
 }
 
-#ifdef DEPOT_FUZZ_MAIN
-/* Replay inputs without libFuzzer: one file per argument. */
-int
-main(int argc, char *argv[])
-{
-	static uint8_t	 buf[4 * 1024 * 1024 + 1];
-	FILE		*f;
-	size_t		 n;
-	int		 i;
-
-	for (i = 1; i < argc; i++) {
-		if ((f = fopen(argv[i], "rb")) == NULL) {
-			perror(argv[i]);
-			return (1);
-		}
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return (0);
-}
-#endif
+#define FUZZ_REPLAY_MAX	(4 * 1024 * 1024 + 1)
+#include "fuzz_main.h"

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "depot.h"
-#include "digest.h"
-#include "ref.h"
+#include "lib/digest.h"
+#include "lib/ref.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -130,25 +130,4 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return (0);
 }
 
-#ifdef DEPOT_FUZZ_MAIN
-/* Replay inputs without libFuzzer: one file per argument. */
-int
-main(int argc, char *argv[])
-{
-	static uint8_t	 buf[1024 * 1024];
-	FILE		*f;
-	size_t		 n;
-	int		 i;
-
-	for (i = 1; i < argc; i++) {
-		if ((f = fopen(argv[i], "rb")) == NULL) {
-			perror(argv[i]);
-			return (1);
-		}
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return (0);
-}
-#endif
+#include "fuzz_main.h"

@@ -176,9 +176,9 @@ refused "a helm upstream needs source custom" "helm upstream must have --source 
     upstream create h2 --type helm --source dockerhub
 refused "a custom upstream needs --url" "--url is required" \
     upstream create u2 --type docker --source custom
-refused "an ECR upstream needs the console URL" "is not the AWS console form" \
+refused "an ECR upstream needs an ECR URL" "is not an ECR host" \
     upstream create e2 --type docker --source ecr --url https://example.com/x
-dc upstream create ecr1 --type docker --source ecr \
+dc upstream create ecr1 --type docker --source ecr --auth aws_default \
     --url 'https://eu-west-1.console.aws.amazon.com/ecr/repositories/private/123456789012/team/app?region=eu-west-1'
 is "$rc" 0 "an ECR console URL is accepted"
 refused "userpass needs a password file" "--auth userpass needs" \

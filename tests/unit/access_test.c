@@ -18,11 +18,11 @@
 
 #include <event2/event.h>
 
-#include "access.h"
-#include "access_pool.h"
-#include "config.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "access/access.h"
+#include "access/access_pool.h"
+#include "conf/config.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define SALT_04	"$2b$04$abcdefghijklmnopqrstuu"

@@ -34,12 +34,12 @@
 
 #include <event2/event.h>
 
-#include "blob_follow.h"
-#include "blobstore.h"
-#include "config.h"
-#include "http.h"
-#include "oci.h"
-#include "util.h"
+#include "content/blob_follow.h"
+#include "store/blobstore.h"
+#include "conf/config.h"
+#include "http/http.h"
+#include "oci/oci.h"
+#include "lib/util.h"
 #include "check_main.h"
 
 #define TEST_SIZE		(8 * 1024 * 1024)

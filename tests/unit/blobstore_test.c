@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blobstore.h"
-#include "digest.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "store/blobstore.h"
+#include "lib/digest.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define TEST_CHILDREN		8

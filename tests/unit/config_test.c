@@ -21,11 +21,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf/config.h"
 #include "depot.h"
-#include "ref.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "lib/ref.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define TEST_MAN_MAX	(512 * 1024)
@@ -599,9 +599,10 @@ static const struct {
 	  "depot.conf:3: 'url' must be an http:// or https:// URL" },
 	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
 	  "source = \"ecr\";\n    url = \"https://123456789012.dkr.ecr."
-	  "us-east-1.amazonaws.com\"; }\n);\n",
+	  "us-east-1.amazonaws.org\"; }\n);\n",
 	  "depot.conf:3: 'url' 'https://123456789012.dkr.ecr.us-east-1."
-	  "amazonaws.com' is not the AWS console form" },
+	  "amazonaws.org': '123456789012.dkr.ecr.us-east-1.amazonaws.org' is "
+	  "not an ECR registry host" },
 	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
 	  "source = \"ecr\";\n    url = \"https://us-east-1.console.aws."
 	  "amazon.com/ecr/repositories/private/123456789012/app?region="
@@ -631,6 +632,23 @@ static const struct {
 	  "    auth = { type = \"access_key\"; access_key_id = \"AKIA\";\n"
 	  "             secret_access_key = \"s\"; }; }\n);\n",
 	  "depot.conf:3: auth type 'access_key' is only for source 'ecr'" },
+	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
+	  "source = \"custom\"; url = \"https://x\";\n"
+	  "    auth = { type = \"aws_default\"; }; }\n);\n",
+	  "depot.conf:3: auth type 'aws_default' is only for source 'ecr'" },
+	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
+	  "source = \"custom\"; url = \"https://x\";\n"
+	  "    api_url = \"https://y\"; }\n);\n",
+	  "depot.conf:3: 'api_url' is only for source 'ecr'" },
+	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
+	  "source = \"ecr\";\n    url = \"https://123456789012.dkr.ecr."
+	  "us-east-1.amazonaws.com\"; }\n);\n",
+	  "depot.conf:2: a private ECR registry needs auth type 'access_key' "
+	  "or 'aws_default'" },
+	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
+	  "source = \"ecr\";\n    url = \"https://public.ecr.aws/x1\";\n"
+	  "    imds_url = \"ftp://x\"; }\n);\n",
+	  "depot.conf:4: 'imds_url' must be an http:// or https:// URL" },
 	{ "upstreams = (\n  { key = \"a\"; type = \"docker\"; "
 	  "source = \"ecr\";\n    url = \"https://us-east-1.console.aws."
 	  "amazon.com/ecr/repositories/private/123456789012/app?region="
@@ -1246,7 +1264,11 @@ START_TEST(test_names)
 }
 END_TEST
 
-/* ECR console URLs: private and public, any region, nested repository. */
+/*
+ * ECR URLs: ECR Public (anonymous), a private console URL in any region
+ * with a nested repository (the AWS default chain), what they resolve
+ * to, and the test/advanced endpoint settings.
+ */
 START_TEST(test_ecr_urls)
 {
 	struct config	*cf;
@@ -1255,17 +1277,30 @@ START_TEST(test_ecr_urls)
 	test_write("depot.conf", 0644,
 	    "upstreams = (\n"
 	    "  { key = \"pub\"; type = \"docker\"; source = \"ecr\";\n"
-	    "    url = \"https://eu-west-1.console.aws.amazon.com/ecr/"
-	    "repositories/public/123456789012/tools?region=eu-west-1\"; },\n"
+	    "    url = \"https://public.ecr.aws/tools-alias/tools\"; },\n"
 	    "  { key = \"gov\"; type = \"docker\"; source = \"ecr\";\n"
 	    "    url = \"https://us-gov-west-1.console.aws.amazon.com/ecr/"
 	    "repositories/private/000000000000/a/b/c_d.e-f?region=us-gov-west-1"
-	    "&tab=images\"; }\n"
+	    "&tab=images\";\n"
+	    "    api_url = \"http://127.0.0.1:9/\"; sts_url = \"http://s\";\n"
+	    "    auth = { type = \"aws_default\"; }; }\n"
 	    ");\n");
 	cf = test_load(&cause);
 	ck_assert_msg(cf != NULL, "refused: %s", cause);
 	ck_assert_uint_eq(cf->cf_nupstreams, 2);
+	ck_assert_str_eq(cf->cf_upstreams[0].up_ecr.el_alias, "tools-alias");
+	ck_assert_str_eq(cf->cf_upstreams[0].up_ecr.el_registry_url,
+	    "https://public.ecr.aws");
 	ck_assert(strstr(cf->cf_upstreams[1].up_url, "&tab=images") != NULL);
+	ck_assert_int_eq(cf->cf_upstreams[1].up_auth.cr_type,
+	    AUTH_AWS_DEFAULT);
+	ck_assert_str_eq(cf->cf_upstreams[1].up_ecr.el_region,
+	    "us-gov-west-1");
+	ck_assert_str_eq(cf->cf_upstreams[1].up_ecr.el_registry_url,
+	    "https://000000000000.dkr.ecr.us-gov-west-1.amazonaws.com");
+	ck_assert_str_eq(cf->cf_upstreams[1].up_api_url, "http://127.0.0.1:9");
+	ck_assert_str_eq(cf->cf_upstreams[1].up_sts_url, "http://s");
+	ck_assert_ptr_null(cf->cf_upstreams[1].up_registry_url);
 	config_free(cf);
 }
 END_TEST

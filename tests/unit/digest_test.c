@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "digest.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "lib/digest.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define SHA256_EMPTY \

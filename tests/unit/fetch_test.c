@@ -1,7 +1,8 @@
 /*
  * fetch_test.c: unit tests for fetch.c. Two evhttp servers listen on
  * 127.0.0.1 (ephemeral ports) on the same event base as the fetcher, so
- * one loop drives both ends: bodies and headers, HEAD, error statuses,
+ * one loop drives both ends: bodies and headers, HEAD, POST and PUT
+ * bodies, error statuses,
  * chunked and 50 MB bodies with pause and resume, refused connections,
  * idle timeouts, redirects (and the credentials they must not carry to
  * another port), cancellation from inside callbacks, and many transfers
@@ -25,10 +26,10 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "fetch.h"
-#include "log.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "upstream/fetch.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define BIG_SIZE	(50 * 1024 * 1024)
@@ -246,6 +247,14 @@ server_cb(struct evhttp_request *req, void *arg)
 	else if (strcmp(uri, "/echo-auth") == 0) {
 		sv->sv_auth_seen = sv->sv_auth[0] != '\0';
 		evbuffer_add_printf(body, "ok");
+		evhttp_send_reply(req, 200, "OK", body);
+	} else if (strcmp(uri, "/echo-body") == 0) {
+		/* The method and the request body, back. */
+		evbuffer_add_printf(body, "%s ",
+		    evhttp_request_get_command(req) == EVHTTP_REQ_POST ?
+		    "POST" : evhttp_request_get_command(req) ==
+		    EVHTTP_REQ_PUT ? "PUT" : "other");
+		evbuffer_add_buffer(body, evhttp_request_get_input_buffer(req));
 		evhttp_send_reply(req, 200, "OK", body);
 	} else if (strncmp(uri, "/n/", 3) == 0) {
 		evbuffer_add_printf(body, "n=%s", uri + 3);
@@ -667,6 +676,35 @@ START_TEST(test_head)
 	ck_assert_int_eq(r.r_clen, 11);
 	ck_assert_str_eq(r.r_hdr[0], "yes");
 	ck_assert_int_eq(srv1.sv_requests, 1);
+	result_clear(&r);
+}
+END_TEST
+
+/* POST and PUT send their body (copied), PUT an empty one too. */
+START_TEST(test_post_put)
+{
+	struct fetch_request	 req;
+	struct result		 r;
+	char			 body[16];
+
+	memset(&req, 0, sizeof(req));
+	req.method = FETCH_POST;
+	snprintf(body, sizeof(body), "{}");
+	req.body = body;
+	req.body_len = strlen(body);
+	result_init(&r);
+	ck_assert(run_one("/echo-body", &req, &r, TEST_WAIT_MS));
+	ck_assert_int_eq(r.r_result, FETCH_OK);
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_str_eq(r.r_body, "POST {}");
+	result_clear(&r);
+	req.method = FETCH_PUT;
+	req.body = "";
+	req.body_len = 0;
+	result_init(&r);
+	ck_assert(run_one("/echo-body", &req, &r, TEST_WAIT_MS));
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_str_eq(r.r_body, "PUT ");
 	result_clear(&r);
 }
 END_TEST
@@ -1115,6 +1153,7 @@ fetch_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_get);
 	tcase_add_test(tc, test_head);
+	tcase_add_test(tc, test_post_put);
 	tcase_add_test(tc, test_404);
 	tcase_add_test(tc, test_chunked);
 	tcase_add_test(tc, test_big_pause);

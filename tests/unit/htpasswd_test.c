@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "htpasswd.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "access/htpasswd.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))

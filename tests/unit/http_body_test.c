@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_body.h"
+#include "http/http_body.h"
 #include "check_main.h"
 
 /* A head given as a C string literal (which may hold NUL bytes). */

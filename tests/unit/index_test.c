@@ -1,14 +1,15 @@
 /*
- * index_test.c: unit tests for index.c: counters that persist across a
- * reopen, atomic multi-counter updates, the health probe, the retry of
- * lock conflicts under contention between processes, a worker joining
- * while the master is open, failchk after an idle worker is killed,
- * recovery, and a crash test that SIGKILLs busy workers and checks that
- * the counters stay consistent. Registry content: tags, links and the
- * catalog, tags written only while unchanged (compare and set),
- * manifests with their referrers, uploads (with a race between
- * processes on one upload's offset), values damaged on disk, and the
- * purge of a registry's entries (more than one batch of them).
+ * index_test.c: unit tests for the index (src/store/index_*.c): counters
+ * that persist across a reopen, atomic multi-counter updates, the health
+ * probe, the retry of lock conflicts under contention between processes,
+ * a worker joining while the master is open, failchk after an idle
+ * worker is killed, recovery, and a crash test that SIGKILLs busy
+ * workers and checks that the counters stay consistent. Registry
+ * content: tags, links and the catalog, tags written only while
+ * unchanged (compare and set), manifests with their referrers, uploads
+ * (with a race between processes on one upload's offset), values damaged
+ * on disk, and the purge of a registry's entries (more than one batch of
+ * them).
  *
  * Children are started with fork and always leave with _exit: they never
  * touch the parent's handle, and never outlive CHILD_LIFETIME_MS or their
@@ -30,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index.h"
-#include "log.h"
-#include "util.h"
+#include "store/index.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "check_main.h"
 
 #define CHILD_LIFETIME_MS	30000	/* no child lives longer */
@@ -101,7 +102,7 @@ static void	 kid_wait_go(void);
 static void	 kid_advancer(int);
 static Suite	*index_suite(void);
 
-/* index.c's test hook, on purpose not in index.h. */
+/* index_record.c's test hook, on purpose not in index.h. */
 int		 index_test_put_raw(struct index *, const char *,
 		    const void *, size_t, const void *, size_t);
 

@@ -27,9 +27,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "jwt.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "access/jwt.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define SIG_LEN		64

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
-#include "manifest.h"
-#include "xmalloc.h"
+#include "lib/digest.h"
+#include "lib/manifest.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define HEX_CONFIG \

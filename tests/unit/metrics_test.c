@@ -20,10 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #ifndef PACKAGE_VERSION

@@ -17,7 +17,7 @@
 
 #include <event2/event.h>
 
-#include "offload.h"
+#include "lib/offload.h"
 #include "check_main.h"
 
 #define TEST_JOBS		8

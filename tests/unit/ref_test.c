@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "depot.h"
-#include "digest.h"
-#include "ref.h"
-#include "xmalloc.h"
+#include "lib/digest.h"
+#include "lib/ref.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define HEX64 \

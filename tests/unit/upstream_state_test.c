@@ -3,7 +3,8 @@
  * breaker and its back-off, Retry-After deadlines, the token cache and
  * the negative cache (expiry, replacement when full), flight claims
  * (held, released, taken over from a dead process), the segment shared
- * by forked processes, a process killed while it may hold the lock,
+ * by forked processes, a process killed while it may hold the lock, ECR
+ * token slots (claims, refresh ahead, expiry, failures, drops),
  * every call without a segment, and the Retry-After and ratelimit
  * parsers.
  */
@@ -17,9 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "upstream_state.h"
-#include "xmalloc.h"
+#include "lib/log.h"
+#include "upstream/upstream_state.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define NCHILDREN	4
@@ -485,6 +486,102 @@ END_TEST
  * A process killed while it updates the segment (and likely holds the
  * lock) blocks nobody afterwards.
  */
+/*
+ * ECR tokens: one refresh claim at a time, its token shared, refreshed
+ * ahead while still handed out, never once expired; a failure for the
+ * waiters; drop by generation; a dead refresher's claim taken over;
+ * other settings start afresh.
+ */
+START_TEST(test_ecr)
+{
+	struct upstream_ecr_view	*v, *w;
+	uint64_t			 seen, gen;
+	pid_t				 pid;
+	int				 status;
+
+	v = xmalloc(sizeof(*v));
+	w = xmalloc(sizeof(*w));
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1000, NULL, v),
+	    UPSTREAM_ECR_REFRESH);
+	ck_assert_int_eq(v->ev_has_token, 0);
+	/* Another process waits for the refresh under way. */
+	if ((pid = fork()) == 0)
+		_exit(upstream_ecr_acquire("ecr", 1, 1000, NULL, w) ==
+		    UPSTREAM_ECR_WAIT ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1000, NULL, w),
+	    UPSTREAM_ECR_WAIT);
+	seen = w->ev_fail_seq;
+	/* Only the claim's ticket stores. */
+	ck_assert_int_eq(upstream_ecr_store("ecr", v->ev_ticket + 1, "AWS",
+	    "pw1", 2000, 1800), 0);
+	gen = upstream_ecr_store("ecr", v->ev_ticket, "AWS", "pw1", 2000,
+	    1800);
+	ck_assert_uint_gt(gen, 0);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1000, &seen, w),
+	    UPSTREAM_ECR_TOKEN);
+	ck_assert_str_eq(w->ev_user, "AWS");
+	ck_assert_str_eq(w->ev_password, "pw1");
+	ck_assert_uint_eq(w->ev_generation, gen);
+	/* Past its refresh time: one caller refreshes, with the token. */
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1850, NULL, v),
+	    UPSTREAM_ECR_REFRESH);
+	ck_assert_int_eq(v->ev_has_token, 1);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1850, NULL, w),
+	    UPSTREAM_ECR_TOKEN);
+	/* The refresh fails: the token stays while valid ... */
+	upstream_ecr_fail("ecr", v->ev_ticket, "cannot (ThrottlingException)",
+	    1850);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1860, NULL, w),
+	    UPSTREAM_ECR_REFRESH);
+	ck_assert_int_eq(w->ev_has_token, 1);
+	/* ... and is never handed out once (nearly) expired. */
+	upstream_ecr_fail("ecr", w->ev_ticket, "cannot (ThrottlingException)",
+	    1995);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1995, NULL, w),
+	    UPSTREAM_ECR_REFRESH);
+	ck_assert_int_eq(w->ev_has_token, 0);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1995, NULL, v),
+	    UPSTREAM_ECR_WAIT);
+	seen = v->ev_fail_seq;
+	upstream_ecr_fail("ecr", w->ev_ticket, "cannot (ThrottlingException)",
+	    1995);
+	/* The waiter gets the failure; a new caller tries again. */
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1995, &seen, v),
+	    UPSTREAM_ECR_FAILED);
+	ck_assert_str_eq(v->ev_error, "cannot (ThrottlingException)");
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 1995, NULL, v),
+	    UPSTREAM_ECR_REFRESH);
+	gen = upstream_ecr_store("ecr", v->ev_ticket, "AWS", "pw2", 5000,
+	    4000);
+	/* A refused token is dropped by its generation only. */
+	upstream_ecr_drop("ecr", gen - 1);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 2000, NULL, v),
+	    UPSTREAM_ECR_TOKEN);
+	upstream_ecr_drop("ecr", gen);
+	ck_assert_int_eq(upstream_ecr_acquire("ecr", 1, 2000, NULL, v),
+	    UPSTREAM_ECR_REFRESH);
+	/* A refresher that died: its claim is taken over. */
+	if ((pid = fork()) == 0)
+		_exit(upstream_ecr_acquire("dead", 1, 2000, NULL, w) ==
+		    UPSTREAM_ECR_REFRESH ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(upstream_ecr_acquire("dead", 1, 2000, NULL, w),
+	    UPSTREAM_ECR_REFRESH);
+	/* Other settings (a reload with another key): afresh. */
+	upstream_ecr_store("dead", w->ev_ticket, "AWS", "pw3", 5000, 4000);
+	ck_assert_int_eq(upstream_ecr_acquire("dead", 1, 2000, NULL, w),
+	    UPSTREAM_ECR_TOKEN);
+	ck_assert_int_eq(upstream_ecr_acquire("dead", 2, 2000, NULL, w),
+	    UPSTREAM_ECR_REFRESH);
+	ck_assert_int_eq(w->ev_has_token, 0);
+	free(v);
+	free(w);
+}
+END_TEST
+
 START_TEST(test_killed_holder)
 {
 	char	 what[64], c;
@@ -622,6 +719,7 @@ upstream_state_suite(void)
 	tcase_add_test(tc, test_flight_full);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_killed_holder);
+	tcase_add_test(tc, test_ecr);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("parsers");

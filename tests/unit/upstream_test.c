@@ -6,7 +6,8 @@
  * name, 429, 500, held forever. Covered: the Bearer dance and its token
  * cache, Basic, refused credentials, credentials kept from untrusted
  * realms, Retry-After and the breaker skipping calls, the library/
- * mapping, ECR, and that no callback ever comes from inside
+ * mapping, ECR (its token as Basic, shared, refreshed once on a 401 or
+ * 403, a failed refresh; ECR Public with keys), and that no callback ever comes from inside
  * upstream_call_start or after a cancel.
  */
 #include <sys/types.h>
@@ -21,18 +22,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "config.h"
-#include "fetch.h"
-#include "log.h"
-#include "upstream.h"
-#include "upstream_state.h"
-#include "util.h"
-#include "xmalloc.h"
+#include "conf/config.h"
+#include "upstream/fetch.h"
+#include "lib/log.h"
+#include "upstream/upstream.h"
+#include "upstream/upstream_state.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "check_main.h"
 
 #define BODY_MAX	4096
@@ -54,6 +57,13 @@ struct fake {
 	char			 fk_registry_auth[256];
 	char			 fk_accept[128];
 	struct evhttp_request	*fk_held;
+	int			 fk_ecr_calls;	/* GetAuthorizationToken */
+	int			 fk_ecr_gen;	/* valid: AWS:ecr-pw-<gen> */
+	int			 fk_ecr_issued;	/* the password handed out */
+	int			 fk_ecr_403;	/* answers 403 so many times */
+	int			 fk_ecr_throttle;
+	char			 fk_ecr_target[128];
+	char			 fk_ecr_authz[512];
 };
 
 /* What one call saw. */
@@ -85,6 +95,13 @@ static char			 fake_url[64];
 static void		 fake_start(void);
 static void		 fake_cb(struct evhttp_request *, void *);
 static void		 fake_token(struct evhttp_request *, const char *);
+static void		 fake_ecr_api(struct evhttp_request *, const char *);
+static void		 fake_ecr_registry(struct evhttp_request *,
+			    const char *);
+static void		 ecr_init(struct config_upstream *);
+static void		 fake_ecr_public_token(struct evhttp_request *,
+			    const char *);
+static void		 ecr_basic(char *, size_t);
 static void		 fake_reply(struct evhttp_request *, int,
 			    const char *);
 static void		 fake_challenge(struct evhttp_request *, const char *,
@@ -201,6 +218,14 @@ fake_cb(struct evhttp_request *req, void *arg)
 		fake_token(req, auth);
 		return;
 	}
+	if (strcmp(uri, "/ecr-api") == 0) {
+		fake_ecr_api(req, auth);
+		return;
+	}
+	if (strncmp(uri, "/ecrpub-token", 13) == 0) {
+		fake_ecr_public_token(req, auth);
+		return;
+	}
 	fk.fk_registry_requests++;
 	snprintf(fk.fk_registry_auth, sizeof(fk.fk_registry_auth), "%s",
 	    auth != NULL ? auth : "");
@@ -239,6 +264,13 @@ fake_cb(struct evhttp_request *req, void *arg)
 			    "Basic realm=\"fake\"");
 			fake_reply(req, 401, "who are you");
 		}
+	} else if (strncmp(uri, "/v2/ecrapp/", 11) == 0) {
+		fake_ecr_registry(req, auth);
+	} else if (strncmp(uri, "/v2/pubalias/app/", 17) == 0) {
+		if (auth != NULL && strcmp(auth, "Bearer pub-tok") == 0)
+			fake_reply(req, 200, "public-body");
+		else
+			fake_challenge(req, "127.0.0.1", "/ecrpub-token");
 	} else if (strncmp(uri, "/v2/nochallenge/", 16) == 0)
 		fake_reply(req, 401, NULL);
 	else if (strncmp(uri, "/v2/limited/", 12) == 0) {
@@ -250,6 +282,92 @@ fake_cb(struct evhttp_request *req, void *arg)
 		fk.fk_held = req;
 	else
 		fake_reply(req, 404, "{\"errors\":[]}");
+}
+
+/*
+ * ECR's GetAuthorizationToken: a signed POST with the target header;
+ * hands out base64("AWS:ecr-pw-<gen>"), or a throttling error.
+ */
+static void
+fake_ecr_api(struct evhttp_request *req, const char *auth)
+{
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	const char		*target;
+	char			 plain[64], b64[128], body[512];
+
+	fk.fk_ecr_calls++;
+	target = evhttp_find_header(in, "X-Amz-Target");
+	snprintf(fk.fk_ecr_target, sizeof(fk.fk_ecr_target), "%s",
+	    target != NULL ? target : "");
+	snprintf(fk.fk_ecr_authz, sizeof(fk.fk_ecr_authz), "%s",
+	    auth != NULL ? auth : "");
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		fake_reply(req, 405, NULL);
+		return;
+	}
+	if (fk.fk_ecr_throttle) {
+		fake_reply(req, 400, "{\"__type\":\"ThrottlingException\","
+		    "\"message\":\"Rate exceeded\"}");
+		return;
+	}
+	snprintf(plain, sizeof(plain), "AWS:ecr-pw-%d", fk.fk_ecr_gen);
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain,
+	    strlen(plain));
+	fk.fk_ecr_issued = fk.fk_ecr_gen;
+	snprintf(body, sizeof(body), "{\"authorizationData\":[{"
+	    "\"authorizationToken\":\"%s\",\"expiresAt\":%lld,"
+	    "\"proxyEndpoint\":\"https://x\"}]}", b64,
+	    (long long)time(NULL) + 3600);
+	fake_reply(req, 200, body);
+}
+
+/* "Basic base64(AWS:ecr-pw-<gen>)" into buf. */
+static void
+ecr_basic(char *buf, size_t len)
+{
+	char	 plain[64];
+
+	ck_assert_uint_ge(len, 128);
+	snprintf(plain, sizeof(plain), "AWS:ecr-pw-%d", fk.fk_ecr_gen);
+	strcpy(buf, "Basic ");
+	EVP_EncodeBlock((unsigned char *)buf + 6,
+	    (const unsigned char *)plain, strlen(plain));
+}
+
+/* ECR Public's token service: a token for the ECR token as Basic. */
+static void
+fake_ecr_public_token(struct evhttp_request *req, const char *auth)
+{
+	char	 good[128];
+
+	fk.fk_token_requests++;
+	ecr_basic(good, sizeof(good));
+	if (auth != NULL && strcmp(auth, good) == 0)
+		fake_reply(req, 200, "{\"token\":\"pub-tok\","
+		    "\"expires_in\":300}");
+	else
+		fake_reply(req, 401, "no");
+}
+
+/* A registry behind Basic AWS:ecr-pw-<gen>; 403 while fk_ecr_403. */
+static void
+fake_ecr_registry(struct evhttp_request *req, const char *auth)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	char			 good[128];
+
+	ecr_basic(good, sizeof(good));
+	if (auth != NULL && fk.fk_ecr_403 > 0) {
+		fk.fk_ecr_403--;
+		fake_reply(req, 403, "{\"errors\":[{\"code\":\"DENIED\","
+		    "\"message\":\"Your authorization token has expired.\"}]}");
+	} else if (auth != NULL && strcmp(auth, good) == 0)
+		fake_reply(req, 200, "ecr-body");
+	else {
+		evhttp_add_header(out, "WWW-Authenticate",
+		    "Basic realm=\"https://x\",service=\"ecr.amazonaws.com\"");
+		fake_reply(req, 401, "Not Authorized");
+	}
 }
 
 /* ---- the caller's side ---- */
@@ -802,19 +920,125 @@ START_TEST(test_library)
 }
 END_TEST
 
+/* An ECR upstream with static keys, its API and registry the fake's. */
+static void
+ecr_init(struct config_upstream *up)
+{
+	static char	 registry[64], api[80];
+	char		*cause = NULL;
+
+	upstream_init(up, "aws");
+	up->up_source = SOURCE_ECR;
+	up->up_url = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com";
+	ck_assert_int_eq(ecr_url_parse(up->up_url, &up->up_ecr, &cause), 0);
+	snprintf(registry, sizeof(registry), "%s", fake_url);
+	snprintf(api, sizeof(api), "%s/ecr-api", fake_url);
+	up->up_registry_url = registry;
+	up->up_api_url = api;
+	up->up_auth.cr_type = AUTH_ACCESS_KEY;
+	up->up_auth.cr_access_key_id = "AKIDEXAMPLE";
+	up->up_auth.cr_secret_access_key = "ecr-secret-key";
+}
+
+/*
+ * ECR: one token for every call, sent as Basic; a 401 or a 403 drops
+ * it and gets a fresh one once; a failed refresh is a clear error for
+ * every call that waited for it, and the next call asks AWS again; no
+ * secret leaks.
+ */
 START_TEST(test_ecr)
 {
 	struct config_upstream	 up;
-	struct result		 r;
+	struct result		 r, r1, r2;
+	int			 done = 0;
 
-	upstream_init(&up, "aws");
-	up.up_source = SOURCE_ECR;
-	ck_assert(run(&up, "team/app", "manifests/latest", &r));
-	ck_assert_int_eq(r.r_result, UPSTREAM_EUNSUPPORTED);
+	ecr_init(&up);
+	fk.fk_ecr_gen = 1;
+	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_result, UPSTREAM_OK);
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_str_eq(r.r_body, "ecr-body");
+	ck_assert_int_eq(fk.fk_ecr_calls, 1);
+	ck_assert_str_eq(fk.fk_ecr_target, "AmazonEC2ContainerRegistry_"
+	    "V20150921.GetAuthorizationToken");
+	ck_assert_msg(strncmp(fk.fk_ecr_authz, "AWS4-HMAC-SHA256 Credential="
+	    "AKIDEXAMPLE/", 40) == 0, "%s", fk.fk_ecr_authz);
+	ck_assert_ptr_null(strstr(fk.fk_ecr_authz, "ecr-secret-key"));
+	/* The token is shared: no second GetAuthorizationToken. */
+	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_int_eq(fk.fk_ecr_calls, 1);
+	/* The registry stops taking it: 401, one refresh, success. */
+	fk.fk_ecr_gen = 2;
+	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_result, UPSTREAM_OK);
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_int_eq(fk.fk_ecr_calls, 2);
+	/* 403 "token expired": the same. */
+	fk.fk_ecr_403 = 1;
+	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_int_eq(fk.fk_ecr_calls, 3);
+	/* A refused token and a throttled refresh: a clear error. */
+	fk.fk_ecr_gen = 3;
+	fk.fk_ecr_throttle = 1;
+	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_result, UPSTREAM_ETOKEN);
 	ck_assert_int_eq(r.r_headers_calls, 0);
-	ck_assert_msg(strstr(r.r_errmsg, "ECR upstreams are not supported") !=
-	    NULL, "%s", r.r_errmsg);
-	ck_assert_int_eq(fk.fk_registry_requests, 0);
+	ck_assert_msg(strstr(r.r_errmsg, "ThrottlingException") != NULL,
+	    "%s", r.r_errmsg);
+	ck_assert_ptr_null(strstr(r.r_errmsg, "ecr-secret-key"));
+	ck_assert_ptr_null(strstr(r.r_errmsg, "ecr-pw"));
+	ck_assert_int_eq(fk.fk_ecr_calls, 4);
+	/* Calls waiting together share one failed refresh. */
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	r1.r_counter = r2.r_counter = &done;
+	ck_assert_ptr_nonnull(start(&up, "ecrapp", "manifests/latest", &r1));
+	ck_assert_ptr_nonnull(start(&up, "ecrapp", "manifests/latest", &r2));
+	loop_until(&done, 2, 60000);
+	ck_assert_int_eq(r1.r_result, UPSTREAM_ETOKEN);
+	ck_assert_int_eq(r2.r_result, UPSTREAM_ETOKEN);
+	ck_assert_int_eq(fk.fk_ecr_calls, 5);
+	/* Once AWS answers again, the next call succeeds. */
+	fk.fk_ecr_throttle = 0;
+	ck_assert(run(&up, "ecrapp", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_status, 200);
+	ck_assert_int_eq(fk.fk_ecr_calls, 6);
+	ecr_location_clear(&up.up_ecr);
+}
+END_TEST
+
+/*
+ * ECR Public with keys: ecr-public's GetAuthorizationToken (us-east-1),
+ * its token as Basic credentials for the Bearer token service, and the
+ * alias in front of the repository.
+ */
+START_TEST(test_ecr_public)
+{
+	struct config_upstream	 up;
+	struct result		 r;
+	char			*cause = NULL;
+
+	ecr_init(&up);
+	ecr_location_clear(&up.up_ecr);
+	up.up_url = "https://public.ecr.aws/pubalias";
+	ck_assert_int_eq(ecr_url_parse(up.up_url, &up.up_ecr, &cause), 0);
+	fk.fk_ecr_gen = 7;
+	r.r_call = NULL;
+	ck_assert(run(&up, "pubalias/app", "manifests/latest", &r));
+	ck_assert_int_eq(r.r_result, UPSTREAM_OK);
+	ck_assert_str_eq(r.r_body, "public-body");
+	ck_assert_int_eq(fk.fk_ecr_calls, 1);
+	ck_assert_int_eq(fk.fk_token_requests, 1);
+	ck_assert_str_eq(fk.fk_ecr_target,
+	    "SpencerFrontendService.GetAuthorizationToken");
+	ck_assert_ptr_nonnull(strstr(fk.fk_ecr_authz,
+	    "/us-east-1/ecr-public/aws4_request"));
+	cause = upstream_remote_repo(&up, "app");
+	ck_assert_str_eq(cause, "pubalias/app");
+	free(cause);
+	ecr_location_clear(&up.up_ecr);
 }
 END_TEST
 
@@ -832,9 +1056,9 @@ START_TEST(test_cancel)
 	upstream_call_cancel(r1.r_call);
 	upstream_call_cancel(r1.r_call);
 
-	/* Before a deferred end. */
-	upstream_init(&ecr, "aws");
-	ecr.up_source = SOURCE_ECR;
+	/* While waiting for an ECR token. */
+	ecr_init(&ecr);
+	fk.fk_ecr_gen = 1;
 	memset(&r2, 0, sizeof(r2));
 	ck_assert_ptr_nonnull(start(&ecr, "team/app", "manifests/latest",
 	    &r2));
@@ -866,6 +1090,7 @@ START_TEST(test_cancel)
 	ck_assert_int_eq(r5.r_result, UPSTREAM_OK);
 	ck_assert_str_eq(r5.r_body, "manifest-body");
 	upstream_call_cancel(NULL);
+	ecr_location_clear(&ecr.up_ecr);
 }
 END_TEST
 
@@ -912,6 +1137,7 @@ upstream_suite(void)
 	tcase_add_test(tc, test_breaker);
 	tcase_add_test(tc, test_library);
 	tcase_add_test(tc, test_ecr);
+	tcase_add_test(tc, test_ecr_public);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_bad_request);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,152 @@
+/*
+ * metrics.h: the counters and gauges of GET /metrics, shared by every
+ * process of depotd, and their Prometheus text rendering.
+ *
+ * The master creates one shared memory segment (MAP_SHARED |
+ * MAP_ANONYMOUS) before it forks the first worker and keeps it across
+ * reloads, so workers of every generation inherit it. Updates are
+ * lock-free C11 atomics; a scrape answered by any worker renders the sums
+ * over all of them. The segment has a fixed size: label sets live in a
+ * bounded hash table, and label values are only configured registry
+ * names and upstream keys, HTTP method names, status codes and fixed
+ * strings, never other client input.
+ *
+ * Series:
+ *   depot_build_info{version}				gauge, 1
+ *   depot_http_requests_total{registry,method,code}	counter
+ *   depot_http_response_bytes_total{registry}		counter
+ *   depot_http_requests_in_flight				gauge
+ *   depot_workers						gauge
+ *   depot_worker_restarts_total				counter
+ *   depot_blob_store_bytes, depot_blob_store_blobs	gauges
+ *   depot_upload_sessions_expired_total			counter
+ *
+ * registry is "" for /v2/, /v2/_catalog and paths outside /v2/. When the
+ * label table is full, new label sets are counted in the series whose
+ * labels are all METRICS_OTHER (not a valid registry name).
+ *
+ * The upstream proxy's series, rendered only once touched:
+ *   depot_upstream_cache_hits_total{registry,kind}	counter
+ *   depot_upstream_cache_misses_total{registry,kind}	counter
+ *   depot_upstream_cache_stale_total{registry,kind}	counter
+ *   depot_upstream_requests_total{upstream,code}		counter
+ *   depot_upstream_request_duration_seconds{upstream}	histogram
+ *   depot_upstream_errors_total{upstream,reason}		counter
+ *   depot_upstream_singleflight_waits_total{registry}	counter
+ *   depot_upstream_ratelimit_limit{upstream}		gauge
+ *   depot_upstream_ratelimit_remaining{upstream}		gauge
+ *   depot_upstream_received_bytes_total{upstream}	counter
+ *
+ * Their registry and upstream labels are names that pass the name rule
+ * of ref_name_valid(); kind is manifest, blob or tags; code is the
+ * upstream's status (0: no answer), at most METRICS_CODE_SLOTS codes per
+ * upstream; reason is one of the fixed strings below, or "other". A name
+ * that breaks the rule, any other kind or code, and new names once
+ * METRICS_NAME_SLOTS are taken are counted as METRICS_OTHER. The
+ * duration buckets are 5, 10, 25, 50, 100, 250 and 500 ms, 1, 2.5, 5,
+ * 10, 30 and 60 s; the rate-limit gauges have a sample only while the
+ * value is known.
+ */
+#ifndef DEPOT_METRICS_H
+#define DEPOT_METRICS_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include "depot.h"
+
+#define METRICS_LABEL_SLOTS	1024	/* label sets of the request series */
+#define METRICS_NAME_SLOTS	256	/* registries and upstreams */
+#define METRICS_CODE_SLOTS	16	/* status codes per upstream */
+#define METRICS_WORKER_SLOTS	1024	/* processes counting in-flight */
+#define METRICS_METHOD_MAX	7	/* "OPTIONS" */
+#define METRICS_OTHER		"_other"
+#define METRICS_WALK_SLOW_MS	200	/* a walk this long ... */
+#define METRICS_WALK_PAUSE_SECS	300	/* ... is repeated this late */
+
+/*
+ * Create the shared segment; the master calls it once, before forking.
+ * 0, or -1 after logging. Calling it again while it exists is a no-op.
+ */
+int	metrics_init(void);
+/* Unmap the segment (tests; the master at exit). */
+void	metrics_close(void);
+
+/* A new worker claims its in-flight slot. */
+void	metrics_worker_attach(void);
+/* The master reaped pid: forget what it had in flight. */
+void	metrics_worker_detach(pid_t);
+
+/* A request starts (+1) or ends (-1) in this process. */
+void	metrics_inflight_add(int);
+/*
+ * Count one answered request. registry must be a configured registry
+ * name or upstream key, or ""; method one of the HTTP method names.
+ * Anything that does not fit is counted under METRICS_OTHER.
+ */
+void	metrics_request(const char *registry, const char *method, int code,
+	    uint64_t bytes);
+
+enum metrics_cache_result {
+	METRICS_CACHE_HIT,
+	METRICS_CACHE_MISS,
+	METRICS_CACHE_STALE
+};
+
+/*
+ * A pull answered from the cache (hit), fetched from an upstream (miss),
+ * or served stale because no upstream answered. registry: configured
+ * registry or upstream key name; kind: "manifest", "blob" or "tags".
+ */
+void	metrics_cache(const char *registry, const char *kind,
+	    enum metrics_cache_result);
+/*
+ * One finished HTTP exchange with an upstream: its status code (0 when
+ * none arrived) and how long it took.
+ */
+void	metrics_upstream_request(const char *upstream, int code,
+	    double seconds);
+/*
+ * An upstream failure, reason one of: "connect", "timeout", "tls",
+ * "network", "protocol", "auth", "digest", "status" (5xx), "ratelimited"
+ * (429), "skipped" (breaker open or Retry-After pending). Other reasons
+ * count as "other".
+ */
+void	metrics_upstream_error(const char *upstream, const char *reason);
+/*
+ * A client that waited for (followed) a blob another request was
+ * already fetching.
+ */
+void	metrics_singleflight_wait(const char *registry);
+/*
+ * Docker Hub's rate-limit headers as last seen: limit and remaining, -1
+ * when unknown.
+ */
+void	metrics_upstream_ratelimit(const char *upstream, long limit,
+	    long remaining);
+/* A registry token refresh (ECR GetAuthorizationToken): ok, or failed. */
+void	metrics_upstream_token(const char *upstream, int ok);
+/* Bytes received from an upstream (bodies). */
+void	metrics_upstream_bytes(const char *upstream, uint64_t bytes);
+
+/* Master-side updates. */
+void	metrics_worker_restarted(void);
+void	metrics_workers_set(int);
+void	metrics_uploads_expired(uint64_t);
+void	metrics_blob_store_set(uint64_t bytes, uint64_t blobs);
+/*
+ * Walk data_dir/blobs and set the blob store gauges. A walk that took
+ * more than METRICS_WALK_SLOW_MS is not repeated for
+ * METRICS_WALK_PAUSE_SECS (calls in between return at once); force
+ * walks anyway. 0, or -1 when blobs/ cannot be read.
+ */
+int	metrics_blob_store_update(const char *data_dir, int force);
+
+/*
+ * The Prometheus text exposition (format 0.0.4) of every series, or NULL
+ * when there is no segment. Caller frees.
+ */
+char	*metrics_render(void);
+
+#endif /* DEPOT_METRICS_H */
