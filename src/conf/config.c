@@ -81,6 +81,7 @@ static const struct key_spec top_keys[] = {
 	{ "shutdown_timeout", KEY_INT },
 	{ "upload_expiry", KEY_INT },
 	{ "max_body", KEY_INT },
+	{ "max_chart_size", KEY_INT },
 	{ "max_connections", KEY_INT },
 	{ "metrics_read", KEY_STRLIST },
 	{ NULL, KEY_INT }
@@ -1024,6 +1025,8 @@ ld_server(struct loader *ld, config_setting_t *group)
 	srv->srv_upload_expiry = ld_int(ld, group, "upload_expiry", 86400,
 	    1, INT_MAX);
 	srv->srv_max_body = ld_int(ld, group, "max_body", 0, 0, LLONG_MAX);
+	srv->srv_max_chart_size = ld_int(ld, group, "max_chart_size",
+	    20LL * 1024 * 1024, 1, LLONG_MAX);
 	srv->srv_max_connections = ld_int(ld, group, "max_connections", 0, 0,
 	    INT_MAX);
 	srv->srv_metrics_read_set = ld_member(group, "metrics_read",

@@ -62,6 +62,7 @@ struct config_server {
 	int			 srv_shutdown_timeout;	/* seconds, default 30 */
 	int			 srv_upload_expiry;	/* seconds, default 86400 */
 	long long		 srv_max_body;		/* bytes, 0 = no limit */
+	long long		 srv_max_chart_size;	/* Helm upload, bytes */
 	int			 srv_max_connections;	/* per worker, 0 = auto */
 	struct strlist		 srv_metrics_read;	/* who may GET /metrics */
 	int			 srv_metrics_read_set;	/* else loopback, proxies */

@@ -33,7 +33,7 @@ static void	 client_docker(struct config *, const struct client_site *,
 static void	 client_docker_push(const struct client_site *, const char *);
 static void	 client_mirror(struct config *, const struct client_site *,
 		    const char *);
-static void	 client_helm(const struct client_site *, const char *);
+static void	 client_helm(const struct client_site *, const char *, int);
 
 /* server.public_url, else http:// and the first listen address. */
 static void
@@ -162,9 +162,12 @@ client_mirror(struct config *cf, const struct client_site *cs,
 		    "not set", mirror != NULL ? "'" : "");
 }
 
-/* helm and curl lines for a helm registry. */
+/*
+ * helm and curl lines for a helm registry; a read-only one (a helm
+ * upstream key) has no upload and delete lines.
+ */
 static void
-client_helm(const struct client_site *cs, const char *name)
+client_helm(const struct client_site *cs, const char *name, int read_only)
 {
 	printf("# Helm repository '%s' at %s/helm/%s\n"
 	    "# Replace RELEASE, CHART and VERSION (and USER) with yours.\n",
@@ -177,6 +180,11 @@ client_helm(const struct client_site *cs, const char *name)
 	    name, cs->cs_auth ? " --username USER --password-stdin" : "", name);
 	printf("\n# Install a chart\nhelm install RELEASE %s/CHART "
 	    "--version VERSION\n", name);
+	if (read_only) {
+		printf("\n# '%s' is read-only: charts are uploaded into a "
+		    "hosted helm registry.\n", name);
+		return;
+	}
 	printf("\n# Upload a chart (409 when that version exists), delete "
 	    "one\ncurl --fail%s --data-binary @CHART-VERSION.tgz "
 	    "%s/helm/%s/api/charts\n"
@@ -208,14 +216,13 @@ ctl_setup_client(struct ctl *ctl, const struct ctl_command *cmd, int argc,
 		return (CTL_REFUSED);
 	reg = config_registry_find(cf, name);
 	up = config_upstream_find(cf, name);
-	if (reg == NULL && up != NULL && up->up_type != REPO_DOCKER)
-		return (ctl_refuse("'%s' is a helm upstream: clients use the "
-		    "registries that list it", name));
 	if (reg == NULL && up == NULL)
 		return (ctl_refuse("registry '%s' is not defined", name));
 	client_site(cf, &cs);
 	if (reg != NULL && reg->reg_type == REPO_HELM)
-		client_helm(&cs, name);
+		client_helm(&cs, name, reg->reg_read_only);
+	else if (reg == NULL && up->up_type == REPO_HELM)
+		client_helm(&cs, name, 1);
 	else
 		client_docker(cf, &cs, name, reg);
 	client_site_clear(&cs);

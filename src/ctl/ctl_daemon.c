@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "helm/helm.h"
 #include "store/index.h"
+#include "store/index_helm.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -285,7 +287,11 @@ ctl_purge(struct ctl *ctl, const char *name, int *repos)
 	    &need_recovery, &cause);
 	if (ix != NULL) {
 		*repos = index_registry_purge(ix, name);
+		/* a helm registry's charts (the blobs stay for gc) */
+		if (*repos != -1 && index_helm_purge(ix, name) == -1)
+			*repos = -1;
 		index_close(ix);
+		helm_registry_forget(cf, name);
 	}
 	if (as_owner && (seteuid(0) == -1 || setegid(0) == -1))
 		fatal("%s: cannot switch back to root", __func__);

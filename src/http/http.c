@@ -36,6 +36,7 @@
 #include "access/access.h"
 #include "http/http_auth.h"
 #include "http/http.h"
+#include "helm/helm.h"
 #include "http/http_body.h"
 #include "store/index.h"
 #include "lib/log.h"
@@ -95,6 +96,8 @@ typedef void (*http_handler)(struct req *);
 static void	http_dispatch_cb(struct evhttp_request *, void *);
 static const char *http_query_nul(const char *, size_t *);
 static void	http_route(struct req *);
+static int	http_query_lenient(const char *, const char *,
+		    struct evkeyvalq *);
 static void	http_healthz(struct req *);
 static void	http_metrics(struct req *);
 static void	http_metrics_registry(struct req *, char *, size_t);
@@ -135,6 +138,7 @@ static const struct {
 	{ "/token",	0, http_auth_token_service },
 	{ "/v2",	0, oci_dispatch },
 	{ "/v2/",	1, oci_dispatch },
+	{ HELM_PREFIX,	1, helm_dispatch },
 };
 
 struct http_server *
@@ -421,6 +425,37 @@ http_query_nul(const char *query, size_t *len)
 	return (NULL);
 }
 
+/*
+ * A query of a /helm/ path, where a key may come without "=" (as in
+ * ChartMuseum's ?force): parsed as if it had one. 0, or -1.
+ */
+static int
+http_query_lenient(const char *path, const char *query, struct evkeyvalq *q)
+{
+	char	*fixed, *part, *save = NULL, *copy;
+	size_t	 n;
+	int	 ret;
+
+	evhttp_clear_headers(q);
+	if (strncmp(path, "/helm/", 6) != 0)
+		return (-1);
+	n = strlen(query);
+	fixed = xcalloc(1, 2 * n + 2);
+	copy = xstrdup(query);
+	for (part = strtok_r(copy, "&", &save); part != NULL;
+	    part = strtok_r(NULL, "&", &save)) {
+		if (*fixed != '\0')
+			strcat(fixed, "&");
+		strcat(fixed, part);
+		if (strchr(part, '=') == NULL)
+			strcat(fixed, "=");
+	}
+	ret = evhttp_parse_query_str(fixed, q);
+	free(copy);
+	free(fixed);
+	return (ret == 0 ? 0 : -1);
+}
+
 /* Every request starts here: set up its state and route it. */
 static void
 http_dispatch_cb(struct evhttp_request *ev, void *arg)
@@ -465,7 +500,9 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	if (query != NULL && evhttp_parse_query_str(query, &r->req_query) != 0) {
+	if (query != NULL &&
+	    evhttp_parse_query_str(query, &r->req_query) != 0 &&
+	    http_query_lenient(r->req_path, query, &r->req_query) != 0) {
 		http_reply_oci_error(r, 400, "UNSUPPORTED",
 		    "malformed query string", NULL);
 		return;
@@ -568,9 +605,12 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 	size_t		 n;
 
 	buf[0] = '\0';
-	if (strncmp(r->req_path, "/v2/", 4) != 0)
+	if (strncmp(r->req_path, HELM_PREFIX, strlen(HELM_PREFIX)) == 0)
+		name = r->req_path + strlen(HELM_PREFIX);
+	else if (strncmp(r->req_path, "/v2/", 4) == 0)
+		name = r->req_path + 4;
+	else
 		return;
-	name = r->req_path + 4;
 	n = strcspn(name, "/");
 	if (name[n] != '/' || n == 0 || n >= len)
 		return;
@@ -580,7 +620,8 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 	    config_upstream_find(cf, buf) != NULL)
 		return;
 	/* Served by the mirror registry (see oci.c), counted there. */
-	if (cf->cf_server.srv_mirror_registry != NULL &&
+	if (r->req_path[1] == 'v' &&
+	    cf->cf_server.srv_mirror_registry != NULL &&
 	    strlen(cf->cf_server.srv_mirror_registry) < len)
 		(void)strcpy(buf, cf->cf_server.srv_mirror_registry);
 	else

@@ -1054,7 +1054,10 @@ head_check(struct head_info *hi)
 	return (0);
 }
 
-/* An upload: PATCH, PUT or POST with "/blobs/uploads/" in the path. */
+/*
+ * An upload: PATCH, PUT or POST with "/blobs/uploads/" in the path, or a
+ * Helm chart upload (ref_helm_upload_path).
+ */
 static int
 head_is_upload(const struct head_info *hi)
 {
@@ -1085,6 +1088,8 @@ head_path_is_upload(const char *target, size_t len)
 	size_t		 n;
 	int		 upload = 0;
 
+	if (ref_helm_upload_path(target, len))
+		return (1);
 	if (len < 4 || memcmp(target, "/v2/", 4) != 0)
 		return (0);
 	raw = xstrndup(target, len);

@@ -55,7 +55,7 @@
 
 #define METRICS_WALK_DEPTH	2	/* blobs/<alg>/<2 hex>/<blob> */
 
-#define METRICS_KINDS		4	/* manifest, blob, tags, other */
+#define METRICS_KINDS		6	/* manifest, blob, tags, index, chart, other */
 #define METRICS_RESULTS		3	/* enum metrics_cache_result */
 #define METRICS_BOUNDS		13	/* finite histogram buckets */
 #define METRICS_BUCKETS		(METRICS_BOUNDS + 1)
@@ -64,7 +64,7 @@
 
 /* Label values of the upstream series, in rendering order. */
 static const char *const metrics_kinds[METRICS_KINDS] = {
-	"manifest", "blob", "tags", METRICS_OTHER
+	"manifest", "blob", "tags", "index", "chart", METRICS_OTHER
 };
 static const char *const metrics_reasons[METRICS_REASONS] = {
 	"connect", "timeout", "tls", "network", "protocol", "auth", "digest",

@@ -462,3 +462,16 @@ v2_path_copy(struct v2_path *dst, const struct v2_path *src)
 	dst->reference = src->reference != NULL ? xstrdup(src->reference) :
 	    NULL;
 }
+
+int
+ref_helm_upload_path(const char *path, size_t len)
+{
+	static const char	 prefix[] = "/helm/", tail[] = "/api/charts";
+	size_t			 pl = sizeof(prefix) - 1, tl = sizeof(tail) - 1;
+
+	if (len <= pl + tl || strncmp(path, prefix, pl) != 0 ||
+	    memcmp(path + len - tl, tail, tl) != 0)
+		return (0);
+	/* one path component, the registry, between them */
+	return (memchr(path + pl, '/', len - pl - tl) == NULL);
+}

@@ -54,4 +54,10 @@ void	v2_path_clear(struct v2_path *);
 /* A deep copy of src into dst; free with v2_path_clear. */
 void	v2_path_copy(struct v2_path *dst, const struct v2_path *src);
 
+/*
+ * 1 when path (len bytes, not decoded, no query) is a Helm chart upload,
+ * POST /helm/<name>/api/charts, whose body is streamed to the handler.
+ */
+int	ref_helm_upload_path(const char *path, size_t len);
+
 #endif /* DEPOT_REF_H */

@@ -17,6 +17,7 @@
  *   index_manifests.c  manifests.db
  *   index_referrers.c  referrers.db
  *   index_uploads.c    uploads.db
+ *   index_helm.c       helm.db (hosted Helm charts)
  *   index_purge.c      the purge of a registry across the tables
  *
  * Adding a table: a name in enum index_table and its file name in
@@ -58,6 +59,7 @@ enum index_table {
 	INDEX_DB_REFERRERS,
 	INDEX_DB_REPOS,
 	INDEX_DB_UPLOADS,
+	INDEX_DB_HELM,
 	INDEX_NDB
 };
 

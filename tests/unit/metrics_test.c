@@ -739,7 +739,7 @@ START_TEST(test_upstream_labels)
 	metrics_upstream_ratelimit("Hub", 10, 5);
 	metrics_singleflight_wait(longest);
 	/* Kinds, codes and reasons outside their sets. */
-	metrics_cache("hub", "index", METRICS_CACHE_HIT);
+	metrics_cache("hub", "catalog", METRICS_CACHE_HIT);
 	metrics_cache("hub", NULL, METRICS_CACHE_MISS);
 	metrics_cache("hub", "Blob", METRICS_CACHE_STALE);
 	metrics_upstream_request("hub", 42, 0);
