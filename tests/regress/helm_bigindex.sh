@@ -139,6 +139,7 @@ fi
 worst=0
 line=""
 for w in $workers; do
+	i=0
 	eval "i=\${idle_$w:-0}"
 	h=$(vm_hwm "$w")
 	[ -n "$h" ] || { line="$line $w(gone)"; worst=999999; continue; }

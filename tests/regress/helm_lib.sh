@@ -298,7 +298,7 @@ run_setup() {
 # accepts FILE and keeps every chart version of it (helm drops entries it
 # finds invalid, with a warning).
 helm_reads() {
-	local d n1 n2
+	local d n1
 	d=$(mktemp -d "$T_DIR/helmreads.XXXXXX") || return 1
 	if ! hm repo index "$d" --merge "$1" >"$d.out" 2>&1 ||
 	    grep -Ei 'skip|invalid|warn' "$d.out"; then

@@ -358,7 +358,7 @@ check "helm repo add of the proxying registry" hm repo add proxy "$P"
 check "helm repo update" hm repo update proxy
 hm search repo proxy/ >"$T_DIR/search.out" 2>&1
 for c in alpha beta gamma delta epsilon zeta common privchart privabs; do
-	grep -Eq "^proxy/$c[[:space:]]" "$T_DIR/search.out" || break
+	grep -Eq "^proxy/${c}[[:space:]]" "$T_DIR/search.out" || break
 	c=""
 done
 is "$c" "" "helm search repo lists the charts of the registry and both upstreams"
