@@ -215,11 +215,11 @@ access_policy(const struct config *cf, const char *registry,
 
 	if (!cf->cf_has_access)
 		return (ACCESS_PULL | ACCESS_PUSH | ACCESS_DELETE);
-	if ((reg = config_registry_find((struct config *)cf, registry)) != NULL) {
+	(void)config_name_find((struct config *)cf, registry, &reg, &up);
+	if (reg != NULL) {
 		read = &reg->reg_read;
 		write = &reg->reg_write;
-	} else if ((up = config_upstream_find((struct config *)cf,
-	    registry)) != NULL) {
+	} else if (up != NULL) {
 		read = &up->up_read;
 		write = &up->up_write;
 	} else
@@ -235,7 +235,6 @@ unsigned
 access_rights(struct access *ac, const struct config *cf,
     const struct access_caller *who, const char *repo)
 {
-	char		 registry[DEPOT_NAME_MAX + 1];
 	size_t		 n;
 	unsigned	 rights;
 
@@ -244,11 +243,9 @@ access_rights(struct access *ac, const struct config *cf,
 	if (who->ca_bad)
 		return (0);
 	n = strcspn(repo, "/");
-	if (n == 0 || n >= sizeof(registry))
+	if (n == 0 || n > DEPOT_NAME_MAX)
 		return (0);
-	memcpy(registry, repo, n);
-	registry[n] = '\0';
-	rights = access_policy(cf, registry, who->ca_user);
+	rights = access_policy(cf, repo, who->ca_user);
 	if (who->ca_bearer)
 		rights &= access_token_grant(who->ca_grants, repo);
 	return (rights);
@@ -547,7 +544,7 @@ access_scopes_grant(const struct config *cf, const char *user,
 {
 	json_t		*list, *actions;
 	const char	*first, *last;
-	char		*name, registry[DEPOT_NAME_MAX + 1];
+	char		*name;
 	unsigned	 asked, allowed;
 	size_t		 i, len;
 
@@ -563,11 +560,8 @@ access_scopes_grant(const struct config *cf, const char *user,
 		asked = access_actions_parse(last + 1);
 		len = strcspn(name, "/");
 		allowed = 0;
-		if (len > 0 && len < sizeof(registry) && name[len] == '/') {
-			memcpy(registry, name, len);
-			registry[len] = '\0';
-			allowed = access_policy(cf, registry, user);
-		}
+		if (len > 0 && len <= DEPOT_NAME_MAX && name[len] == '/')
+			allowed = access_policy(cf, name, user);
 		asked &= allowed;
 		if ((actions = json_array()) == NULL)
 			fatalx("%s: json_array", __func__);

@@ -69,7 +69,10 @@ int	access_login_start(struct access *, const struct config *,
 	    void *arg);
 void	access_caller_clear(struct access_caller *);
 
-/* What the lists of registry (or upstream key) allow user ("" anon). */
+/*
+ * What the lists of registry (or upstream key) allow user ("" anon);
+ * registry may be a repository name: its first component counts.
+ */
 unsigned access_policy(const struct config *, const char *registry,
 	    const char *user);
 /*

@@ -1955,6 +1955,38 @@ config_upstream_find(struct config *cf, const char *key)
 	return (NULL);
 }
 
+int
+config_name_find(struct config *cf, const char *name,
+    struct config_registry **regp, struct config_upstream **upp)
+{
+	struct config_registry	*reg = NULL;
+	struct config_upstream	*up = NULL;
+	size_t			 i, len;
+
+	if (regp != NULL)
+		*regp = NULL;
+	if (upp != NULL)
+		*upp = NULL;
+	if (cf == NULL || name == NULL)
+		return (0);
+	len = strcspn(name, "/");
+	for (i = 0; i < cf->cf_nregistries && reg == NULL; i++)
+		if (cf->cf_registries[i].reg_name != NULL &&
+		    strlen(cf->cf_registries[i].reg_name) == len &&
+		    strncmp(cf->cf_registries[i].reg_name, name, len) == 0)
+			reg = &cf->cf_registries[i];
+	for (i = 0; i < cf->cf_nupstreams && reg == NULL && up == NULL; i++)
+		if (cf->cf_upstreams[i].up_key != NULL &&
+		    strlen(cf->cf_upstreams[i].up_key) == len &&
+		    strncmp(cf->cf_upstreams[i].up_key, name, len) == 0)
+			up = &cf->cf_upstreams[i];
+	if (regp != NULL)
+		*regp = reg;
+	if (upp != NULL)
+		*upp = up;
+	return (reg != NULL || up != NULL);
+}
+
 static const char *
 enum_name(const struct enum_name *table, int value)
 {

@@ -157,6 +157,14 @@ void			 config_free(struct config *);
 /* Lookups by name; NULL when absent. */
 struct config_registry	*config_registry_find(struct config *, const char *);
 struct config_upstream	*config_upstream_find(struct config *, const char *);
+/*
+ * What the first component of name (a repository name: up to its first
+ * '/', or the whole of a name without one) names: a registry (*reg), or
+ * else an upstream key (*up); the other is set to NULL. reg or up may be
+ * NULL when not wanted. 1 when it names one of them, 0 when neither.
+ */
+int	config_name_find(struct config *, const char *name,
+	    struct config_registry **reg, struct config_upstream **up);
 
 const char		*config_repo_type_name(enum repo_type);
 const char		*config_source_name(enum upstream_source);

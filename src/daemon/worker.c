@@ -21,8 +21,9 @@
 #include "http/http.h"
 #include "store/index.h"
 #include "lib/log.h"
-#include "content/proxy.h"
+#include "content/content.h"
 #include "lib/util.h"
+#include "daemon/routes.h"
 #include "daemon/worker.h"
 #include "lib/xmalloc.h"
 
@@ -74,6 +75,7 @@ worker_main(struct worker_args *wa)
 	    (w.w_ctx.ctx_fetcher = fetcher_create(w.w_base)) == NULL)
 		fatalx("%s: cannot set up upstream transfers", __func__);
 	w.w_http = http_create(w.w_base, &w.w_ctx);
+	routes_install(w.w_http);
 	for (i = 0; i < wa->wa_nlisten; i++)
 		if (http_accept(w.w_http, wa->wa_listen_fds[i]) == -1)
 			fatalx("%s: cannot serve on listening socket", __func__);
@@ -229,7 +231,7 @@ worker_drained_cb(void *arg)
 	struct worker	*w = arg;
 	struct timeval	 tv = { 0, 100 * 1000 };
 
-	if (proxy_blob_fills() == 0) {
+	if (content_fills() == 0) {
 		event_base_loopexit(w->w_base, NULL);
 		return;
 	}

@@ -1,7 +1,8 @@
 /*
- * http.c: evhttp setup for a worker, the routing table, replies (plain,
- * JSON errors, files), in-flight accounting for graceful drain, public
- * URLs, the access log, and the request metrics with GET /metrics.
+ * http.c: evhttp setup for a worker, routing by the table the worker
+ * gives (daemon/routes.c), replies (plain, JSON errors, files),
+ * in-flight accounting for graceful drain, public URLs, the access log,
+ * the request metrics with GET /metrics, and GET /healthz.
  * It also decides when to accept: not beyond server.max_connections, and
  * not for a moment after accept() failed (out of descriptors).
  * Request bodies pass through the framing filter of http_body.c; handlers
@@ -36,12 +37,10 @@
 #include "access/access.h"
 #include "http/http_auth.h"
 #include "http/http.h"
-#include "helm/helm.h"
 #include "http/http_body.h"
 #include "store/index.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "oci/oci.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 
@@ -78,6 +77,8 @@ struct http_server {
 	long long			 hs_accept_warned_ms;
 	unsigned int			 hs_accept_failures;
 	long long			 hs_full_warned_ms;
+	const struct http_route		*hs_routes;	/* http_routes_set */
+	size_t				 hs_nroutes;
 };
 
 /* What the access log and the metrics say of a reply, once it is sent. */
@@ -91,15 +92,11 @@ struct http_log {
 	char			 lg_registry[DEPOT_NAME_MAX + 1];
 };
 
-typedef void (*http_handler)(struct req *);
-
 static void	http_dispatch_cb(struct evhttp_request *, void *);
 static const char *http_query_nul(const char *, size_t *);
 static void	http_route(struct req *);
 static int	http_query_lenient(const char *, const char *,
 		    struct evkeyvalq *);
-static void	http_healthz(struct req *);
-static void	http_metrics(struct req *);
 static void	http_metrics_registry(struct req *, char *, size_t);
 static void	http_not_found(struct req *);
 static void	http_refused(struct req *, int status);
@@ -126,20 +123,6 @@ static const char *http_method_name(enum evhttp_cmd_type);
 /* Every server of this process, for the accept error callback. */
 static LIST_HEAD(, http_server) http_servers =
     LIST_HEAD_INITIALIZER(http_servers);
-
-/* Routing: exact paths, then prefixes; the first match wins. */
-static const struct {
-	const char	*rt_path;
-	int		 rt_prefix;
-	http_handler	 rt_handler;
-} http_routes[] = {
-	{ "/healthz",	0, http_healthz },
-	{ "/metrics",	0, http_metrics },
-	{ "/token",	0, http_auth_token_service },
-	{ "/v2",	0, oci_dispatch },
-	{ "/v2/",	1, oci_dispatch },
-	{ HELM_PREFIX,	1, helm_dispatch },
-};
 
 struct http_server *
 http_create(struct event_base *base, struct http_context *ctx)
@@ -524,29 +507,37 @@ http_dispatch_cb(struct evhttp_request *ev, void *arg)
 	http_route(r);
 }
 
+void
+http_routes_set(struct http_server *hs, const struct http_route *routes,
+    size_t nroutes)
+{
+	hs->hs_routes = routes;
+	hs->hs_nroutes = nroutes;
+}
+
 static void
 http_route(struct req *r)
 {
-	size_t	 i, n;
+	const struct http_route	*rt = r->req_server->hs_routes;
+	size_t			 i, n;
 
 	if (strlen(r->req_path) > 4096) {
 		http_reply_oci_error(r, 414, "UNSUPPORTED", "path too long",
 		    NULL);
 		return;
 	}
-	for (i = 0; i < sizeof(http_routes) / sizeof(http_routes[0]); i++) {
-		n = strlen(http_routes[i].rt_path);
-		if (http_routes[i].rt_prefix ?
-		    strncmp(r->req_path, http_routes[i].rt_path, n) == 0 :
-		    strcmp(r->req_path, http_routes[i].rt_path) == 0) {
-			http_routes[i].rt_handler(r);
+	for (i = 0; i < r->req_server->hs_nroutes; i++) {
+		n = strlen(rt[i].rt_path);
+		if (rt[i].rt_prefix ? strncmp(r->req_path, rt[i].rt_path, n) == 0 :
+		    strcmp(r->req_path, rt[i].rt_path) == 0) {
+			rt[i].rt_handler(r);
 			return;
 		}
 	}
 	http_not_found(r);
 }
 
-static void
+void
 http_healthz(struct req *r)
 {
 	struct http_context	*ctx = http_context(r);
@@ -564,8 +555,7 @@ http_healthz(struct req *r)
 	http_reply_text(r, 200, "ok\n");
 }
 
-/* GET /metrics: the shared counters in the Prometheus text format. */
-static void
+void
 http_metrics(struct req *r)
 {
 	struct evbuffer	*body;
@@ -605,8 +595,8 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 	size_t		 n;
 
 	buf[0] = '\0';
-	if (strncmp(r->req_path, HELM_PREFIX, strlen(HELM_PREFIX)) == 0)
-		name = r->req_path + strlen(HELM_PREFIX);
+	if (strncmp(r->req_path, "/helm/", 6) == 0)
+		name = r->req_path + 6;
 	else if (strncmp(r->req_path, "/v2/", 4) == 0)
 		name = r->req_path + 4;
 	else
@@ -616,8 +606,7 @@ http_metrics_registry(struct req *r, char *buf, size_t len)
 		return;
 	memcpy(buf, name, n);
 	buf[n] = '\0';
-	if (config_registry_find(cf, buf) != NULL ||
-	    config_upstream_find(cf, buf) != NULL)
+	if (config_name_find(cf, buf, NULL, NULL))
 		return;
 	/* Served by the mirror registry (see oci.c), counted there. */
 	if (r->req_path[1] == 'v' &&

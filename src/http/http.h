@@ -47,7 +47,27 @@ struct http_context {
 	struct access		*ctx_access;	/* NULL: no access control */
 };
 
+typedef void (*http_handler)(struct req *);
+
+/* A route: an exact path, or a prefix of paths, and its handler. */
+struct http_route {
+	const char	*rt_path;
+	int		 rt_prefix;
+	http_handler	 rt_handler;
+};
+
 struct http_server	*http_create(struct event_base *, struct http_context *);
+/*
+ * The routes of hs (kept, not copied): the first that matches a request's
+ * path answers it; a path that none matches gets 404 with the OCI error
+ * JSON. The worker gives the table (daemon/routes.c).
+ */
+void			 http_routes_set(struct http_server *,
+			    const struct http_route *, size_t);
+/* GET /healthz: 200 "ok" while the index answers, else 503. */
+void			 http_healthz(struct req *);
+/* GET /metrics: the shared counters in the Prometheus text format. */
+void			 http_metrics(struct req *);
 void			 http_free(struct http_server *);
 /* Serve on an already bound, listening, non-blocking socket. */
 int			 http_accept(struct http_server *, int fd);

@@ -27,7 +27,6 @@
 #include "conf/config.h"
 #include "http/http.h"
 #include "lib/log.h"
-#include "oci/oci.h"
 #include "lib/xmalloc.h"
 
 #define AUTH_SCOPES_MAX		16
@@ -237,21 +236,18 @@ http_auth_check_catalog(struct req *r)
 }
 
 int
-http_auth_check_unknown(struct oci_request *o, unsigned need)
+http_auth_check_unknown(struct req *r, const char *repo, unsigned need)
 {
-	struct req	*r = o->or_req;
-
 	if (http_context(r)->ctx_access == NULL ||
 	    (r->req_caller->ca_signed_in && !r->req_caller->ca_bad))
 		return (0);
-	http_auth_unauthorized(r, o->or_path.name, need, NULL);
+	http_auth_unauthorized(r, repo, need, NULL);
 	return (-1);
 }
 
 int
-http_auth_check(struct oci_request *o, unsigned need)
+http_auth_check(struct req *r, const char *repo, unsigned need)
 {
-	struct req			*r = o->or_req;
 	struct http_context		*ctx = http_context(r);
 	const struct access_caller	*who = r->req_caller;
 	unsigned			 rights, policy;
@@ -259,27 +255,27 @@ http_auth_check(struct oci_request *o, unsigned need)
 	if (ctx->ctx_access == NULL)
 		return (0);
 	rights = access_rights(ctx->ctx_access, ctx->ctx_config, who,
-	    o->or_path.name);
+	    repo);
 	if ((rights & need) == need)
 		return (0);
-	policy = access_policy(ctx->ctx_config, o->or_path.registry,
+	policy = access_policy(ctx->ctx_config, repo,
 	    who->ca_bad ? "" : who->ca_user);
 	if (who->ca_bad || !who->ca_signed_in) {
-		http_auth_unauthorized(r, o->or_path.name, need, NULL);
+		http_auth_unauthorized(r, repo, need, NULL);
 		return (-1);
 	}
 	if (who->ca_bearer && (policy & need) == need) {
-		http_auth_unauthorized(r, o->or_path.name, need,
+		http_auth_unauthorized(r, repo, need,
 		    "insufficient_scope");
 		return (-1);
 	}
 	if ((policy & ACCESS_PULL) == 0)
 		http_reply_oci_error(r, 404, "NAME_UNKNOWN",
-		    "repository name not known to registry", o->or_path.name);
+		    "repository name not known to registry", repo);
 	else
 		http_reply_oci_error(r, 403, "DENIED",
 		    "requested access to the resource is denied",
-		    o->or_path.name);
+		    repo);
 	return (-1);
 }
 

@@ -1,13 +1,15 @@
 /*
  * http_auth.h: the HTTP side of access control (access.h): the Docker
- * token service at /token, and the checks every /v2/ request passes
- * before its handler runs.
+ * token service at /token, and the checks a request passes before its
+ * handler runs. The checks know no API: a handler gives the repository
+ * (its first component names the registry or upstream key whose read
+ * and write lists count) and the rights it needs (ACCESS_*), so /v2 and
+ * other handlers share the same Basic and Bearer callers and lists.
  */
 #ifndef DEPOT_HTTP_AUTH_H
 #define DEPOT_HTTP_AUTH_H
 
 struct req;
-struct oci_request;
 
 /*
  * Identify the caller of r (r->req_caller, freed with r): 0 when known;
@@ -29,13 +31,13 @@ void	http_auth_token_service(struct req *);
 
 /*
  * May the request's caller (r->req_caller) do need (ACCESS_* bits) on
- * the repository o names? 0 when it may; -1 when the request has been
+ * repo (a repository name, its registry first)? 0 when it may; -1 when the request has been
  * answered: 401 with a Bearer challenge (no or bad credentials, or a
  * token without the scope), 403 DENIED (signed in, may read but not
  * this), or 404 NAME_UNKNOWN (signed in, may not read: nothing tells
  * that the repository exists).
  */
-int	http_auth_check(struct oci_request *, unsigned need);
+int	http_auth_check(struct req *, const char *repo, unsigned need);
 /* GET /v2/: 0 when the caller may go on, -1 when answered with 401. */
 int	http_auth_check_base(struct req *);
 /* /v2/_catalog: bad credentials are refused (the list is filtered). */
@@ -44,6 +46,7 @@ int	http_auth_check_catalog(struct req *);
  * A name that is no registry: 401 (with the challenge for need, as for
  * a registry one may not read) unless signed in; 0 to answer 404.
  */
-int	http_auth_check_unknown(struct oci_request *, unsigned need);
+int	http_auth_check_unknown(struct req *, const char *repo,
+	    unsigned need);
 
 #endif /* DEPOT_HTTP_AUTH_H */

@@ -9,6 +9,7 @@
 #include "access/access.h"
 #include "http/http_auth.h"
 #include "conf/config.h"
+#include "content/content.h"
 #include "http/http.h"
 #include "lib/log.h"
 #include "oci/oci.h"
@@ -127,27 +128,55 @@ oci_dispatch(struct req *r)
 		if (http_auth_check_catalog(r) == 0)
 			oci_route(&o);
 	} else if (oci_resolve(&o) == -1) {
-		if (http_auth_check_unknown(&o, oci_need(http_method(r))) == 0)
+		if (http_auth_check_unknown(r, o.or_path.name,
+		    oci_need(http_method(r))) == 0)
 			oci_error(&o, "NAME_UNKNOWN", o.or_path.name);
 	} else
 		oci_route(&o);
 	v2_path_clear(&o.or_path);
 }
 
+const struct content_handler oci_content_handler = {
+	oci_reply_error,
+	oci_manifest_serve,
+	oci_tags_reply
+};
+
+void
+oci_content(struct oci_request *o, struct content_request *cr)
+{
+	memset(cr, 0, sizeof(*cr));
+	cr->cr_req = o->or_req;
+	cr->cr_handler = &oci_content_handler;
+	cr->cr_path = o->or_path;	/* shares its strings */
+	cr->cr_registry = o->or_registry;
+	cr->cr_upstream = o->or_upstream;
+}
+
 void
 oci_error(struct oci_request *o, const char *code, const char *detail)
 {
+	oci_reply_error(o->or_req, 0, code, NULL, detail);
+}
+
+void
+oci_reply_error(struct req *r, int status, const char *code,
+    const char *message, const char *detail)
+{
 	size_t	 i;
 
+	if (message != NULL) {
+		http_reply_oci_error(r, status, code, message, detail);
+		return;
+	}
 	for (i = 0; i < sizeof(oci_errors) / sizeof(oci_errors[0]); i++)
 		if (strcmp(oci_errors[i].ec_code, code) == 0) {
-			http_reply_oci_error(o->or_req, oci_errors[i].ec_status,
+			http_reply_oci_error(r, oci_errors[i].ec_status,
 			    code, oci_errors[i].ec_message, detail);
 			return;
 		}
-	log_warnx("%s: unknown error code %s", __func__, code);
-	http_reply_oci_error(o->or_req, 500, "UNKNOWN", "internal error",
-	    detail);
+	log_warnx("oci_error: unknown error code %s", code);
+	http_reply_oci_error(r, 500, "UNKNOWN", "internal error", detail);
 }
 
 void
@@ -169,8 +198,8 @@ oci_mirror_path(struct req *r)
 {
 	struct config	*cf = http_context(r)->ctx_config;
 	const char	*mirror = cf->cf_server.srv_mirror_registry;
-	const char	*rest, *slash;
-	char		*first, *path;
+	const char	*rest;
+	char		*path;
 	int		 known;
 
 	/* Mirrors serve pulls; a push names its registry itself. */
@@ -180,12 +209,9 @@ oci_mirror_path(struct req *r)
 		return (NULL);
 	rest = r->req_path + 4;
 	if (*rest == '\0' || strcmp(rest, "_catalog") == 0 ||
-	    (slash = strchr(rest, '/')) == NULL)
+	    strchr(rest, '/') == NULL)
 		return (NULL);
-	first = xstrndup(rest, (size_t)(slash - rest));
-	known = config_registry_find(cf, first) != NULL ||
-	    config_upstream_find(cf, first) != NULL;
-	free(first);
+	known = config_name_find(cf, rest, NULL, NULL);
 	if (known && http_query_get(r, "ns") == NULL)
 		return (NULL);
 	xasprintf(&path, "/v2/%s/%s", mirror, rest);
@@ -212,14 +238,14 @@ oci_resolve(struct oci_request *o)
 {
 	struct config	*cf = http_context(o->or_req)->ctx_config;
 
-	o->or_registry = config_registry_find(cf, o->or_path.registry);
+	(void)config_name_find(cf, o->or_path.registry, &o->or_registry,
+	    &o->or_upstream);
 	if (o->or_registry != NULL) {
 		if (o->or_registry->reg_type != REPO_DOCKER)
 			return (-1);
 		o->or_read_only = o->or_registry->reg_read_only;
 		return (0);
 	}
-	o->or_upstream = config_upstream_find(cf, o->or_path.registry);
 	if (o->or_upstream != NULL && o->or_upstream->up_type == REPO_DOCKER) {
 		o->or_read_only = 1;
 		return (0);
@@ -242,7 +268,8 @@ oci_route(struct oci_request *o)
 		if (oci_routes[i].rt_method != m)
 			continue;
 		need = oci_need(m);
-		if (o->or_path.kind != V2_CATALOG && http_auth_check(o, need) == -1)
+		if (o->or_path.kind != V2_CATALOG &&
+		    http_auth_check(o->or_req, o->or_path.name, need) == -1)
 			return;
 		if (oci_routes[i].rt_write && o->or_read_only) {
 			oci_error(o, "UNSUPPORTED", o->or_upstream != NULL ?
@@ -256,7 +283,8 @@ oci_route(struct oci_request *o)
 		return;
 	}
 	/* Nothing about a repository one may not read, not even this. */
-	if (o->or_path.kind != V2_CATALOG && http_auth_check(o, oci_need(m)) == -1)
+	if (o->or_path.kind != V2_CATALOG &&
+	    http_auth_check(o->or_req, o->or_path.name, oci_need(m)) == -1)
 		return;
 	http_reply_oci_error(o->or_req, kind_known ? 405 : 404, "UNSUPPORTED",
 	    "method not allowed for this endpoint", NULL);

@@ -51,41 +51,27 @@ void	oci_catalog(struct oci_request *);
 void	oci_referrers(struct oci_request *);
 
 /*
- * Shared with the pull-through code (proxy_*.c). Each answers the
- * request on failure (or, for serve, always).
+ * Inside oci/: the request as content (content.h) sees it, answered
+ * through oci_content_handler (the OCI error JSON, Accept negotiation,
+ * the tags/list JSON). The path and names are o's, not copied.
  */
+struct content_request;
+struct content_handler;
+extern const struct content_handler oci_content_handler;
+void	oci_content(struct oci_request *, struct content_request *);
+/*
+ * ch_error of oci_content_handler: with message NULL, code's status and
+ * message from the distribution spec's table (as oci_error).
+ */
+void	oci_reply_error(struct req *, int status, const char *code,
+	    const char *message, const char *detail);
+/* ch_manifest: answer with manifest d after checking the Accept headers. */
 struct digest;
 struct index_manifest;
-struct manifest_info;
-/* Answer a GET or HEAD with the stored manifest d, after Accept checks. */
-void	oci_manifest_serve(struct oci_request *, const struct digest *,
+void	oci_manifest_serve(struct content_request *, const struct digest *,
 	    const struct index_manifest *);
-/* Store manifest bytes under d in the blob store. 0, or -1 (answered). */
-int	oci_manifest_store(struct oci_request *, const void *, size_t,
-	    const struct digest *);
-/*
- * Record the manifest (and the request's tag, when it names one) in the
- * index; upstream is the key it was cached from, NULL when pushed.
- * 0, or -1 (answered).
- */
-int	oci_manifest_record(struct oci_request *, const struct digest *,
-	    const struct manifest_info *, size_t, const char *upstream);
-/* The n and last query parameters of a listing. */
-struct oci_page {
-	size_t		 pg_n;		/* wanted, at most 10000 */
-	const char	*pg_last;	/* start after this one, or NULL */
-};
-/* Read n and last. 0, or -1 when the request has been answered. */
-int	oci_page_parse(struct oci_request *, int is_catalog, struct oci_page *);
-/*
- * Answer a tags/list page from tags (sorted, unique; entries up to
- * pg_last are skipped), with a Link header when more follow.
- */
-void	oci_tags_reply(struct oci_request *, const struct oci_page *,
+/* ch_tags: a tags/list page, with a Link header when more follow. */
+void	oci_tags_reply(struct content_request *, size_t n, const char *last,
 	    char **tags, size_t count);
-/* 1 when the repository has a tag or a link here, 0 not, -1 error. */
-int	oci_tags_known(struct oci_request *);
-/* Answer a GET or HEAD of a stored blob, honouring one byte Range. */
-void	oci_blob_send(struct req *, const struct digest *);
 
 #endif /* DEPOT_OCI_H */

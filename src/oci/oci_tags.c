@@ -26,7 +26,7 @@
 #include "lib/log.h"
 #include "lib/manifest.h"
 #include "oci/oci.h"
-#include "content/proxy.h"
+#include "content/content.h"
 #include "lib/ref.h"
 #include "lib/xmalloc.h"
 
@@ -35,9 +35,14 @@
 /* Repositories read from the index at a time while filtering. */
 #define OCI_LIST_BATCH		256
 
+/* The n and last query parameters of a listing. */
+struct oci_page {
+	size_t		 pg_n;		/* wanted, at most 10000 */
+	const char	*pg_last;	/* start after this one, or NULL */
+};
+
 static void	oci_internal_error(struct req *);
-static int	oci_repo_known(struct index *, const char *);
-static int	oci_repo_listed(struct index *, const char *);
+static int	oci_page_parse(struct oci_request *, int, struct oci_page *);
 static void	oci_link_next(struct req *, const char *path, const char *last,
 		    size_t n);
 static json_t	*oci_strings_json(char **, size_t);
@@ -62,7 +67,7 @@ oci_internal_error(struct req *r)
  * empty means the cap) and last (a tag, or for the catalog a repository
  * name; empty means absent). 0, or -1 when the request has been answered.
  */
-int
+static int
 oci_page_parse(struct oci_request *o, int is_catalog, struct oci_page *pg)
 {
 	const char		*n, *last;
@@ -102,63 +107,6 @@ oci_page_parse(struct oci_request *o, int is_catalog, struct oci_page *pg)
 	}
 	pg->pg_last = last;
 	return (0);
-}
-
-/*
- * 1 when the repository has a tag or a link, 0 when it has neither,
- * -1 on error.
- */
-static int
-oci_repo_known(struct index *ix, const char *repo)
-{
-	char	**tags;
-	size_t	  count;
-
-	if (index_tag_list(ix, repo, NULL, 1, &tags, &count) == -1)
-		return (-1);
-	index_strings_free(tags, count);
-	if (count > 0)
-		return (1);
-	return (oci_repo_listed(ix, repo));
-}
-
-/*
- * 1 when repo is in the index's repository list (it has a link), 0 when
- * not, -1 on error. The list is read from just before repo: after repo
- * without its last byte, which sorts before repo itself.
- */
-static int
-oci_repo_listed(struct index *ix, const char *repo)
-{
-	char	**names = NULL, *from;
-	size_t	  count = 0, i;
-	int	  cmp, found = -1;
-
-	from = xstrndup(repo, strlen(repo) - 1);
-	for (;;) {
-		if (index_repo_list(ix, *from != '\0' ? from : NULL,
-		    OCI_LIST_BATCH, &names, &count) == -1)
-			break;
-		for (i = 0; i < count; i++) {
-			if ((cmp = strcmp(names[i], repo)) >= 0) {
-				found = cmp == 0;
-				goto done;
-			}
-		}
-		if (count < OCI_LIST_BATCH) {
-			found = 0;
-			goto done;
-		}
-		free(from);
-		from = xstrdup(names[count - 1]);
-		index_strings_free(names, count);
-		names = NULL;
-	}
-
-done:
-	index_strings_free(names, count);
-	free(from);
-	return (found);
 }
 
 /* Link: <path?last=...&n=...>; rel="next", for the page after last. */
@@ -222,61 +170,34 @@ oci_reply_json(struct req *r, const char *content_type, json_t *root)
 void
 oci_tags_list(struct oci_request *o)
 {
-	struct index	*ix = http_context(o->or_req)->ctx_index;
-	struct config_upstream *ups[PROXY_UPSTREAMS_MAX];
-	struct oci_page	 pg;
-	char		**tags = NULL;
-	size_t		  count = 0;
-	int		  known;
+	struct content_request	 cr;
+	struct oci_page		 pg;
 
-	if (proxy_upstreams(o, ups, PROXY_UPSTREAMS_MAX) > 0) {
-		proxy_tags_list(o);
-		return;
-	}
 	if (oci_page_parse(o, 0, &pg) == -1)
 		return;
-	if (pg.pg_n > 0 && index_tag_list(ix, o->or_path.name, pg.pg_last,
-	    pg.pg_n + 1, &tags, &count) == -1) {
-		oci_internal_error(o->or_req);
-		return;
-	}
-	known = count > 0 ? 1 : oci_repo_known(ix, o->or_path.name);
-	if (known == -1)
-		oci_internal_error(o->or_req);
-	else if (known == 0)
-		oci_error(o, "NAME_UNKNOWN", o->or_path.name);
-	else
-		oci_tags_reply(o, &pg, tags, count);
-	index_strings_free(tags, count);
-}
-
-int
-oci_tags_known(struct oci_request *o)
-{
-	return (oci_repo_known(http_context(o->or_req)->ctx_index,
-	    o->or_path.name));
+	oci_content(o, &cr);
+	content_tags_list(&cr, pg.pg_n, pg.pg_last);
 }
 
 void
-oci_tags_reply(struct oci_request *o, const struct oci_page *pg,
+oci_tags_reply(struct content_request *cr, size_t n, const char *last,
     char **tags, size_t count)
 {
 	size_t	 first = 0, shown;
 	char	*path;
 
-	if (pg->pg_last != NULL)
-		while (first < count && strcmp(tags[first], pg->pg_last) <= 0)
+	if (last != NULL)
+		while (first < count && strcmp(tags[first], last) <= 0)
 			first++;
 	shown = count - first;
-	if (shown > pg->pg_n) {
-		shown = pg->pg_n;
-		xasprintf(&path, "/v2/%s/tags/list", o->or_path.name);
-		oci_link_next(o->or_req, path, tags[first + shown - 1],
-		    pg->pg_n);
+	if (shown > n) {
+		shown = n;
+		xasprintf(&path, "/v2/%s/tags/list", cr->cr_path.name);
+		oci_link_next(cr->cr_req, path, tags[first + shown - 1], n);
 		free(path);
 	}
-	oci_reply_json(o->or_req, "application/json",
-	    json_pack("{s:s, s:o}", "name", o->or_path.name, "tags",
+	oci_reply_json(cr->cr_req, "application/json",
+	    json_pack("{s:s, s:o}", "name", cr->cr_path.name, "tags",
 	    oci_strings_json(tags + first, shown)));
 }
 
@@ -306,18 +227,15 @@ oci_catalog_visible(struct req *r, const char *repo)
 	struct config		*cf = http_context(r)->ctx_config;
 	struct config_registry	*reg;
 	struct config_upstream	*up;
-	const char		*slash;
-	char			*first;
 	int			 docker = 0;
 
-	if ((slash = strchr(repo, '/')) == NULL)
+	if (strchr(repo, '/') == NULL)
 		return (0);
-	first = xstrndup(repo, (size_t)(slash - repo));
-	if ((reg = config_registry_find(cf, first)) != NULL)
+	(void)config_name_find(cf, repo, &reg, &up);
+	if (reg != NULL)
 		docker = reg->reg_type == REPO_DOCKER;
-	else if ((up = config_upstream_find(cf, first)) != NULL)
+	else if (up != NULL)
 		docker = up->up_type == REPO_DOCKER;
-	free(first);
 	return (docker && catalog_may_list(r, repo));
 }
 

@@ -3,8 +3,8 @@
  * upload session (or, with ?digest=, takes the whole blob at once; with
  * ?mount=&from=, links a blob another repository has); PATCH appends a
  * chunk, PUT ?digest= appends the last one and commits the blob, GET
- * tells the offset, DELETE cancels. Also the expiry of abandoned
- * sessions (upload.h).
+ * tells the offset, DELETE cancels. The sessions' files and their
+ * expiry are store/upload.c's.
  *
  * The requests of one upload may reach different workers, and a session
  * survives a worker's restart: its state is in the index (repository,
@@ -58,11 +58,7 @@
 #include "lib/xmalloc.h"
 
 #define UPLOAD_ID_BYTES		16
-#define UPLOAD_ID_MAX		64	/* as ref_parse_v2_path */
-#define UPLOAD_FILE_PREFIX	"upload-"
-#define UPLOAD_BLOB_TMP_PREFIX	"blob-"	/* blob_writer's temp files */
 #define UPLOAD_FILE_MODE	0640
-#define UPLOAD_EXPIRE_BATCH	256
 #define UPLOAD_IOV_MAX		16	/* buffer segments per write */
 #define UPLOAD_HASH_ALG		DIGEST_SHA256	/* of the running hashes */
 #define UPLOAD_HASHES_MAX	64	/* running hashes kept per worker */
@@ -128,12 +124,10 @@ static struct upload_op *upload_op_create(struct oci_request *,
 		    enum upload_kind);
 static void	upload_op_free(struct upload_op *);
 static int	upload_new_id(char *, size_t);
-static int	upload_path(struct blobstore *, const char *, char *, size_t);
 static int	upload_lookup(struct http_context *, const char *,
 		    const char *, struct index_upload *);
 static int	upload_lookup_reply(struct oci_request *, const char *,
 		    const char *, struct index_upload *);
-static int	upload_lock(int);
 static int	upload_range_check(struct upload_op *);
 static int	upload_acquire(struct upload_op *);
 static void	upload_lost(struct upload_op *);
@@ -168,8 +162,6 @@ static int	upload_link(struct http_context *, const char *,
 		    const struct digest *);
 static void	upload_created(struct req *, const char *,
 		    const struct digest *);
-static int	upload_expire_one(struct index *, struct blobstore *,
-		    const char *);
 static struct upload_hash *upload_hash_find(const char *);
 static struct digester *upload_hash_take(const char *, int64_t *);
 static void	upload_hash_keep(const char *, struct digester *, int64_t);
@@ -180,8 +172,6 @@ static void	upload_commit_start(struct upload_op *);
 static void	upload_commit_run(void *);
 static int	upload_commit_file(struct upload_commit *);
 static void	upload_commit_done(void *);
-static void	upload_expire_orphans(struct index *, struct blobstore *,
-		    int64_t);
 
 void
 oci_upload_start(struct oci_request *o)
@@ -310,104 +300,6 @@ oci_upload_cancel(struct oci_request *o)
 		close(fd);	/* and the lock with it */
 }
 
-int
-upload_expire(struct index *ix, struct blobstore *bs, int64_t before)
-{
-	char	**ids;
-	size_t	  count, i;
-	int	  removed = 0, progress;
-
-	do {
-		if (index_upload_expired(ix, before, UPLOAD_EXPIRE_BATCH, &ids,
-		    &count) == -1)
-			return (-1);
-		progress = 0;
-		for (i = 0; i < count; i++)
-			if (upload_expire_one(ix, bs, ids[i]) == 1) {
-				removed++;
-				progress = 1;
-			}
-		index_strings_free(ids, count);
-	} while (count == UPLOAD_EXPIRE_BATCH && progress);
-	upload_expire_orphans(ix, bs, before);
-	if (removed > 0)
-		log_info("expired %d abandoned upload%s", removed,
-		    removed == 1 ? "" : "s");
-	return (removed);
-}
-
-/* Remove one session unless a request holds it. 1 removed, else 0. */
-static int
-upload_expire_one(struct index *ix, struct blobstore *bs, const char *id)
-{
-	char	 path[PATH_MAX];
-	int	 fd;
-
-	if (upload_path(bs, id, path, sizeof(path)) == -1)
-		return (0);
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd != -1 && upload_lock(fd) == -1) {
-		close(fd);
-		return (0);	/* being written right now */
-	}
-	if (index_upload_delete(ix, id) == -1) {
-		if (fd != -1)
-			close(fd);
-		return (0);
-	}
-	if (unlink(path) == -1 && errno != ENOENT)
-		log_warn("%s: unlink %s", __func__, path);
-	if (fd != -1)
-		close(fd);
-	return (1);
-}
-
-/* Upload data files no session knows (a crash between two steps). */
-static void
-upload_expire_orphans(struct index *ix, struct blobstore *bs, int64_t before)
-{
-	struct index_upload	 u;
-	struct dirent		*de;
-	struct stat		 sb;
-	const char		*id;
-	size_t			 plen = strlen(UPLOAD_FILE_PREFIX);
-	DIR			*dir;
-	int			 dfd;
-
-	if ((dir = opendir(blobstore_tmpdir(bs))) == NULL) {
-		log_warn("%s: %s", __func__, blobstore_tmpdir(bs));
-		return;
-	}
-	dfd = dirfd(dir);
-	while ((de = readdir(dir)) != NULL) {
-		/*
-		 * Temp files of single-request writes (monolithic uploads,
-		 * manifests) left by a worker that died: nothing writes to
-		 * them once they are this old.
-		 */
-		if (strncmp(de->d_name, UPLOAD_BLOB_TMP_PREFIX,
-		    strlen(UPLOAD_BLOB_TMP_PREFIX)) == 0) {
-			if (fstatat(dfd, de->d_name, &sb,
-			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
-			    (int64_t)sb.st_mtime < before &&
-			    unlinkat(dfd, de->d_name, 0) == 0)
-				log_info("removed stale temp file %s",
-				    de->d_name);
-			continue;
-		}
-		if (strncmp(de->d_name, UPLOAD_FILE_PREFIX, plen) != 0)
-			continue;
-		id = de->d_name + plen;
-		if (*id == '\0' || strlen(id) > UPLOAD_ID_MAX ||
-		    fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    (int64_t)sb.st_mtime >= before)
-			continue;
-		if (index_upload_get(ix, id, &u) == 0)
-			(void)upload_expire_one(ix, bs, id);
-	}
-	closedir(dir);
-}
-
 static struct upload_op *
 upload_op_create(struct oci_request *o, enum upload_kind kind)
 {
@@ -453,13 +345,6 @@ upload_new_id(char *buf, size_t len)
 	return (0);
 }
 
-static int
-upload_path(struct blobstore *bs, const char *id, char *buf, size_t len)
-{
-	return (path_fmt(buf, len, "%s/" UPLOAD_FILE_PREFIX "%s",
-	    blobstore_tmpdir(bs), id));
-}
-
 /* The session id of repo: 1 found, 0 absent or another's, -1 error. */
 static int
 upload_lookup(struct http_context *ctx, const char *id, const char *repo,
@@ -486,22 +371,6 @@ upload_lookup_reply(struct oci_request *o, const char *repo, const char *id,
 	else if (found == -1)
 		upload_internal_error(o->or_req, "cannot read the upload");
 	return (found);
-}
-
-/* Take the write lock of an open session file without waiting. */
-static int
-upload_lock(int fd)
-{
-	struct flock	 fl;
-
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-#ifdef F_OFD_SETLK
-	return (fcntl(fd, F_OFD_SETLK, &fl));
-#else
-	return (fcntl(fd, F_SETLK, &fl));
-#endif
 }
 
 /*
@@ -754,19 +623,13 @@ upload_mount_source_known(struct config *cf, const char *from)
 {
 	struct config_registry	*reg;
 	struct config_upstream	*up;
-	char			 name[DEPOT_NAME_MAX + 1];
-	size_t			 len;
 
 	if (strlen(from) > DEPOT_REPO_MAX ||
 	    ref_repository_valid(from, NULL) == -1)
 		return (0);
-	if ((len = strcspn(from, "/")) > DEPOT_NAME_MAX)
-		return (0);
-	memcpy(name, from, len);
-	name[len] = '\0';
-	if ((reg = config_registry_find(cf, name)) != NULL)
+	(void)config_name_find(cf, from, &reg, &up);
+	if (reg != NULL)
 		return (reg->reg_type == REPO_DOCKER);
-	up = config_upstream_find(cf, name);
 	return (up != NULL && up->up_type == REPO_DOCKER);
 }
 

@@ -449,8 +449,12 @@ index_helm_put(struct index *ix, const char *registry,
 	op.op_out = old;
 	op.op_force = force;
 	if (helm_table_run(ix, HELM_DB_FILE, "helm chart put", 0,
-	    helm_put_txn, &op) != 0)
+	    helm_put_txn, &op) != 0) {
+		index_helm_chart_clear(old);
 		return (-1);
+	}
+	if (op.op_result == 0)
+		index_helm_chart_clear(old);	/* exists: nothing replaced */
 	*gen = op.op_genval;
 	return (op.op_result);
 }
@@ -609,7 +613,7 @@ helm_purge_txn(DB *db, DB_TXN *txn, void *arg)
 	int		 ret, t_ret;
 
 	op->op_result = 0;
-	if ((ret = db->cursor(db, txn, &dbc, DB_WRITECURSOR)) != 0)
+	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
 		return (ret);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));

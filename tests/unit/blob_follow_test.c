@@ -2,9 +2,9 @@
  * blob_follow_test.c: serving a blob from a part file that another
  * process is still writing.
  *
- * Each test runs http.c's server in-process on a loopback port. This file
- * provides oci_dispatch (so the archive's oci.o is not linked), and every
- * /v2/ request is answered with blob_follow_start. A forked child plays
+ * Each test runs http.c's server in-process on a loopback port with a
+ * route table of its own: every /v2/ request is answered with
+ * blob_follow_start. A forked child plays
  * the fetcher: it claims the part file, writes the blob slowly, and then
  * commits it, commits a corrupted copy, or dies halfway. Forked children
  * play the clients over raw sockets and report what they received. Some
@@ -38,7 +38,6 @@
 #include "store/blobstore.h"
 #include "conf/config.h"
 #include "http/http.h"
-#include "oci/oci.h"
 #include "lib/util.h"
 #include "check_main.h"
 
@@ -107,10 +106,15 @@ static void	test_run(int);
 static int	test_exit_code(int);
 static void	test_write_cb(evutil_socket_t, short, void *);
 static int	test_write_start(enum write_end);
+static void	test_route(struct req *);
+
+static const struct http_route test_routes[] = {
+	{ "/v2/",	1, test_route },
+};
 
 /* The route of this test: every /v2/ request follows the test blob. */
-void
-oci_dispatch(struct req *r)
+static void
+test_route(struct req *r)
 {
 	struct timeval	 tv = { 0, 1000 };
 
@@ -235,6 +239,8 @@ test_setup(void)
 	test_ctx.ctx_blobs = test_blobs;
 	test_ctx.ctx_base = test_base;
 	test_http = http_create(test_base, &test_ctx);
+	http_routes_set(test_http, test_routes,
+	    sizeof(test_routes) / sizeof(test_routes[0]));
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ck_assert_int_ne(fd, -1);

@@ -1264,6 +1264,43 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* The first component of a name names a registry, else an upstream key. */
+START_TEST(test_name_find)
+{
+	struct config		 cf;
+	struct config_registry	 regs[1], *reg;
+	struct config_upstream	 ups[1], *up;
+
+	memset(&cf, 0, sizeof(cf));
+	memset(regs, 0, sizeof(regs));
+	memset(ups, 0, sizeof(ups));
+	regs[0].reg_name = "docker-local";
+	ups[0].up_key = "hub";
+	cf.cf_registries = regs;
+	cf.cf_nregistries = 1;
+	cf.cf_upstreams = ups;
+	cf.cf_nupstreams = 1;
+	ck_assert_int_eq(config_name_find(&cf, "docker-local/app/x", &reg,
+	    &up), 1);
+	ck_assert_ptr_eq(reg, &regs[0]);
+	ck_assert_ptr_null(up);
+	ck_assert_int_eq(config_name_find(&cf, "hub/library/alpine", &reg,
+	    &up), 1);
+	ck_assert_ptr_null(reg);
+	ck_assert_ptr_eq(up, &ups[0]);
+	ck_assert_int_eq(config_name_find(&cf, "hub", NULL, &up), 1);
+	ck_assert_ptr_eq(up, &ups[0]);
+	/* A prefix, a longer name, nothing: no match. */
+	ck_assert_int_eq(config_name_find(&cf, "docker/app", &reg, &up), 0);
+	ck_assert_ptr_null(reg);
+	ck_assert_ptr_null(up);
+	ck_assert_int_eq(config_name_find(&cf, "hubs/x", NULL, NULL), 0);
+	ck_assert_int_eq(config_name_find(&cf, "", NULL, NULL), 0);
+	ck_assert_int_eq(config_name_find(&cf, "/x", NULL, NULL), 0);
+	ck_assert_int_eq(config_name_find(NULL, "hub", &reg, &up), 0);
+}
+END_TEST
+
 /*
  * ECR URLs: ECR Public (anonymous), a private console URL in any region
  * with a nested repository (the AWS default chain), what they resolve
@@ -1365,6 +1402,7 @@ config_suite(void)
 	tcase_add_test(tc, test_all_settings);
 	tcase_add_test(tc, test_ecr_urls);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_name_find);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refusals");

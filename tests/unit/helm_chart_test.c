@@ -21,6 +21,8 @@
 
 #include "helm/helm_chart.h"
 #include "helm/helm_index.h"
+#include "store/index.h"
+#include "store/index_helm.h"
 #include "check_main.h"
 
 static char	test_dir[] = "/tmp/helm_chart_test.XXXXXX";
@@ -549,6 +551,69 @@ START_TEST(test_url_resolve)
 }
 END_TEST
 
+static void
+chart_row(struct index_helm_chart *c, const char *name, const char *version)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->ihc_name, sizeof(c->ihc_name), "%s", name);
+	snprintf(c->ihc_version, sizeof(c->ihc_version), "%s", version);
+	memset(c->ihc_digest, 'a', 64);
+	c->ihc_size = 10;
+	c->ihc_entry = (char *)"{}";
+	c->ihc_yaml = (char *)"a: 1\n";
+}
+
+START_TEST(test_index_helm)
+{
+	struct index		*ix;
+	struct index_helm_chart	 c, old, *rows;
+	char			*cause = NULL;
+	size_t			 n;
+	int64_t			 gen;
+
+	ix = index_open(tpath("db"), INDEX_MASTER, NULL, &cause);
+	ck_assert_msg(ix != NULL, "%s", cause);
+	chart_row(&c, "x", "1.0.0");
+	ck_assert_int_eq(index_helm_put(ix, "r", &c, 0, &old, &gen), 1);
+	ck_assert_int_eq(gen, 1);
+	ck_assert_int_eq(index_helm_put(ix, "r", &c, 0, &old, &gen), 0);
+	ck_assert_int_eq(index_helm_put(ix, "r", &c, 1, &old, &gen), 1);
+	ck_assert_int_eq(gen, 2);
+	ck_assert_str_eq(old.ihc_version, "");	/* not filled by put */
+	index_helm_chart_clear(&old);
+	chart_row(&c, "x", "2.0.0");
+	ck_assert_int_eq(index_helm_put(ix, "r", &c, 0, &old, &gen), 1);
+	chart_row(&c, "y", "1.0.0");
+	ck_assert_int_eq(index_helm_put(ix, "r2", &c, 0, &old, &gen), 1);
+	ck_assert_int_eq(index_helm_get(ix, "r", "x", "2.0.0", &c), 1);
+	ck_assert_str_eq(c.ihc_yaml, "a: 1\n");
+	index_helm_chart_clear(&c);
+	ck_assert_int_eq(index_helm_get(ix, "r", "y", "1.0.0", &c), 0);
+	ck_assert_int_eq(index_helm_list(ix, "r", NULL, &rows, &n, &gen), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(gen, 3);
+	index_helm_charts_free(rows, n);
+	ck_assert_int_eq(index_helm_list(ix, "r", "x", &rows, &n, NULL), 0);
+	ck_assert_uint_eq(n, 2);
+	index_helm_charts_free(rows, n);
+	ck_assert_int_eq(index_helm_delete(ix, "r", "x", "1.0.0", &old, &gen),
+	    1);
+	index_helm_chart_clear(&old);
+	ck_assert_int_eq(gen, 4);
+	ck_assert_int_eq(index_helm_delete(ix, "r", "x", "1.0.0", &old, &gen),
+	    0);
+	ck_assert_int_eq(index_helm_purge(ix, "r"), 1);
+	ck_assert_int_eq(index_helm_gen(ix, "r", &gen), 0);
+	ck_assert_int_eq(gen, 6);	/* a purge jumps by two */
+	ck_assert_int_eq(index_helm_list(ix, "r", NULL, &rows, &n, NULL), 0);
+	ck_assert_uint_eq(n, 0);
+	free(rows);
+	ck_assert_int_eq(index_helm_get(ix, "r2", "y", "1.0.0", &c), 1);
+	index_helm_chart_clear(&c);
+	index_close(ix);
+}
+END_TEST
+
 static Suite *
 helm_chart_suite(void)
 {
@@ -565,6 +630,7 @@ helm_chart_suite(void)
 	tcase_add_test(tc, test_member_apply);
 	tcase_add_test(tc, test_index_parse);
 	tcase_add_test(tc, test_url_resolve);
+	tcase_add_test(tc, test_index_helm);
 	suite_add_tcase(s, tc);
 	return (s);
 }

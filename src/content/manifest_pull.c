@@ -1,7 +1,7 @@
 /*
- * proxy_manifest.c: manifests pulled through upstreams.
+ * manifest_pull.c: manifests pulled through upstreams.
  *
- * A pull asks the upstreams one after the other (proxy_upstreams order):
+ * A pull asks the upstreams one after the other (content_upstreams order):
  *  - a manifest not cached: GET; the first 200 is verified (the digest of
  *    the body against the reference, or against the upstream's
  *    Docker-Content-Digest), parsed like a push, stored and recorded with
@@ -48,8 +48,8 @@
 #include "lib/log.h"
 #include "lib/manifest.h"
 #include "lib/metrics.h"
-#include "oci/oci.h"
-#include "content/proxy.h"
+#include "content/content.h"
+#include "content/upstreams.h"
 #include "upstream/upstream.h"
 #include "upstream/upstream_state.h"
 #include "lib/xmalloc.h"
@@ -69,8 +69,8 @@ enum manifest_pull_mode {
 };
 
 struct manifest_pull {
-	struct oci_request	 mp_o;		/* path copied, request live */
-	struct config_upstream	*mp_ups[PROXY_UPSTREAMS_MAX];
+	struct content_request	 mp_cr;		/* path copied, request live */
+	struct config_upstream	*mp_ups[CONTENT_UPSTREAMS_MAX];
 	size_t			 mp_nups;
 	size_t			 mp_next;	/* next upstream to ask */
 	struct config_upstream	*mp_up;		/* being asked */
@@ -78,21 +78,21 @@ struct manifest_pull {
 	int			 mp_have_cached;
 	struct index_tag	 mp_cached;
 	struct evbuffer		*mp_body;
-	struct proxy_outcome	 mp_outcome;
+	struct content_outcome	 mp_outcome;
 	char			*mp_flight;	/* claimed pull, or NULL */
 	uint64_t		 mp_ticket;
 };
 
 /* A pull waiting for another process's (or request's) pull of the same. */
 struct manifest_wait {
-	struct oci_request	 mw_o;		/* path copied, request live */
+	struct content_request	 mw_cr;		/* path copied, request live */
 	char			*mw_flight;
 	struct event		*mw_timer;
 	time_t			 mw_since;
 	time_t			 mw_deadline;
 };
 
-/* How a follower looks again (set around its oci_manifest_get). */
+/* How a follower looks again (set around its content_manifest_get). */
 enum manifest_rejoin {
 	REJOIN_NONE = 0,	/* a request as it arrived */
 	REJOIN_LED,		/* the leader is done: a stale tag stays stale */
@@ -101,12 +101,12 @@ enum manifest_rejoin {
 static enum manifest_rejoin manifest_rejoin;
 static time_t	manifest_rejoin_since;	/* the follower began to wait */
 
-static void	manifest_pull_start(struct oci_request *,
+static void	manifest_pull_start(struct content_request *,
 		    const struct index_tag *, enum manifest_pull_mode, char *,
 		    uint64_t);
-static void	manifest_serve_rejoined(struct oci_request *,
+static void	manifest_serve_rejoined(struct content_request *,
 		    const struct index_tag *);
-static void	manifest_wait_start(struct oci_request *, char *);
+static void	manifest_wait_start(struct content_request *, char *);
 static void	manifest_wait_cb(evutil_socket_t, short, void *);
 static void	manifest_wait_arm(struct manifest_wait *);
 static void	manifest_pull_next(struct manifest_pull *);
@@ -130,7 +130,7 @@ static int	manifest_pull_store(struct manifest_pull *,
 		    struct upstream_call *);
 static void	manifest_pull_serve(struct manifest_pull *,
 		    const struct digest *);
-static void	manifest_serve_digest(struct oci_request *,
+static void	manifest_serve_digest(struct content_request *,
 		    const struct digest *);
 
 static const struct upstream_callbacks manifest_pull_cbs = {
@@ -140,10 +140,10 @@ static const struct upstream_callbacks manifest_pull_cbs = {
 };
 
 int
-proxy_tag_fresh(struct oci_request *o, const struct index_tag *tag,
+content_tag_fresh(struct content_request *o, const struct index_tag *tag,
     time_t now)
 {
-	struct config		*cf = http_context(o->or_req)->ctx_config;
+	struct config		*cf = http_context(o->cr_req)->ctx_config;
 	struct config_upstream	*up;
 
 	if ((up = config_upstream_find(cf, tag->it_upstream)) == NULL)
@@ -153,24 +153,24 @@ proxy_tag_fresh(struct oci_request *o, const struct index_tag *tag,
 }
 
 void
-proxy_manifest_pull(struct oci_request *o, const struct index_tag *cached)
+content_manifest_pull(struct content_request *o, const struct index_tag *cached)
 {
 	enum manifest_pull_mode	 mode;
 	char			*key;
 	uint64_t		 ticket = 0;
 	int			 claim = -1;
 
-	key = proxy_negative_key(o->or_path.name, o->or_path.reference);
+	key = content_negative_key(o->cr_path.name, o->cr_path.reference);
 	if (cached == NULL && upstream_negative_get(key, time(NULL))) {
 		log_debug("%s: %s:%s: known missing upstream", __func__,
-		    o->or_path.name, o->or_path.reference);
-		oci_error(o, "MANIFEST_UNKNOWN", o->or_path.reference);
+		    o->cr_path.name, o->cr_path.reference);
+		content_error(o, "MANIFEST_UNKNOWN", o->cr_path.reference);
 		free(key);
 		return;
 	}
 	if (cached != NULL)
 		mode = PULL_REVALIDATE;
-	else if (http_method(o->or_req) == EVHTTP_REQ_HEAD)
+	else if (http_method(o->cr_req) == EVHTTP_REQ_HEAD)
 		mode = PULL_HEAD;
 	else
 		mode = PULL_FETCH;
@@ -194,15 +194,15 @@ proxy_manifest_pull(struct oci_request *o, const struct index_tag *cached)
 
 /* Start asking the upstreams; flight (taken) is the claim, or NULL. */
 static void
-manifest_pull_start(struct oci_request *o, const struct index_tag *cached,
+manifest_pull_start(struct content_request *o, const struct index_tag *cached,
     enum manifest_pull_mode mode, char *flight, uint64_t ticket)
 {
 	struct manifest_pull	*mp;
 
 	mp = xcalloc(1, sizeof(*mp));
-	mp->mp_o = *o;
-	v2_path_copy(&mp->mp_o.or_path, &o->or_path);
-	mp->mp_nups = proxy_upstreams(o, mp->mp_ups, PROXY_UPSTREAMS_MAX);
+	mp->mp_cr = *o;
+	v2_path_copy(&mp->mp_cr.cr_path, &o->cr_path);
+	mp->mp_nups = content_upstreams(o, mp->mp_ups, CONTENT_UPSTREAMS_MAX);
 	mp->mp_mode = mode;
 	mp->mp_flight = flight;
 	mp->mp_ticket = ticket;
@@ -221,16 +221,16 @@ manifest_pull_start(struct oci_request *o, const struct index_tag *cached,
  * it and served it stale, and so does the follower.
  */
 static void
-manifest_serve_rejoined(struct oci_request *o, const struct index_tag *cached)
+manifest_serve_rejoined(struct content_request *o, const struct index_tag *cached)
 {
 	if (cached->it_fetched_at >= (int64_t)manifest_rejoin_since)
-		metrics_cache(o->or_path.registry, "manifest",
+		metrics_cache(o->cr_path.registry, "manifest",
 		    METRICS_CACHE_HIT);
 	else {
 		log_warnx("serving stale %s:%s (cached from %s): the pull "
-		    "just made could not revalidate it", o->or_path.name,
-		    o->or_path.reference, cached->it_upstream);
-		metrics_cache(o->or_path.registry, "manifest",
+		    "just made could not revalidate it", o->cr_path.name,
+		    o->cr_path.reference, cached->it_upstream);
+		metrics_cache(o->cr_path.registry, "manifest",
 		    METRICS_CACHE_STALE);
 	}
 	manifest_serve_digest(o, &cached->it_digest);
@@ -242,20 +242,20 @@ manifest_serve_rejoined(struct oci_request *o, const struct index_tag *cached)
  * take. Takes flight (the claim's key).
  */
 static void
-manifest_wait_start(struct oci_request *o, char *flight)
+manifest_wait_start(struct content_request *o, char *flight)
 {
-	struct http_context	*ctx = http_context(o->or_req);
-	struct config_upstream	*ups[PROXY_UPSTREAMS_MAX];
+	struct http_context	*ctx = http_context(o->cr_req);
+	struct config_upstream	*ups[CONTENT_UPSTREAMS_MAX];
 	struct manifest_wait	*mw;
 	size_t			 i, n;
 	time_t			 budget = MANIFEST_WAIT_SLACK;
 
-	n = proxy_upstreams(o, ups, PROXY_UPSTREAMS_MAX);
+	n = content_upstreams(o, ups, CONTENT_UPSTREAMS_MAX);
 	for (i = 0; i < n; i++)
 		budget += 2 * (time_t)ups[i]->up_timeout;
 	mw = xcalloc(1, sizeof(*mw));
-	mw->mw_o = *o;
-	v2_path_copy(&mw->mw_o.or_path, &o->or_path);
+	mw->mw_cr = *o;
+	v2_path_copy(&mw->mw_cr.cr_path, &o->cr_path);
 	mw->mw_flight = flight;
 	mw->mw_since = time(NULL);
 	mw->mw_deadline = mw->mw_since + budget;
@@ -299,10 +299,10 @@ manifest_wait_cb(evutil_socket_t fd, short events, void *arg)
 		    "the upstreams without it", __func__, mw->mw_flight);
 	manifest_rejoin = late ? REJOIN_LATE : REJOIN_LED;
 	manifest_rejoin_since = mw->mw_since;
-	oci_manifest_get(&mw->mw_o);
+	content_manifest_get(&mw->mw_cr);
 	manifest_rejoin = REJOIN_NONE;
 	event_free(mw->mw_timer);
-	v2_path_clear(&mw->mw_o.or_path);
+	v2_path_clear(&mw->mw_cr.cr_path);
 	free(mw->mw_flight);
 	free(mw);
 }
@@ -311,17 +311,17 @@ manifest_wait_cb(evutil_socket_t fd, short events, void *arg)
 static void
 manifest_pull_next(struct manifest_pull *mp)
 {
-	struct http_context	*ctx = http_context(mp->mp_o.or_req);
+	struct http_context	*ctx = http_context(mp->mp_cr.cr_req);
 	const char		*headers[] = { PROXY_MANIFEST_ACCEPT };
 	char			*path;
 	struct upstream_call	*call;
 
-	xasprintf(&path, "manifests/%s", mp->mp_o.or_path.reference);
+	xasprintf(&path, "manifests/%s", mp->mp_cr.cr_path.reference);
 	while (mp->mp_next < mp->mp_nups) {
 		mp->mp_up = mp->mp_ups[mp->mp_next++];
 		evbuffer_drain(mp->mp_body, evbuffer_get_length(mp->mp_body));
-		call = proxy_call(ctx->ctx_fetcher, mp->mp_up,
-		    mp->mp_o.or_path.image, mp->mp_mode == PULL_FETCH ?
+		call = content_call(ctx->ctx_fetcher, mp->mp_up,
+		    mp->mp_cr.cr_path.image, mp->mp_mode == PULL_FETCH ?
 		    FETCH_GET : FETCH_HEAD, path, headers, 1,
 		    &manifest_pull_cbs, mp, &mp->mp_outcome);
 		if (call != NULL) {
@@ -368,7 +368,7 @@ manifest_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 
 	status = result == UPSTREAM_OK ? upstream_call_status(call) : 0;
 	if (status != 200) {
-		proxy_outcome_note(&mp->mp_outcome, mp->mp_up, result, status,
+		content_outcome_note(&mp->mp_outcome, mp->mp_up, result, status,
 		    errmsg);
 		manifest_pull_next(mp);
 		return;
@@ -383,7 +383,7 @@ manifest_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 			if (manifest_pull_renew(mp) == 0)
 				manifest_pull_moved(mp);
 			else {
-				metrics_cache(mp->mp_o.or_path.registry,
+				metrics_cache(mp->mp_cr.cr_path.registry,
 				    "manifest", METRICS_CACHE_HIT);
 				manifest_pull_serve(mp,
 				    &mp->mp_cached.it_digest);
@@ -411,24 +411,24 @@ static void
 manifest_pull_exhausted(struct manifest_pull *mp)
 {
 	struct config_upstream	*up;
-	struct oci_request	*o = &mp->mp_o;
+	struct content_request	*o = &mp->mp_cr;
 	char			*key;
 	int			 ttl = -1;
 	size_t			 i;
 
 	if (mp->mp_have_cached) {
 		log_warnx("serving stale %s:%s (cached from %s): %s",
-		    o->or_path.name, o->or_path.reference,
+		    o->cr_path.name, o->cr_path.reference,
 		    mp->mp_cached.it_upstream,
 		    mp->mp_outcome.po_errors != NULL ?
 		    mp->mp_outcome.po_errors : "every upstream says 404");
-		metrics_cache(o->or_path.registry, "manifest",
+		metrics_cache(o->cr_path.registry, "manifest",
 		    METRICS_CACHE_STALE);
 		manifest_pull_serve(mp, &mp->mp_cached.it_digest);
 		manifest_pull_free(mp);
 		return;
 	}
-	if (proxy_outcome_all_missing(&mp->mp_outcome) &&
+	if (content_outcome_all_missing(&mp->mp_outcome) &&
 	    mp->mp_mode == PULL_FETCH) {
 		for (i = 0; i < mp->mp_nups; i++) {
 			up = mp->mp_ups[i];
@@ -436,14 +436,14 @@ manifest_pull_exhausted(struct manifest_pull *mp)
 				ttl = up->up_negative_ttl;
 		}
 		if (ttl > 0) {
-			key = proxy_negative_key(o->or_path.name,
-			    o->or_path.reference);
+			key = content_negative_key(o->cr_path.name,
+			    o->cr_path.reference);
 			upstream_negative_put(key, time(NULL) + ttl);
 			free(key);
 		}
 	}
-	proxy_outcome_reply(&mp->mp_outcome, o->or_req, "MANIFEST_UNKNOWN",
-	    o->or_path.reference);
+	content_outcome_reply(&mp->mp_outcome, o->cr_handler, o->cr_req,
+	    "MANIFEST_UNKNOWN", o->cr_path.reference);
 	manifest_pull_free(mp);
 }
 
@@ -454,9 +454,9 @@ manifest_pull_free(struct manifest_pull *mp)
 		upstream_flight_release(mp->mp_flight, mp->mp_ticket);
 		free(mp->mp_flight);
 	}
-	v2_path_clear(&mp->mp_o.or_path);
+	v2_path_clear(&mp->mp_cr.cr_path);
 	evbuffer_free(mp->mp_body);
-	proxy_outcome_clear(&mp->mp_outcome);
+	content_outcome_clear(&mp->mp_outcome);
 	free(mp);
 }
 
@@ -464,7 +464,7 @@ manifest_pull_free(struct manifest_pull *mp)
 static void
 manifest_pull_head_reply(struct manifest_pull *mp, struct upstream_call *call)
 {
-	struct req	*r = mp->mp_o.or_req;
+	struct req	*r = mp->mp_cr.cr_req;
 	struct digest	 d;
 	const char	*value, *type;
 	char		 dstr[DIGEST_STRING_MAX], len[32], etag[DIGEST_STRING_MAX + 2];
@@ -476,15 +476,15 @@ manifest_pull_head_reply(struct manifest_pull *mp, struct upstream_call *call)
 	if (type == NULL || !manifest_media_type_known(type) ||
 	    value == NULL || digest_parse(value, &d, NULL) == -1 ||
 	    length < 0) {
-		http_reply_oci_error(r, 503, "UNAVAILABLE",
+		content_fail(mp->mp_cr.cr_handler, r, 503, "UNAVAILABLE",
 		    "no upstream could provide it",
 		    "the upstream's answer to HEAD lacks the manifest's "
 		    "type, digest or length");
 		return;
 	}
-	if (mp->mp_o.or_path.ref_is_digest &&
-	    !digest_equal(&d, &mp->mp_o.or_path.digest)) {
-		http_reply_oci_error(r, 503, "UNAVAILABLE",
+	if (mp->mp_cr.cr_path.ref_is_digest &&
+	    !digest_equal(&d, &mp->mp_cr.cr_path.digest)) {
+		content_fail(mp->mp_cr.cr_handler, r, 503, "UNAVAILABLE",
 		    "no upstream could provide it",
 		    "the upstream names another digest");
 		return;
@@ -519,18 +519,18 @@ manifest_pull_same(struct manifest_pull *mp, struct upstream_call *call)
 static int
 manifest_pull_renew(struct manifest_pull *mp)
 {
-	struct index	*ix = http_context(mp->mp_o.or_req)->ctx_index;
+	struct index	*ix = http_context(mp->mp_cr.cr_req)->ctx_index;
 	struct index_tag tag = mp->mp_cached;
 	int		 rv;
 
 	tag.it_fetched_at = (int64_t)time(NULL);
 	(void)snprintf(tag.it_upstream, sizeof(tag.it_upstream), "%s",
 	    mp->mp_up->up_key);
-	rv = index_tag_put_if(ix, mp->mp_o.or_path.name,
-	    mp->mp_o.or_path.reference, &tag, &mp->mp_cached);
+	rv = index_tag_put_if(ix, mp->mp_cr.cr_path.name,
+	    mp->mp_cr.cr_path.reference, &tag, &mp->mp_cached);
 	if (rv == -1)
 		log_warnx("%s: %s:%s: cannot renew the tag", __func__,
-		    mp->mp_o.or_path.name, mp->mp_o.or_path.reference);
+		    mp->mp_cr.cr_path.name, mp->mp_cr.cr_path.reference);
 	return (rv == 0 ? 0 : 1);
 }
 
@@ -544,18 +544,18 @@ static int
 manifest_pull_record(struct manifest_pull *mp, const struct digest *d,
     const struct manifest_info *mi, size_t len)
 {
-	struct oci_request	*o = &mp->mp_o, by_digest;
-	struct index		*ix = http_context(o->or_req)->ctx_index;
+	struct content_request	*o = &mp->mp_cr, by_digest;
+	struct index		*ix = http_context(o->cr_req)->ctx_index;
 	struct index_tag	 tag;
 	int			 rv;
 
-	if (o->or_path.ref_is_digest)
-		return (oci_manifest_record(o, d, mi, len,
+	if (o->cr_path.ref_is_digest)
+		return (content_manifest_record(o, d, mi, len,
 		    mp->mp_up->up_key) == 0 ? 1 : -1);
 	by_digest = *o;		/* shares the path's strings */
-	by_digest.or_path.ref_is_digest = 1;
-	by_digest.or_path.digest = *d;
-	if (oci_manifest_record(&by_digest, d, mi, len,
+	by_digest.cr_path.ref_is_digest = 1;
+	by_digest.cr_path.digest = *d;
+	if (content_manifest_record(&by_digest, d, mi, len,
 	    mp->mp_up->up_key) == -1)
 		return (-1);
 	memset(&tag, 0, sizeof(tag));
@@ -565,10 +565,10 @@ manifest_pull_record(struct manifest_pull *mp, const struct digest *d,
 	tag.it_fetched_at = (int64_t)time(NULL);
 	(void)snprintf(tag.it_upstream, sizeof(tag.it_upstream), "%s",
 	    mp->mp_up->up_key);
-	rv = index_tag_put_if(ix, o->or_path.name, o->or_path.reference, &tag,
+	rv = index_tag_put_if(ix, o->cr_path.name, o->cr_path.reference, &tag,
 	    mp->mp_have_cached ? &mp->mp_cached : NULL);
 	if (rv == -1)
-		http_reply_oci_error(o->or_req, 500, "UNKNOWN",
+		content_fail(o->cr_handler, o->cr_req, 500, "UNKNOWN",
 		    "internal error", "cannot record the tag");
 	return (rv);
 }
@@ -582,11 +582,11 @@ static void
 manifest_pull_moved(struct manifest_pull *mp)
 {
 	log_info("%s:%s changed while %s was asked; serving it as it is now",
-	    mp->mp_o.or_path.name, mp->mp_o.or_path.reference,
+	    mp->mp_cr.cr_path.name, mp->mp_cr.cr_path.reference,
 	    mp->mp_up->up_key);
 	manifest_rejoin = REJOIN_LED;
 	manifest_rejoin_since = time(NULL);
-	oci_manifest_get(&mp->mp_o);
+	content_manifest_get(&mp->mp_cr);
 	manifest_rejoin = REJOIN_NONE;
 }
 
@@ -598,7 +598,7 @@ manifest_pull_moved(struct manifest_pull *mp)
 static int
 manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 {
-	struct oci_request	*o = &mp->mp_o;
+	struct content_request	*o = &mp->mp_cr;
 	struct manifest_info	 mi;
 	struct digest		 d, named;
 	const unsigned char	*data;
@@ -610,8 +610,8 @@ manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 	len = evbuffer_get_length(mp->mp_body);
 	if ((data = evbuffer_pullup(mp->mp_body, -1)) == NULL)
 		data = (const unsigned char *)"";
-	if (o->or_path.ref_is_digest) {
-		named = o->or_path.digest;
+	if (o->cr_path.ref_is_digest) {
+		named = o->cr_path.digest;
 		has_named = 1;
 	} else if ((value = upstream_call_header(call,
 	    "Docker-Content-Digest")) != NULL &&
@@ -619,7 +619,7 @@ manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 		has_named = 1;
 	digest_buffer(has_named ? named.alg : DIGEST_SHA256, data, len, &d);
 	if (has_named && !digest_equal(&d, &named)) {
-		proxy_outcome_fail(&mp->mp_outcome, mp->mp_up,
+		content_outcome_fail(&mp->mp_outcome, mp->mp_up,
 		    "the manifest's digest does not match", "digest");
 		return (-1);
 	}
@@ -627,17 +627,17 @@ manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 	if (manifest_parse(data, len, upstream_call_header(call,
 	    "Content-Type"), &mi, &cause) == -1) {
 		xasprintf(&why, "unusable manifest: %s", cause);
-		proxy_outcome_fail(&mp->mp_outcome, mp->mp_up, why, "protocol");
+		content_outcome_fail(&mp->mp_outcome, mp->mp_up, why, "protocol");
 		free(why);
 		free(cause);
 		return (-1);
 	}
-	if (oci_manifest_store(o, data, len, &d) == 0 &&
+	if (content_manifest_store(o, data, len, &d) == 0 &&
 	    (recorded = manifest_pull_record(mp, &d, &mi, len)) == 1) {
-		metrics_cache(o->or_path.registry, "manifest",
+		metrics_cache(o->cr_path.registry, "manifest",
 		    METRICS_CACHE_MISS);
-		log_debug("cached %s:%s from %s", o->or_path.name,
-		    o->or_path.reference, mp->mp_up->up_key);
+		log_debug("cached %s:%s from %s", o->cr_path.name,
+		    o->cr_path.reference, mp->mp_up->up_key);
 		manifest_pull_serve(mp, &d);
 	} else if (recorded == 0)
 		manifest_pull_moved(mp);
@@ -648,21 +648,21 @@ manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 static void
 manifest_pull_serve(struct manifest_pull *mp, const struct digest *d)
 {
-	manifest_serve_digest(&mp->mp_o, d);
+	manifest_serve_digest(&mp->mp_cr, d);
 }
 
 /* Serve the stored manifest d, looked up again in the index. */
 static void
-manifest_serve_digest(struct oci_request *o, const struct digest *d)
+manifest_serve_digest(struct content_request *o, const struct digest *d)
 {
-	struct index		*ix = http_context(o->or_req)->ctx_index;
+	struct index		*ix = http_context(o->cr_req)->ctx_index;
 	struct index_manifest	 im;
 
 	if (index_manifest_get(ix, d, &im) != 1) {
-		http_reply_oci_error(o->or_req, 500, "UNKNOWN",
+		content_fail(o->cr_handler, o->cr_req, 500, "UNKNOWN",
 		    "internal error", "the manifest record is missing");
 		return;
 	}
-	oci_manifest_serve(o, d, &im);
+	o->cr_handler->ch_manifest(o, d, &im);
 	index_manifest_clear(&im);
 }

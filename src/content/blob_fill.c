@@ -1,6 +1,10 @@
 /*
- * proxy_blob.c: blobs pulled through upstreams, one fill per digest and
- * repository in each process.
+ * blob_fill.c: blobs pulled through upstreams, one fill per digest and
+ * repository in each process. The entry point, content_fill_start
+ * (content.h), takes a digest to verify, the sources to ask in order
+ * (an upstream, the repository there and the path below it) and a
+ * client to stream to, through its handler's callbacks: nothing here
+ * knows which API the client speaks.
  *
  * The first request in a process for a blob not linked in its repository
  * creates a fill; later requests for the same digest in the same
@@ -72,9 +76,9 @@
 #include "store/index.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "oci/oci.h"
+#include "content/content.h"
 #include "lib/offload.h"
-#include "content/proxy.h"
+#include "content/upstreams.h"
 #include "upstream/upstream.h"
 #include "lib/xmalloc.h"
 
@@ -126,6 +130,7 @@ static const char *const fill_names[FILL_NSTATES] = {
 struct blob_waiter {
 	TAILQ_ENTRY(blob_waiter) wt_entry;
 	struct req		*wt_req;
+	const struct content_handler *wt_handler;
 	int			 wt_whole;	/* no Range: may follow */
 	struct blobstore	*wt_blobs;
 };
@@ -138,9 +143,13 @@ struct blob_fill {
 	struct digest		 bf_digest;
 	char			*bf_repo;	/* linked on success */
 	char			*bf_registry;	/* for metrics */
-	char			*bf_image;	/* name below the registry */
-	struct config_upstream	*bf_ups[PROXY_UPSTREAMS_MAX];
-	size_t			 bf_nups;
+	const char		*bf_not_found;	/* the code when all say 404 */
+	struct blob_source {
+		struct config_upstream	*bs_up;
+		char			*bs_repo;
+		char			*bs_path;
+	}			 bf_srcs[CONTENT_UPSTREAMS_MAX];
+	size_t			 bf_nsrcs;
 	size_t			 bf_next;
 	struct config_upstream	*bf_up;		/* being asked */
 	struct upstream_call	*bf_call;
@@ -153,7 +162,7 @@ struct blob_fill {
 	struct blob_flush	*bf_flush;	/* being written back */
 	struct blob_commit	*bf_commit;	/* being committed */
 	struct blob_waiters	 bf_waiters;
-	struct proxy_outcome	 bf_outcome;
+	struct content_outcome	 bf_outcome;
 };
 TAILQ_HEAD(blob_fills, blob_fill);
 
@@ -174,7 +183,7 @@ static struct blob_fills blob_fills = TAILQ_HEAD_INITIALIZER(blob_fills);
 static size_t		 blob_nfills;
 
 static struct blob_fill *blob_fill_find(const struct digest *, const char *);
-static struct blob_fill *blob_fill_create(struct oci_request *);
+static struct blob_fill *blob_fill_create(const struct content_fill *);
 static void	blob_fill_move(struct blob_fill *, enum fill_state);
 static int	blob_fill_ended(const struct blob_fill *);
 static void	blob_fill_claim(struct blob_fill *);
@@ -204,7 +213,8 @@ static void	blob_fill_poll(struct blob_fill *);
 static void	blob_fill_stream(struct blob_fill *);
 static void	blob_fill_end(struct blob_fill *, enum fill_state);
 static void	blob_fill_free(struct blob_fill *);
-static void	blob_waiter_add(struct blob_fill *, struct oci_request *);
+static void	blob_waiter_add(struct blob_fill *, struct req *,
+		    const struct content_handler *);
 static int	blob_waiter_follow(struct blob_fill *, struct blob_waiter *);
 static void	blob_waiter_followed_cb(int, void *);
 static void	blob_waiter_free(struct blob_waiter *);
@@ -216,38 +226,38 @@ static const struct upstream_callbacks blob_fill_cbs = {
 };
 
 size_t
-proxy_blob_fills(void)
+content_fills(void)
 {
 	return (blob_nfills);
 }
 
 void
-proxy_blob_pull(struct oci_request *o)
+content_fill_start(const struct content_fill *f)
 {
-	struct http_context	*ctx = http_context(o->or_req);
+	struct http_context	*ctx = http_context(f->cf_req);
 	struct blob_fill	*bf;
 	int			 stored;
 
-	if (http_method(o->or_req) == EVHTTP_REQ_HEAD) {
-		bf = blob_fill_create(o);
+	if (http_method(f->cf_req) == EVHTTP_REQ_HEAD) {
+		bf = blob_fill_create(f);
 		/* The HEAD's request rides along as the fill's only waiter. */
-		blob_waiter_add(bf, o);
+		blob_waiter_add(bf, f->cf_req, f->cf_handler);
 		blob_fill_move(bf, FILL_HEAD);
 		return;
 	}
-	if ((bf = blob_fill_find(&o->or_path.digest, o->or_path.name)) != NULL) {
-		metrics_singleflight_wait(o->or_path.registry);
-		blob_waiter_add(bf, o);
+	if ((bf = blob_fill_find(&f->cf_digest, f->cf_repo)) != NULL) {
+		metrics_singleflight_wait(f->cf_registry);
+		blob_waiter_add(bf, f->cf_req, f->cf_handler);
 		return;
 	}
-	if ((stored = blobstore_stat(ctx->ctx_blobs, &o->or_path.digest,
+	if ((stored = blobstore_stat(ctx->ctx_blobs, &f->cf_digest,
 	    NULL)) == -1) {
-		http_reply_oci_error(o->or_req, 500, "UNKNOWN",
+		content_fail(f->cf_handler, f->cf_req, 500, "UNKNOWN",
 		    "internal error", "cannot read the blob store");
 		return;
 	}
-	bf = blob_fill_create(o);
-	blob_waiter_add(bf, o);
+	bf = blob_fill_create(f);
+	blob_waiter_add(bf, f->cf_req, f->cf_handler);
 	/* Stored, and so not linked here: stored for another repository. */
 	if (stored)
 		blob_fill_move(bf, FILL_VERIFY);
@@ -269,18 +279,24 @@ blob_fill_find(const struct digest *d, const char *repo)
 }
 
 static struct blob_fill *
-blob_fill_create(struct oci_request *o)
+blob_fill_create(const struct content_fill *f)
 {
 	struct blob_fill	*bf;
+	size_t			 i;
 
 	bf = xcalloc(1, sizeof(*bf));
-	bf->bf_ctx = http_context(o->or_req);
+	bf->bf_ctx = http_context(f->cf_req);
 	bf->bf_state = FILL_START;
-	bf->bf_digest = o->or_path.digest;
-	bf->bf_repo = xstrdup(o->or_path.name);
-	bf->bf_registry = xstrdup(o->or_path.registry);
-	bf->bf_image = xstrdup(o->or_path.image);
-	bf->bf_nups = proxy_upstreams(o, bf->bf_ups, PROXY_UPSTREAMS_MAX);
+	bf->bf_digest = f->cf_digest;
+	bf->bf_repo = xstrdup(f->cf_repo);
+	bf->bf_registry = xstrdup(f->cf_registry);
+	bf->bf_not_found = f->cf_not_found;
+	for (i = 0; i < f->cf_nsources && i < CONTENT_UPSTREAMS_MAX; i++) {
+		bf->bf_srcs[i].bs_up = f->cf_sources[i].cs_upstream;
+		bf->bf_srcs[i].bs_repo = xstrdup(f->cf_sources[i].cs_repo);
+		bf->bf_srcs[i].bs_path = xstrdup(f->cf_sources[i].cs_path);
+	}
+	bf->bf_nsrcs = i;
 	bf->bf_size = -1;
 	bf->bf_part_fd = -1;
 	TAILQ_INIT(&bf->bf_waiters);
@@ -406,18 +422,10 @@ blob_fill_owner(struct blob_fill *bf, const char *owner)
 static int
 blob_fill_public(struct blob_fill *bf, const char *repo)
 {
-	char	*registry;
-	size_t	 len;
-	int	 public;
-
 	if (bf->bf_ctx->ctx_access == NULL)
 		return (1);
-	len = strcspn(repo, "/");
-	registry = xstrndup(repo, len);
-	public = (access_policy(bf->bf_ctx->ctx_config, registry, "") &
-	    ACCESS_PULL) != 0;
-	free(registry);
-	return (public);
+	return ((access_policy(bf->bf_ctx->ctx_config, repo, "") &
+	    ACCESS_PULL) != 0);
 }
 
 /*
@@ -473,18 +481,17 @@ blob_fill_reclaim(struct blob_fill *bf)
 static void
 blob_fill_next(struct blob_fill *bf)
 {
-	char			 ds[DIGEST_STRING_MAX], path[DIGEST_STRING_MAX + 8];
+	struct blob_source	*src;
 	enum fetch_method	 method;
 
 	method = bf->bf_state == FILL_ASK || bf->bf_state == FILL_VERIFY ?
 	    FETCH_GET : FETCH_HEAD;
-	digest_format(&bf->bf_digest, ds, sizeof(ds));
-	(void)snprintf(path, sizeof(path), "blobs/%s", ds);
-	while (bf->bf_next < bf->bf_nups) {
-		bf->bf_up = bf->bf_ups[bf->bf_next++];
-		bf->bf_call = proxy_call(bf->bf_ctx->ctx_fetcher, bf->bf_up,
-		    bf->bf_image, method, path, NULL, 0, &blob_fill_cbs, bf,
-		    &bf->bf_outcome);
+	while (bf->bf_next < bf->bf_nsrcs) {
+		src = &bf->bf_srcs[bf->bf_next++];
+		bf->bf_up = src->bs_up;
+		bf->bf_call = content_call_repo(bf->bf_ctx->ctx_fetcher,
+		    bf->bf_up, src->bs_repo, method, src->bs_path, NULL, 0,
+		    &blob_fill_cbs, bf, &bf->bf_outcome);
 		if (bf->bf_call != NULL)
 			return;
 	}
@@ -505,7 +512,7 @@ blob_fill_retry(struct blob_fill *bf)
 	bf->bf_size = -1;
 	bf->bf_written = 0;
 	if (bf->bf_state == FILL_STREAM) {
-		if (bf->bf_next >= bf->bf_nups)
+		if (bf->bf_next >= bf->bf_nsrcs)
 			blob_fill_move(bf, FILL_FAILED);
 		else
 			blob_fill_claim(bf);
@@ -519,10 +526,10 @@ blob_fill_fail(struct blob_fill *bf, const char *why, const char *metric)
 {
 	struct config_upstream	*up = bf->bf_up;
 
-	if (up == NULL && bf->bf_nups > 0)
-		up = bf->bf_ups[0];
+	if (up == NULL && bf->bf_nsrcs > 0)
+		up = bf->bf_srcs[0].bs_up;
 	if (up != NULL)
-		proxy_outcome_fail(&bf->bf_outcome, up, why, metric);
+		content_outcome_fail(&bf->bf_outcome, up, why, metric);
 	else
 		bf->bf_outcome.po_failed++;
 }
@@ -599,7 +606,7 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 	    bf->bf_state == FILL_VERIFY)) {
 		/* A 200 body was on its way. */
 		if (result != UPSTREAM_OK) {
-			proxy_outcome_note(&bf->bf_outcome, bf->bf_up, result,
+			content_outcome_note(&bf->bf_outcome, bf->bf_up, result,
 			    status, errmsg);
 			blob_fill_retry(bf);
 		} else
@@ -607,7 +614,7 @@ blob_fill_done_cb(struct upstream_call *call, enum upstream_result result,
 		return;
 	}
 	if (status != 200) {
-		proxy_outcome_note(&bf->bf_outcome, bf->bf_up, result, status,
+		content_outcome_note(&bf->bf_outcome, bf->bf_up, result, status,
 		    errmsg);
 		blob_fill_next(bf);
 		return;
@@ -768,7 +775,7 @@ blob_fill_head_reply(struct blob_fill *bf, struct upstream_call *call)
 	TAILQ_REMOVE(&bf->bf_waiters, w, wt_entry);
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
 	if (length < 0) {
-		http_reply_oci_error(w->wt_req, 503, "UNAVAILABLE",
+		content_fail(w->wt_handler, w->wt_req, 503, "UNAVAILABLE",
 		    "no upstream could provide it",
 		    "the upstream's answer to HEAD lacks the blob's length");
 	} else {
@@ -915,14 +922,15 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 	while ((w = TAILQ_FIRST(&bf->bf_waiters)) != NULL) {
 		TAILQ_REMOVE(&bf->bf_waiters, w, wt_entry);
 		if (ok)
-			oci_blob_send(w->wt_req, &bf->bf_digest);
+			content_blob_send(w->wt_req, w->wt_handler,
+			    &bf->bf_digest);
 		else if (bf->bf_outcome.po_errors == NULL &&
 		    bf->bf_outcome.po_missing == 0)
-			http_reply_oci_error(w->wt_req, 500, "UNKNOWN",
+			content_fail(w->wt_handler, w->wt_req, 500, "UNKNOWN",
 			    "internal error", ds);
 		else
-			proxy_outcome_reply(&bf->bf_outcome, w->wt_req,
-			    "BLOB_UNKNOWN", ds);
+			content_outcome_reply(&bf->bf_outcome, w->wt_handler,
+			    w->wt_req, bf->bf_not_found, ds);
 		blob_waiter_free(w);
 	}
 	if (bf->bf_call != NULL) {
@@ -940,26 +948,33 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 static void
 blob_fill_free(struct blob_fill *bf)
 {
+	size_t	 i;
+
 	TAILQ_REMOVE(&blob_fills, bf, bf_entry);
 	blob_nfills--;
 	event_free(bf->bf_timer);
-	proxy_outcome_clear(&bf->bf_outcome);
+	content_outcome_clear(&bf->bf_outcome);
 	free(bf->bf_repo);
 	free(bf->bf_registry);
-	free(bf->bf_image);
+	for (i = 0; i < bf->bf_nsrcs; i++) {
+		free(bf->bf_srcs[i].bs_repo);
+		free(bf->bf_srcs[i].bs_path);
+	}
 	free(bf);
 }
 
 /* A request joins a fill: it follows at once when it can, else waits. */
 static void
-blob_waiter_add(struct blob_fill *bf, struct oci_request *o)
+blob_waiter_add(struct blob_fill *bf, struct req *r,
+    const struct content_handler *h)
 {
-	struct http_context	*ctx = http_context(o->or_req);
+	struct http_context	*ctx = http_context(r);
 	struct blob_waiter	*w;
 
 	w = xcalloc(1, sizeof(*w));
-	w->wt_req = o->or_req;
-	w->wt_whole = http_header_get(o->or_req, "Range") == NULL;
+	w->wt_req = r;
+	w->wt_handler = h;
+	w->wt_whole = http_header_get(r, "Range") == NULL;
 	w->wt_blobs = ctx->ctx_blobs;
 	if ((bf->bf_state == FILL_STREAM || bf->bf_state == FILL_FOLLOW) &&
 	    bf->bf_size >= 0 && w->wt_whole && blob_waiter_follow(bf, w) == 0)

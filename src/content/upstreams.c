@@ -1,5 +1,5 @@
 /*
- * proxy.c: which upstreams a pull goes through, and what to tell the
+ * upstreams.c: which upstreams a pull goes through, and what to tell the
  * client when none of them had what it asked for.
  */
 #include <stdio.h>
@@ -11,31 +11,31 @@
 #include "http/http.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "oci/oci.h"
-#include "content/proxy.h"
+#include "content/content.h"
+#include "content/upstreams.h"
 #include "upstream/upstream.h"
 #include "upstream/upstream_state.h"
 #include "lib/xmalloc.h"
 
-static void	proxy_outcome_add(struct proxy_outcome *, const char *,
+static void	content_outcome_add(struct content_outcome *, const char *,
 		    const char *);
-static const char *proxy_result_metric(enum upstream_result, long);
+static const char *content_result_metric(enum upstream_result, long);
 
 size_t
-proxy_upstreams(struct oci_request *o, struct config_upstream **out,
+content_upstreams(struct content_request *cr, struct config_upstream **out,
     size_t max)
 {
-	struct config		*cf = http_context(o->or_req)->ctx_config;
-	struct config_registry	*reg = o->or_registry;
+	struct config		*cf = http_context(cr->cr_req)->ctx_config;
+	struct config_registry	*reg = cr->cr_registry;
 	struct config_upstream	*up;
 	size_t			 i, n = 0;
 
-	if (o->or_path.image == NULL || max == 0)
+	if (cr->cr_path.image == NULL || max == 0)
 		return (0);
-	if (o->or_upstream != NULL) {
-		if (o->or_upstream->up_type != REPO_DOCKER)
+	if (cr->cr_upstream != NULL) {
+		if (cr->cr_upstream->up_type != REPO_DOCKER)
 			return (0);
-		out[0] = o->or_upstream;
+		out[0] = cr->cr_upstream;
 		return (1);
 	}
 	if (reg == NULL)
@@ -50,7 +50,7 @@ proxy_upstreams(struct oci_request *o, struct config_upstream **out,
 
 /* Append "key: why" to the outcome's message. */
 static void
-proxy_outcome_add(struct proxy_outcome *po, const char *key, const char *why)
+content_outcome_add(struct content_outcome *po, const char *key, const char *why)
 {
 	char	*joined;
 
@@ -64,7 +64,7 @@ proxy_outcome_add(struct proxy_outcome *po, const char *key, const char *why)
 
 /* The metrics reason of a failed upstream call. */
 static const char *
-proxy_result_metric(enum upstream_result result, long status)
+content_result_metric(enum upstream_result result, long status)
 {
 	switch (result) {
 	case UPSTREAM_OK:
@@ -85,7 +85,7 @@ proxy_result_metric(enum upstream_result result, long status)
 }
 
 void
-proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
+content_outcome_note(struct content_outcome *po, struct config_upstream *up,
     enum upstream_result result, long status, const char *errmsg)
 {
 	const char	*metric;
@@ -96,7 +96,7 @@ proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
 		po->po_missing++;
 		return;
 	}
-	if ((metric = proxy_result_metric(result, status)) != NULL)
+	if ((metric = content_result_metric(result, status)) != NULL)
 		metrics_upstream_error(up->up_key, metric);
 	if (result == UPSTREAM_ESKIPPED && errmsg != NULL &&
 	    strstr(errmsg, "Retry-After") != NULL)
@@ -113,7 +113,7 @@ proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
 	}
 	/* An ECR token failure is logged once where it happened. */
 	if (result == UPSTREAM_ETOKEN && errmsg != NULL) {
-		proxy_outcome_add(po, up->up_key, errmsg);
+		content_outcome_add(po, up->up_key, errmsg);
 		return;
 	}
 	/*
@@ -146,36 +146,37 @@ proxy_outcome_note(struct proxy_outcome *po, struct config_upstream *up,
 		(void)snprintf(why, sizeof(why), "not supported yet");
 		break;
 	}
-	proxy_outcome_add(po, up->up_key, why);
+	content_outcome_add(po, up->up_key, why);
 	log_info("upstream %s: %s", up->up_key, errmsg != NULL ? errmsg : why);
 }
 
 void
-proxy_outcome_fail(struct proxy_outcome *po, struct config_upstream *up,
+content_outcome_fail(struct content_outcome *po, struct config_upstream *up,
     const char *reason, const char *metric_reason)
 {
 	metrics_upstream_error(up->up_key, metric_reason);
 	po->po_failed++;
-	proxy_outcome_add(po, up->up_key, reason);
+	content_outcome_add(po, up->up_key, reason);
 	log_warnx("upstream %s: %s", up->up_key, reason);
 }
 
 void
-proxy_outcome_clear(struct proxy_outcome *po)
+content_outcome_clear(struct content_outcome *po)
 {
 	free(po->po_errors);
 	memset(po, 0, sizeof(*po));
 }
 
 int
-proxy_outcome_all_missing(const struct proxy_outcome *po)
+content_outcome_all_missing(const struct content_outcome *po)
 {
 	return (po->po_missing > 0 && po->po_limited == 0 &&
 	    po->po_failed == 0);
 }
 
 void
-proxy_outcome_reply(const struct proxy_outcome *po, struct req *r,
+content_outcome_reply(const struct content_outcome *po,
+    const struct content_handler *h, struct req *r,
     const char *not_found_code, const char *what)
 {
 	const char	*message = "manifest unknown to registry";
@@ -187,7 +188,7 @@ proxy_outcome_reply(const struct proxy_outcome *po, struct req *r,
 			message = "blob unknown to registry";
 		else if (strcmp(not_found_code, "NAME_UNKNOWN") == 0)
 			message = "repository name not known to registry";
-		http_reply_oci_error(r, 404, not_found_code, message, what);
+		content_fail(h, r, 404, not_found_code, message, what);
 		return;
 	}
 	xasprintf(&detail, "%s: %s", what, po->po_errors != NULL ?
@@ -197,25 +198,40 @@ proxy_outcome_reply(const struct proxy_outcome *po, struct req *r,
 		    (long long)(po->po_retry_after > now ?
 		    po->po_retry_after - now : 1));
 		http_header_add(r, "Retry-After", retry);
-		http_reply_oci_error(r, 429, "TOOMANYREQUESTS",
+		content_fail(h, r, 429, "TOOMANYREQUESTS",
 		    "too many requests", detail);
 	} else
-		http_reply_oci_error(r, 503, "UNAVAILABLE",
+		content_fail(h, r, 503, "UNAVAILABLE",
 		    "no upstream could provide it", detail);
 	free(detail);
 }
 
 struct upstream_call *
-proxy_call(struct fetcher *f, struct config_upstream *up, const char *image,
+content_call(struct fetcher *f, struct config_upstream *up, const char *image,
     enum fetch_method method, const char *path, const char *const *headers,
     size_t nheaders, const struct upstream_callbacks *cbs, void *arg,
-    struct proxy_outcome *po)
+    struct content_outcome *po)
 {
-	struct upstream_request	 ur;
 	struct upstream_call	*call;
 	char			*remote;
 
 	remote = upstream_remote_repo(up, image);
+	call = content_call_repo(f, up, remote, method, path, headers,
+	    nheaders, cbs, arg, po);
+	free(remote);
+	return (call);
+}
+
+struct upstream_call *
+content_call_repo(struct fetcher *f, struct config_upstream *up,
+    const char *remote, enum fetch_method method, const char *path,
+    const char *const *headers, size_t nheaders,
+    const struct upstream_callbacks *cbs, void *arg,
+    struct content_outcome *po)
+{
+	struct upstream_request	 ur;
+	struct upstream_call	*call;
+
 	memset(&ur, 0, sizeof(ur));
 	ur.ur_upstream = up;
 	ur.ur_method = method;
@@ -224,15 +240,28 @@ proxy_call(struct fetcher *f, struct config_upstream *up, const char *image,
 	ur.ur_headers = headers;
 	ur.ur_nheaders = nheaders;
 	call = upstream_call_start(f, &ur, cbs, arg);
-	free(remote);
 	if (call == NULL)
-		proxy_outcome_fail(po, up, "cannot start the request",
+		content_outcome_fail(po, up, "cannot start the request",
 		    "protocol");
 	return (call);
 }
 
+void
+content_error(struct content_request *cr, const char *code,
+    const char *detail)
+{
+	cr->cr_handler->ch_error(cr->cr_req, 0, code, NULL, detail);
+}
+
+void
+content_fail(const struct content_handler *h, struct req *r, int status,
+    const char *code, const char *message, const char *detail)
+{
+	h->ch_error(r, status, code, message, detail);
+}
+
 char *
-proxy_negative_key(const char *repo, const char *reference)
+content_negative_key(const char *repo, const char *reference)
 {
 	char	*key;
 

@@ -1,5 +1,5 @@
 /*
- * proxy_tags.c: tags/list of a repository that pulls through upstreams:
+ * tags_pull.c: tags/list of a repository that pulls through upstreams:
  * the sorted union of its own tags and the lists of every upstream that
  * answers, asked in order. An upstream's list is kept in this process
  * for the upstream's tag_ttl, so listing often does not ask it each time.
@@ -28,8 +28,8 @@
 #include "store/index.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "oci/oci.h"
-#include "content/proxy.h"
+#include "content/content.h"
+#include "content/upstreams.h"
 #include "lib/ref.h"
 #include "upstream/upstream.h"
 #include "lib/xmalloc.h"
@@ -54,10 +54,10 @@ static struct tags_cache tags_cache = TAILQ_HEAD_INITIALIZER(tags_cache);
 static size_t		 tags_ncached;
 
 struct tags_pull {
-	struct oci_request	 tp_o;		/* path copied, request live */
-	struct oci_page		 tp_page;
-	char			*tp_last;	/* tp_page.pg_last points here */
-	struct config_upstream	*tp_ups[PROXY_UPSTREAMS_MAX];
+	struct content_request	 tp_cr;		/* path copied, request live */
+	size_t			 tp_n;		/* tags asked for at most */
+	char			*tp_last;	/* after this one, or NULL */
+	struct config_upstream	*tp_ups[CONTENT_UPSTREAMS_MAX];
 	size_t			 tp_nups;
 	size_t			 tp_next;
 	struct config_upstream	*tp_up;
@@ -72,7 +72,7 @@ struct tags_pull {
 	char			**tp_tags;	/* the union */
 	size_t			 tp_count;
 	int			 tp_known;	/* local or upstream has it */
-	struct proxy_outcome	 tp_outcome;
+	struct content_outcome	 tp_outcome;
 };
 
 static void	tags_pull_upstream(struct tags_pull *);
@@ -99,39 +99,33 @@ static const struct upstream_callbacks tags_pull_cbs = {
 };
 
 void
-proxy_tags_list(struct oci_request *o)
+content_tags_pull(struct content_request *o, size_t n, const char *last)
 {
-	struct index		*ix = http_context(o->or_req)->ctx_index;
+	struct index		*ix = http_context(o->cr_req)->ctx_index;
 	struct tags_pull	*tp;
 	char			**local = NULL;
 	size_t			  nlocal = 0;
 	int			  known;
 
-	if ((known = oci_tags_known(o)) == -1 ||
-	    index_tag_list(ix, o->or_path.name, NULL, 0, &local,
+	if ((known = content_repo_known(ix, o->cr_path.name)) == -1 ||
+	    index_tag_list(ix, o->cr_path.name, NULL, 0, &local,
 	    &nlocal) == -1) {
-		http_reply_oci_error(o->or_req, 500, "UNKNOWN",
+		content_fail(o->cr_handler, o->cr_req, 500, "UNKNOWN",
 		    "internal error", NULL);
 		return;
 	}
 	tp = xcalloc(1, sizeof(*tp));
-	tp->tp_o = *o;
-	v2_path_copy(&tp->tp_o.or_path, &o->or_path);
-	if (oci_page_parse(o, 0, &tp->tp_page) == -1) {
-		index_strings_free(local, nlocal);
-		tags_pull_free(tp);
-		return;
-	}
-	if (tp->tp_page.pg_last != NULL) {
-		tp->tp_last = xstrdup(tp->tp_page.pg_last);
-		tp->tp_page.pg_last = tp->tp_last;
-	}
+	tp->tp_cr = *o;
+	v2_path_copy(&tp->tp_cr.cr_path, &o->cr_path);
+	tp->tp_n = n;
+	if (last != NULL)
+		tp->tp_last = xstrdup(last);
 	tp->tp_known = known;	/* a tag makes it known too */
 	tags_add(&tp->tp_tags, &tp->tp_count, local, nlocal);
 	index_strings_free(local, nlocal);
 	if ((tp->tp_body = evbuffer_new()) == NULL)
 		fatalx("%s: evbuffer_new", __func__);
-	tp->tp_nups = proxy_upstreams(o, tp->tp_ups, PROXY_UPSTREAMS_MAX);
+	tp->tp_nups = content_upstreams(o, tp->tp_ups, CONTENT_UPSTREAMS_MAX);
 	tags_pull_upstream(tp);
 }
 
@@ -146,7 +140,7 @@ tags_pull_upstream(struct tags_pull *tp)
 		tp->tp_up = tp->tp_ups[tp->tp_next++];
 		free(tp->tp_remote);
 		tp->tp_remote = upstream_remote_repo(tp->tp_up,
-		    tp->tp_o.or_path.image);
+		    tp->tp_cr.cr_path.image);
 		xasprintf(&key, "%s %s", tp->tp_up->up_key, tp->tp_remote);
 		tc = tags_cache_find(key);
 		free(key);
@@ -155,7 +149,7 @@ tags_pull_upstream(struct tags_pull *tp)
 			tags_add(&tp->tp_tags, &tp->tp_count, tc->tc_tags,
 			    tc->tc_count);
 			tp->tp_known = 1;
-			metrics_cache(tp->tp_o.or_path.registry, "tags",
+			metrics_cache(tp->tp_cr.cr_path.registry, "tags",
 			    METRICS_CACHE_HIT);
 			continue;
 		}
@@ -171,7 +165,7 @@ tags_pull_upstream(struct tags_pull *tp)
 static void
 tags_pull_page(struct tags_pull *tp, const char *path)
 {
-	struct http_context	*ctx = http_context(tp->tp_o.or_req);
+	struct http_context	*ctx = http_context(tp->tp_cr.cr_req);
 	char			*first = NULL;
 
 	if (path == NULL)
@@ -181,7 +175,7 @@ tags_pull_page(struct tags_pull *tp, const char *path)
 	tp->tp_paths = xreallocarray(tp->tp_paths, tp->tp_npaths + 1,
 	    sizeof(*tp->tp_paths));
 	tp->tp_paths[tp->tp_npaths++] = xstrdup(path != NULL ? path : first);
-	if (proxy_call(ctx->ctx_fetcher, tp->tp_up, tp->tp_o.or_path.image,
+	if (content_call(ctx->ctx_fetcher, tp->tp_up, tp->tp_cr.cr_path.image,
 	    FETCH_GET, path != NULL ? path : first, NULL, 0, &tags_pull_cbs,
 	    tp, &tp->tp_outcome) == NULL) {
 		index_strings_free(tp->tp_got, tp->tp_ngot);
@@ -219,7 +213,7 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 
 	status = result == UPSTREAM_OK ? upstream_call_status(call) : 0;
 	if (status != 200) {
-		proxy_outcome_note(&tp->tp_outcome, tp->tp_up, result, status,
+		content_outcome_note(&tp->tp_outcome, tp->tp_up, result, status,
 		    errmsg);
 		index_strings_free(tp->tp_got, tp->tp_ngot);
 		tp->tp_got = NULL;
@@ -229,7 +223,7 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 	}
 	if (tags_pull_parse(tp, &bad) == -1) {
 		xasprintf(&why, "bad tag list: %s", bad);
-		proxy_outcome_fail(&tp->tp_outcome, tp->tp_up, why,
+		content_outcome_fail(&tp->tp_outcome, tp->tp_up, why,
 		    "protocol");
 		free(why);
 		index_strings_free(tp->tp_got, tp->tp_ngot);
@@ -262,7 +256,7 @@ tags_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 	tp->tp_got = NULL;
 	tp->tp_ngot = 0;
 	tp->tp_known = 1;
-	metrics_cache(tp->tp_o.or_path.registry, "tags", METRICS_CACHE_MISS);
+	metrics_cache(tp->tp_cr.cr_path.registry, "tags", METRICS_CACHE_MISS);
 	tags_pull_upstream(tp);
 }
 
@@ -366,14 +360,14 @@ static void
 tags_pull_finish(struct tags_pull *tp)
 {
 	if (!tp->tp_known) {
-		proxy_outcome_reply(&tp->tp_outcome, tp->tp_o.or_req,
-		    "NAME_UNKNOWN", tp->tp_o.or_path.name);
+		content_outcome_reply(&tp->tp_outcome, tp->tp_cr.cr_handler,
+		    tp->tp_cr.cr_req, "NAME_UNKNOWN", tp->tp_cr.cr_path.name);
 	} else {
 		if (tp->tp_outcome.po_errors != NULL)
 			log_info("tags of %s without some upstreams: %s",
-			    tp->tp_o.or_path.name, tp->tp_outcome.po_errors);
-		oci_tags_reply(&tp->tp_o, &tp->tp_page, tp->tp_tags,
-		    tp->tp_count);
+			    tp->tp_cr.cr_path.name, tp->tp_outcome.po_errors);
+		tp->tp_cr.cr_handler->ch_tags(&tp->tp_cr, tp->tp_n,
+		    tp->tp_last, tp->tp_tags, tp->tp_count);
 	}
 	tags_pull_free(tp);
 }
@@ -381,12 +375,12 @@ tags_pull_finish(struct tags_pull *tp)
 static void
 tags_pull_free(struct tags_pull *tp)
 {
-	v2_path_clear(&tp->tp_o.or_path);
+	v2_path_clear(&tp->tp_cr.cr_path);
 	if (tp->tp_body != NULL)
 		evbuffer_free(tp->tp_body);
 	index_strings_free(tp->tp_got, tp->tp_ngot);
 	index_strings_free(tp->tp_tags, tp->tp_count);
-	proxy_outcome_clear(&tp->tp_outcome);
+	content_outcome_clear(&tp->tp_outcome);
 	free(tp->tp_remote);
 	free(tp->tp_last);
 	tags_pull_paths_clear(tp);
