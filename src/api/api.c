@@ -1081,22 +1081,10 @@ api_next(struct req *r, json_t *root, const char *path, const char *last,
 static void
 api_reply(struct req *r, json_t *root)
 {
-	struct evbuffer	*body;
-	char		*text;
-
-	if (root == NULL || (text = json_dumps(root, JSON_COMPACT)) == NULL)
-		fatalx("%s: json encoding", __func__);
-	if ((body = evbuffer_new()) == NULL)
-		fatalx("%s: evbuffer_new", __func__);
-	evbuffer_add(body, text, strlen(text));
-	evbuffer_add(body, "\n", 1);
 	/* Answers depend on who asks and change all the time. */
 	http_header_add(r, "Cache-Control", "no-store");
 	http_header_add(r, "X-Content-Type-Options", "nosniff");
-	http_reply(r, 200, "application/json", body);
-	evbuffer_free(body);
-	free(text);
-	json_decref(root);
+	http_reply_json(r, 200, "application/json", root);
 }
 
 static void

@@ -929,12 +929,29 @@ http_reply_json_text(struct req *r, int status, const char *json)
 }
 
 void
+http_reply_json(struct req *r, int status, const char *content_type,
+    json_t *root)
+{
+	struct evbuffer	*body;
+	char		*text;
+
+	if (root == NULL || (text = json_dumps(root, JSON_COMPACT)) == NULL)
+		fatalx("%s: json encoding", __func__);
+	json_decref(root);
+	if ((body = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evbuffer_add(body, text, strlen(text));
+	evbuffer_add(body, "\n", 1);
+	free(text);
+	http_reply(r, status, content_type, body);
+	evbuffer_free(body);
+}
+
+void
 http_reply_oci_error(struct req *r, int status, const char *code,
     const char *message, const char *detail)
 {
 	json_t		*err, *root;
-	char		*text;
-	struct evbuffer	*body;
 
 	err = json_pack("{s:s, s:s}", "code", code, "message", message);
 	if (err == NULL)
@@ -942,16 +959,7 @@ http_reply_oci_error(struct req *r, int status, const char *code,
 	json_object_set_new(err, "detail", detail != NULL ?
 	    json_string(detail) : json_null());
 	root = json_pack("{s:[o]}", "errors", err);
-	if (root == NULL || (text = json_dumps(root, JSON_COMPACT)) == NULL)
-		fatalx("%s: json encoding", __func__);
-	if ((body = evbuffer_new()) == NULL)
-		fatalx("%s: evbuffer_new", __func__);
-	evbuffer_add(body, text, strlen(text));
-	evbuffer_add(body, "\n", 1);
-	http_reply(r, status, "application/json", body);
-	evbuffer_free(body);
-	free(text);
-	json_decref(root);
+	http_reply_json(r, status, "application/json", root);
 }
 
 void

@@ -121,6 +121,13 @@ void	http_reply_stream_start(struct req *, int status,
 void	http_reply_stream_end(struct req *, int status, off_t bytes, int ok);
 void	http_reply_text(struct req *, int status, const char *text);
 void	http_reply_json_text(struct req *, int status, const char *json);
+/*
+ * Answer status with root encoded as compact JSON and a newline; root is
+ * released.
+ */
+struct json_t;
+void	http_reply_json(struct req *, int status, const char *content_type,
+	    struct json_t *root);
 /* The OCI error JSON: {"errors":[{"code","message","detail"}]}. */
 void	http_reply_oci_error(struct req *, int status, const char *code,
 	    const char *message, const char *detail);

@@ -152,19 +152,7 @@ oci_strings_json(char **v, size_t count)
 static void
 oci_reply_json(struct req *r, const char *content_type, json_t *root)
 {
-	struct evbuffer	*body;
-	char		*text;
-
-	if (root == NULL || (text = json_dumps(root, JSON_COMPACT)) == NULL)
-		fatalx("%s: json encoding", __func__);
-	if ((body = evbuffer_new()) == NULL)
-		fatalx("%s: evbuffer_new", __func__);
-	evbuffer_add(body, text, strlen(text));
-	evbuffer_add(body, "\n", 1);
-	http_reply(r, 200, content_type, body);
-	evbuffer_free(body);
-	free(text);
-	json_decref(root);
+	http_reply_json(r, 200, content_type, root);
 }
 
 void
