@@ -75,6 +75,7 @@ static int	helm_decode(const void *, size_t, struct index_helm_chart *);
 static int	helm_key_split(const void *, size_t, size_t,
 		    struct index_helm_chart *);
 static int	helm_gen_bump(DB *, DB_TXN *, struct helm_op *);
+static int	helm_gen_read(DB *, DB_TXN *, struct helm_op *, u_int32_t);
 static int	helm_get_txn(DB *, DB_TXN *, void *);
 static int	helm_put_txn(DB *, DB_TXN *, void *);
 static int	helm_del_txn(DB *, DB_TXN *, void *);
@@ -313,24 +314,37 @@ helm_gen_bump(DB *db, DB_TXN *txn, struct helm_op *op)
 	DBT		 key, data;
 	int		 ret;
 
+	if ((ret = helm_gen_read(db, txn, op, DB_RMW)) != 0)
+		return (ret);
+	op->op_genval++;
+	helm_enc64(buf, op->op_genval);
+	helm_dbt(&key, op->op_gen.k_buf, op->op_gen.k_len);
+	helm_dbt(&data, buf, sizeof(buf));
+	return (db->put(db, txn, &key, &data, 0));
+}
+
+/* Read the registry's generation into op_genval (0 when none yet). */
+static int
+helm_gen_read(DB *db, DB_TXN *txn, struct helm_op *op, u_int32_t flags)
+{
+	unsigned char	 buf[8];
+	DBT		 key, data;
+	int		 ret;
+
 	helm_dbt(&key, op->op_gen.k_buf, op->op_gen.k_len);
 	memset(&data, 0, sizeof(data));
 	data.data = buf;
 	data.ulen = sizeof(buf);
 	data.flags = DB_DBT_USERMEM;
-	ret = db->get(db, txn, &key, &data, DB_RMW);
+	ret = db->get(db, txn, &key, &data, flags);
+	op->op_genval = 0;
 	if (ret == DB_NOTFOUND)
-		op->op_genval = 0;
-	else if (ret != 0)
-		return (ret);
-	else if (data.size != sizeof(buf))
+		return (0);
+	if (ret == 0 && data.size != sizeof(buf))
 		return (EINVAL);
-	else
+	if (ret == 0)
 		op->op_genval = helm_dec64(buf);
-	op->op_genval++;
-	helm_enc64(buf, op->op_genval);
-	helm_dbt(&data, buf, sizeof(buf));
-	return (db->put(db, txn, &key, &data, 0));
+	return (ret);
 }
 
 /* Read the row at op_key into op_out (when not NULL): op_result 1/0. */
@@ -564,25 +578,7 @@ index_helm_list(struct index *ix, const char *registry, const char *name,
 static int
 helm_gen_txn(DB *db, DB_TXN *txn, void *arg)
 {
-	struct helm_op	*op = arg;
-	unsigned char	 buf[8];
-	DBT		 key, data;
-	int		 ret;
-
-	helm_dbt(&key, op->op_gen.k_buf, op->op_gen.k_len);
-	memset(&data, 0, sizeof(data));
-	data.data = buf;
-	data.ulen = sizeof(buf);
-	data.flags = DB_DBT_USERMEM;
-	ret = db->get(db, txn, &key, &data, 0);
-	op->op_genval = 0;
-	if (ret == DB_NOTFOUND)
-		return (0);
-	if (ret == 0 && data.size != sizeof(buf))
-		return (EINVAL);
-	if (ret == 0)
-		op->op_genval = helm_dec64(buf);
-	return (ret);
+	return (helm_gen_read(db, txn, arg, 0));
 }
 
 int
