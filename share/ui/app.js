@@ -309,7 +309,13 @@ async function listCharts(name, box, search) {
     search.classList.add('hidden');
     return;
   }
-  const charts = j.charts || [];
+  // The API lists one entry a version; the page shows one row a chart.
+  const byName = new Map();
+  for (const c of j.charts || []) {
+    if (!byName.has(c.name)) byName.set(c.name, { name: c.name, versions: [], description: c.description });
+    byName.get(c.name).versions.push(c.version);
+  }
+  const charts = [...byName.values()];
   const tbody = el('tbody', {});
   const draw = () => {
     const q = search.value.trim().toLowerCase();

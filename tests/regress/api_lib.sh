@@ -8,7 +8,8 @@
 #
 # Sets: reg (host:port), base (http://reg), port, conf, ALICE, BOB,
 # SECRETS (every configured secret, one per line in $T_DIR/secrets),
-# d_web1, d_multi, d_ref, d_multi_amd64, d_multi_arm64.
+# d_web1, d_multi, d_ref, d_multi_amd64, d_multi_arm64, d_chart (the hex
+# SHA-256 of okchart 0.1.0 in the helm registry "charts").
 
 MKIMAGE="$DEPOT_SRCDIR/tests/tools/mkimage.py"
 
@@ -113,6 +114,12 @@ mdigest() {
 	    -H 'Accept: application/vnd.oci.image.index.v1+json' \
 	    "$base/v2/$1/manifests/$2" | sha256sum | cut -d' ' -f1)"
 }
+# A chart in the helm registry (okchart 0.1.0), uploaded as alice.
+python3 "$DEPOT_SRCDIR/tests/tools/helm_index.py" badchart ok "$T_DIR/okchart-0.1.0.tgz" ||
+	bail "helm_index.py failed"
+curl -sf -o /dev/null -u "$ALICE" --data-binary @"$T_DIR/okchart-0.1.0.tgz" \
+    "$base/helm/charts/api/charts" || bail "chart upload failed"
+d_chart=$(sha256sum "$T_DIR/okchart-0.1.0.tgz" | cut -d' ' -f1)
 d_web1=$(mdigest apps/web 1.0)
 d_multi=$(mdigest pub/multi 1)
 d_multi_amd64=$(curl -sf -u "$ALICE" -H 'Accept: application/vnd.oci.image.index.v1+json' \

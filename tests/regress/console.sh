@@ -148,7 +148,7 @@ fi
 
 # --- 2..5: every page at once
 pages landing / registry /r/pub multi /r/pub/repo/multi web /r/pub/repo/web \
-    upstream /u/charts-up ${nbase:+proxied "$nbase/ui/#/r/pub"}
+    upstream /u/charts-up charts /r/charts ${nbase:+proxied "$nbase/ui/#/r/pub"}
 
 # --- 2: the registries
 dom landing 'data-ready="yes"' "2: the landing page rendered"
@@ -161,6 +161,11 @@ nodom landing 'data-registry="apps"' "2: not alice's registry (anonymous)"
 nodom landing 'team images' "2: nor its description"
 dom landing 'Anonymous' "2: it says nobody is signed in"
 check "2: a screenshot of the landing page" test -s "$SHOTS/console-landing.png"
+
+# --- 3: a helm registry: its charts and helm's set-up lines
+dom charts 'data-chart="okchart"' "3: the helm registry's page lists okchart"
+dom charts '0.1.0' "3: ... with its version"
+dom charts "helm repo add" "3: ... and the helm set-up lines"
 
 # --- 3: a registry
 dom registry 'data-repository="pub/multi"' "3: pub's page lists pub/multi"
