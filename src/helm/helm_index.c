@@ -42,6 +42,16 @@
 #define HELM_MEMBER_MAGIC	"DHM1"
 #define HELM_RECORD_MAX		(16 * 1024 * 1024)
 #define HELM_ENTRY_DEPTH_MAX	64
+#define HELM_SCALAR_MAX		(1024 * 1024)
+
+/* The shape a known index entry field must have. */
+enum helm_shape {
+	SHAPE_ANY,
+	SHAPE_SCALAR,		/* a string, a number or a bool */
+	SHAPE_SCALARS,		/* a list of scalars */
+	SHAPE_MAPS,		/* a list of mappings */
+	SHAPE_FLAT_MAPS		/* a list of mappings of scalars */
+};
 #define HELM_RENDER_NAME	"current"
 
 struct helm_buf {
@@ -95,8 +105,10 @@ static int	parse_skip(struct helm_parse *, yaml_event_t *);
 static int	parse_entries(struct helm_parse *);
 static int	parse_versions(struct helm_parse *, const char *);
 static int	parse_entry(struct helm_parse *, const char *);
+static enum helm_shape field_shape(const char *);
+static int	tag_ok(const yaml_char_t *);
 static int	parse_copy(struct helm_parse *, yaml_emitter_t *,
-		    yaml_event_t *, char **);
+		    yaml_event_t *, char **, enum helm_shape, int *);
 static int	render_write(int, struct helm_reader *, size_t,
 		    struct digester *, char **);
 static int	render_gzip(const char *, const char *, char **);
@@ -536,6 +548,14 @@ helm_version_safe(const char *v)
 	    "0123456789.+_-") == n && v[0] != '.');
 }
 
+/* Whether d is a sha256 digest: 64 lower-case hex digits. */
+int
+helm_digest_ok(const char *d)
+{
+	return (d != NULL && strlen(d) == 64 &&
+	    strspn(d, "0123456789abcdef") == 64);
+}
+
 /* The next parser event. 0, or -1 with pa_cause. */
 static int
 parse_next(struct helm_parse *pa, yaml_event_t *ev)
@@ -768,26 +788,70 @@ parse_versions(struct helm_parse *pa, const char *name)
 	}
 }
 
+/* The shape Helm gives the index entry field key. */
+static enum helm_shape
+field_shape(const char *key)
+{
+	static const char *const scalars[] = { "name", "version",
+	    "description", "appVersion", "kubeVersion", "home", "icon",
+	    "type", "apiVersion", "deprecated", "digest", "created",
+	    "engine", "tillerVersion", "condition", "tags" };
+	static const char *const lists[] = { "keywords", "sources", "urls" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
+		if (strcmp(key, scalars[i]) == 0)
+			return (SHAPE_SCALAR);
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (strcmp(key, lists[i]) == 0)
+			return (SHAPE_SCALARS);
+	if (strcmp(key, "maintainers") == 0)
+		return (SHAPE_FLAT_MAPS);
+	if (strcmp(key, "dependencies") == 0)
+		return (SHAPE_MAPS);
+	return (SHAPE_ANY);
+}
+
+/* A node tag Helm reads: none, or one of the YAML core schema. */
+static int
+tag_ok(const yaml_char_t *tag)
+{
+	return (tag == NULL || strncmp((const char *)tag,
+	    "tag:yaml.org,2002:", 18) == 0);
+}
+
 /*
  * Copy the node ev starts (consumed) to the emitter; anchors dropped,
  * aliases become null. The first scalar goes to *first when not NULL.
+ * A node deeper than HELM_ENTRY_DEPTH_MAX, a scalar longer than
+ * HELM_SCALAR_MAX or holding a NUL, a foreign tag or a node not of
+ * shape sets *bad, and the rest of the node is only read.
  */
 static int
 parse_copy(struct helm_parse *pa, yaml_emitter_t *em, yaml_event_t *ev,
-    char **first)
+    char **first, enum helm_shape shape, int *bad)
 {
-	int	 depth = 0;
+	int	 depth = 0, wrong = 0;
 
 	for (;;) {
 		switch (ev->type) {
 		case YAML_MAPPING_START_EVENT:
 			free(ev->data.mapping_start.anchor);
 			ev->data.mapping_start.anchor = NULL;
+			wrong = !tag_ok(ev->data.mapping_start.tag) ||
+			    (shape != SHAPE_ANY && (depth == 0 ||
+			    (depth == 1 && shape == SHAPE_SCALARS) ||
+			    (depth == 2 && shape == SHAPE_FLAT_MAPS)));
 			depth++;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 			free(ev->data.sequence_start.anchor);
 			ev->data.sequence_start.anchor = NULL;
+			wrong = !tag_ok(ev->data.sequence_start.tag) ||
+			    (shape == SHAPE_SCALAR && depth == 0) ||
+			    (shape != SHAPE_ANY && shape != SHAPE_SCALAR &&
+			    (depth == 1 || (depth == 2 &&
+			    shape == SHAPE_FLAT_MAPS)));
 			depth++;
 			break;
 		case YAML_MAPPING_END_EVENT:
@@ -797,6 +861,14 @@ parse_copy(struct helm_parse *pa, yaml_emitter_t *em, yaml_event_t *ev,
 		case YAML_SCALAR_EVENT:
 			free(ev->data.scalar.anchor);
 			ev->data.scalar.anchor = NULL;
+			wrong = !tag_ok(ev->data.scalar.tag) ||
+			    ev->data.scalar.length > HELM_SCALAR_MAX ||
+			    memchr(ev->data.scalar.value, '\0',
+			    ev->data.scalar.length) != NULL ||
+			    (depth == 0 && shape != SHAPE_ANY &&
+			    shape != SHAPE_SCALAR) ||
+			    (depth == 1 && (shape == SHAPE_MAPS ||
+			    shape == SHAPE_FLAT_MAPS));
 			if (first != NULL && *first == NULL)
 				*first = xstrdup(ev_scalar(ev));
 			break;
@@ -810,6 +882,11 @@ parse_copy(struct helm_parse *pa, yaml_emitter_t *em, yaml_event_t *ev,
 			yaml_event_delete(ev);
 			xasprintf(&pa->pa_cause, "index.yaml: unexpected event");
 			return (-1);
+		}
+		if (wrong || depth > HELM_ENTRY_DEPTH_MAX) {
+			*bad = 1;
+			em = NULL;
+			wrong = 0;
 		}
 		if (em != NULL) {
 			if (!yaml_emitter_emit(em, ev)) {
@@ -837,8 +914,10 @@ parse_entry(struct helm_parse *pa, const char *name)
 	struct helm_record	 r;
 	struct helm_slot	*sl;
 	char			*version = NULL, *digest = NULL, *url = NULL;
+	char			*ename = NULL;
 	char			*key, *file, *link, **capture;
-	int			 ret = -1, emitting = 1;
+	enum helm_shape		 shape;
+	int			 ret = -1, emitting = 1, bad = 0;
 
 	memset(&yaml, 0, sizeof(yaml));
 	memset(&rec, 0, sizeof(rec));
@@ -868,13 +947,15 @@ parse_entry(struct helm_parse *pa, const char *name)
 			continue;
 		}
 		key = xstrdup(ev_scalar(&ev));
+		shape = field_shape(key);
 		capture = strcmp(key, "version") == 0 ? &version :
-		    strcmp(key, "digest") == 0 ? &digest : NULL;
+		    strcmp(key, "digest") == 0 ? &digest :
+		    strcmp(key, "name") == 0 ? &ename : NULL;
 		if (strcmp(key, "urls") == 0) {
 			free(key);
 			yaml_event_delete(&ev);
-			if (parse_next(pa, &ev) == -1 ||
-			    parse_copy(pa, NULL, &ev, &url) == -1)
+			if (parse_next(pa, &ev) == -1 || parse_copy(pa, NULL,
+			    &ev, &url, shape, &bad) == -1)
 				goto fail;
 			continue;
 		}
@@ -882,12 +963,19 @@ parse_entry(struct helm_parse *pa, const char *name)
 		if (emitting && !yaml_emitter_emit(&em, &ev))
 			emitting = 0;
 		if (parse_next(pa, &ev) == -1 || parse_copy(pa,
-		    emitting ? &em : NULL, &ev, capture) == -1)
+		    emitting ? &em : NULL, &ev, capture, shape, &bad) == -1)
 			goto fail;
+		if (bad)
+			emitting = 0;
 	}
 	yaml_event_delete(&ev);
+	/*
+	 * Only an entry whose sha256 digest depot can check is offered:
+	 * without one the fill would relay whatever its URL answers.
+	 */
 	if (version == NULL || !helm_version_safe(version) || url == NULL ||
-	    !emitting) {
+	    !emitting || bad || ename == NULL || strcmp(ename, name) != 0 ||
+	    !helm_digest_ok(digest)) {
 		pa->pa_skipped++;
 		ret = 0;
 		goto fail;
@@ -951,6 +1039,7 @@ fail:
 	free(r.hr_url);
 	free(version);
 	free(digest);
+	free(ename);
 	free(url);
 	free(yaml.b_data);
 	free(rec.b_data);

@@ -91,5 +91,7 @@ int	helm_render_open(const char *dir, int gz, char *name, size_t namelen,
 int	helm_url_resolve(const char *base, const char *ref, char **out);
 /* 1 when version is safe in a file name and a URL: [A-Za-z0-9.+_-]+. */
 int	helm_version_safe(const char *version);
+/* 1 when digest is a sha256 digest in hex (64 lower-case digits). */
+int	helm_digest_ok(const char *digest);
 
 #endif /* DEPOT_HELM_INDEX_H */

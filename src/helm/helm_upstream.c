@@ -40,6 +40,7 @@
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "upstream/fetch.h"
+#include "upstream/upstream_state.h"
 #include "helm/helm_index.h"
 #include "helm/helm_int.h"
 #include "http/http.h"
@@ -82,6 +83,7 @@ struct helm_refresh {
 	struct helm_waiters		 rf_waiters;
 	/* the parse job */
 	int				 rf_ret;
+	char				 rf_cause[256];	/* why refused */
 	size_t				 rf_entries;
 	struct helm_render_spec		*rf_renders;
 	size_t				 rf_nrenders;
@@ -563,6 +565,10 @@ helm_refresh_done(struct fetch *f, enum fetch_result result,
 		    rf->rf_status == 403 ? "auth" : rf->rf_status >= 500 ?
 		    "status" : "other");
 		metrics_cache(rf->rf_key, "index", METRICS_CACHE_STALE);
+		upstream_state_error(rf->rf_key, result != FETCH_OK ?
+		    (errmsg ? errmsg : fetch_result_str(result)) :
+		    "index.yaml: unexpected status");
+		(void)upstream_state_failure(rf->rf_key, time(NULL));
 		helm_failed(rf->rf_key, 1);
 		(void)helm_state_write(rf, 1);
 		helm_refresh_finish(rf);
@@ -617,12 +623,15 @@ helm_refresh_work(void *arg)
 	    &skipped, &cause) == -1) {
 		log_warnx("helm upstream %s: index.yaml refused: %s",
 		    rf->rf_key, cause);
+		(void)snprintf(rf->rf_cause, sizeof(rf->rf_cause),
+		    "index.yaml refused: %s", cause);
 		free(cause);
 		return;
 	}
 	if (skipped > 0)
 		log_info("helm upstream %s: %zu index entries left out "
-		    "(bad name, version or URL)", rf->rf_key, skipped);
+		    "(bad name, version, digest, URL or field types)",
+		    rf->rf_key, skipped);
 	rf->rf_ret = 0;
 	for (i = 0; i < rf->rf_nrenders; i++) {
 		for (j = 0; j < rf->rf_renders[i].rs_n; j++)
@@ -646,7 +655,11 @@ helm_refresh_parsed(void *arg)
 		log_info("helm upstream %s: index.yaml updated, %zu entries",
 		    rf->rf_key, rf->rf_entries);
 		(void)helm_state_write(rf, 0);
+		upstream_state_success(rf->rf_key);
 	} else {
+		upstream_state_error(rf->rf_key, rf->rf_cause[0] != '\0' ?
+		    rf->rf_cause : "index.yaml refused");
+		(void)upstream_state_failure(rf->rf_key, time(NULL));
 		metrics_upstream_error(rf->rf_key, "protocol");
 		metrics_cache(rf->rf_key, "index", METRICS_CACHE_STALE);
 		helm_failed(rf->rf_key, 1);
@@ -723,6 +736,17 @@ helm_upstream_chart(struct helm_request *h,
 		return;
 	}
 	up = ups[h->h_member];
+	if (!helm_digest_ok(h->h_rec.hr_digest)) {
+		/* unverifiable: its URL could point anywhere */
+		log_warnx("helm upstream %s: chart %s: upstream index gives "
+		    "no digest for this chart", up->up_key, h->h_rec.hr_name);
+		helm_reply_error(h->h_req, 502, "upstream index gives no "
+		    "digest for this chart");
+		h->h_found = -1;		/* answered */
+		again(h);
+		free(w);
+		return;
+	}
 	LIST_FOREACH(fl, &helm_fills, fl_entry)
 		if (strcmp(fl->fl_url, h->h_rec.hr_url) == 0) {
 			metrics_singleflight_wait(h->h_name);

@@ -398,29 +398,38 @@ START_TEST(test_member_apply)
 }
 END_TEST
 
+#define DG0	"    digest: "\
+    "0000000000000000000000000000000000000000000000000000000000000000\n"
+#define DG1	"    digest: "\
+    "1111111111111111111111111111111111111111111111111111111111111111\n"
+
 static const char *upstream_index =
     "apiVersion: v1\n"
     "entries:\n"
     "  zeta:\n"
     "  - name: zeta\n"
     "    version: 1.0.0\n"
-    "    digest: 0123\n"
+    DG0
     "    urls: [ \"https://cdn.example.net/releases/zeta-1.0.0.tgz\" ]\n"
     "  alpha:\n"
     "  - apiVersion: v2\n"
     "    name: alpha\n"
     "    version: 1.0.0\n"
+    DG1
     "    appVersion: 1.0\n"
     "    description: |\n      two\n      lines\n"
     "    urls:\n    - alpha-1.0.0.tgz\n"
     "  - name: alpha\n"
     "    version: 2.0.0\n"
+    DG1
     "    urls:\n    - charts/alpha-2.0.0.tgz\n"
     "  - name: alpha\n"
     "    version: 3.0.0\n"
+    DG1
     "    urls:\n    - /root/alpha-3.0.0.tgz\n"
     "  - name: alpha\n"
     "    version: 4.0.0\n"
+    DG1
     "    urls:\n    - http://up.example:8080/other/alpha-4.0.0.tgz\n"
     "  - name: alpha\n"
     "    version: ../../etc\n"
@@ -451,7 +460,7 @@ START_TEST(test_index_parse)
 	ck_assert_uint_eq(skipped, 2);
 	ck_assert_int_eq(helm_member_find(out, "alpha-1.0.0.tgz", &r), 1);
 	ck_assert_str_eq(r.hr_url, "http://up.example:8080/sub/alpha-1.0.0.tgz");
-	ck_assert_str_eq(r.hr_digest, "");
+	ck_assert_int_eq(helm_digest_ok(r.hr_digest), 1);
 	helm_record_clear(&r);
 	ck_assert_int_eq(helm_member_find(out, "alpha-2.0.0.tgz", &r), 1);
 	ck_assert_str_eq(r.hr_url,
@@ -467,7 +476,7 @@ START_TEST(test_index_parse)
 	ck_assert_int_eq(helm_member_find(out, "zeta-1.0.0.tgz", &r), 1);
 	ck_assert_str_eq(r.hr_url,
 	    "https://cdn.example.net/releases/zeta-1.0.0.tgz");
-	ck_assert_str_eq(r.hr_digest, "0123");
+	ck_assert_int_eq(strspn(r.hr_digest, "0"), 64);
 	helm_record_clear(&r);
 	ck_assert_int_eq(helm_member_find(out, "alpha-9.0.0.tgz", &r), 0);
 	/* rendered: URLs point back at depot, relative to the index */
@@ -497,6 +506,74 @@ START_TEST(test_index_parse)
 	free(cause);
 	ck_assert_int_eq(helm_member_find(out, "zeta-1.0.0.tgz", &r), 1);
 	helm_record_clear(&r);
+}
+END_TEST
+
+/* Upstream entries Helm could not read, or depot could not check. */
+START_TEST(test_index_parse_hostile)
+{
+	static const char *bad[] = {
+		"  - name: h\n    version: 1.0.0\n"
+		"    urls: [ \"http://127.0.0.1:1/creds\" ]\n",
+		"  - name: h\n    version: 1.0.1\n    digest: 0123\n"
+		"    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.2\n" DG1
+		"    description: [ a, b ]\n    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.3\n" DG1
+		"    appVersion: { x: 1 }\n    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.4\n" DG1
+		"    description: !!python/object/apply:os.system [ id ]\n"
+		"    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.5\n" DG1
+		"    keywords: x\n    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.6\n" DG1
+		"    maintainers: 5\n    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.7\n" DG1
+		"    maintainers: [ { name: [ a ] } ]\n    urls: [ h.tgz ]\n",
+		"  - name: other\n    version: 1.0.8\n" DG1
+		"    urls: [ h.tgz ]\n",
+		"  - version: 1.0.9\n" DG1 "    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.10\n" DG1
+		"    description: \"a\\0b\"\n    urls: [ h.tgz ]\n",
+		"  - name: h\n    version: 1.0.11\n" DG1
+		"    urls: [ [ h.tgz ] ]\n",
+	};
+	struct helm_record	 r;
+	char			 in[512], out[512], *cause = NULL;
+	size_t			 entries, skipped, i;
+	FILE			*f;
+
+	snprintf(in, sizeof(in), "%s/index.yaml", test_dir);
+	snprintf(out, sizeof(out), "%s/up.member", test_dir);
+	f = fopen(in, "w");
+	fputs("apiVersion: v1\nentries:\n  h:\n", f);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		fputs(bad[i], f);
+	fputs("  - name: h\n    version: 2.0.0\n" DG1
+	    "    description: \"", f);
+	for (i = 0; i < 1000; i++)
+		fputc('[', f);
+	fputs("\"\n    keywords: [ a ]\n    maintainers: [ { name: a } ]\n"
+	    "    dependencies: [ { name: d, tags: [ t ] } ]\n"
+	    "    deprecated: false\n    urls: [ h.tgz ]\n", f);
+	/* nesting deeper than an entry may be */
+	fputs("  - name: h\n    version: 3.0.0\n" DG1 "    x: ", f);
+	for (i = 0; i < 100000; i++)
+		fputc('[', f);
+	for (i = 0; i < 100000; i++)
+		fputc(']', f);
+	fputs("\n    urls: [ h.tgz ]\n  \"bad name\":\n  - name: bad name\n"
+	    "    version: 1.0.0\n" DG1 "    urls: [ h.tgz ]\n", f);
+	fclose(f);
+	ck_assert_msg(helm_index_parse(in, "http://up.example/index.yaml", out,
+	    &entries, &skipped, &cause) == 0, "%s", cause);
+	ck_assert_uint_eq(entries, 1);
+	ck_assert_uint_eq(skipped, sizeof(bad) / sizeof(bad[0]) + 2);
+	ck_assert_int_eq(helm_member_find(out, "h-2.0.0.tgz", &r), 1);
+	helm_record_clear(&r);
+	ck_assert_int_eq(helm_member_find(out, "h-1.0.0.tgz", &r), 0);
+	ck_assert_int_eq(helm_digest_ok("0123"), 0);
+	ck_assert_int_eq(helm_digest_ok(NULL), 0);
 }
 END_TEST
 
@@ -629,6 +706,7 @@ helm_chart_suite(void)
 	tcase_add_test(tc, test_render_merge);
 	tcase_add_test(tc, test_member_apply);
 	tcase_add_test(tc, test_index_parse);
+	tcase_add_test(tc, test_index_parse_hostile);
 	tcase_add_test(tc, test_url_resolve);
 	tcase_add_test(tc, test_index_helm);
 	suite_add_tcase(s, tc);
