@@ -59,6 +59,9 @@ static int	helm_buf_write(void *, unsigned char *, size_t);
 static int	helm_emit_scalar(yaml_emitter_t *, const char *, size_t, int);
 static int	helm_emit_json(yaml_emitter_t *, json_t *);
 static int	helm_strptr_cmp(const void *, const void *);
+static int	helm_strings_ok(json_t *, const char *const *);
+static int	helm_list_ok(json_t *);
+static int	helm_meta_types(json_t *, char **);
 
 void
 helm_chart_clear(struct helm_chart *c)
@@ -105,7 +108,7 @@ helm_archive_find(const char *path, char **yaml, size_t *len, char **cause)
 	const char		*name, *slash;
 	char			*top = NULL;
 	size_t			 n, entries = 0;
-	la_int64_t		 size;
+	la_int64_t		 size, unpacked = 0;
 	ssize_t			 got;
 	int			 r, ret = -1;
 
@@ -121,6 +124,15 @@ helm_archive_find(const char *path, char **yaml, size_t *len, char **cause)
 		if (++entries > HELM_ARCHIVE_ENTRIES_MAX) {
 			xasprintf(cause, "chart archive has more than %d files",
 			    HELM_ARCHIVE_ENTRIES_MAX);
+			goto fail;
+		}
+		/* stop before unpacking more than the limit */
+		size = archive_entry_size(e);
+		if (size > 0)
+			unpacked += size;
+		if (size < 0 || unpacked > HELM_CHART_UNPACKED_MAX) {
+			xasprintf(cause, "chart archive is larger than %lld "
+			    "bytes unpacked", (long long)HELM_CHART_UNPACKED_MAX);
 			goto fail;
 		}
 		name = archive_entry_pathname(e);
@@ -239,6 +251,13 @@ helm_yaml_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char **cause)
 		return (NULL);
 	}
 	if (type == YAML_SCALAR_EVENT) {
+		if (memchr(ev->data.scalar.value, '\0',
+		    ev->data.scalar.length) != NULL) {
+			xasprintf(cause, "Chart.yaml: a value holds a NUL "
+			    "byte");
+			yaml_event_delete(ev);
+			return (NULL);
+		}
 		node = helm_yaml_scalar(ev);
 		yaml_event_delete(ev);
 		return (node);
@@ -327,6 +346,108 @@ helm_meta_key(const char *key)
 	return (0);
 }
 
+/* Whether v is null or an object whose fields named in keys are strings. */
+static int
+helm_strings_ok(json_t *v, const char *const *keys)
+{
+	const char	*key;
+	json_t		*f;
+	size_t		 i;
+
+	if (!json_is_object(v))
+		return (0);
+	json_object_foreach(v, key, f)
+		for (i = 0; keys[i] != NULL; i++)
+			if (strcmp(key, keys[i]) == 0 && !json_is_null(f) &&
+			    !json_is_string(f))
+				return (0);
+	return (1);
+}
+
+/* Whether v is a list of strings. */
+static int
+helm_list_ok(json_t *v)
+{
+	json_t	*e;
+	size_t	 i;
+
+	if (!json_is_array(v))
+		return (0);
+	json_array_foreach(v, i, e)
+		if (!json_is_string(e))
+			return (0);
+	return (1);
+}
+
+/*
+ * The fields have the types Helm gives them (or it could not read the
+ * index they go into). 0, or -1 and *cause naming the field.
+ */
+static int
+helm_meta_types(json_t *tree, char **cause)
+{
+	static const char *const strs[] = { "apiVersion", "appVersion",
+	    "condition", "description", "home", "icon", "kubeVersion",
+	    "name", "tags", "type", "version", NULL };
+	static const char *const maint[] = { "name", "email", "url", NULL };
+	static const char *const dep[] = { "name", "version", "repository",
+	    "condition", "alias", NULL };
+	const char	*key, *why = NULL;
+	json_t		*v, *e;
+	size_t		 i;
+
+	json_object_foreach(tree, key, v) {
+		if (json_is_null(v))
+			continue;
+		for (i = 0; strs[i] != NULL; i++)
+			if (strcmp(key, strs[i]) == 0 && !json_is_string(v))
+				why = "a string";
+		if (strcmp(key, "deprecated") == 0 && !json_is_boolean(v))
+			why = "true or false";
+		if ((strcmp(key, "keywords") == 0 ||
+		    strcmp(key, "sources") == 0) && !helm_list_ok(v))
+			why = "a list of strings";
+		if (strcmp(key, "maintainers") == 0) {
+			if (!json_is_array(v))
+				why = "a list of name, email and url mappings";
+			else
+				json_array_foreach(v, i, e)
+					if (!helm_strings_ok(e, maint))
+						why = "a list of name, email "
+						    "and url mappings";
+		}
+		if (strcmp(key, "dependencies") == 0) {
+			if (!json_is_array(v))
+				why = "a list of mappings";
+			else
+				json_array_foreach(v, i, e)
+					if (!helm_strings_ok(e, dep) ||
+					    (json_object_get(e, "tags") !=
+					    NULL && !json_is_null(json_object_get(
+					    e, "tags")) && !helm_list_ok(
+					    json_object_get(e, "tags"))))
+						why = "a list of mappings";
+		}
+		if (strcmp(key, "annotations") == 0) {
+			if (!json_is_object(v))
+				why = "a mapping of strings";
+			else {
+				const char	*k;
+
+				json_object_foreach(v, k, e)
+					if (!json_is_string(e))
+						why = "a mapping of strings";
+			}
+		}
+		if (why != NULL) {
+			xasprintf(cause, "Chart.yaml: field %s must be %s",
+			    key, why);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Helm's checks of the metadata; keep the fields it keeps. */
 static int
 helm_meta_check(json_t *tree, struct helm_chart *c, char **cause)
@@ -360,6 +481,8 @@ helm_meta_check(json_t *tree, struct helm_chart *c, char **cause)
 		    "library");
 		return (-1);
 	}
+	if (helm_meta_types(tree, cause) == -1)
+		return (-1);
 	c->hc_name = xstrdup(name);
 	c->hc_version = xstrdup(version);
 	c->hc_meta = json_object();

@@ -15,6 +15,8 @@
 #define HELM_NAME_MAX		250
 #define HELM_VERSION_MAX	128
 #define HELM_CHART_YAML_MAX	(1024 * 1024)	/* bytes of Chart.yaml */
+/* Bytes of all the files of a chart archive, unpacked. */
+#define HELM_CHART_UNPACKED_MAX	(100LL * 1024 * 1024)
 
 struct helm_chart {
 	char	*hc_name;

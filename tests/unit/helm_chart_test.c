@@ -152,6 +152,26 @@ START_TEST(test_chart_bad_metadata)
 		    "type" },
 		{ "- a\n- b\n", "not a mapping" },
 		{ "apiVersion: [v2\n", "not valid YAML" },
+#define V2	"apiVersion: v2\nname: a\nversion: 1.0.0\n"
+		{ V2 "description: [ a, b ]\n", "field description must be" },
+		{ V2 "appVersion: { x: 1 }\n", "field appVersion must be" },
+		{ V2 "description: !!python/object/apply:os.system [ id ]\n",
+		    "field description must be" },
+		{ V2 "kubeVersion: true\n", "field kubeVersion must be" },
+		{ V2 "deprecated: yes\n", "field deprecated must be" },
+		{ V2 "keywords: x\n", "field keywords must be" },
+		{ V2 "keywords: [ [ x ] ]\n", "field keywords must be" },
+		{ V2 "sources: { a: b }\n", "field sources must be" },
+		{ V2 "maintainers: 5\n", "field maintainers must be" },
+		{ V2 "maintainers: [ x ]\n", "field maintainers must be" },
+		{ V2 "maintainers: [ { name: [ x ] } ]\n",
+		    "field maintainers must be" },
+		{ V2 "dependencies: [ x ]\n", "field dependencies must be" },
+		{ V2 "dependencies: [ { name: a, tags: t } ]\n",
+		    "field dependencies must be" },
+		{ V2 "annotations: [ a ]\n", "field annotations must be" },
+		{ V2 "description: \"a\\0b\"\n", "NUL byte" },
+#undef V2
 		{ "", "not a mapping" },
 	};
 	struct helm_chart	 c;
@@ -204,6 +224,52 @@ START_TEST(test_chart_bad_archive)
 	ck_assert_int_eq(helm_chart_read(tpath("5.tgz"), &c, &cause), -1);
 	ck_assert_ptr_nonnull(cause);
 	free(cause);
+	/* a small .tgz that unpacks to more than the limit */
+	{
+		struct archive		*a = archive_write_new();
+		struct archive_entry	*e;
+		char			*zero = calloc(1, 1024 * 1024);
+		long long		 left = HELM_CHART_UNPACKED_MAX + 1;
+		static const char	*meta = "apiVersion: v2\nname: a\n"
+		    "version: 1.0.0\n";
+
+		ck_assert_ptr_nonnull(zero);
+		archive_write_add_filter_gzip(a);
+		archive_write_set_format_pax_restricted(a);
+		ck_assert_int_eq(archive_write_open_filename(a,
+		    tpath("big.tgz")), ARCHIVE_OK);
+		e = archive_entry_new();
+		archive_entry_set_pathname(e, "a/Chart.yaml");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, strlen(meta));
+		archive_write_header(a, e);
+		archive_write_data(a, meta, strlen(meta));
+		archive_entry_clear(e);
+		archive_entry_set_pathname(e, "a/big");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, left);
+		archive_write_header(a, e);
+		while (left > 0) {
+			size_t	 n = left > 1024 * 1024 ? 1024 * 1024 :
+			    (size_t)left;
+
+			archive_write_data(a, zero, n);
+			left -= (long long)n;
+		}
+		archive_entry_free(e);
+		archive_write_close(a);
+		archive_write_free(a);
+		free(zero);
+		ck_assert_int_eq(stat(tpath("big.tgz"), &st), 0);
+		ck_assert_int_lt(st.st_size, 1024 * 1024);
+		ck_assert_int_eq(helm_chart_read(tpath("big.tgz"), &c,
+		    &cause), -1);
+		ck_assert_msg(strstr(cause, "bytes unpacked") != NULL, "%s",
+		    cause);
+		free(cause);
+	}
 	/* a good archive, truncated */
 	ck_assert_int_eq(read_with(chart_yaml, &c, &cause), 0);
 	helm_chart_clear(&c);
@@ -558,9 +624,9 @@ START_TEST(test_index_parse_hostile)
 	    "    deprecated: false\n    urls: [ h.tgz ]\n", f);
 	/* nesting deeper than an entry may be */
 	fputs("  - name: h\n    version: 3.0.0\n" DG1 "    x: ", f);
-	for (i = 0; i < 100000; i++)
+	for (i = 0; i < 1000; i++)
 		fputc('[', f);
-	for (i = 0; i < 100000; i++)
+	for (i = 0; i < 1000; i++)
 		fputc(']', f);
 	fputs("\n    urls: [ h.tgz ]\n  \"bad name\":\n  - name: bad name\n"
 	    "    version: 1.0.0\n" DG1 "    urls: [ h.tgz ]\n", f);
