@@ -255,6 +255,46 @@ is "$(post_form "$H/api/charts" -F "chart=@$T_DIR/bad-ok.tgz;filename=okchart-0.
 is "$(post_form "$H/api/charts" -F "prov=@$T_DIR/alpha-1.0.0.tgz.prov")" 400 \
     "a multipart upload without a chart field is refused with 400"
 is "$(post_raw "$H/api/charts" /dev/null)" 400 "an empty body is refused with 400"
+# Chart.yaml fields of the wrong type (Helm could not read the index), a
+# NUL byte, and a small archive that unpacks to more than 100 MiB.
+"$HELM_PY" -c '
+import io, sys, tarfile
+def tgz(out, files):
+    with tarfile.open(out, "w:gz") as t:
+        for name, data in files:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data) if isinstance(data, bytes) else data[1]
+            t.addfile(ti, io.BytesIO(data) if isinstance(data, bytes) else data[0])
+class Zero(io.RawIOBase):
+    def readinto(self, b):
+        b[:] = bytes(len(b))
+        return len(b)
+d = sys.argv[1]
+head = b"apiVersion: v2\nname: typed\nversion: 0.1.0\n"
+for kind, extra in (("desclist", b"description: [a, b]\n"),
+                    ("appmap", b"appVersion: {x: 1}\n"),
+                    ("pytag", b"description: !!python/object/apply:os.system [\"id\"]\n"),
+                    ("kwstr", b"keywords: x\n"),
+                    ("maint", b"maintainers: 5\n"),
+                    ("nul", b"description: \"a\\0b\"\n")):
+    tgz("%s/type-%s.tgz" % (d, kind), [("typed/Chart.yaml", head + extra)])
+tgz(d + "/type-bomb.tgz", [("typed/Chart.yaml", head),
+                           ("typed/zero.bin", (Zero(), 101 * 1024 * 1024))])
+' "$T_DIR" || bail "could not make the typed charts"
+for kind in desclist appmap pytag kwstr maint; do
+	field=$(case $kind in desclist|pytag) echo description;; appmap) echo appVersion;;
+	    kwstr) echo keywords;; maint) echo maintainers;; esac)
+	is "$(post_raw "$H/api/charts" "$T_DIR/type-$kind.tgz")" 400 \
+	    "a chart with a wrongly typed field ($kind) is refused with 400"
+	like "$(jq -r '.error // empty' "$T_DIR/post.out" 2>/dev/null)" "$field" \
+	    "the 400 for $kind names the field $field"
+done
+is "$(post_raw "$H/api/charts" "$T_DIR/type-nul.tgz")" 400 \
+    "a chart with a NUL byte in a Chart.yaml value is refused with 400"
+is "$(post_raw "$H/api/charts" "$T_DIR/type-bomb.tgz")" 400 \
+    "a small chart archive that unpacks to more than 100 MiB is refused with 400"
+like "$(jq -r '.error // empty' "$T_DIR/post.out" 2>/dev/null)" 'unpacked' \
+    "the 400 for the unpacking bomb says why"
 get_index afterbad >/dev/null
 check "after the bad uploads index.yaml is unchanged" cmp "$T_DIR/beforebad.yaml" "$T_DIR/afterbad.yaml"
 is "$(header afterbad ETag)" "$(header beforebad ETag)" "after the bad uploads the ETag is unchanged"

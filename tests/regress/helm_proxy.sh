@@ -469,4 +469,48 @@ check "helm pull of a cached chart with the upstreams down" hm pull proxy/gamma 
 start_static up || bail "nginx (up) did not restart"
 get "$P/index.yaml" back.yaml >/dev/null
 check "upstream A back: the merged index is valid" index_valid "$T_DIR/back.yaml"
+
+# Hostile upstream entries: one without a digest whose URL is an internal
+# address (depot would relay whatever it answers), one with a field Helm
+# cannot read (it would break the whole merged index), one whose name is
+# not its key. Each is left out; the rest of the index stays.
+i=$T_DIR/www-up/stable/index.yaml
+cp "$i" "$T_DIR/index-a.good"
+"$HELM_PY" -c '
+import sys, yaml
+p, url = sys.argv[1], sys.argv[2]
+d = yaml.safe_load(open(p))
+e = d["entries"]
+e["ssrf"] = [{"apiVersion": "v2", "name": "ssrf", "version": "1.0.0", "urls": [url]}]
+e["typed"] = [{"apiVersion": "v2", "name": "typed", "version": "1.0.0",
+               "digest": "1" * 64, "description": ["a", "b"], "urls": ["typed-1.0.0.tgz"]}]
+e["named"] = [{"apiVersion": "v2", "name": "other", "version": "1.0.0",
+               "digest": "1" * 64, "urls": ["named-1.0.0.tgz"]}]
+yaml.safe_dump(d, open(p, "w"))
+' "$i" "http://127.0.0.1:$UPP/stable/alpha-1.0.0.tgz" || bail "could not write the hostile index"
+# refreshed_past PATTERN N: GET the merged index (to hostile.yaml) until
+# depotd's log has more than N lines matching PATTERN (a refresh).
+refreshed_past() {
+	get "$P/index.yaml" hostile.yaml >/dev/null
+	[ "$(grep -c -E "$1" "$DLOG")" -gt "$2" ]
+}
+check "hostile upstream entries: depotd refreshes and logs the left-out entries" \
+    t_wait_for -t 30 refreshed_past 'entries left out' "$(grep -c 'entries left out' "$DLOG")"
+check "hostile upstream entries: the merged index is valid (python3-yaml and helm)" \
+    index_valid "$T_DIR/hostile.yaml"
+is "$(grep -c -E '^  (ssrf|typed|named|other):' "$T_DIR/hostile.yaml")" 0 \
+    "entries without a digest, of a wrong field type or named unlike their key are left out"
+like "$(grep -c -E '^  (alpha|gamma):' "$T_DIR/hostile.yaml")" '^2$' "the good entries stay"
+is "$(http_status "$P/charts/ssrf-1.0.0.tgz")" 404 \
+    "a chart without a digest upstream is not fetched from its URL"
+# An index depot refuses shows in the upstream's health.
+printf 'apiVersion: v1\nentries:\n  \377bad: []\n' >"$i"
+check "an upstream index of invalid UTF-8 is refused" \
+    t_wait_for -t 30 refreshed_past 'index.yaml refused' "$(grep -c 'index.yaml refused' "$DLOG")"
+curl -s --max-time 20 -o "$T_DIR/upa.json" "$base/api/v1/upstreams/upa"
+like "$(jq -r '.health.last_error // empty' "$T_DIR/upa.json")" 'index.yaml refused' \
+    "a refused upstream index is the upstream's last_error"
+like "$(jq -r '.health.state' "$T_DIR/upa.json")" '^(failing|open)$' \
+    "a refused upstream index makes its health not ok"
+cp "$T_DIR/index-a.good" "$i"
 is "$(alive "$DPID")" yes "depotd is still running"
