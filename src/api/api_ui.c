@@ -86,9 +86,10 @@ api_ui(struct req *r)
 		return;
 	}
 	xasprintf(&path, "%s/%s", cf->cf_server.srv_ui_dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* Only the files themselves: a symbolic link is not followed. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd == -1) {
-		if (errno != ENOENT)
+		if (errno != ENOENT && errno != ELOOP)
 			log_warn("%s: %s", __func__, path);
 		free(path);
 		ui_not_found(r);

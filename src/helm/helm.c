@@ -1265,6 +1265,7 @@ helm_upload_committed(void *arg)
 		return;
 	}
 	memset(&c, 0, sizeof(c));
+	memset(&old, 0, sizeof(old));
 	snprintf(c.ihc_name, sizeof(c.ihc_name), "%s", u->u_meta.hc_name);
 	snprintf(c.ihc_version, sizeof(c.ihc_version), "%s",
 	    u->u_meta.hc_version);
@@ -1278,8 +1279,15 @@ helm_upload_committed(void *arg)
 	c.ihc_entry = helm_entry_json(&u->u_meta, u->u_digest.hex,
 	    (time_t)c.ihc_created);
 	c.ihc_yaml = helm_json_yaml(c.ihc_entry, &len);
-	ret = c.ihc_yaml == NULL ? -1 : index_helm_put(ctx->ctx_index,
-	    u->u_h.h_name, &c, u->u_force, &old, &gen);
+	if (c.ihc_yaml == NULL) {
+		/* Metadata jansson refuses (a NUL inside a string). */
+		free(c.ihc_entry);
+		helm_upload_end(u, 400, "Chart.yaml holds a value that cannot "
+		    "be written into index.yaml");
+		return;
+	}
+	ret = index_helm_put(ctx->ctx_index, u->u_h.h_name, &c, u->u_force,
+	    &old, &gen);
 	free(c.ihc_entry);
 	index_helm_chart_clear(&old);
 	if (ret != 1) {

@@ -202,3 +202,17 @@ if [ -n "$nbase" ]; then
 else
 	skip "6: behind nginx: nginx is not installed (scripts/deps package installs it)"
 fi
+
+# --- 7: the console's files are the files in ui_dir, never what a
+# symbolic link there points at
+mkdir -p "$T_DIR/ui"
+cp "$DEPOT_SRCDIR"/share/ui/* "$T_DIR/ui/"
+echo "not for the web" >"$T_DIR/outside.txt"
+ln -s "$T_DIR/outside.txt" "$T_DIR/ui/leak.js"
+uport=$(free_port)
+write_conf "$T_DIR/ui.conf" "$uport" "ui_dir = \"$T_DIR/ui\";"
+start_depotd "$T_DIR/ui.conf" "$uport" || bail "the second depotd did not start"
+is "$(get "http://127.0.0.1:$uport/ui/app.js")" 200 "7: a file in ui_dir: 200"
+is "$(get "http://127.0.0.1:$uport/ui/leak.js")" 404 "7: a symbolic link in ui_dir: 404"
+nodom_file() { ! grep -q "not for the web" "$T_DIR/body"; }
+check "7: ... and not the linked file's bytes" nodom_file
