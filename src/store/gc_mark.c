@@ -79,6 +79,7 @@ static int	gc_set_add(struct gc_set *, const char *);
 static void	gc_set_clear(struct gc_set *);
 static char	*gc_key(const char *, const struct digest *);
 static int	gc_in_scope(const struct gc *, const char *);
+static int	gc_stopped(const struct gc *, char **);
 static void	gc_push(struct gc *, const char *, const struct digest *);
 static int	gc_roots(struct gc *, char **);
 static int	gc_visit(struct gc *, const char *, const struct digest *);
@@ -185,6 +186,17 @@ gc_in_scope(const struct gc *g, const char *repo)
 		return (1);
 	n = strlen(reg);
 	return (strncmp(repo, reg, n) == 0 && repo[n] == '/');
+}
+
+/* Was the run asked to stop? Then -1 with *cause. */
+static int
+gc_stopped(const struct gc *g, char **cause)
+{
+	if (g->gc_opt->go_stop == NULL || !*g->gc_opt->go_stop)
+		return (0);
+	if (*cause == NULL)
+		*cause = xstrdup("interrupted");
+	return (1);
 }
 
 /* Queue the manifest d of repo for a visit. */
@@ -363,6 +375,8 @@ gc_mark(struct gc *g, char **cause)
 	if (gc_roots(g, cause) == -1)
 		return (-1);
 	while (g->gc_queued > 0) {
+		if (gc_stopped(g, cause))
+			return (-1);
 		key = g->gc_queue[--g->gc_queued];
 		sp = strrchr(key, ' ');
 		*sp = '\0';
@@ -388,6 +402,8 @@ gc_sweep_links(struct gc *g, char **cause)
 	int			 first = 1, kept, removed;
 
 	do {
+		if (gc_stopped(g, cause))
+			return (-1);
 		if (index_link_list(g->gc_ix, first ? NULL : &last, GC_BATCH,
 		    &links, &n) == -1) {
 			*cause = xstrdup("cannot read the index (see the log)");
@@ -518,11 +534,13 @@ gc_sweep_blobs(struct gc *g, char **cause)
 				continue;
 			goto fail;
 		}
-		while ((de = readdir(dp)) != NULL)
+		while ((de = readdir(dp)) != NULL && !gc_stopped(g, cause))
 			if (de->d_name[0] != '.' && gc_sweep_dir(g, dir,
 			    algs[i], de->d_name) == -1)
 				rv = -1;
 		closedir(dp);
+		if (gc_stopped(g, cause))
+			return (-1);
 	}
 	if (rv == -1)
 		*cause = xstrdup("some blobs could not be removed (see the "
@@ -560,6 +578,10 @@ gc_run(struct index *ix, struct blobstore *bs, const struct gc_options *opt,
 
 fail:
 	res->gr_msec = (int64_t)now_ms() - start_ms;
+	/* What was freed counts, even when the run stopped part way. */
+	if (!opt->go_dry_run && (rv == 0 || res->gr_blobs > 0) &&
+	    gc_totals_add(ix, res) == -1)
+		log_warnx("gc: the totals were not recorded");
 	for (i = 0; i < g.gc_queued; i++)
 		free(g.gc_queue[i]);
 	free(g.gc_queue);
