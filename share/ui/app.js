@@ -299,37 +299,69 @@ async function listRepositories(name, box, search) {
   if (!names.length) box.replaceChildren(el('p', { class: 'muted' }, 'No repository yet.'));
 }
 
+/*
+ * Chart versions, hosted and from the upstreams (the API merges them as
+ * index.yaml does), a page at a time; the search asks the API by name.
+ * One row a chart; each version says where it comes from and whether
+ * depot holds its .tgz.
+ */
 async function listCharts(name, box, search) {
-  let j;
-  try {
-    j = await api('/registries/' + enc(name) + '/charts');
-  } catch (e) {
-    box.replaceChildren(el('p', { class: 'muted' }, 'The chart list is not ' +
-      'available here; helm reads it from the repository URL above.'));
-    search.classList.add('hidden');
-    return;
-  }
-  // The API lists one entry a version; the page shows one row a chart.
   const byName = new Map();
-  for (const c of j.charts || []) {
-    if (!byName.has(c.name)) byName.set(c.name, { name: c.name, versions: [], description: c.description });
-    byName.get(c.name).versions.push(c.version);
-  }
-  const charts = [...byName.values()];
   const tbody = el('tbody', {});
+  const more = el('button', { type: 'button', class: 'more hidden' }, 'More');
+  const empty = el('p', { class: 'muted hidden' }, 'No chart here yet.');
+  let next = null, seq = 0, timer = null;
+  const first = () => '/registries/' + enc(name) + '/charts?n=200' +
+    (search.value.trim() ? '&q=' + enc(search.value.trim()) : '');
   const draw = () => {
-    const q = search.value.trim().toLowerCase();
-    tbody.replaceChildren(...charts.filter((c) => c.name.toLowerCase().includes(q))
-      .map((c) => el('tr', { 'data-chart': c.name },
-        el('td', {}, c.name),
-        el('td', {}, (c.versions || []).map((v) => el('span', { class: 'chip' },
-          typeof v === 'string' ? v : v.version))),
-        el('td', {}, c.description || ''))));
+    tbody.replaceChildren(...[...byName.values()].map((c) => el('tr', { 'data-chart': c.name },
+      el('td', {}, el('strong', {}, c.name)),
+      el('td', {}, c.versions.map((v) => el('span', {
+        class: 'chip version' + (v.hosted ? ' hosted' : '') + (v.cached ? ' cached' : ''),
+        'data-version': v.version,
+        title: (v.hosted ? 'hosted here' : 'from upstream ' + v.source) +
+          (v.cached ? ', stored in depot' : ', not fetched yet') +
+          (v.app_version ? '; app ' + v.app_version : '') +
+          (v.digest ? '; sha256:' + v.digest : '') },
+        el('a', { href: v.url }, v.version)))),
+      el('td', {}, c.versions[0].app_version || '–'),
+      el('td', {}, [...new Set(c.versions.map((v) => v.source))].map((s) =>
+        el('span', { class: 'chip source' }, s))),
+      el('td', {}, c.description || ''))));
+    empty.classList.toggle('hidden', byName.size > 0);
   };
-  search.addEventListener('input', draw);
-  box.replaceChildren(el('table', { id: 'charts' }, el('thead', {}, el('tr', {},
-    ['Chart', 'Versions', 'Description'].map((h) => el('th', {}, h)))), tbody));
-  draw();
+  const load = async (path, mine) => {
+    const j = await api(path);
+    if (mine !== seq) return;
+    for (const v of j.charts) {
+      if (!byName.has(v.name))
+        byName.set(v.name, { name: v.name, versions: [], description: v.description });
+      byName.get(v.name).versions.push(v);
+    }
+    next = j.next ? j.next.replace(/^\/api\/v1/, '') : null;
+    more.classList.toggle('hidden', !next);
+    draw();
+  };
+  const restart = async () => {
+    const mine = ++seq;
+    byName.clear();
+    try {
+      await load(first(), mine);
+    } catch (e) {
+      box.replaceChildren(failure(e));
+    }
+  };
+  more.addEventListener('click', () => load(next, seq).catch((e) => box.replaceChildren(failure(e))));
+  search.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(restart, 250);
+  });
+  box.replaceChildren(el('p', { class: 'muted' }, 'Hosted charts first, then each upstream in ' +
+    'order; a version an earlier one has wins. Versions in green are stored in depot; hosted ones are in bold.'),
+    el('table', { id: 'charts' }, el('thead', {}, el('tr', {},
+      ['Chart', 'Versions', 'App version', 'From', 'Description'].map((h) => el('th', {}, h)))),
+    tbody), empty, more);
+  await restart();
 }
 
 async function viewRepository(name, image) {

@@ -70,7 +70,7 @@ EOY
 	echo 'generated: "2026-01-02T03:04:05Z"'
 } >"$T_DIR/www-charts/index.yaml"
 start_static charts || bail "nginx (the helm upstream) did not start"
-CHARTS_UP="http://127.0.0.1:$STATIC_PORT/"
+CHARTS_UP="http://127.0.0.1:$STATIC_PORT"
 : >"$T_DIR/registries.conf"
 echo '{"auths":{}}' >"$T_DIR/auth.json"
 

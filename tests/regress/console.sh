@@ -3,7 +3,8 @@
 # headers (ETag, Last-Modified, 304) and a strict Content-Security-Policy;
 # only plain file names are served. Headless Chromium loads each page
 # (the registries, a registry with its upstreams and set-up panel, a
-# repository with a multi-arch image and a referrer, an upstream) against
+# helm registry with its own and its upstream's charts, a repository
+# with a multi-arch image and a referrer, an upstream) against
 # a depotd holding those images, and the rendered DOM shows the expected
 # names and digests; what anonymous callers may not read is not shown;
 # the console works through nginx and names the proxy's address. A
@@ -164,7 +165,13 @@ check "2: a screenshot of the landing page" test -s "$SHOTS/console-landing.png"
 
 # --- 3: a helm registry: its charts and helm's set-up lines
 dom charts 'data-chart="okchart"' "3: the helm registry's page lists okchart"
-dom charts '0.1.0' "3: ... with its version"
+dom charts 'data-version="0.1.0"' "3: ... with its version"
+dom charts 'data-chart="upchart"' "3: ... and upchart, a chart of its upstream"
+dom charts 'data-version="2.0.0"' "3: ... with the upstream's versions"
+dom charts '<span class="chip source">charts-up</span>' "3: ... saying where they come from"
+dom charts 'class="chip version hosted cached"' "3: the hosted version is marked as stored"
+dom charts 'Upstream chart 2.0.0' "3: an upstream chart's description"
+check "3: a screenshot of the helm registry page" test -s "$SHOTS/console-charts.png"
 dom charts "helm repo add" "3: ... and the helm set-up lines"
 
 # --- 3: a registry
@@ -187,7 +194,7 @@ dom web 'KiB' "4: its size"
 check "4: a screenshot of the repository page" test -s "$SHOTS/console-web.png"
 
 # --- 5: an upstream
-dom upstream 'http://127.0.0.1:9/charts' "5: the upstream's URL"
+dom upstream "$CHARTS_UP" "5: the upstream's URL"
 dom upstream 'Cache hits' "5: its cache statistics"
 dom upstream 'class="state-ok"' "5: its health"
 check "5: a screenshot of the upstream page" test -s "$SHOTS/console-upstream.png"
