@@ -174,6 +174,16 @@ function upstreamChips(ups) {
     String(i + 1) + '. ', el('a', { href: '#/u/' + enc(u.key) }, u.key))));
 }
 
+/* What a registry stores: repositories and tags, or (helm) hosted charts. */
+function stored(st) {
+  const n = (v, one, many) => String(v) + ' ' + (v === 1 ? one : many);
+  if (st.repositories !== null && st.repositories !== undefined)
+    return n(st.repositories, 'repository', 'repositories') + ', ' + n(st.tags, 'tag', 'tags');
+  if (st.charts !== null && st.charts !== undefined)
+    return n(st.charts, 'chart', 'charts') + ', ' + n(st.versions, 'version', 'versions') + ' hosted';
+  return '–';
+}
+
 async function viewRegistries() {
   crumbs(['Registries']);
   const j = await api('/registries');
@@ -183,13 +193,12 @@ async function viewRegistries() {
     el('td', {}, r.description || ''),
     el('td', {}, r.labels.map((l) => el('span', { class: 'label' }, l))),
     el('td', {}, upstreamChips(r.upstreams)),
-    el('td', {}, r.stats.repositories === null ? '–' :
-      String(r.stats.repositories) + ' / ' + String(r.stats.tags)),
+    el('td', {}, stored(r.stats)),
     el('td', {}, bytes(r.stats.bytes))));
   main(el('h1', {}, 'Registries'),
     rows.length ? el('table', { id: 'registries' },
       el('thead', {}, el('tr', {}, ['Name', 'Type', 'Description', 'Labels',
-        'Upstreams (in order)', 'Repositories / tags', 'Size'].map((h) => el('th', {}, h)))),
+        'Upstreams (in order)', 'Stored', 'Size'].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows)) :
       el('p', { class: 'muted' }, 'No registry to show. Sign in to see more.'));
 }
@@ -255,9 +264,8 @@ async function viewRegistry(name) {
         r.labels.map((l) => el('span', { class: 'label' }, l)) : '–'),
       el('dt', {}, r.type === 'helm' ? 'Repository URL' : 'Pull from'),
       el('dd', {}, el('code', {}, r.type === 'helm' ? r.repo_url : r.pull_prefix + '/IMAGE:TAG')),
-      el('dt', {}, 'Stored'), el('dd', {}, r.stats.repositories === null ? '–' :
-        String(r.stats.repositories) + ' repositories, ' + String(r.stats.tags) +
-        ' tags, ' + bytes(r.stats.bytes) + (r.stats.complete ? '' : ' (at least)')),
+      el('dt', {}, 'Stored'), el('dd', {}, stored(r.stats) + (r.stats.bytes === null ? '' :
+        ', ' + bytes(r.stats.bytes)) + (r.stats.complete ? '' : ' (at least)')),
       el('dt', {}, 'Cache'), el('dd', {}, String(r.cache.hits) + ' hits, ' +
         String(r.cache.misses) + ' misses, ' + String(r.cache.stale) + ' stale'),
       el('dt', {}, 'Read-only'), el('dd', {}, r.read_only ? 'yes' : 'no'))),

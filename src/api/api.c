@@ -13,7 +13,10 @@
  * (password, key, token, URL credentials) is ever part of an answer.
  *
  * Sizes come from the index and the stored manifests (small files): a
- * registry's totals stop after API_STATS_MAX tags ("complete": false).
+ * registry's totals stop after API_STATS_MAX tags ("complete": false);
+ * a helm registry's count its hosted chart versions the same way. Its
+ * chart list (hosted and upstream versions, merged) is read from the
+ * member files off the loop (helm_charts_list).
  */
 #include <sys/types.h>
 
@@ -91,6 +94,7 @@ static json_t	*api_health_json(const char *);
 static json_t	*api_cache_json(const char *);
 static char	*api_url_clean(const struct config_upstream *);
 static json_t	*api_stats(struct req *, const char *);
+static json_t	*api_helm_stats(struct req *, const char *);
 static json_t	*api_manifest_load(struct req *, const struct digest *);
 static int	 api_manifest_walk(struct req *, const struct digest *,
 		    json_t *, json_t **);
@@ -690,6 +694,26 @@ api_stats(struct req *r, const char *name)
 	return (out);
 }
 
+/*
+ * A helm registry's hosted charts: names, versions and the bytes of the
+ * .tgz files (up to API_STATS_MAX versions).
+ */
+static json_t *
+api_helm_stats(struct req *r, const char *name)
+{
+	struct index_helm_stats	 st;
+
+	if (index_helm_stats(http_context(r)->ctx_index, name, API_STATS_MAX,
+	    &st) == -1)
+		return (json_pack("{s:n, s:n, s:n, s:n, s:n, s:b}",
+		    "repositories", "tags", "charts", "versions", "bytes",
+		    "complete", 0));
+	return (json_pack("{s:n, s:n, s:I, s:I, s:I, s:b}", "repositories",
+	    "tags", "charts", (json_int_t)st.ihs_charts, "versions",
+	    (json_int_t)st.ihs_versions, "bytes", (json_int_t)st.ihs_bytes,
+	    "complete", st.ihs_complete));
+}
+
 /* A registry; with detail, its upstreams with their health, and stats. */
 static json_t *
 api_registry_json(struct req *r, struct config_registry *reg, int detail)
@@ -728,8 +752,7 @@ api_registry_json(struct req *r, struct config_registry *reg, int detail)
 	    "upstreams", ups,
 	    reg->reg_type == REPO_HELM ? "repo_url" : "pull_prefix", url,
 	    "stats", reg->reg_type == REPO_DOCKER ? api_stats(r,
-	    reg->reg_name) : json_pack("{s:n, s:n, s:n, s:b}",
-	    "repositories", "tags", "bytes", "complete", 0));
+	    reg->reg_name) : api_helm_stats(r, reg->reg_name));
 	free(url);
 	free(base);
 	if (o == NULL)

@@ -107,6 +107,8 @@ is "$(j '.upstreams[1].url + " " + .upstreams[1].source + " " + .upstreams[1].he
 api /registries/charts >/dev/null
 is "$(j '.type + " " + .repo_url')" "helm $base/helm/charts" \
     "3: a helm registry names its repository URL"
+is "$(j '[.stats.charts, .stats.versions, .stats.bytes, .stats.complete] | map(tostring) | join(" ")')" \
+    "1 1 $(wc -c <"$T_DIR/okchart-0.1.0.tgz") true" "3: ... and counts its hosted charts, versions and bytes"
 
 # --- 4: repositories, paged as the catalog
 is "$(api '/registries/pub/repositories?n=2')" 200 "4: pub's repositories, n=2: 200"
