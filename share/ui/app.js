@@ -436,7 +436,8 @@ async function viewUpstream(key) {
       el('dt', {}, 'Requests to it'), el('dd', {}, String(u.requests)),
       el('dt', {}, 'Errors'), el('dd', {}, String(u.errors)),
       el('dt', {}, 'Received'), el('dd', {}, bytes(u.received_bytes)))),
-    el('p', { class: 'muted' }, 'Cache counts are of pulls through /v2/' + key +
+    el('p', { class: 'muted' }, 'Cache counts are of pulls through ' +
+      (u.type === 'helm' ? '/helm/' : '/v2/') + key +
       '/; pulls through a registry count on its page.'));
 }
 

@@ -7,7 +7,8 @@
 # with a multi-arch image and a referrer, an upstream) against
 # a depotd holding those images, and the rendered DOM shows the expected
 # names and digests; what anonymous callers may not read is not shown;
-# the console works through nginx and names the proxy's address. A
+# the console works through nginx and names the proxy's address, or the
+# configured public_url. A
 # screenshot of each page is left in the build tree (console-*.png).
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
@@ -218,9 +219,17 @@ cp "$DEPOT_SRCDIR"/share/ui/* "$T_DIR/ui/"
 echo "not for the web" >"$T_DIR/outside.txt"
 ln -s "$T_DIR/outside.txt" "$T_DIR/ui/leak.js"
 uport=$(free_port)
-write_conf "$T_DIR/ui.conf" "$uport" "ui_dir = \"$T_DIR/ui\";"
+write_conf "$T_DIR/ui.conf" "$uport" "ui_dir = \"$T_DIR/ui\"; public_url = \"https://depot.example.com/\";"
 start_depotd "$T_DIR/ui.conf" "$uport" || bail "the second depotd did not start"
 is "$(get "http://127.0.0.1:$uport/ui/app.js")" 200 "7: a file in ui_dir: 200"
 is "$(get "http://127.0.0.1:$uport/ui/leak.js")" 404 "7: a symbolic link in ui_dir: 404"
 nodom_file() { ! grep -q "not for the web" "$T_DIR/body"; }
 check "7: ... and not the linked file's bytes" nodom_file
+
+# --- 8: with server.public_url (a proxy that forwards no address), the
+# console's set-up panel names the public address
+is "$(get "http://127.0.0.1:$uport/api/v1/registries/docker-local/setup")" 200 \
+    "8: the set-up of a depotd with a public_url: 200"
+is "$(jq -r .base_url "$T_DIR/body")" https://depot.example.com "8: ... names the public URL"
+like "$(jq -r '.sections[] | select(.title == "Pull") | .commands[0]' "$T_DIR/body")" \
+    '^docker pull depot\.example\.com/docker-local/IMAGE:TAG$' "8: ... in its pull command"
