@@ -1552,7 +1552,8 @@ helm_member_page(const char *const *members, size_t n, const char *match,
 				}
 			}
 		}
-		qsort(list, nlist, sizeof(*list), page_cmp);
+		if (nlist > 1)
+			qsort(list, nlist, sizeof(*list), page_cmp);
 		start = 0;
 		if (after_name != NULL && after_version != NULL &&
 		    strcmp(name, after_name) == 0) {

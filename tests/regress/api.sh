@@ -185,16 +185,16 @@ is "$(j .next)" "/api/v1/registries/charts/charts?last=okchart%2F0.1.0&n=2" \
     "6: the next page is named (NAME/VERSION)"
 is "$(header link)" '</api/v1/registries/charts/charts?last=okchart%2F0.1.0&n=2>; rel="next"' \
     "6: ... in a Link header too"
-api "$(j .next | sed 's|^/api/v1||')" >/dev/null
+is "$(api "$(j .next | sed 's|^/api/v1||')")" 200 "6: the next page: 200"
 is "$(j '([.charts[] | .name + " " + .version] | join(",")) + " " + (.next // "none")')" \
     "upchart 2.0.0,upchart 1.0.0 none" "6: the second page, the last"
-api '/registries/charts/charts?last=upchart/2.0.0' >/dev/null
+is "$(api '/registries/charts/charts?last=upchart/2.0.0')" 200 "6: a page after upchart 2.0.0: 200"
 is "$(j '[.charts[] | .version] | join(",")')" 1.0.0 "6: a page may start inside a chart's versions"
-api '/registries/charts/charts?q=UPch&n=1' >/dev/null
+is "$(api '/registries/charts/charts?q=UPch&n=1')" 200 "6: a search: 200"
 is "$(j '([.charts[] | .name + " " + .version] | join(",")) + " " + .next')" \
     "upchart 2.0.0 /api/v1/registries/charts/charts?last=upchart%2F2.0.0&n=1&q=UPch" \
     "6: search by name (any case); the next page keeps the search"
-api '/registries/charts/charts?q=nosuch' >/dev/null
+is "$(api '/registries/charts/charts?q=nosuch')" 200 "6: a search that matches nothing: 200"
 is "$(j '.charts | length')" 0 "6: a search that matches nothing"
 is "$(api "/registries/charts/charts?q=$(printf '%0300d' 0)")" 400 "6: a search text too long: 400"
 is "$(api /registries/charts-up/charts)" 401 "6: an upstream key's charts, anonymously: 401"
