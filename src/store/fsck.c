@@ -44,6 +44,7 @@
 #include "lib/xmalloc.h"
 #include "store/blobstore.h"
 #include "store/fsck.h"
+#include "store/gc.h"
 #include "store/index.h"
 #include "store/index_fsck.h"
 #include "store/index_helm.h"
@@ -120,7 +121,8 @@ static void	fsck_garbled(struct fsck *, struct index_entry *);
 static void	fsck_tag(struct fsck *, struct index_entry *);
 static void	fsck_link(struct fsck *, struct index_entry *);
 static void	fsck_manifest_refs(struct fsck *, const char *,
-		    const struct digest *);
+		    const struct digest *, int);
+static void	fsck_reverse(struct fsck *, struct index_entry *);
 static void	fsck_manifest(struct fsck *, struct index_entry *);
 static void	fsck_referrer(struct fsck *, struct index_entry *);
 static void	fsck_repo(struct fsck *, struct index_entry *);
@@ -531,7 +533,8 @@ fsck_garbled(struct fsck *fk, struct index_entry *e)
 		[INDEX_FSCK_MANIFESTS] = "manifest",
 		[INDEX_FSCK_REFERRERS] = "referrer",
 		[INDEX_FSCK_REPOS] = "repository",
-		[INDEX_FSCK_UPLOADS] = "upload", [INDEX_FSCK_HELM] = "chart"
+		[INDEX_FSCK_UPLOADS] = "upload", [INDEX_FSCK_HELM] = "chart",
+		[INDEX_FSCK_DIGESTS] = "link"
 	};
 	char		 name[INDEX_FSCK_KEY_MAX * 2];
 	const char	*repaired = NULL;
@@ -575,15 +578,25 @@ fsck_link(struct fsck *fk, struct index_entry *e)
 	const char	*repaired = NULL;
 	int		 manifest = e->ie_kind == INDEX_LINK_MANIFEST;
 
+	digest_format(&e->ie_digest, ds, sizeof(ds));
+	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
 	if (fsck_stored(fk, &e->ie_digest) != 0) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		fsck_names_add(&fk->fk_linked, e->ie_repo);
+		if (e->ie_unmatched) {
+			if (fk->fk_opt->fo_repair &&
+			    index_fsck_reindex(fk->fk_index, e) == 1)
+				repaired = "reverse entry written";
+			fsck_report(fk, "link", obj, "missing from digests.db "
+			    "(the reverse table of links), so that the blob "
+			    "looks unused", repaired);
+		}
+		/* pushed: written by a push (touched, no upstream) */
 		if (manifest)
-			fsck_manifest_refs(fk, e->ie_repo, &e->ie_digest);
+			fsck_manifest_refs(fk, e->ie_repo, &e->ie_digest,
+			    e->ie_upstream[0] == '\0' && e->ie_time != 0);
 		return;
 	}
-	digest_format(&e->ie_digest, ds, sizeof(ds));
-	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
 	if (fk->fk_opt->fo_repair && index_fsck_remove(fk->fk_index, e,
 	    fsck_missing_cb, fk) == 1)
 		repaired = "link removed";
@@ -597,12 +610,15 @@ fsck_link(struct fsck *fk, struct index_entry *e)
  * The blobs (config, layers) and manifests (of an index) that a linked
  * manifest references: each is in use; and when the manifest was pushed
  * (not filled from an upstream, which fetches what is missing on demand),
- * each must be stored. A pushed manifest that lost one is unlinked from
+ * each must be stored. Pushed is: its link says so (written with no
+ * upstream; links from before links recorded it say nothing), a tag
+ * written by a push points at it, or its registry has no upstream. A pushed manifest that lost one is unlinked from
  * its repository, with its tags and its referrer entry: the image can no
  * longer be pulled, and a new push restores it.
  */
 static void
-fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md)
+fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
+    int pushed)
 {
 	struct index_manifest	 im;
 	struct manifest_info	 mi;
@@ -646,7 +662,7 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md)
 			digest_format(&mi.mi_refs[i].mr_digest, first,
 			    sizeof(first));
 	}
-	hosted = fsck_set_has(&fk->fk_pushed, md) ||
+	hosted = pushed || fsck_set_has(&fk->fk_pushed, md) ||
 	    (fk->fk_opt->fo_hosted != NULL &&
 	    fk->fk_opt->fo_hosted(fk->fk_opt->fo_arg, repo));
 	if (missing == 0 || !hosted)
@@ -669,6 +685,25 @@ done:
 	manifest_info_clear(&mi);
 	free(cause);
 	free(buf);
+}
+
+/* A reverse entry (digests.db) has its link. */
+static void
+fsck_reverse(struct fsck *fk, struct index_entry *e)
+{
+	char		 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
+	char		 ds[DIGEST_STRING_MAX];
+	const char	*repaired = NULL;
+
+	if (!e->ie_unmatched)
+		return;
+	digest_format(&e->ie_digest, ds, sizeof(ds));
+	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
+	if (fk->fk_opt->fo_repair &&
+	    index_fsck_remove(fk->fk_index, e, NULL, NULL) == 1)
+		repaired = "entry removed";
+	fsck_report(fk, "link", obj, "an entry of digests.db (the reverse "
+	    "table of links) without its link", repaired);
 }
 
 /* A manifest record is of a stored manifest. */
@@ -961,9 +996,8 @@ fsck_unbin(const unsigned char *bin, struct digest *d)
 static int
 fsck_orphan_remove(struct fsck *fk, const struct digest *d)
 {
-	(void)fk;
-	(void)d;
-	return (0);
+	return (gc_remove_digest(fk->fk_index, fk->fk_blobs, d,
+	    (int64_t)fk->fk_cutoff, NULL));
 }
 
 /* Old blob files that nothing links or references. */
@@ -1005,7 +1039,8 @@ fsck_run(struct index *ix, struct blobstore *bs,
 		{ INDEX_FSCK_REFERRERS, fsck_referrer },
 		{ INDEX_FSCK_REPOS, fsck_repo },
 		{ INDEX_FSCK_UPLOADS, fsck_upload },
-		{ INDEX_FSCK_HELM, fsck_chart }
+		{ INDEX_FSCK_HELM, fsck_chart },
+		{ INDEX_FSCK_DIGESTS, fsck_reverse }
 	};
 	struct fsck		 fk;
 	struct fsck_tmp_item	*items = NULL;

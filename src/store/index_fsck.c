@@ -92,6 +92,9 @@ static int	index_fsck_helm_str(const unsigned char **, size_t *, char *);
 static void	index_fsck_decode(struct index_fsck_batch *,
 		    struct index_entry *);
 static int	index_fsck_helm(struct index_entry *);
+static int	index_fsck_exists(struct index_fsck_batch *, enum index_table,
+		    const struct index_key *);
+static int	index_fsck_reindex_txn(struct index *, DB_TXN *, void *);
 static int	index_fsck_keep(DBC *, const DBT *, const DBT *, void *);
 static int	index_fsck_batch_txn(struct index *, DB_TXN *, void *);
 static int	index_fsck_rm_txn(struct index *, DB_TXN *, void *);
@@ -118,6 +121,8 @@ index_fsck_db(enum index_fsck_table t)
 		return (INDEX_DB_REPOS);
 	case INDEX_FSCK_UPLOADS:
 		return (INDEX_DB_UPLOADS);
+	case INDEX_FSCK_DIGESTS:
+		return (INDEX_DB_DIGESTS);
 	case INDEX_FSCK_HELM:
 		break;
 	}
@@ -232,6 +237,20 @@ index_fsck_helm(struct index_entry *e)
 	return (1);
 }
 
+/* Is key in table (in the batch's snapshot)? 0 or DB_NOTFOUND (or error). */
+static int
+index_fsck_exists(struct index_fsck_batch *fb, enum index_table table,
+    const struct index_key *k)
+{
+	DB	*db = fb->fb_index->ix_db[table];
+	DBT	 key, data;
+
+	index_dbt(&key, (void *)k->key_buf, k->key_len);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_PARTIAL;	/* dlen 0: the key is enough */
+	return (db->get(db, fb->fb_txn, &key, &data, 0));
+}
+
 /* Decode the entry whose key and value were copied in; sets ie_garbled. */
 static void
 index_fsck_decode(struct index_fsck_batch *fb, struct index_entry *e)
@@ -239,8 +258,8 @@ index_fsck_decode(struct index_fsck_batch *fb, struct index_entry *e)
 	struct index_tag	 t;
 	struct index_manifest	 m;
 	struct index_upload	 u;
+	struct index_link_info	 li;
 	struct index_key	 k;
-	enum index_link_kind	 kind;
 	char			*parts[3];
 	int			 bad = 1;
 
@@ -249,15 +268,29 @@ index_fsck_decode(struct index_fsck_batch *fb, struct index_entry *e)
 		if (index_fsck_parts(e->ie_key, e->ie_keylen, parts, 2) == -1 ||
 		    index_fsck_copy(e->ie_repo, sizeof(e->ie_repo),
 		    parts[0]) == -1 ||
-		    index_fsck_digest(parts[1], &e->ie_digest) == -1)
+		    index_fsck_digest(parts[1], &e->ie_digest) == -1 ||
+		    index_link_decode(e->ie_value, e->ie_valuelen, &li) != 0)
 			break;
-		memcpy(k.key_buf, e->ie_key, e->ie_keylen);
-		k.key_len = e->ie_keylen;
-		/* The table's own decoder (quiet: garbled is reported). */
-		if (index_link_read(fb->fb_index, fb->fb_txn, &k, 0,
-		    &kind) != 0)
+		e->ie_kind = (int)li.ili_kind;
+		e->ie_time = li.ili_touched;
+		(void)snprintf(e->ie_upstream, sizeof(e->ie_upstream), "%s",
+		    li.ili_upstream);
+		/* its reverse entry, in the same snapshot */
+		if (index_key_make(&k, parts[1], parts[0], NULL) == -1)
 			break;
-		e->ie_kind = (int)kind;
+		e->ie_unmatched = index_fsck_exists(fb, INDEX_DB_DIGESTS,
+		    &k) == DB_NOTFOUND;
+		bad = 0;
+		break;
+	case INDEX_FSCK_DIGESTS:
+		if (index_fsck_parts(e->ie_key, e->ie_keylen, parts, 2) == -1 ||
+		    index_fsck_digest(parts[0], &e->ie_digest) == -1 ||
+		    index_fsck_copy(e->ie_repo, sizeof(e->ie_repo),
+		    parts[1]) == -1 ||
+		    index_key_make(&k, parts[1], parts[0], NULL) == -1)
+			break;
+		e->ie_unmatched = index_fsck_exists(fb, INDEX_DB_LINKS,
+		    &k) == DB_NOTFOUND;
 		bad = 0;
 		break;
 	case INDEX_FSCK_TAGS:
@@ -469,11 +502,13 @@ index_fsck_rm_txn(struct index *ix, DB_TXN *txn, void *arg)
 	const struct index_entry *e = rm->rm_entry;
 	enum index_table	 t = index_fsck_db(e->ie_table);
 	DB			*db = ix->ix_db[t];
-	struct index_key	 k;
-	DBT			 key, data;
+	struct index_key	 k, lk;
+	char			 ds[DIGEST_STRING_MAX];
+	DBT			 key, lkey, data;
 	int			 ret, same;
 
 	rm->rm_removed = 0;
+	digest_format(&e->ie_digest, ds, sizeof(ds));
 	memcpy(k.key_buf, e->ie_key, e->ie_keylen);
 	k.key_len = e->ie_keylen;
 	index_dbt(&key, k.key_buf, k.key_len);
@@ -500,13 +535,76 @@ index_fsck_rm_txn(struct index *ix, DB_TXN *txn, void *arg)
 			rm->rm_removed = 1;
 		return (ret == DB_NOTFOUND ? 0 : ret);
 	}
+	if (t == INDEX_DB_DIGESTS) {
+		/* a reverse entry goes only while its link is absent */
+		if (index_key_make(&lk, e->ie_repo, ds, NULL) == -1)
+			return (EINVAL);
+		index_dbt(&lkey, lk.key_buf, lk.key_len);
+		memset(&data, 0, sizeof(data));
+		data.flags = DB_DBT_PARTIAL;
+		ret = ix->ix_db[INDEX_DB_LINKS]->get(ix->ix_db[INDEX_DB_LINKS],
+		    txn, &lkey, &data, 0);
+		if (ret != DB_NOTFOUND)
+			return (ret);
+	}
 	if ((ret = index_del(ix, txn, t, &k)) != 0)
 		return (ret);
 	if (t == INDEX_DB_LINKS && e->ie_repo[0] != '\0' &&
-	    (ret = index_repo_prune(ix, txn, e->ie_repo)) != 0)
+	    ((ret = index_link_rev_del(ix, txn, e->ie_repo, ds)) != 0 ||
+	    (ret = index_repo_prune(ix, txn, e->ie_repo)) != 0))
 		return (ret);
 	rm->rm_removed = 1;
 	return (0);
+}
+
+/* Write a link's missing reverse entry while the link is unchanged. */
+static int
+index_fsck_reindex_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_fsck_rm	*rm = arg;
+	const struct index_entry *e = rm->rm_entry;
+	DB			*db = ix->ix_db[INDEX_DB_LINKS];
+	struct index_key	 rev;
+	char			 ds[DIGEST_STRING_MAX];
+	DBT			 key, data;
+	int			 ret, same;
+
+	rm->rm_removed = 0;
+	index_dbt(&key, (void *)e->ie_key, e->ie_keylen);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_MALLOC;
+	if ((ret = db->get(db, txn, &key, &data, DB_RMW)) == DB_NOTFOUND)
+		return (0);
+	if (ret != 0)
+		return (ret);
+	same = data.size == e->ie_valuelen && (data.size == 0 ||
+	    memcmp(data.data, e->ie_value, data.size) == 0);
+	free(data.data);
+	if (!same)
+		return (0);
+	digest_format(&e->ie_digest, ds, sizeof(ds));
+	if (index_key_make(&rev, ds, e->ie_repo, NULL) == -1)
+		return (EINVAL);
+	if ((ret = index_put(ix, txn, INDEX_DB_DIGESTS, &rev, NULL, 0)) != 0)
+		return (ret);
+	rm->rm_removed = 1;
+	return (0);
+}
+
+int
+index_fsck_reindex(struct index *ix, const struct index_entry *e)
+{
+	struct index_fsck_rm	 rm;
+
+	if (!index_ready(ix, __func__) || e->ie_table != INDEX_FSCK_LINKS ||
+	    e->ie_garbled)
+		return (-1);
+	memset(&rm, 0, sizeof(rm));
+	rm.rm_entry = e;
+	if (index_txn_run(ix, "fsck reindex", 0, index_fsck_reindex_txn,
+	    &rm) != 0)
+		return (-1);
+	return (rm.rm_removed);
 }
 
 int

@@ -24,7 +24,8 @@ enum index_fsck_table {
 	INDEX_FSCK_REFERRERS,
 	INDEX_FSCK_REPOS,
 	INDEX_FSCK_UPLOADS,
-	INDEX_FSCK_HELM
+	INDEX_FSCK_HELM,
+	INDEX_FSCK_DIGESTS
 };
 
 #define INDEX_FSCK_KEY_MAX	1024
@@ -32,7 +33,9 @@ enum index_fsck_table {
 /*
  * One entry, decoded. ie_garbled is set when its key or value does not
  * decode (then only ie_key and ie_value are meaningful).
- *   links      ie_repo, ie_digest, ie_kind (enum index_link_kind)
+ *   links      ie_repo, ie_digest, ie_kind (enum index_link_kind),
+ *              ie_time (touched), ie_upstream; ie_unmatched when its
+ *              reverse entry (digests.db) is missing
  *   tags       ie_repo, ie_name (the tag), ie_digest, ie_upstream,
  *              ie_time (fetched_at)
  *   manifests  ie_digest; ie_subject when ie_has_subject
@@ -41,6 +44,8 @@ enum index_fsck_table {
  *   uploads    ie_name (the id), ie_repo, ie_time (last updated)
  *   helm       ie_repo (the registry), ie_name, ie_version, ie_digest
  *              (the .tgz); ie_subject is the .prov when ie_has_subject
+ *   digests    ie_digest, ie_repo (the reverse of a link); ie_unmatched
+ *              when the link is missing
  */
 struct index_entry {
 	enum index_fsck_table	 ie_table;
@@ -54,6 +59,7 @@ struct index_entry {
 	int			 ie_kind;
 	char			 ie_upstream[DEPOT_NAME_MAX + 1];
 	int64_t			 ie_time;
+	int			 ie_unmatched;
 	unsigned char		 ie_key[INDEX_FSCK_KEY_MAX];
 	size_t			 ie_keylen;
 	unsigned char		*ie_value;
@@ -90,12 +96,18 @@ typedef int	(*index_fsck_still_fn)(void *, const struct index_entry *);
 /*
  * Remove the entry in one short transaction, only while its value is
  * still the one read (under a write lock) and still(arg, e) says so
- * (still may be NULL). A link takes its catalog row along when it was the
- * repository's last; a catalog row goes only when its repository has no
- * link. 1 removed, 0 kept (changed meanwhile), -1 error.
+ * (still may be NULL). A link takes its reverse entry along, and its
+ * catalog row when it was the repository's last; a catalog row goes only
+ * when its repository has no link, a reverse entry only when its link is
+ * absent. 1 removed, 0 kept (changed meanwhile), -1 error.
  */
 int	index_fsck_remove(struct index *, const struct index_entry *,
 	    index_fsck_still_fn still, void *arg);
+/*
+ * Write the reverse entry of a link (ie_unmatched) while the link is
+ * still the one read. 1 written, 0 changed meanwhile, -1 error.
+ */
+int	index_fsck_reindex(struct index *, const struct index_entry *);
 /* List repo in the catalog (a repository with links but no row). 0, -1. */
 int	index_fsck_repo_add(struct index *, const char *repo);
 
