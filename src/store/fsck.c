@@ -76,7 +76,9 @@ struct fsck_names {
 struct fsck {
 	struct index			*fk_index;
 	struct blobstore		*fk_blobs;
-	const struct fsck_options	*fk_opt;
+	const struct fsck_options	*fk_opt;	/* &fk_options */
+	struct fsck_options		 fk_options;
+	struct fsck_names		 fk_damaged;	/* files not verifying */
 	struct fsck_stats		*fk_stats;
 	time_t				 fk_cutoff;	/* now - grace */
 	char				 fk_blobdir[PATH_MAX];
@@ -99,6 +101,8 @@ static void	fsck_set_free(struct fsck_set *);
 static void	fsck_names_add(struct fsck_names *, const char *);
 static int	fsck_names_has(const struct fsck_names *, const char *);
 static void	fsck_names_free(struct fsck_names *);
+static void	fsck_names_sort(struct fsck_names *);
+static int	fsck_names_sort_cmp(const void *, const void *);
 static void	fsck_report(struct fsck *, const char *, const char *,
 		    const char *, const char *);
 static void	fsck_reportf(struct fsck *, const char *, const char *,
@@ -233,6 +237,21 @@ fsck_name_cmp(const void *a, const void *b)
 }
 
 static int
+fsck_names_sort_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* For names that do not come in order. */
+static void
+fsck_names_sort(struct fsck_names *nm)
+{
+	if (nm->nm_count > 1)
+		qsort(nm->nm_v, nm->nm_count, sizeof(*nm->nm_v),
+		    fsck_names_sort_cmp);
+}
+
+static int
 fsck_names_has(const struct fsck_names *nm, const char *name)
 {
 	return (nm->nm_count > 0 && bsearch(name, nm->nm_v, nm->nm_count,
@@ -301,10 +320,19 @@ fsck_time(time_t t, char *buf, size_t len)
 		(void)snprintf(buf, len, "%lld", (long long)t);
 }
 
+/*
+ * A damaged database: its table is not read (Berkeley DB may loop on a
+ * damaged page), and nothing is repaired while one is damaged.
+ */
 static void
 fsck_db_report(void *arg, const char *file, const char *msg)
 {
-	fsck_report(arg, "db", file, msg, NULL);
+	struct fsck	*fk = arg;
+
+	fsck_names_add(&fk->fk_damaged, file);
+	fsck_reportf(fk, "db", file, NULL, "%s; its entries are not checked%s",
+	    msg, fk->fk_opt->fo_repair ? ", and nothing is repaired while a "
+	    "database is damaged" : "");
 }
 
 static void
@@ -506,6 +534,9 @@ fsck_table(struct fsck *fk, enum index_fsck_table table, fsck_entry_fn fn,
 	struct index_entry	*v;
 	size_t			 n, i;
 
+	for (i = 0; i < fk->fk_damaged.nm_count; i++)
+		if (strcmp(fk->fk_damaged.nm_v[i], index_fsck_file(table)) == 0)
+			return (0);
 	memset(&pos, 0, sizeof(pos));
 	while (!pos.fp_done) {
 		if (index_fsck_read(fk->fk_index, table, &pos, FSCK_BATCH, &v,
@@ -1051,7 +1082,8 @@ fsck_run(struct index *ix, struct blobstore *bs,
 	memset(&fk, 0, sizeof(fk));
 	fk.fk_index = ix;
 	fk.fk_blobs = bs;
-	fk.fk_opt = opt;
+	fk.fk_options = *opt;
+	fk.fk_opt = &fk.fk_options;
 	fk.fk_stats = st;
 	fk.fk_cutoff = time(NULL) - (time_t)opt->fo_grace;
 	if (path_fmt(fk.fk_blobdir, sizeof(fk.fk_blobdir), "%s/blobs",
@@ -1060,11 +1092,19 @@ fsck_run(struct index *ix, struct blobstore *bs,
 		return (-1);
 	}
 	fsck_databases(&fk);
+	if (fk.fk_damaged.nm_count > 0) {
+		fk.fk_options.fo_repair = 0;
+		fsck_names_sort(&fk.fk_damaged);
+	}
 	/* The files first: a blob linked after this is never an orphan. */
 	if (fsck_blobs(&fk, cause) == -1)
 		goto done;
 	fsck_tmp_list(&fk, &items, &nitems);
 	for (i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
+		/* the catalog is checked against the links */
+		if (passes[i].table == INDEX_FSCK_REPOS &&
+		    fk.fk_damaged.nm_count > 0)
+			continue;
 		if (fsck_table(&fk, passes[i].table, passes[i].fn, cause) == -1)
 			goto done;
 		if (passes[i].table == INDEX_FSCK_REPOS)
@@ -1073,7 +1113,8 @@ fsck_run(struct index *ix, struct blobstore *bs,
 	fsck_tmp_finish(&fk, items, nitems);
 	items = NULL;
 	nitems = 0;
-	fsck_orphans(&fk);
+	if (fk.fk_damaged.nm_count == 0)	/* else what is used is unknown */
+		fsck_orphans(&fk);
 	rv = 0;
 
 done:
@@ -1085,5 +1126,6 @@ done:
 	fsck_set_free(&fk.fk_pushed);
 	fsck_names_free(&fk.fk_linked);
 	fsck_names_free(&fk.fk_listed);
+	fsck_names_free(&fk.fk_damaged);
 	return (rv);
 }

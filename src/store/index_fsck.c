@@ -456,6 +456,12 @@ index_fsck_read(struct index *ix, enum index_fsck_table table,
 	return (0);
 }
 
+const char *
+index_fsck_file(enum index_fsck_table table)
+{
+	return (index_files[index_fsck_db(table)]);
+}
+
 void
 index_entries_free(struct index_entry *v, size_t n)
 {

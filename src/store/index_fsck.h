@@ -84,6 +84,8 @@ int	index_fsck_read(struct index *, enum index_fsck_table,
 	    struct index_fsck_pos *, size_t max, struct index_entry **out,
 	    size_t *count);
 void	index_entries_free(struct index_entry *, size_t);
+/* The database file that holds table. */
+const char *index_fsck_file(enum index_fsck_table);
 /* A printable name of the entry's key (garbled bytes as \xNN). */
 void	index_entry_name(const struct index_entry *, char *, size_t);
 
