@@ -383,7 +383,8 @@ index_fsck_keep(DBC *dbc, const DBT *key, const DBT *data, void *arg)
 	e->ie_keylen = key->size;	/* NUL after it: e was zeroed */
 	memcpy(e->ie_key, key->data, e->ie_keylen);
 	e->ie_value = xmalloc(data->size + 1);
-	memcpy(e->ie_value, data->data, data->size);
+	if (data->size > 0)	/* an empty value may have no data */
+		memcpy(e->ie_value, data->data, data->size);
 	e->ie_valuelen = data->size;
 	fb->fb_count++;
 	index_fsck_decode(fb, e);
