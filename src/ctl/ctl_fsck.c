@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "helm/helm_index.h"
 #include "store/blobstore.h"
 #include "store/fsck.h"
 #include "store/index.h"
@@ -31,9 +32,13 @@
 struct ctl_fsck {
 	struct config	*cf_config;
 	int		 cf_repair;
+	struct digest	*cf_used;	/* charts cached from Helm upstreams */
+	size_t		 cf_nused;
 };
 
 static int	ctl_fsck_hosted(void *, const char *);
+static void	ctl_fsck_chart(void *, const char *);
+static void	ctl_fsck_charts(struct ctl_fsck *, const char *);
 static void	ctl_fsck_report(void *, const char *, const char *,
 		    const char *, const char *);
 static void	ctl_fsck_bytes(uint64_t, char *, size_t);
@@ -50,6 +55,45 @@ ctl_fsck_hosted(void *arg, const char *repo)
 
 	return (config_name_find(cx->cf_config, repo, &reg, NULL) == 1 &&
 	    reg != NULL && reg->reg_upstreams.sl_count == 0);
+}
+
+/* One chart an upstream's index names. */
+static void
+ctl_fsck_chart(void *arg, const char *hex)
+{
+	struct ctl_fsck	*cx = arg;
+	struct digest	 d;
+	char		 s[DIGEST_STRING_MAX];
+
+	if (snprintf(s, sizeof(s), "sha256:%s", hex) >= (int)sizeof(s) ||
+	    digest_parse(s, &d, NULL) == -1)
+		return;
+	cx->cf_used = xreallocarray(cx->cf_used, cx->cf_nused + 1,
+	    sizeof(*cx->cf_used));
+	cx->cf_used[cx->cf_nused++] = d;
+}
+
+/*
+ * The charts cached from Helm upstreams are linked nowhere: their
+ * upstream's index (a member file under data_dir/helm) names them.
+ */
+static void
+ctl_fsck_charts(struct ctl_fsck *cx, const char *data_dir)
+{
+	struct config_upstream	*up;
+	char			 path[PATH_MAX];
+	size_t			 i;
+
+	for (i = 0; i < cx->cf_config->cf_nupstreams; i++) {
+		up = &cx->cf_config->cf_upstreams[i];
+		if (up->up_type != REPO_HELM ||
+		    path_fmt(path, sizeof(path), "%s/helm/upstreams/%s/member",
+		    data_dir, up->up_key) == -1)
+			continue;
+		if (helm_member_digests(path, ctl_fsck_chart, cx) == -1)
+			log_warnx("%s: cannot be read; the charts cached from "
+			    "%s may be taken for orphans", path, up->up_key);
+	}
 }
 
 static void
@@ -136,6 +180,9 @@ ctl_fsck_store(struct ctl_fsck *cx, const char *data_dir, int running,
 	opt.fo_hosted = ctl_fsck_hosted;
 	opt.fo_report = ctl_fsck_report;
 	opt.fo_arg = cx;
+	ctl_fsck_charts(cx, data_dir);
+	opt.fo_used = cx->cf_used;
+	opt.fo_nused = cx->cf_nused;
 	if (fsck_run(ix, bs, &opt, st, &cause) == -1) {
 		ctl_refuse("the check stopped: %s", cause);
 		goto fail;
@@ -144,6 +191,9 @@ ctl_fsck_store(struct ctl_fsck *cx, const char *data_dir, int running,
 
 fail:
 	free(cause);
+	free(cx->cf_used);
+	cx->cf_used = NULL;
+	cx->cf_nused = 0;
 	index_close(ix);
 	blobstore_free(bs);
 	return (rv);

@@ -15,7 +15,8 @@
  *     grace, by the rules of blobstore_sweep_parts and upload_expire,
  *     which the repair runs;
  *  5. orphans: blob files older than the grace that nothing links or
- *     references, removed with gc's primitive.
+ *     references (nor the caller names: charts cached from Helm
+ *     upstreams), removed with gc's primitive.
  *
  * The blob files are listed (2.) before the index is read (3.), so a blob
  * linked while the check runs is never taken for an orphan; and what is
@@ -1041,6 +1042,8 @@ fsck_orphans(struct fsck *fk)
 	off_t		 size;
 	size_t		 i;
 
+	for (i = 0; i < fk->fk_opt->fo_nused; i++)
+		fsck_set_add(&fk->fk_used, &fk->fk_opt->fo_used[i]);
 	fsck_set_sort(&fk->fk_old);
 	for (i = 0; i < fk->fk_old.ds_count; i++) {
 		fsck_unbin(fk->fk_old.ds_v[i], &d);
