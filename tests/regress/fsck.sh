@@ -1,7 +1,10 @@
 #!/bin/sh
 # fsck.sh: depotctl fsck on a real store. Images pushed with skopeo and a
-# blob with curl; the store is clean online (depotd running), while a push
-# runs, and offline. Then the store is damaged by hand: a byte of a layer
+# blob with curl, and content cached from an upstream (docker-registry):
+# one platform of a multi-platform index and a manifest without its
+# layers, which pull-through fetches when asked, so neither is damage.
+# The store is clean online (depotd running), while a push runs, and
+# offline. Then the store is damaged by hand: a byte of a layer
 # flipped, the file of a linked layer deleted, an old orphan blob, an old
 # part file of a dead fetch, and a tag left dangling by deleting its
 # manifest's file. fsck lists each (exit 1); --repair repairs each and
@@ -29,7 +32,38 @@ reg="127.0.0.1:$port"
 base="http://$reg"
 conf="$T_DIR/depot.conf"
 data="$T_DIR/data-$port"
-write_conf "$conf" "$port" "request_timeout = 30;"
+# An upstream with a two-platform image and a plain one, when
+# docker-registry is there.
+. "$DEPOT_SRCDIR/tests/regress/upstream_lib.sh"
+up_port=
+if command -v docker-registry >/dev/null && start_upstream hub plain; then
+	up_port=$UPSTREAM_PORT
+	python3 "$MKIMAGE" --platforms linux/amd64,linux/arm64 --layers 1 \
+	    --seed multi --tag multi "$T_DIR/uplayout" >/dev/null &&
+	    python3 "$MKIMAGE" --layers 2 --seed lazy --tag lazy \
+	    "$T_DIR/uplayout" >/dev/null || bail "mkimage.py failed"
+	{ upstream_push hub "oci:$T_DIR/uplayout:multi" lib/multi:v1 &&
+	    upstream_push hub "oci:$T_DIR/uplayout:lazy" lib/lazy:v1; } \
+	    >>"$T_DIR/skopeo.log" 2>&1 || bail "push to the upstream failed"
+fi
+cat >"$conf" <<EOC
+server = {
+  listen = [ "$reg" ];
+  workers = 2;
+  pidfile = "$T_DIR/depotd-$port.pid";
+  data_dir = "$data";
+  request_timeout = 30;
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
+};
+upstreams = (
+  { key = "hub"; type = "docker"; source = "custom";
+    url = "http://127.0.0.1:${up_port:-9}"; timeout = 10; }
+);
+registries = (
+  { name = "docker-local"; type = "docker"; },
+  { name = "proxied"; type = "docker"; upstreams = [ "hub" ]; }
+);
+EOC
 start_depotd "$conf" "$port" || bail "depotd did not start"
 
 # sk ARGS: skopeo with a time limit and its files in the test directory.
@@ -84,9 +118,24 @@ st=$(printf 'a blob pushed with curl' | curl -s -o /dev/null -w '%{http_code}' \
     "$base/v2/docker-local/loose/blobs/uploads/?digest=sha256:$blob")
 is "$st" 201 "a blob pushed with curl"
 
+if [ -n "$up_port" ]; then
+	sk copy --src-tls-verify=false --override-os linux --override-arch arm64 \
+	    "docker://$reg/proxied/lib/multi:v1" "dir:$T_DIR/multi-arm64" \
+	    >>"$T_DIR/skopeo.log" 2>&1
+	is "$?" 0 "one platform of an upstream's index pulled through"
+	st=$(curl -s -o /dev/null -w '%{http_code}' \
+	    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+	    "$base/v2/proxied/lib/lazy/manifests/v1")
+	is "$st" 200 "a manifest cached without its layers"
+else
+	skip "docker-registry is not installed: no upstream content"
+	skip "docker-registry is not installed: no upstream content"
+fi
+
 fsck
 is "$rc" 0 "fsck of the pushed store exits 0 (online)"
-like "$out" "^fsck: online, 1[0-9] blobs .* hashed, [0-9]+ index entries checked: clean$" \
+like "$out" "^fsck: online, [0-9]+ blobs .* hashed, [0-9]+ index entries checked: clean$" \
     "it says it checked online and found the store clean"
 
 # fsck runs beside a push: neither waits for the other for long.
