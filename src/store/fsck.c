@@ -110,6 +110,8 @@ static void	fsck_reportf(struct fsck *, const char *, const char *,
 		    const char *, const char *, ...) PRINTFLIKE(5, 6);
 static int	fsck_stored(struct fsck *, const struct digest *);
 static int	fsck_missing_cb(void *, const struct index_entry *);
+static int	fsck_confirm(struct fsck *, const struct index_entry *,
+		    index_fsck_still_fn);
 static void	fsck_time(time_t, char *, size_t);
 static void	fsck_db_report(void *, const char *, const char *);
 static void	fsck_databases(struct fsck *);
@@ -309,6 +311,23 @@ static int
 fsck_missing_cb(void *arg, const struct index_entry *e)
 {
 	return (fsck_stored(arg, &e->ie_digest) == 0);
+}
+
+/*
+ * Is a problem seen in a snapshot still there: the entry unchanged in a
+ * fresh read and still(fk, e) (may be NULL) after it? Writers store a
+ * file before the entries that point at it, and gc removes the entries
+ * before the file, so an entry read again after its target was found
+ * missing is dangling for sure; one that changed or went meanwhile was
+ * not damage but a change in flight.
+ */
+static int
+fsck_confirm(struct fsck *fk, const struct index_entry *e,
+    index_fsck_still_fn still)
+{
+	if (index_fsck_current(fk->fk_index, e) != 1)
+		return (0);
+	return (still == NULL || still(fk, e));
 }
 
 static void
@@ -571,6 +590,8 @@ fsck_garbled(struct fsck *fk, struct index_entry *e)
 	char		 name[INDEX_FSCK_KEY_MAX * 2];
 	const char	*repaired = NULL;
 
+	if (!fsck_confirm(fk, e, NULL))
+		return;
 	index_entry_name(e, name, sizeof(name));
 	if (fk->fk_opt->fo_repair &&
 	    index_fsck_remove(fk->fk_index, e, NULL, NULL) == 1)
@@ -588,7 +609,8 @@ fsck_tag(struct fsck *fk, struct index_entry *e)
 
 	if (e->ie_upstream[0] == '\0')
 		fsck_set_add(&fk->fk_pushed, &e->ie_digest);
-	if (fsck_stored(fk, &e->ie_digest) != 0) {
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb)) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		return;
 	}
@@ -612,10 +634,11 @@ fsck_link(struct fsck *fk, struct index_entry *e)
 
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
-	if (fsck_stored(fk, &e->ie_digest) != 0) {
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb)) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		fsck_names_add(&fk->fk_linked, e->ie_repo);
-		if (e->ie_unmatched) {
+		if (e->ie_unmatched && fsck_confirm(fk, e, NULL)) {
 			if (fk->fk_opt->fo_repair &&
 			    index_fsck_reindex(fk->fk_index, e) == 1)
 				repaired = "reverse entry written";
@@ -654,6 +677,7 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 {
 	struct index_manifest	 im;
 	struct manifest_info	 mi;
+	struct digest		 lost;
 	char			 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
 	char			 ds[DIGEST_STRING_MAX], first[DIGEST_STRING_MAX];
 	char			*cause = NULL, *buf = NULL;
@@ -697,7 +721,11 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 	hosted = pushed || fsck_set_has(&fk->fk_pushed, md) ||
 	    (fk->fk_opt->fo_hosted != NULL &&
 	    fk->fk_opt->fo_hosted(fk->fk_opt->fo_arg, repo));
-	if (missing == 0 || !hosted)
+	/* still linked, and the first still missing (a change in flight) */
+	if (missing == 0 || !hosted ||
+	    index_link_get(fk->fk_index, repo, md, NULL) != 1 ||
+	    digest_parse(first, &lost, NULL) == -1 ||
+	    fsck_stored(fk, &lost) != 0)
 		goto done;
 	if (fk->fk_opt->fo_repair &&
 	    index_manifest_unlink(fk->fk_index, repo, md) == 1)
@@ -727,7 +755,7 @@ fsck_reverse(struct fsck *fk, struct index_entry *e)
 	char		 ds[DIGEST_STRING_MAX];
 	const char	*repaired = NULL;
 
-	if (!e->ie_unmatched)
+	if (!e->ie_unmatched || !fsck_confirm(fk, e, NULL))
 		return;
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
@@ -745,7 +773,8 @@ fsck_manifest(struct fsck *fk, struct index_entry *e)
 	char		 ds[DIGEST_STRING_MAX];
 	const char	*repaired = NULL;
 
-	if (fsck_stored(fk, &e->ie_digest) != 0)
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb))
 		return;
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	if (fk->fk_opt->fo_repair && index_fsck_remove(fk->fk_index, e,
@@ -763,7 +792,8 @@ fsck_referrer(struct fsck *fk, struct index_entry *e)
 	char		 ds[DIGEST_STRING_MAX], subject[DIGEST_STRING_MAX];
 	const char	*repaired = NULL;
 
-	if (fsck_stored(fk, &e->ie_digest) != 0) {
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb)) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		return;
 	}
@@ -784,7 +814,10 @@ fsck_repo(struct fsck *fk, struct index_entry *e)
 	const char	*repaired = NULL;
 
 	fsck_names_add(&fk->fk_listed, e->ie_repo);
-	if (fsck_names_has(&fk->fk_linked, e->ie_repo))
+	/* linked then, or since */
+	if (fsck_names_has(&fk->fk_linked, e->ie_repo) ||
+	    index_fsck_repo_linked(fk->fk_index, e->ie_repo) != 0 ||
+	    !fsck_confirm(fk, e, NULL))
 		return;
 	if (fk->fk_opt->fo_repair &&
 	    index_fsck_remove(fk->fk_index, e, NULL, NULL) == 1)
@@ -797,11 +830,22 @@ fsck_repo(struct fsck *fk, struct index_entry *e)
 static void
 fsck_repos_missing(struct fsck *fk)
 {
-	const char	*repaired;
-	size_t		 i;
+	struct index_entry	 row;
+	const char		*repaired;
+	size_t			 i;
 
 	for (i = 0; i < fk->fk_linked.nm_count; i++) {
-		if (fsck_names_has(&fk->fk_listed, fk->fk_linked.nm_v[i]))
+		/* listed, or unlinked since (the row went with the link) */
+		if (fsck_names_has(&fk->fk_listed, fk->fk_linked.nm_v[i]) ||
+		    index_fsck_repo_linked(fk->fk_index,
+		    fk->fk_linked.nm_v[i]) != 1)
+			continue;
+		/* or listed again since */
+		memset(&row, 0, sizeof(row));
+		row.ie_table = INDEX_FSCK_REPOS;
+		row.ie_keylen = strlen(fk->fk_linked.nm_v[i]);
+		memcpy(row.ie_key, fk->fk_linked.nm_v[i], row.ie_keylen);
+		if (index_fsck_current(fk->fk_index, &row) != 0)
 			continue;
 		repaired = NULL;
 		if (fk->fk_opt->fo_repair && index_fsck_repo_add(fk->fk_index,
@@ -834,6 +878,8 @@ fsck_upload(struct fsck *fk, struct index_entry *e)
 
 	fsck_time((time_t)e->ie_time, when, sizeof(when));
 	if (e->ie_time < (int64_t)fk->fk_cutoff) {
+		if (!fsck_confirm(fk, e, NULL))
+			return;		/* expired by depotd meanwhile */
 		if (fk->fk_opt->fo_repair) {
 			/* the expiry of depotd's master, once for them all */
 			if (!fk->fk_expired)
@@ -849,7 +895,8 @@ fsck_upload(struct fsck *fk, struct index_entry *e)
 		return;
 	}
 	if (e->ie_time >= (int64_t)time(NULL) - FSCK_SETTLE_SECS ||
-	    !fsck_upload_missing_cb(fk, e))
+	    !fsck_upload_missing_cb(fk, e) ||
+	    !fsck_confirm(fk, e, fsck_upload_missing_cb))
 		return;
 	if (fk->fk_opt->fo_repair && index_fsck_remove(fk->fk_index, e,
 	    fsck_upload_missing_cb, fk) == 1)
@@ -876,7 +923,8 @@ fsck_chart(struct fsck *fk, struct index_entry *e)
 		lost = &e->ie_digest;
 	else if (e->ie_has_subject && fsck_stored(fk, &e->ie_subject) == 0)
 		lost = &e->ie_subject;
-	if (lost == NULL)
+	if (lost == NULL || !fsck_confirm(fk, e, NULL) ||
+	    fsck_stored(fk, lost) != 0)
 		return;
 	(void)snprintf(obj, sizeof(obj), "%s/%s-%s", e->ie_repo, e->ie_name,
 	    e->ie_version);
@@ -996,11 +1044,16 @@ fsck_tmp_finish(struct fsck *fk, struct fsck_tmp_item *items, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		repaired = NULL;
-		if (fk->fk_opt->fo_repair && path_fmt(path, sizeof(path),
-		    "%s/%s", blobstore_tmpdir(fk->fk_blobs),
-		    items[i].ti_name) == 0 && lstat(path, &sb) == -1 &&
-		    errno == ENOENT)
+		if (path_fmt(path, sizeof(path), "%s/%s",
+		    blobstore_tmpdir(fk->fk_blobs), items[i].ti_name) == 0 &&
+		    lstat(path, &sb) == -1 && errno == ENOENT) {
+			/* swept by depotd meanwhile, unless by the repair */
+			if (!fk->fk_opt->fo_repair) {
+				free(items[i].ti_what);
+				continue;
+			}
 			repaired = "removed";
+		}
 		(void)snprintf(obj, sizeof(obj), "tmp/%s", items[i].ti_name);
 		fsck_report(fk, "tmp", obj, items[i].ti_what, repaired);
 		free(items[i].ti_what);
