@@ -121,12 +121,15 @@ static void	fsck_blob_file(struct fsck *, int, const char *,
 		    enum digest_alg, const char *, const char *);
 static void	fsck_blob_dir(struct fsck *, const char *, enum digest_alg,
 		    const char *);
+static int	fsck_blob_algs(struct fsck *, char **);
 static int	fsck_blobs(struct fsck *, char **);
 static int	fsck_table(struct fsck *, enum index_fsck_table,
 		    fsck_entry_fn, char **);
 static void	fsck_garbled(struct fsck *, struct index_entry *);
 static void	fsck_tag(struct fsck *, struct index_entry *);
 static void	fsck_link(struct fsck *, struct index_entry *);
+static int	fsck_manifest_load(struct fsck *, const struct digest *,
+		    const char *, struct manifest_info *);
 static void	fsck_manifest_refs(struct fsck *, const char *,
 		    const struct digest *, int);
 static void	fsck_reverse(struct fsck *, struct index_entry *);
@@ -394,8 +397,9 @@ fsck_lost(struct fsck *fk, const char *path, const char *name, char *where,
 	if (i == 1000 || rename(path, dst) == -1)
 		return (-1);
 	(void)fsync_parent(dst);
-	return (path_fmt(where, len, "moved to %s%s", FSCK_LOST_DIR "/",
-	    dst + strlen(dir) + 1) == -1 ? 0 : 0);
+	(void)snprintf(where, len, "moved to " FSCK_LOST_DIR "/%s",
+	    dst + strlen(dir) + 1);
+	return (0);
 }
 
 /* Hash one file of blobs/<alg>/<xx>/ and check its name. */
@@ -486,18 +490,18 @@ fsck_blob_dir(struct fsck *fk, const char *path, enum digest_alg alg,
 	closedir(dir);
 }
 
-/* Every file under blobs/. 0, or -1 when blobs/ cannot be read. */
+static const enum digest_alg	 fsck_algs[] = { DIGEST_SHA256, DIGEST_SHA512 };
+#define FSCK_NALGS	(sizeof(fsck_algs) / sizeof(fsck_algs[0]))
+
+/* blobs/ holds one folder per digest algorithm. 0, or -1 with *cause. */
 static int
-fsck_blobs(struct fsck *fk, char **cause)
+fsck_blob_algs(struct fsck *fk, char **cause)
 {
-	static const enum digest_alg	 algs[] = { DIGEST_SHA256,
-	    DIGEST_SHA512 };
-	char				 path[PATH_MAX], sub[PATH_MAX];
-	char				 rel[PATH_MAX];
-	DIR				*top, *dir;
-	struct dirent			*de;
-	size_t				 i;
-	int				 known;
+	char		 rel[PATH_MAX];
+	DIR		*top;
+	struct dirent	*de;
+	size_t		 i;
+	int		 known;
 
 	if ((top = opendir(fk->fk_blobdir)) == NULL) {
 		xasprintf(cause, "%s: %s", fk->fk_blobdir, strerror(errno));
@@ -507,21 +511,36 @@ fsck_blobs(struct fsck *fk, char **cause)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		for (known = 0, i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
-			if (strcmp(de->d_name, digest_alg_name(algs[i])) == 0)
+		for (known = 0, i = 0; i < FSCK_NALGS; i++)
+			if (strcmp(de->d_name,
+			    digest_alg_name(fsck_algs[i])) == 0)
 				known = 1;
-		if (!known) {
-			(void)snprintf(rel, sizeof(rel), "blobs/%s",
-			    de->d_name);
-			fsck_report(fk, "blob", rel, "not a digest algorithm's "
-			    "folder (left alone)", NULL);
-		}
+		if (known)
+			continue;
+		(void)snprintf(rel, sizeof(rel), "blobs/%s", de->d_name);
+		fsck_report(fk, "blob", rel, "not a digest algorithm's folder "
+		    "(left alone)", NULL);
 	}
 	closedir(top);
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+	return (0);
+}
+
+/* Every file under blobs/. 0, or -1 when blobs/ cannot be read. */
+static int
+fsck_blobs(struct fsck *fk, char **cause)
+{
+	char		 path[PATH_MAX], sub[PATH_MAX], rel[PATH_MAX];
+	const char	*alg;
+	DIR		*dir;
+	struct dirent	*de;
+	size_t		 i;
+
+	if (fsck_blob_algs(fk, cause) == -1)
+		return (-1);
+	for (i = 0; i < FSCK_NALGS; i++) {
+		alg = digest_alg_name(fsck_algs[i]);
 		if (path_fmt(path, sizeof(path), "%s/%s", fk->fk_blobdir,
-		    digest_alg_name(algs[i])) == -1 ||
-		    (dir = opendir(path)) == NULL)
+		    alg) == -1 || (dir = opendir(path)) == NULL)
 			continue;
 		while ((de = readdir(dir)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 ||
@@ -530,15 +549,15 @@ fsck_blobs(struct fsck *fk, char **cause)
 			if (strlen(de->d_name) != 2 ||
 			    strspn(de->d_name, "0123456789abcdef") != 2) {
 				(void)snprintf(rel, sizeof(rel),
-				    "blobs/%s/%s", digest_alg_name(algs[i]),
-				    de->d_name);
+				    "blobs/%s/%s", alg, de->d_name);
 				fsck_report(fk, "blob", rel, "not a blob "
 				    "folder's name (left alone)", NULL);
 				continue;
 			}
 			if (path_fmt(sub, sizeof(sub), "%s/%s", path,
 			    de->d_name) == 0)
-				fsck_blob_dir(fk, sub, algs[i], de->d_name);
+				fsck_blob_dir(fk, sub, fsck_algs[i],
+				    de->d_name);
 		}
 		closedir(dir);
 	}
@@ -662,40 +681,28 @@ fsck_link(struct fsck *fk, struct index_entry *e)
 }
 
 /*
- * The blobs (config, layers) and manifests (of an index) that a linked
- * manifest references: each is in use; and when the manifest was pushed
- * (not filled from an upstream, which fetches what is missing on demand),
- * each must be stored. Pushed is: its link says so (written with no
- * upstream; links from before links recorded it say nothing), a tag
- * written by a push points at it, or its registry has no upstream. A pushed manifest that lost one is unlinked from
- * its repository, with its tags and its referrer entry: the image can no
- * longer be pulled, and a new push restores it.
+ * Read and parse the stored manifest md (obj names it in reports) into
+ * *mi (clear it). 0, or -1 when it is gone or reported as unreadable.
  */
-static void
-fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
-    int pushed)
+static int
+fsck_manifest_load(struct fsck *fk, const struct digest *md, const char *obj,
+    struct manifest_info *mi)
 {
 	struct index_manifest	 im;
-	struct manifest_info	 mi;
-	struct digest		 lost;
-	char			 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
-	char			 ds[DIGEST_STRING_MAX], first[DIGEST_STRING_MAX];
-	char			*cause = NULL, *buf = NULL;
-	const char		*repaired = NULL, *ctype = NULL;
-	size_t			 i, missing = 0;
+	char			*cause = NULL, *buf;
+	const char		*ctype = NULL;
 	off_t			 size;
 	ssize_t			 n;
-	int			 fd, hosted, found;
+	int			 fd, found, rv = 0;
 
+	memset(mi, 0, sizeof(*mi));
 	if (blobstore_open_blob(fk->fk_blobs, md, &fd, &size) == -1)
-		return;		/* removed meanwhile */
-	digest_format(md, ds, sizeof(ds));
-	(void)snprintf(obj, sizeof(obj), "%s@%s", repo, ds);
+		return (-1);		/* removed meanwhile */
 	if (size > DEPOT_MANIFEST_MAX) {
 		close(fd);
 		fsck_reportf(fk, "manifest", obj, NULL, "larger than a "
 		    "manifest may be (%lld bytes)", (long long)size);
-		return;
+		return (-1);
 	}
 	buf = xmalloc((size_t)size + 1);
 	n = pread(fd, buf, (size_t)size, 0);
@@ -703,30 +710,60 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 	found = index_manifest_get(fk->fk_index, md, &im);
 	if (found == 1 && im.im_media_type[0] != '\0')
 		ctype = im.im_media_type;
-	memset(&mi, 0, sizeof(mi));
-	if (n != (ssize_t)size || manifest_parse(buf, (size_t)size, ctype, &mi,
+	if (n != (ssize_t)size || manifest_parse(buf, (size_t)size, ctype, mi,
 	    &cause) == -1) {
 		fsck_reportf(fk, "manifest", obj, NULL, "the stored manifest "
 		    "does not parse: %s", cause != NULL ? cause : "short read");
-		goto done;
+		rv = -1;
 	}
+	if (found == 1)
+		index_manifest_clear(&im);
+	free(cause);
+	free(buf);
+	return (rv);
+}
+
+/*
+ * The blobs (config, layers) and manifests (of an index) that a linked
+ * manifest references: each is in use; and when the manifest was pushed
+ * (not filled from an upstream, which fetches what is missing on demand),
+ * each must be stored. Pushed is: its link says so (written with no
+ * upstream; links from before links recorded it say nothing), a tag
+ * written by a push points at it, or its registry has no upstream. A
+ * pushed manifest that lost one is unlinked from its repository, with
+ * its tags and its referrer entry: the image can no longer be pulled,
+ * and a new push restores it.
+ */
+static void
+fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
+    int pushed)
+{
+	struct manifest_info	 mi;
+	struct digest		 lost;
+	char			 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
+	char			 ds[DIGEST_STRING_MAX], first[DIGEST_STRING_MAX];
+	const char		*repaired = NULL;
+	size_t			 i, missing = 0;
+
+	digest_format(md, ds, sizeof(ds));
+	(void)snprintf(obj, sizeof(obj), "%s@%s", repo, ds);
+	if (fsck_manifest_load(fk, md, obj, &mi) == -1)
+		goto done;
 	for (i = 0; i < mi.mi_nrefs; i++) {
 		fsck_set_add(&fk->fk_used, &mi.mi_refs[i].mr_digest);
-		if (fsck_stored(fk, &mi.mi_refs[i].mr_digest) != 0)
-			continue;
-		if (missing++ == 0)
-			digest_format(&mi.mi_refs[i].mr_digest, first,
-			    sizeof(first));
+		if (fsck_stored(fk, &mi.mi_refs[i].mr_digest) == 0 &&
+		    missing++ == 0)
+			lost = mi.mi_refs[i].mr_digest;
 	}
-	hosted = pushed || fsck_set_has(&fk->fk_pushed, md) ||
+	pushed = pushed || fsck_set_has(&fk->fk_pushed, md) ||
 	    (fk->fk_opt->fo_hosted != NULL &&
 	    fk->fk_opt->fo_hosted(fk->fk_opt->fo_arg, repo));
 	/* still linked, and the first still missing (a change in flight) */
-	if (missing == 0 || !hosted ||
+	if (missing == 0 || !pushed ||
 	    index_link_get(fk->fk_index, repo, md, NULL) != 1 ||
-	    digest_parse(first, &lost, NULL) == -1 ||
 	    fsck_stored(fk, &lost) != 0)
 		goto done;
+	digest_format(&lost, first, sizeof(first));
 	if (fk->fk_opt->fo_repair &&
 	    index_manifest_unlink(fk->fk_index, repo, md) == 1)
 		repaired = "manifest unlinked from the repository with its "
@@ -740,11 +777,7 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 		    missing, first);
 
 done:
-	if (found == 1)
-		index_manifest_clear(&im);
 	manifest_info_clear(&mi);
-	free(cause);
-	free(buf);
 }
 
 /* A reverse entry (digests.db) has its link. */
