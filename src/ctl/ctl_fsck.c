@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "helm/helm.h"
 #include "helm/helm_index.h"
 #include "store/blobstore.h"
 #include "store/fsck.h"
@@ -34,11 +35,13 @@ struct ctl_fsck {
 	int		 cf_repair;
 	struct digest	*cf_used;	/* charts cached from Helm upstreams */
 	size_t		 cf_nused;
+	struct strlist	 cf_charts;	/* helm registries the repair changed */
 };
 
 static int	ctl_fsck_hosted(void *, const char *);
 static void	ctl_fsck_chart(void *, const char *);
 static void	ctl_fsck_charts(struct ctl_fsck *, const char *);
+static void	ctl_fsck_rendered(struct ctl_fsck *, const char *);
 static void	ctl_fsck_report(void *, const char *, const char *,
 		    const char *, const char *);
 static void	ctl_fsck_bytes(uint64_t, char *, size_t);
@@ -96,12 +99,35 @@ ctl_fsck_charts(struct ctl_fsck *cx, const char *data_dir)
 	}
 }
 
+/*
+ * A chart version the repair removed: its registry's index.yaml is
+ * rendered again (from the index) when next asked for, once the rendered
+ * one is forgotten after the run. object is "registry/name-version" (or
+ * a garbled key, printed "registry\0...").
+ */
+static void
+ctl_fsck_rendered(struct ctl_fsck *cx, const char *object)
+{
+	char	*name;
+	size_t	 i;
+
+	name = xstrndup(object, strcspn(object, "/\\"));
+	for (i = 0; i < cx->cf_charts.sl_count; i++)
+		if (strcmp(cx->cf_charts.sl_items[i], name) == 0)
+			break;
+	if (i == cx->cf_charts.sl_count && *name != '\0')
+		ctl_list_add(&cx->cf_charts, name);
+	free(name);
+}
+
 static void
 ctl_fsck_report(void *arg, const char *kind, const char *object,
     const char *what, const char *repaired)
 {
 	struct ctl_fsck	*cx = arg;
 
+	if (repaired != NULL && strcmp(kind, "chart") == 0)
+		ctl_fsck_rendered(cx, object);
 	printf("%s: %s: %s", kind, object, what);
 	if (repaired != NULL)
 		printf("; repaired: %s", repaired);
@@ -213,6 +239,7 @@ ctl_fsck(struct ctl *ctl, const struct ctl_command *cmd, int argc,
 	struct config			*cf;
 	char				 bytes[32];
 	pid_t				 pid;
+	size_t				 i;
 	int				 ch, running, switched, rv;
 
 	memset(&cx, 0, sizeof(cx));
@@ -228,6 +255,10 @@ ctl_fsck(struct ctl *ctl, const struct ctl_command *cmd, int argc,
 	if (ctl_fsck_owner(cf->cf_server.srv_data_dir, &switched) != 0)
 		return (CTL_REFUSED);
 	rv = ctl_fsck_store(&cx, cf->cf_server.srv_data_dir, running, &st);
+	for (i = 0; i < cx.cf_charts.sl_count; i++)
+		if (config_registry_find(cf, cx.cf_charts.sl_items[i]) != NULL)
+			helm_registry_forget(cf, cx.cf_charts.sl_items[i]);
+	ctl_list_clear(&cx.cf_charts);
 	if (switched && (seteuid(0) == -1 || setegid(0) == -1))
 		fatal("%s: cannot switch back to root", __func__);
 	if (rv != CTL_OK)

@@ -7,7 +7,8 @@
 # offline. Then the store is damaged by hand: a byte of a layer
 # flipped, the file of a linked layer deleted, an old orphan blob, an old
 # part file of a dead fetch, and a tag left dangling by deleting its
-# manifest's file. fsck lists each (exit 1); --repair repairs each and
+# manifest's file, and a hosted Helm chart without its file. fsck lists
+# each (exit 1); --repair repairs each and
 # says how (the damaged layer goes to lost+found/); a second fsck is
 # clean, and the intact image still pulls byte for byte. Usage errors
 # exit 2.
@@ -61,7 +62,8 @@ upstreams = (
 );
 registries = (
   { name = "docker-local"; type = "docker"; },
-  { name = "proxied"; type = "docker"; upstreams = [ "hub" ]; }
+  { name = "proxied"; type = "docker"; upstreams = [ "hub" ]; },
+  { name = "charts"; type = "helm"; }
 );
 EOC
 start_depotd "$conf" "$port" || bail "depotd did not start"
@@ -117,6 +119,18 @@ st=$(printf 'a blob pushed with curl' | curl -s -o /dev/null -w '%{http_code}' \
     -X POST -H 'Content-Type: application/octet-stream' --data-binary @- \
     "$base/v2/docker-local/loose/blobs/uploads/?digest=sha256:$blob")
 is "$st" 201 "a blob pushed with curl"
+python3 - "$T_DIR/demo-1.0.0.tgz" <<'PY' || bail "cannot make a chart"
+import io, sys, tarfile
+data = b"apiVersion: v2\nname: demo\nversion: 1.0.0\ndescription: a chart\n"
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    ti = tarfile.TarInfo("demo/Chart.yaml")
+    ti.size = len(data)
+    t.addfile(ti, io.BytesIO(data))
+PY
+chart=$(sha256sum <"$T_DIR/demo-1.0.0.tgz" | cut -d' ' -f1)
+st=$(curl -s -o /dev/null -w '%{http_code}' --data-binary "@$T_DIR/demo-1.0.0.tgz" \
+    "$base/helm/charts/api/charts")
+is "$st" 201 "a Helm chart uploaded"
 
 if [ -n "$up_port" ]; then
 	sk copy --src-tls-verify=false --override-os linux --override-arch arm64 \
@@ -167,6 +181,7 @@ part="$data/tmp/sha256-$(printf 'dead fetch' | sha256sum | cut -d' ' -f1).part"
 printf 'half a blob' >"$part"
 touch -d '3 days ago' "$part"
 rm -f "$(blobfile "${gone#sha256:}")"
+rm -f "$(blobfile "$chart")"
 
 fsck
 is "$rc" 1 "fsck of the damaged store exits 1"
@@ -184,6 +199,8 @@ like "$out" "^tag: docker-local/gone:v1: points at $gone, which is not stored$" 
     "it finds the tag whose manifest is gone"
 like "$out" "^link: docker-local/gone@$gone: the manifest is not stored$" \
     "and the manifest's link"
+like "$out" "^chart: charts/demo-1.0.0: its chart file sha256:$chart is not stored$" \
+    "it finds the chart version whose file was deleted"
 like "$out" "^fsck: online, .*: [0-9]+ problems$" "a summary line counts the problems"
 
 fsck --repair
@@ -197,6 +214,8 @@ like "$out" "^manifest: docker-local/app@$app: .*; repaired: manifest unlinked" 
 like "$out" "^orphan: sha256:$orphan: .*; repaired: removed$" "the orphan is removed"
 like "$out" "^tmp: tmp/${part##*/}: .*; repaired: removed$" "the part file is removed"
 like "$out" "^tag: docker-local/gone:v1: .*; repaired: tag removed$" "the dangling tag is removed"
+like "$out" "^chart: charts/demo-1.0.0: .*; repaired: chart version removed$" \
+    "the chart version is removed"
 if printf '%s\n' "$out" | grep -q 'not repaired'; then
 	not_ok "every problem is repaired"
 	printf '%s\n' "$out" | grep 'not repaired' | sed 's/^/#   /'
@@ -222,6 +241,11 @@ for l in $(layers "$keep"); do
 	[ "$(sha256sum <"$T_DIR/pulled/$l" | cut -d' ' -f1)" = "$l" ] || bad=1
 done
 is "$bad" 0 "its layers are intact"
+if curl -s "$base/helm/charts/index.yaml" | grep -q demo-1.0.0; then
+	not_ok "the chart's index.yaml no longer lists it"
+else
+	ok "the chart's index.yaml no longer lists it"
+fi
 is "$(http_status "$base/v2/docker-local/app/manifests/v1")" 404 \
     "the image that lost a layer answers 404 until it is pushed again"
 push app app:v1
