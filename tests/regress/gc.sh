@@ -190,8 +190,10 @@ check "the chart still downloads, unchanged" sh -c "curl -sf \
 
 # --- a push while gc runs in a loop -------------------------------------
 # Garbage for the loop to find: c, pushed and deleted. The push of d runs
-# in the background while depotctl gc runs again and again; a push that
-# met a sweep may fail cleanly (BLOB_UNKNOWN): it is retried, bounded.
+# in the background while depotctl gc (grace 5 s) runs again and again,
+# until d is pushed and c's blobs are freed; a push slower than the grace
+# may meet a sweep and fail cleanly (MANIFEST_BLOB_UNKNOWN): it is
+# retried, bounded.
 mkimage "$T_DIR/c" --layers 2 --seed 21
 mkimage "$T_DIR/d" --layers 4 --seed 22
 push "$T_DIR/c:latest" docker-local/churn:c || bail "cannot push c"
@@ -199,7 +201,7 @@ dcd=$(manifest_digest docker-local/churn c)
 http_status "$base/v2/docker-local/churn/manifests/$dcd" -X DELETE >/dev/null
 (
 	i=0
-	while [ $i -lt 5 ]; do
+	while [ $i -lt 10 ]; do
 		if push "$T_DIR/d:latest" docker-local/churn:d; then
 			echo pushed >"$T_DIR/d.done"
 			exit 0
@@ -212,7 +214,7 @@ pusher=$!
 T_PIDS="$T_PIDS $pusher"
 runs=0 total=0 bad=0
 while [ $runs -lt 400 ]; do
-	out=$(dc gc --grace 2 2>&1) || bad=$((bad + 1))
+	out=$(dc gc --grace 5 2>&1) || bad=$((bad + 1))
 	n=$(freed "$out")
 	total=$((total + ${n:-0}))
 	runs=$((runs + 1))

@@ -34,8 +34,8 @@
 #define REPO	"reg/app"
 
 /* Test hook of index_record.c. */
-int	index_test_put_raw(struct index *, const char *, const void *, size_t,
-	    const void *, size_t);
+int	index_test_put_raw(struct index *, const char *, const void *,
+	    size_t, const void *, size_t);
 
 static char		 test_root[PATH_MAX];
 static char		 test_dir[PATH_MAX];
@@ -45,11 +45,11 @@ static struct blobstore	*bs;
 /* The store every mark/sweep test builds. */
 struct world {
 	struct digest	 c1, c2, l1, l2, l3;	/* configs, layers */
-	struct digest	 ma, mb;		/* images: a = c1 l1, b = c2 l1 l2 */
-	struct digest	 child, mi;		/* an index of child (c1 l3) */
-	struct digest	 sig;			/* a referrer of ma */
-	struct digest	 chart, up;		/* a hosted chart, an upload's */
-	struct digest	 orphan;		/* linked nowhere */
+	struct digest	 ma, mb;	/* a = c1 l1, b = c2 l1 l2 */
+	struct digest	 child, mi;	/* an index of child (c1 l3) */
+	struct digest	 sig;		/* a referrer of ma */
+	struct digest	 chart, up;	/* a chart's, an upload's */
+	struct digest	 orphan;	/* linked nowhere */
 };
 
 static int	rm_cb(const char *, const struct stat *, int, struct FTW *);
@@ -145,8 +145,8 @@ manifest(const char *kind, struct digest *out, const char *extra, ...)
 		if (strcmp(kind, "index") == 0)
 			one = desc(MT_OCI_MANIFEST, d);
 		else if (config == NULL) {
-			config = desc("application/vnd.oci.image.config.v1+json",
-			    d);
+			config = desc(
+			    "application/vnd.oci.image.config.v1+json", d);
 			continue;
 		} else
 			one = desc("application/vnd.oci.image.layer.v1.tar", d);
@@ -197,7 +197,8 @@ record(const char *repo, const struct digest *d, const char *tag,
 	for (i = 0; i < mi.mi_nrefs; i++)
 		if (!mi.mi_refs[i].mr_is_manifest)
 			ck_assert_int_eq(index_link_put(ix, repo,
-			    &mi.mi_refs[i].mr_digest, INDEX_LINK_BLOB, NULL), 0);
+			    &mi.mi_refs[i].mr_digest, INDEX_LINK_BLOB, NULL),
+			    0);
 	memset(&im, 0, sizeof(im));
 	snprintf(im.im_media_type, sizeof(im.im_media_type), "%s",
 	    mi.mi_media_type);
@@ -382,9 +383,9 @@ START_TEST(test_mark_sweep)
 	ck_assert_int_eq(stored(&w.l3), 1);
 	ck_assert_int_eq(index_link_get(ix, REPO, &w.child, NULL), 1);
 	ck_assert_int_eq(stored(&w.sig), 1);		/* referrer of a */
-	ck_assert_int_eq(stored(&w.c2), 1);		/* the sig's config */
+	ck_assert_int_eq(stored(&w.c2), 1);		/* the sig's */
 	ck_assert_int_eq(stored(&w.chart), 1);		/* hosted chart */
-	ck_assert_int_eq(stored(&w.up), 1);		/* push in progress */
+	ck_assert_int_eq(stored(&w.up), 1);		/* an upload's */
 
 	/* The subject goes: its referrer follows. */
 	ck_assert_int_eq(index_tag_delete(ix, REPO, "a"), 1);
@@ -466,7 +467,8 @@ START_TEST(test_race_put_first)
 	struct manifest_ref	 ref;
 	struct digest		 l, m;
 	struct timespec		 ts[2];
-	char			 key[128], ds[DIGEST_STRING_MAX], path[PATH_MAX];
+	char			 key[128], ds[DIGEST_STRING_MAX];
+	char			 path[PATH_MAX];
 	const unsigned char	 old[] = { 1, INDEX_LINK_BLOB };
 	size_t			 n;
 	int64_t			 cutoff = time(NULL) - 1;
