@@ -56,7 +56,7 @@
 #endif
 
 #define FSCK_BATCH		256	/* index entries per snapshot read */
-#define FSCK_SETTLE_SECS	60	/* an upload's file follows its record */
+#define FSCK_SETTLE_SECS	60	/* an upload's file follows its entry */
 #define FSCK_LOST_DIR		"lost+found"
 #define FSCK_DIGEST_BIN		65	/* alg byte + up to 64 bytes */
 
@@ -79,7 +79,7 @@ struct fsck {
 	struct blobstore		*fk_blobs;
 	const struct fsck_options	*fk_opt;	/* &fk_options */
 	struct fsck_options		 fk_options;
-	struct fsck_names		 fk_damaged;	/* files not verifying */
+	struct fsck_names		 fk_damaged;	/* bad database files */
 	struct fsck_stats		*fk_stats;
 	time_t				 fk_cutoff;	/* now - grace */
 	char				 fk_blobdir[PATH_MAX];
@@ -741,7 +741,8 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 	struct manifest_info	 mi;
 	struct digest		 lost;
 	char			 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
-	char			 ds[DIGEST_STRING_MAX], first[DIGEST_STRING_MAX];
+	char			 ds[DIGEST_STRING_MAX];
+	char			 first[DIGEST_STRING_MAX];
 	const char		*repaired = NULL;
 	size_t			 i, missing = 0;
 
@@ -1202,7 +1203,8 @@ fsck_run(struct index *ix, struct blobstore *bs,
 	fsck_tmp_finish(&fk, items, nitems);
 	items = NULL;
 	nitems = 0;
-	if (fk.fk_damaged.nm_count == 0)	/* else what is used is unknown */
+	/* with a damaged database, what is in use is not known */
+	if (fk.fk_damaged.nm_count == 0)
 		fsck_orphans(&fk);
 	rv = 0;
 

@@ -40,7 +40,7 @@ struct fsck_options {
 			    const char *object, const char *what,
 			    const char *repaired);
 	void		*fo_arg;
-	int		 fo_skip_db;	/* leave out the database verification */
+	int		 fo_skip_db;	/* no verification of the databases */
 	/*
 	 * Blobs in use that the index does not name: the charts cached from
 	 * Helm upstreams (their upstream's index names them). Never orphans.

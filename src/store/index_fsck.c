@@ -70,7 +70,7 @@ struct index_fsck_rm {
 	const struct index_entry *rm_entry;
 	index_fsck_still_fn	 rm_still;
 	void			*rm_arg;
-	int			 rm_done;	/* removed, written, still there */
+	int			 rm_done;	/* 1: removed, written, same */
 };
 
 /* The verification of one file; its messages go to vf_report. */

@@ -18,9 +18,10 @@
 MKIMAGE="$DEPOT_SRCDIR/tests/tools/mkimage.py"
 
 [ -x "$DEPOTCTL" ] || skip_all "no depotctl at $DEPOTCTL"
-command -v skopeo >/dev/null || skip_all "skopeo is not installed (scripts/deps test installs it)"
-command -v jq >/dev/null || skip_all "jq is not installed (scripts/deps test installs it)"
-command -v curl >/dev/null || skip_all "curl is not installed (scripts/deps test installs it)"
+for c in skopeo jq curl; do
+	command -v "$c" >/dev/null ||
+	    skip_all "$c is not installed (scripts/deps test installs it)"
+done
 python3 -c 'import random; random.Random(0).randbytes(1)' 2>/dev/null ||
 	skip_all "python3 (3.9 or later) is needed to build test images"
 

@@ -52,8 +52,8 @@ report_cb(void *arg, const char *kind, const char *object, const char *what,
 {
 	(void)arg;
 	if (nlines < MAX_LINES)
-		xasprintf(&lines[nlines++], "%s: %s: %s%s%s", kind, object, what,
-		    repaired != NULL ? "; repaired: " : "",
+		xasprintf(&lines[nlines++], "%s: %s: %s%s%s", kind, object,
+		    what, repaired != NULL ? "; repaired: " : "",
 		    repaired != NULL ? repaired : "");
 }
 
@@ -347,7 +347,8 @@ START_TEST(test_db_damage)
 	image("docker-local/app", "v1", "a", NULL, &layer, &md);
 	index_close(ix);
 	ix = NULL;
-	ck_assert_int_eq(path_fmt(path, sizeof(path), "%s/referrers.db", dbdir), 0);
+	ck_assert_int_eq(path_fmt(path, sizeof(path), "%s/referrers.db",
+	    dbdir), 0);
 	fd = open(path, O_WRONLY);
 	ck_assert_int_ge(fd, 0);
 	memset(junk, 0xff, sizeof(junk));
