@@ -88,6 +88,12 @@ static const struct ctl_command ctl_commands[] = {
 	    "                      or an upstream key)\n"
 	    "  --untagged          untagged manifests are garbage too\n",
 	    ctl_gc },
+	{ NULL, "fsck", "[--repair]",
+	    "check the store (blobs, index, temp files, databases), with or "
+	    "without a running depotd", "  --repair            remove orphans "
+	    "and dangling entries, move damaged\n"
+	    "                      blobs to lost+found/, and say what was "
+	    "done\n", ctl_fsck },
 };
 
 #define CTL_NCOMMANDS	(sizeof(ctl_commands) / sizeof(ctl_commands[0]))
