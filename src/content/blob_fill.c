@@ -917,7 +917,9 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 			log_warnx("%s: %s: cannot link %s", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
-		}
+		} else
+			content_pull_record(bf->bf_ctx->ctx_index,
+			    bf->bf_repo, &bf->bf_digest);
 	}
 	while ((w = TAILQ_FIRST(&bf->bf_waiters)) != NULL) {
 		TAILQ_REMOVE(&bf->bf_waiters, w, wt_entry);

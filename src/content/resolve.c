@@ -65,6 +65,8 @@ content_blob_get(struct content_request *cr)
 		if (proxied)
 			metrics_cache(cr->cr_path.registry, "blob",
 			    METRICS_CACHE_HIT);
+		content_pulled(cr->cr_req, cr->cr_path.name,
+		    &cr->cr_path.digest);
 		content_blob_send(cr->cr_req, cr->cr_handler,
 		    &cr->cr_path.digest);
 	}

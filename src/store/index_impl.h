@@ -18,6 +18,7 @@
  *   index_referrers.c  referrers.db
  *   index_uploads.c    uploads.db
  *   index_helm.c       helm.db (hosted Helm charts)
+ *   index_access.c     access.db (last pull of each link)
  *   index_purge.c      the purge of a registry across the tables
  *
  * Adding a table: a name in enum index_table and its file name in
@@ -60,6 +61,7 @@ enum index_table {
 	INDEX_DB_REPOS,
 	INDEX_DB_UPLOADS,
 	INDEX_DB_HELM,
+	INDEX_DB_ACCESS,
 	INDEX_NDB
 };
 

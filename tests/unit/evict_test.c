@@ -1,0 +1,269 @@
+/*
+ * evict_test.c: unit tests for cache limits: the pull recency table
+ * (access.db: a touch writes only past the granularity, reads back,
+ * deletes, goes with a registry purge), the order of victims chosen by
+ * evict_plan (least recently pulled first, per upstream and in total, a
+ * digest held through two upstreams counted once), and the low-space
+ * guard's threshold.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <check.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/digest.h"
+#include "lib/log.h"
+#include "store/evict.h"
+#include "store/index.h"
+#include "store/space.h"
+#include "check_main.h"
+
+static char	 tmpdir[4096];
+
+static int	 rm_entry(const char *, const struct stat *, int,
+		    struct FTW *);
+static void	 tmpdir_setup(void);
+static void	 tmpdir_teardown(void);
+static void	 digest_of(const char *, struct digest *);
+static void	 item(struct evict_item *, const char *, const char *,
+		    int64_t, int64_t);
+static int	 victim(struct evict_item *, size_t, const char *,
+		    const char *);
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return (remove(path));
+}
+
+static void
+tmpdir_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "%s/evict_test.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+tmpdir_teardown(void)
+{
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A digest made from a short name, so tests read well. */
+static void
+digest_of(const char *name, struct digest *d)
+{
+	digest_buffer(DIGEST_SHA256, name, strlen(name), d);
+}
+
+static void
+item(struct evict_item *it, const char *up, const char *name, int64_t size,
+    int64_t recency)
+{
+	memset(it, 0, sizeof(*it));
+	snprintf(it->ei_upstream, sizeof(it->ei_upstream), "%s", up);
+	digest_of(name, &it->ei_digest);
+	it->ei_size = size;
+	it->ei_recency = recency;
+}
+
+/* Is the item (up, name) a victim? */
+static int
+victim(struct evict_item *items, size_t n, const char *up, const char *name)
+{
+	struct digest	 d;
+	size_t		 i;
+
+	digest_of(name, &d);
+	for (i = 0; i < n; i++)
+		if (strcmp(items[i].ei_upstream, up) == 0 &&
+		    digest_equal(&items[i].ei_digest, &d))
+			return (items[i].ei_victim);
+	ck_abort_msg("no item %s %s", up, name);
+	return (-1);
+}
+
+START_TEST(test_plan_lru)
+{
+	struct evict_item	 items[3];
+	struct evict_upstream	 up[1] = { { "hub", 25, 0, 0, 0, 0 } };
+	struct evict_totals	 t = { up, 1, 0, 0, 0 };
+
+	/* Given in another order than their recency. */
+	item(&items[0], "hub", "b", 10, 200);
+	item(&items[1], "hub", "c", 10, 300);
+	item(&items[2], "hub", "a", 10, 100);
+	ck_assert_uint_eq(evict_plan(items, 3, &t), 1);
+	ck_assert_int_eq(victim(items, 3, "hub", "a"), 1);
+	ck_assert_int_eq(victim(items, 3, "hub", "b"), 0);
+	ck_assert_int_eq(victim(items, 3, "hub", "c"), 0);
+	ck_assert_uint_eq(up[0].eu_bytes, 30);
+	ck_assert_uint_eq(up[0].eu_after, 20);
+	ck_assert_uint_eq(up[0].eu_victims, 1);
+	ck_assert_uint_eq(up[0].eu_victim_bytes, 10);
+
+	/* A pull of a makes b the least recent. */
+	item(&items[0], "hub", "a", 10, 400);
+	item(&items[1], "hub", "b", 10, 200);
+	item(&items[2], "hub", "c", 10, 300);
+	ck_assert_uint_eq(evict_plan(items, 3, &t), 1);
+	ck_assert_int_eq(victim(items, 3, "hub", "b"), 1);
+	ck_assert_int_eq(victim(items, 3, "hub", "a"), 0);
+
+	/* Under the limit, or without one: nothing. */
+	up[0].eu_limit = 30;
+	ck_assert_uint_eq(evict_plan(items, 3, &t), 0);
+	up[0].eu_limit = 0;
+	ck_assert_uint_eq(evict_plan(items, 3, &t), 0);
+	ck_assert_uint_eq(evict_plan(items, 0, &t), 0);
+}
+END_TEST
+
+START_TEST(test_plan_per_upstream)
+{
+	struct evict_item	 items[4];
+	struct evict_upstream	 up[2] = { { "hub", 15, 0, 0, 0, 0 },
+	    { "quay", 0, 0, 0, 0, 0 } };
+	struct evict_totals	 t = { up, 2, 0, 0, 0 };
+
+	/* Only hub is limited: quay's older items stay. */
+	item(&items[0], "quay", "q1", 10, 10);
+	item(&items[1], "quay", "q2", 10, 20);
+	item(&items[2], "hub", "h1", 10, 30);
+	item(&items[3], "hub", "h2", 10, 40);
+	ck_assert_uint_eq(evict_plan(items, 4, &t), 1);
+	ck_assert_int_eq(victim(items, 4, "hub", "h1"), 1);
+	ck_assert_int_eq(victim(items, 4, "quay", "q1"), 0);
+	ck_assert_uint_eq(t.et_bytes, 40);
+	ck_assert_uint_eq(t.et_after, 30);
+}
+END_TEST
+
+START_TEST(test_plan_shared_digest)
+{
+	struct evict_item	 items[3];
+	struct evict_upstream	 up[2] = { { "hub", 0, 0, 0, 0, 0 },
+	    { "quay", 0, 0, 0, 0, 0 } };
+	struct evict_totals	 t = { up, 2, 15, 0, 0 };
+
+	/* "s" through both upstreams counts once in the total. */
+	item(&items[0], "hub", "s", 10, 10);
+	item(&items[1], "quay", "s", 10, 50);
+	item(&items[2], "hub", "x", 10, 30);
+	ck_assert_uint_eq(evict_plan(items, 3, &t), 2);
+	ck_assert_uint_eq(t.et_bytes, 20);
+	ck_assert_uint_eq(up[0].eu_bytes, 20);
+	ck_assert_uint_eq(up[1].eu_bytes, 10);
+	/*
+	 * hub's "s" goes first but frees nothing while quay keeps it; then
+	 * "x" goes, and the total is under the limit.
+	 */
+	ck_assert_int_eq(victim(items, 3, "hub", "s"), 1);
+	ck_assert_int_eq(victim(items, 3, "hub", "x"), 1);
+	ck_assert_int_eq(victim(items, 3, "quay", "s"), 0);
+	ck_assert_uint_eq(t.et_after, 10);
+}
+END_TEST
+
+START_TEST(test_access_table)
+{
+	struct index	*ix;
+	struct digest	 d, e;
+	char		 dbdir[4200], *cause = NULL;
+	int64_t		 when;
+
+	tmpdir_setup();
+	snprintf(dbdir, sizeof(dbdir), "%s/db", tmpdir);
+	ix = index_open(dbdir, INDEX_MASTER, NULL, &cause);
+	ck_assert_msg(ix != NULL, "%s", cause != NULL ? cause : "");
+	digest_of("layer", &d);
+	digest_of("other", &e);
+
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &d, &when), 0);
+	ck_assert_int_eq(when, 0);
+	ck_assert_int_eq(index_access_touch(ix, "hub/app", &d, 1000, 60), 1);
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &d, &when), 1);
+	ck_assert_int_eq(when, 1000);
+	/* Within the granularity: not written again. */
+	ck_assert_int_eq(index_access_touch(ix, "hub/app", &d, 1059, 60), 0);
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &d, &when), 1);
+	ck_assert_int_eq(when, 1000);
+	ck_assert_int_eq(index_access_touch(ix, "hub/app", &d, 1060, 60), 1);
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &d, &when), 1);
+	ck_assert_int_eq(when, 1060);
+	/* Per repository and digest. */
+	ck_assert_int_eq(index_access_get(ix, "hub/other", &d, NULL), 0);
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &e, NULL), 0);
+	/* Bad input is refused, not stored. */
+	ck_assert_int_eq(index_access_touch(ix, "", &d, 1, 60), -1);
+
+	ck_assert_int_eq(index_access_delete(ix, "hub/app", &d), 1);
+	ck_assert_int_eq(index_access_delete(ix, "hub/app", &d), 0);
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &d, NULL), 0);
+
+	/* A registry purge takes the records of its repositories. */
+	ck_assert_int_eq(index_access_touch(ix, "hub/app", &d, 5, 60), 1);
+	ck_assert_int_eq(index_access_touch(ix, "quay/app", &d, 5, 60), 1);
+	ck_assert_int_ge(index_registry_purge(ix, "hub"), 0);
+	ck_assert_int_eq(index_access_get(ix, "hub/app", &d, NULL), 0);
+	ck_assert_int_eq(index_access_get(ix, "quay/app", &d, NULL), 1);
+
+	/* Kept across a reopen. */
+	index_close(ix);
+	ix = index_open(dbdir, INDEX_MASTER, NULL, &cause);
+	ck_assert_ptr_nonnull(ix);
+	ck_assert_int_eq(index_access_get(ix, "quay/app", &d, &when), 1);
+	ck_assert_int_eq(when, 5);
+	index_close(ix);
+	tmpdir_teardown();
+}
+END_TEST
+
+START_TEST(test_space_low)
+{
+	ck_assert_int_eq(space_low("/", 0), 0);
+	space_forget();
+	ck_assert_int_eq(space_low("/", LLONG_MAX), 1);
+	ck_assert_int_ge(space_free_bytes(), 0);
+	space_forget();
+	ck_assert_int_eq(space_low("/", 1), 0);
+	/* A directory that cannot be read is not "low". */
+	space_forget();
+	ck_assert_int_eq(space_low("/nonexistent/depot", LLONG_MAX), 0);
+}
+END_TEST
+
+static Suite *
+evict_suite(void)
+{
+	Suite	*s = suite_create("evict");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_plan_lru);
+	tcase_add_test(tc, test_plan_per_upstream);
+	tcase_add_test(tc, test_plan_shared_digest);
+	tcase_add_test(tc, test_access_table);
+	tcase_add_test(tc, test_space_low);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	log_init(1, NULL, getenv("EVICT_TEST_VERBOSE") != NULL ?
+	    LOG_DEBUG : LOG_CRIT);
+	log_procname("test");
+	return (check_run(evict_suite()));
+}
