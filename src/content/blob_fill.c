@@ -70,6 +70,8 @@
 #include "access/access.h"
 #include "content/blob_follow.h"
 #include "store/blobstore.h"
+#include "store/evict.h"
+#include "store/space.h"
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "http/http.h"
@@ -212,6 +214,7 @@ static void	blob_fill_poll_cb(evutil_socket_t, short, void *);
 static void	blob_fill_poll(struct blob_fill *);
 static void	blob_fill_stream(struct blob_fill *);
 static void	blob_fill_end(struct blob_fill *, enum fill_state);
+static int	blob_fill_uncached(struct blob_fill *);
 static void	blob_fill_free(struct blob_fill *);
 static void	blob_waiter_add(struct blob_fill *, struct req *,
 		    const struct content_handler *);
@@ -894,6 +897,22 @@ blob_fill_stream(struct blob_fill *bf)
 }
 
 /*
+ * The low-space guard: a fill that ends while space is low links
+ * nothing, and its blob, committed for the clients being served, is
+ * noted for the next eviction run to remove. 1 when so.
+ */
+static int
+blob_fill_uncached(struct blob_fill *bf)
+{
+	struct config_server	*srv = &bf->bf_ctx->ctx_config->cf_server;
+
+	if (!space_low(srv->srv_data_dir, srv->srv_min_free_bytes))
+		return (0);
+	evict_note_uncached(bf->bf_ctx->ctx_blobs, &bf->bf_digest);
+	return (1);
+}
+
+/*
  * Entering DONE or FAILED: link the repository (DONE, and only to a blob
  * that is committed), answer the waiters still waiting, and free the
  * fill from the event loop.
@@ -912,7 +931,10 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 			log_warnx("%s: %s: %s is not stored", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
-		} else if (index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo,
+		} else if (blob_fill_uncached(bf))
+			log_info("%s: %s: %s served, not cached: low on space",
+			    __func__, bf->bf_repo, ds);
+		else if (index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo,
 		    &bf->bf_digest, INDEX_LINK_BLOB) == -1) {
 			log_warnx("%s: %s: cannot link %s", __func__,
 			    bf->bf_repo, ds);

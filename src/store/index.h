@@ -139,6 +139,16 @@ int	index_access_touch(struct index *, const char *repo,
 int	index_access_delete(struct index *, const char *repo,
 	    const struct digest *);
 
+/*
+ * Cache eviction (index_cache.c): in one transaction, remove repo's link
+ * to d when its upstream is still upstream and it was not touched after
+ * cutoff; for a manifest, only when no tag pushed here points at it, and
+ * then with the cached tags of repo that point at it and its referrer
+ * entry. Its pull record goes too. 1 removed, 0 kept or absent, -1.
+ */
+int	index_cache_evict(struct index *, const char *repo,
+	    const struct digest *, const char *upstream, int64_t cutoff);
+
 int	index_manifest_get(struct index *, const struct digest *,
 	    struct index_manifest *);
 void	index_manifest_clear(struct index_manifest *);
