@@ -75,6 +75,7 @@
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "http/http.h"
+#include "store/gc.h"
 #include "store/index.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -215,7 +216,9 @@ static void	blob_fill_poll(struct blob_fill *);
 static void	blob_fill_stream(struct blob_fill *);
 static void	blob_fill_end(struct blob_fill *, enum fill_state);
 static int	blob_fill_uncached(struct blob_fill *);
+static void	blob_fill_linked(struct blob_fill *);
 static void	blob_fill_free(struct blob_fill *);
+static const char *blob_fill_upstream(const struct blob_fill *);
 static void	blob_waiter_add(struct blob_fill *, struct req *,
 		    const struct content_handler *);
 static int	blob_waiter_follow(struct blob_fill *, struct blob_waiter *);
@@ -897,6 +900,35 @@ blob_fill_stream(struct blob_fill *bf)
 }
 
 /*
+ * Linked: record the pull, and count the blob in its upstream's cache;
+ * over a limit, ask the master for an eviction run (evictor.h).
+ */
+static void
+blob_fill_linked(struct blob_fill *bf)
+{
+	struct config_server	*srv = &bf->bf_ctx->ctx_config->cf_server;
+	struct config_upstream	*up;
+	const char		*key = blob_fill_upstream(bf);
+	uint64_t		 mine, all;
+	off_t			 size = 0;
+
+	content_pull_record(bf->bf_ctx->ctx_index, bf->bf_repo,
+	    &bf->bf_digest);
+	if (key == NULL || (up = config_upstream_find(bf->bf_ctx->ctx_config,
+	    key)) == NULL || (up->up_max_cache_bytes == 0 &&
+	    srv->srv_cache_max_bytes == 0) ||
+	    blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest, &size) != 1)
+		return;
+	mine = metrics_cache_bytes_add(key, (uint64_t)size);
+	all = metrics_cache_bytes_add(NULL, (uint64_t)size);
+	if ((up->up_max_cache_bytes > 0 &&
+	    mine > (uint64_t)up->up_max_cache_bytes) ||
+	    (srv->srv_cache_max_bytes > 0 &&
+	    all > (uint64_t)srv->srv_cache_max_bytes))
+		metrics_evict_request();
+}
+
+/*
  * The low-space guard: a fill that ends while space is low links
  * nothing, and its blob, committed for the clients being served, is
  * noted for the next eviction run to remove. 1 when so.
@@ -925,23 +957,32 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 	int			 ok = bf->bf_state == FILL_DONE;
 
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
-	if (ok && from != FILL_HEAD) {
+	if (ok && from != FILL_HEAD && blob_fill_uncached(bf)) {
 		if (blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
-		    NULL) != 1) {
+		    NULL) != 1)
+			ok = 0;
+		else
+			log_info("%s: %s: %s served, not cached: low on space",
+			    __func__, bf->bf_repo, ds);
+	} else if (ok && from != FILL_HEAD) {
+		/* Under the sweep's lock (gc.h): never a link to nothing. */
+		switch (gc_link_stored(bf->bf_ctx->ctx_index,
+		    bf->bf_ctx->ctx_blobs, bf->bf_repo, &bf->bf_digest,
+		    INDEX_LINK_BLOB, blob_fill_upstream(bf))) {
+		case 0:
 			log_warnx("%s: %s: %s is not stored", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
-		} else if (blob_fill_uncached(bf))
-			log_info("%s: %s: %s served, not cached: low on space",
-			    __func__, bf->bf_repo, ds);
-		else if (index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo,
-		    &bf->bf_digest, INDEX_LINK_BLOB) == -1) {
+			break;
+		case -1:
 			log_warnx("%s: %s: cannot link %s", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
-		} else
-			content_pull_record(bf->bf_ctx->ctx_index,
-			    bf->bf_repo, &bf->bf_digest);
+			break;
+		default:
+			blob_fill_linked(bf);
+			break;
+		}
 	}
 	while ((w = TAILQ_FIRST(&bf->bf_waiters)) != NULL) {
 		TAILQ_REMOVE(&bf->bf_waiters, w, wt_entry);
@@ -967,6 +1008,17 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 	/* The poll callback frees an ended fill, from the loop. */
 	event_del(bf->bf_timer);
 	event_active(bf->bf_timer, EV_TIMEOUT, 1);
+}
+
+/* The upstream key the link of a fill records: the one asked last. */
+static const char *
+blob_fill_upstream(const struct blob_fill *bf)
+{
+	if (bf->bf_up != NULL)
+		return (bf->bf_up->up_key);
+	if (bf->bf_nsrcs > 0 && bf->bf_srcs[0].bs_up != NULL)
+		return (bf->bf_srcs[0].bs_up->up_key);
+	return (NULL);
 }
 
 static void
