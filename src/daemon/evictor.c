@@ -25,6 +25,7 @@
 #include "store/blobstore.h"
 #include "store/evict.h"
 #include "store/index.h"
+#include "store/space.h"
 
 #define EVICTOR_STOP_WAIT_MS	10000
 
@@ -55,6 +56,7 @@ evictor_create(struct event_base *base, struct config **config, uid_t *uid,
 	ev->ev_gid = gid;
 	ev->ev_drop = drop;
 	ev->ev_next = time(NULL);	/* count at once */
+	space_announce();
 	ev->ev_timer = event_new(base, -1, EV_PERSIST, evictor_tick_cb, ev);
 	if (ev->ev_timer == NULL || event_add(ev->ev_timer, &tv) == -1)
 		fatalx("%s: event_new", __func__);
@@ -115,6 +117,9 @@ evictor_tick_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
+	/* The low-space guard's state, logged and published from here. */
+	(void)space_low(cf->cf_server.srv_data_dir,
+	    cf->cf_server.srv_min_free_bytes);
 	if (ev->ev_pid != 0 || cf->cf_nupstreams == 0)
 		return;
 	asked = metrics_evict_requested();

@@ -1,7 +1,9 @@
 /*
  * space.c: the low-space guard: statvfs of the data directory, cached
  * for SPACE_CHECK_MS, compared with min_free_bytes. The state is also
- * published in /metrics (depot_low_space), and changes are logged.
+ * published in /metrics (depot_low_space) and changes are logged by the
+ * one process that announces them (the master, every second), not by
+ * each worker.
  */
 #include <sys/types.h>
 #include <sys/statvfs.h>
@@ -20,6 +22,7 @@ static long long	 space_checked_ms = -SPACE_CHECK_MS;
 static long long	 space_free = -1;
 static int		 space_was_low = -1;	/* unknown */
 static int		 space_failed;
+static int		 space_announces;	/* logs and publishes changes */
 
 int
 space_low(const char *data_dir, long long min_free)
@@ -28,10 +31,11 @@ space_low(const char *data_dir, long long min_free)
 	long long	 now;
 	int		 low;
 
-	if (min_free <= 0 || data_dir == NULL)
-		return (0);
 	now = now_ms();
-	if (now - space_checked_ms >= SPACE_CHECK_MS || now < space_checked_ms) {
+	if (min_free <= 0 || data_dir == NULL)
+		min_free = 0;	/* off: only the state goes back to fine */
+	else if (now - space_checked_ms >= SPACE_CHECK_MS ||
+	    now < space_checked_ms) {
 		space_checked_ms = now;
 		if (statvfs(data_dir, &sv) == -1) {
 			if (!space_failed)
@@ -44,8 +48,8 @@ space_low(const char *data_dir, long long min_free)
 			    (long long)sv.f_frsize;
 		}
 	}
-	low = space_free >= 0 && space_free < min_free;
-	if (low != space_was_low) {
+	low = min_free > 0 && space_free >= 0 && space_free < min_free;
+	if (low != space_was_low && space_announces) {
 		if (low)
 			log_warnx("low on space: %lld bytes free in %s, "
 			    "min_free_bytes %lld: not caching, refusing "
@@ -53,9 +57,9 @@ space_low(const char *data_dir, long long min_free)
 		else if (space_was_low == 1)
 			log_info("space is free again in %s: caching and "
 			    "uploads resume", data_dir);
-		space_was_low = low;
 		metrics_low_space_set(low);
 	}
+	space_was_low = low;
 	return (low);
 }
 
@@ -63,6 +67,12 @@ long long
 space_free_bytes(void)
 {
 	return (space_free);
+}
+
+void
+space_announce(void)
+{
+	space_announces = 1;
 }
 
 void

@@ -19,6 +19,11 @@
 int	space_low(const char *data_dir, long long min_free);
 /* Bytes available as last seen by space_low (-1 unknown). */
 long long space_free_bytes(void);
+/*
+ * This process logs the changes of the state and publishes it in
+ * /metrics (depot_low_space); the master calls it once.
+ */
+void	space_announce(void);
 /* Forget the cached answer: the next space_low asks statvfs (tests). */
 void	space_forget(void);
 
