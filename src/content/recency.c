@@ -5,8 +5,9 @@
  * (store/evict.c) gives content up. The event loop must not wait for
  * that: a worker remembers, in a small table of its own, which links it
  * recorded in the last RECENCY_GRANULARITY seconds and skips them; the
- * rest is one short transaction that writes only when the stored time is
- * older than the granularity and commits without flushing the log.
+ * rest is a snapshot read (no lock) and, when the stored time is older
+ * than the granularity, one short transaction that writes it and commits
+ * without flushing the log.
  */
 #include <sys/types.h>
 
@@ -55,15 +56,21 @@ content_pull_record(struct index *ix, const char *repo,
 {
 	struct recency_slot	*rs;
 	uint64_t		 h;
-	int64_t			 now = (int64_t)time(NULL);
+	int64_t			 now = (int64_t)time(NULL), stored;
 
 	h = recency_hash(repo, d);
 	rs = &recency_slots[h % RECENCY_SLOTS];
 	if (rs->rs_hash == h && rs->rs_when > now - RECENCY_GRANULARITY &&
 	    rs->rs_when <= now)
 		return;
-	/* Logged by the index; a lost touch only ages the entry. */
-	if (index_access_touch(ix, repo, d, now, RECENCY_GRANULARITY) == -1)
+	/*
+	 * Another worker may have written it: a snapshot read takes no
+	 * lock, so only a write that is due can meet a conflict. Errors
+	 * are logged by the index; a lost touch only ages the entry.
+	 */
+	if (index_access_get(ix, repo, d, &stored) == -1 ||
+	    (stored <= now - RECENCY_GRANULARITY &&
+	    index_access_touch(ix, repo, d, now, RECENCY_GRANULARITY) == -1))
 		return;
 	rs->rs_hash = h;
 	rs->rs_when = now;
