@@ -39,6 +39,7 @@ struct evictor {
 	time_t		 ev_next;	/* the next periodic run */
 };
 
+static int	evictor_needed(struct config *);
 static void	evictor_tick_cb(evutil_socket_t, short, void *);
 static void	evictor_fork(struct evictor *);
 static __dead void evictor_child(struct evictor *);
@@ -108,6 +109,21 @@ evictor_reaped(struct evictor *ev, pid_t pid, int status, int *abnormal)
 	return (1);
 }
 
+/* Runs are for a configured limit, or the notes of the low-space guard. */
+static int
+evictor_needed(struct config *cf)
+{
+	size_t	 i;
+
+	if (cf->cf_server.srv_cache_max_bytes > 0 ||
+	    cf->cf_server.srv_min_free_bytes > 0)
+		return (1);
+	for (i = 0; i < cf->cf_nupstreams; i++)
+		if (cf->cf_upstreams[i].up_max_cache_bytes > 0)
+			return (1);
+	return (0);
+}
+
 static void
 evictor_tick_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -120,7 +136,7 @@ evictor_tick_cb(evutil_socket_t fd, short events, void *arg)
 	/* The low-space guard's state, logged and published from here. */
 	(void)space_low(cf->cf_server.srv_data_dir,
 	    cf->cf_server.srv_min_free_bytes);
-	if (ev->ev_pid != 0 || cf->cf_nupstreams == 0)
+	if (ev->ev_pid != 0 || !evictor_needed(cf))
 		return;
 	asked = metrics_evict_requested();
 	if (!asked && time(NULL) < ev->ev_next)

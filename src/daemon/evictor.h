@@ -2,9 +2,10 @@
  * evictor.h: the master's schedule of cache eviction runs (store/evict.h).
  * A run is a child process the master forks: it drops privileges as a
  * worker does, opens its own index and blob store, runs evict_run and
- * exits; the master's loop never waits for it. Runs start every
- * EVICTOR_INTERVAL_SECS while any upstream is configured (they also
- * count the bytes cached for /metrics), and within a second when a
+ * exits; the master's loop never waits for it. Runs start at start and
+ * every EVICTOR_INTERVAL_SECS while a cache limit or min_free_bytes is
+ * configured (they also count the bytes cached for /metrics), and
+ * within a second when a
  * worker asks for one (a fill took an upstream over its limit: see
  * metrics_evict_request); one at a time.
  */
