@@ -4,7 +4,9 @@
  * deletes, goes with a registry purge), the order of victims chosen by
  * evict_plan (least recently pulled first, per upstream and in total, a
  * digest held through two upstreams counted once), and the low-space
- * guard's threshold.
+ * guard's threshold, and the removal of one cached link
+ * (index_cache_evict: only the upstream's own and untouched links, never
+ * a manifest a pushed tag points at, cached tags with it).
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/digest.h"
@@ -35,6 +38,9 @@ static void	 item(struct evict_item *, const char *, const char *,
 		    int64_t, int64_t);
 static int	 victim(struct evict_item *, size_t, const char *,
 		    const char *);
+static int	 has_tag(struct index *, const char *, const char *);
+static void	 tag_put(struct index *, const char *, const char *,
+		    const struct digest *, const char *);
 
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -229,6 +235,92 @@ START_TEST(test_access_table)
 }
 END_TEST
 
+/* A tag of repo pointing at d, cached through upstream ("" pushed). */
+static void
+tag_put(struct index *ix, const char *repo, const char *tag,
+    const struct digest *d, const char *upstream)
+{
+	struct index_tag	 t;
+
+	memset(&t, 0, sizeof(t));
+	t.it_digest = *d;
+	snprintf(t.it_media_type, sizeof(t.it_media_type), "%s",
+	    "application/vnd.oci.image.manifest.v1+json");
+	t.it_fetched_at = 1;
+	snprintf(t.it_upstream, sizeof(t.it_upstream), "%s", upstream);
+	ck_assert_int_eq(index_tag_put(ix, repo, tag, &t), 0);
+}
+
+/* 1 when repo has the tag. */
+static int
+has_tag(struct index *ix, const char *repo, const char *tag)
+{
+	struct index_tag	 t;
+
+	return (index_tag_get(ix, repo, tag, &t));
+}
+
+START_TEST(test_cache_evict)
+{
+	struct index	*ix;
+	struct digest	 blob, man, pushed;
+	char		 dbdir[4200], *cause = NULL;
+	int64_t		 future = (int64_t)time(NULL) + 3600;
+
+	tmpdir_setup();
+	snprintf(dbdir, sizeof(dbdir), "%s/db", tmpdir);
+	ix = index_open(dbdir, INDEX_MASTER, NULL, &cause);
+	ck_assert_msg(ix != NULL, "%s", cause != NULL ? cause : "");
+	digest_of("blob", &blob);
+	digest_of("manifest", &man);
+	digest_of("pushed", &pushed);
+
+	/* A blob cached through hub. */
+	ck_assert_int_eq(index_link_put(ix, "p/app", &blob, INDEX_LINK_BLOB,
+	    "hub"), 0);
+	ck_assert_int_eq(index_access_touch(ix, "p/app", &blob, 5, 60), 1);
+	/* Not hub's, or touched after the cutoff: kept. */
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &blob, "quay",
+	    future), 0);
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &blob, "hub", 0), 0);
+	ck_assert_int_eq(index_link_get(ix, "p/app", &blob, NULL), 1);
+	/* Pushed content is never evicted. */
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &blob, "", future),
+	    -1);
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &blob, "hub",
+	    future), 1);
+	ck_assert_int_eq(index_link_get(ix, "p/app", &blob, NULL), 0);
+	ck_assert_int_eq(index_access_get(ix, "p/app", &blob, NULL), 0);
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &blob, "hub",
+	    future), 0);
+
+	/* A cached manifest goes with its cached tags. */
+	ck_assert_int_eq(index_link_put(ix, "p/app", &man,
+	    INDEX_LINK_MANIFEST, "hub"), 0);
+	tag_put(ix, "p/app", "1", &man, "hub");
+	tag_put(ix, "p/app", "latest", &man, "hub");
+	tag_put(ix, "p/app", "other", &pushed, "hub");
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &man, "hub",
+	    future), 1);
+	ck_assert_int_eq(has_tag(ix, "p/app", "1"), 0);
+	ck_assert_int_eq(has_tag(ix, "p/app", "latest"), 0);
+	ck_assert_int_eq(has_tag(ix, "p/app", "other"), 1);
+
+	/* One a pushed tag points at stays, and so do its tags. */
+	ck_assert_int_eq(index_link_put(ix, "p/app", &man,
+	    INDEX_LINK_MANIFEST, "hub"), 0);
+	tag_put(ix, "p/app", "1", &man, "hub");
+	tag_put(ix, "p/app", "mine", &man, "");
+	ck_assert_int_eq(index_cache_evict(ix, "p/app", &man, "hub",
+	    future), 0);
+	ck_assert_int_eq(index_link_get(ix, "p/app", &man, NULL), 1);
+	ck_assert_int_eq(has_tag(ix, "p/app", "1"), 1);
+
+	index_close(ix);
+	tmpdir_teardown();
+}
+END_TEST
+
 START_TEST(test_space_low)
 {
 	ck_assert_int_eq(space_low("/", 0), 0);
@@ -254,6 +346,7 @@ evict_suite(void)
 	tcase_add_test(tc, test_plan_per_upstream);
 	tcase_add_test(tc, test_plan_shared_digest);
 	tcase_add_test(tc, test_access_table);
+	tcase_add_test(tc, test_cache_evict);
 	tcase_add_test(tc, test_space_low);
 	suite_add_tcase(s, tc);
 	return (s);
