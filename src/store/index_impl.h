@@ -21,6 +21,7 @@
  *   index_access.c     access.db (last pull of each link)
  *   index_purge.c      the purge of a registry across the tables
  *   index_gc.c         the listings and re-checks of the collection
+ *   index_cache.c      the removal of one cached link (cache eviction)
  *
  * Adding a table: a name in enum index_table and its file name in
  * index_files (index_env.c), then index_<table>.c with its key schema in
