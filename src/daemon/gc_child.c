@@ -80,12 +80,12 @@ gc_child_main(struct config *cf, uid_t uid, gid_t gid, int drop)
 	o.go_stop = &gc_child_stop;
 	rv = gc_run(ix, bs, &o, &r, &cause);
 	if (rv == 0)
-		log_info("gc: freed %" PRIu64 " blob%s, %" PRId64 " bytes "
+		log_info("freed %" PRIu64 " blob%s, %" PRId64 " bytes "
 		    "(%" PRIu64 " links removed) in %" PRId64 " ms",
 		    r.gr_blobs, r.gr_blobs == 1 ? "" : "s", r.gr_bytes,
 		    r.gr_links, r.gr_msec);
 	else
-		log_warnx("gc: %s (freed %" PRIu64 " blobs, %" PRId64
+		log_warnx("%s (freed %" PRIu64 " blobs, %" PRId64
 		    " bytes before that)", cause, r.gr_blobs, r.gr_bytes);
 	free(cause);
 	blobstore_free(bs);

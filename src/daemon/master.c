@@ -235,6 +235,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 		event_free(m.m_signal_ev[i]);
 	event_free(m.m_respawn_ev);
 	event_free(m.m_checkpoint_ev);
+	event_free(m.m_gc_ev);
 	if (m.m_kill_ev != NULL)
 		event_free(m.m_kill_ev);
 	event_base_free(m.m_base);
