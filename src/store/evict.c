@@ -263,13 +263,13 @@ evict_run(struct config *cf, struct index *ix, struct blobstore *bs,
 	evict_uncached(ix, bs, res);
 	if (res->er_evicted > 0 || res->er_uncached > 0)
 		log_info("cache: evicted %llu of %llu cached item%s, removed "
-		    "%llu file%s (%lld bytes) and %llu uncached blob%s",
+		    "%llu file%s and %llu uncached blob%s, %lld bytes freed",
 		    (unsigned long long)res->er_evicted,
 		    (unsigned long long)res->er_items, res->er_items == 1 ?
 		    "" : "s", (unsigned long long)res->er_files,
-		    res->er_files == 1 ? "" : "s", (long long)res->er_freed,
+		    res->er_files == 1 ? "" : "s",
 		    (unsigned long long)res->er_uncached,
-		    res->er_uncached == 1 ? "" : "s");
+		    res->er_uncached == 1 ? "" : "s", (long long)res->er_freed);
 	return (0);
 }
 

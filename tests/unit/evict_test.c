@@ -6,9 +6,13 @@
  * digest held through two upstreams counted once), and the low-space
  * guard's threshold, and the removal of one cached link
  * (index_cache_evict: only the upstream's own and untouched links, never
- * a manifest a pushed tag points at, cached tags with it).
+ * a manifest a pushed tag points at, cached tags with it), and a whole
+ * run (evict_run) on a small store: the least recent items go, a blob
+ * also pushed stays, and a blob noted by a fill that did not cache is
+ * removed once its note is old enough.
  */
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 
 #include <check.h>
@@ -21,7 +25,9 @@
 #include <unistd.h>
 
 #include "lib/digest.h"
+#include "conf/config.h"
 #include "lib/log.h"
+#include "store/blobstore.h"
 #include "store/evict.h"
 #include "store/index.h"
 #include "store/space.h"
@@ -38,6 +44,7 @@ static void	 item(struct evict_item *, const char *, const char *,
 		    int64_t, int64_t);
 static int	 victim(struct evict_item *, size_t, const char *,
 		    const char *);
+static void	 blob_store(struct blobstore *, int, size_t, struct digest *);
 static int	 has_tag(struct index *, const char *, const char *);
 static void	 tag_put(struct index *, const char *, const char *,
 		    const struct digest *, const char *);
@@ -321,6 +328,111 @@ START_TEST(test_cache_evict)
 }
 END_TEST
 
+/* Store size bytes of c as a blob, a day old; its digest in *d. */
+static void
+blob_store(struct blobstore *bs, int c, size_t size, struct digest *d)
+{
+	struct blob_writer	*w;
+	struct timeval		 old[2];
+	char			 buf[4096], path[4096], *cause = NULL;
+
+	ck_assert_uint_le(size, sizeof(buf));
+	memset(buf, c, size);
+	ck_assert_ptr_nonnull(w = blob_writer_create(bs, DIGEST_SHA256,
+	    &cause));
+	ck_assert_int_eq(blob_writer_write(w, buf, size), 0);
+	ck_assert_int_eq(blob_writer_commit(w, NULL, d, &cause), 0);
+	ck_assert_int_eq(blobstore_path(bs, d, path, sizeof(path)), 0);
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 86400;
+	old[0].tv_usec = old[1].tv_usec = 0;
+	ck_assert_int_eq(utimes(path, old), 0);
+}
+
+START_TEST(test_evict_run)
+{
+	struct config		 cf;
+	struct config_upstream	 up;
+	struct evict_result	 res;
+	struct index		*ix;
+	struct blobstore	*bs;
+	struct digest		 a, b, c, sh, un;
+	struct timeval		 old[2];
+	char			 dbdir[4200], note[4200], *cause = NULL;
+	int64_t			 now = (int64_t)time(NULL);
+
+	tmpdir_setup();
+	snprintf(dbdir, sizeof(dbdir), "%s/db", tmpdir);
+	ix = index_open(dbdir, INDEX_MASTER, NULL, &cause);
+	ck_assert_msg(ix != NULL, "%s", cause != NULL ? cause : "");
+	bs = blobstore_open(tmpdir, &cause);
+	ck_assert_msg(bs != NULL, "%s", cause != NULL ? cause : "");
+	blob_store(bs, 'a', 1000, &a);
+	blob_store(bs, 'b', 1000, &b);
+	blob_store(bs, 'c', 1000, &c);
+	blob_store(bs, 's', 1000, &sh);
+	blob_store(bs, 'u', 1000, &un);
+	/* Cached through hub: a and sh pulled first, then b, then c. */
+	ck_assert_int_eq(index_link_put(ix, "p/a", &a, INDEX_LINK_BLOB,
+	    "hub"), 0);
+	ck_assert_int_eq(index_link_put(ix, "p/a", &sh, INDEX_LINK_BLOB,
+	    "hub"), 0);
+	ck_assert_int_eq(index_link_put(ix, "p/b", &b, INDEX_LINK_BLOB,
+	    "hub"), 0);
+	ck_assert_int_eq(index_link_put(ix, "p/c", &c, INDEX_LINK_BLOB,
+	    "hub"), 0);
+	/* Later than the links' own times, so that the pulls decide. */
+	ck_assert_int_eq(index_access_touch(ix, "p/a", &a, now + 100, 60), 1);
+	ck_assert_int_eq(index_access_touch(ix, "p/a", &sh, now + 100, 60),
+	    1);
+	ck_assert_int_eq(index_access_touch(ix, "p/b", &b, now + 200, 60), 1);
+	ck_assert_int_eq(index_access_touch(ix, "p/c", &c, now + 300, 60), 1);
+	/* sh is pushed too. */
+	ck_assert_int_eq(index_link_put(ix, "local/x", &sh, INDEX_LINK_BLOB,
+	    NULL), 0);
+
+	memset(&cf, 0, sizeof(cf));
+	memset(&up, 0, sizeof(up));
+	up.up_key = "hub";
+	up.up_max_cache_bytes = 2000;
+	cf.cf_upstreams = &up;
+	cf.cf_nupstreams = 1;
+	ck_assert_int_eq(evict_run(&cf, ix, bs, &res), 0);
+	ck_assert_uint_eq(res.er_items, 4);
+	ck_assert_uint_eq(res.er_evicted, 2);
+	ck_assert_uint_eq(res.er_files, 1);
+	ck_assert_int_eq(res.er_freed, 1000);
+	ck_assert_int_eq(blobstore_stat(bs, &a, NULL), 0);
+	ck_assert_int_eq(index_link_get(ix, "p/a", &a, NULL), 0);
+	ck_assert_int_eq(blobstore_stat(bs, &sh, NULL), 1);
+	ck_assert_int_eq(index_link_get(ix, "p/a", &sh, NULL), 0);
+	ck_assert_int_eq(index_link_get(ix, "local/x", &sh, NULL), 1);
+	ck_assert_int_eq(blobstore_stat(bs, &b, NULL), 1);
+	ck_assert_int_eq(blobstore_stat(bs, &c, NULL), 1);
+	/* Under the limit now: a second run evicts nothing. */
+	ck_assert_int_eq(evict_run(&cf, ix, bs, &res), 0);
+	ck_assert_uint_eq(res.er_evicted, 0);
+
+	/* A blob a fill did not cache: kept while its note is young. */
+	evict_note_uncached(bs, &un);
+	ck_assert_int_eq(evict_run(&cf, ix, bs, &res), 0);
+	ck_assert_uint_eq(res.er_uncached, 0);
+	ck_assert_int_eq(blobstore_stat(bs, &un, NULL), 1);
+	snprintf(note, sizeof(note), "%s/sha256-%s.uncached",
+	    blobstore_tmpdir(bs), un.hex);
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 3600;
+	old[0].tv_usec = old[1].tv_usec = 0;
+	ck_assert_int_eq(utimes(note, old), 0);
+	ck_assert_int_eq(evict_run(&cf, ix, bs, &res), 0);
+	ck_assert_uint_eq(res.er_uncached, 1);
+	ck_assert_int_eq(blobstore_stat(bs, &un, NULL), 0);
+	ck_assert_int_eq(access(note, F_OK), -1);
+
+	blobstore_free(bs);
+	index_close(ix);
+	tmpdir_teardown();
+}
+END_TEST
+
 START_TEST(test_space_low)
 {
 	ck_assert_int_eq(space_low("/", 0), 0);
@@ -347,6 +459,7 @@ evict_suite(void)
 	tcase_add_test(tc, test_plan_shared_digest);
 	tcase_add_test(tc, test_access_table);
 	tcase_add_test(tc, test_cache_evict);
+	tcase_add_test(tc, test_evict_run);
 	tcase_add_test(tc, test_space_low);
 	suite_add_tcase(s, tc);
 	return (s);
