@@ -5,7 +5,7 @@
 # chart uploads answer 507 with the OCI error JSON (DENIED) or Helm's
 # error, a skopeo push fails, /metrics says depot_low_space 1, and pulls
 # through an upstream still stream whole but cache nothing (the next GET
-# asks the upstream again). Lowered by another reload, everything resumes:
+# asks the upstream again; the blob is noted for removal). Lowered by another reload, everything resumes:
 # the session opened before completes, pushes work, pulls are cached.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 . "${DEPOT_SRCDIR:-.}/tests/regress/upstream_lib.sh"
@@ -143,6 +143,8 @@ is "$(curl -s "$base/v2/proxy/img/blobs/$layer" | sha256sum | cut -d' ' -f1)" \
     "$(hex "$layer")" "a GET of its layer streams the right bytes"
 check "the fill says it cached nothing" \
     t_wait_grep "served, not cached: low on space" "$dlog"
+check "its blob is noted for the next eviction run to remove" \
+    test -f "$data/tmp/sha256-$(hex "$layer").uncached"
 n_low=$(upstream_count a GET "^/v2/img/blobs/$layer")
 cmp_ge() {
 	[ "$1" -ge "$2" ]
