@@ -29,7 +29,8 @@ static int	gc_grace_arg(const struct ctl_command *, const char *,
 		    int64_t *);
 static int	gc_collect(struct ctl *, const struct gc_options *,
 		    struct gc_result *);
-static void	gc_print(const struct gc_options *, const struct gc_result *);
+static void	gc_print(const struct gc_options *,
+		    const struct gc_result *);
 
 /* --grace SECONDS: 0 or more. */
 static int

@@ -90,10 +90,10 @@ int	gc_link_stored(struct index *, struct blobstore *, const char *repo,
 /* A collection. */
 struct gc_options {
 	int		 go_dry_run;	/* count, remove nothing */
-	int64_t		 go_grace;	/* seconds; < 0: GC_GRACE_DEFAULT */
-	const char	*go_registry;	/* NULL: all; else its repos only */
-	int		 go_untagged;	/* untagged manifests are garbage */
-	volatile sig_atomic_t *go_stop;	/* set (a signal): stop soon */
+	int64_t		 go_grace;	/* seconds; < 0: the default */
+	const char	*go_registry;	/* NULL: all; else its repos */
+	int		 go_untagged;	/* untagged manifests go too */
+	volatile sig_atomic_t *go_stop;	/* set by a signal: stop */
 };
 
 struct gc_result {

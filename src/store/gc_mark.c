@@ -63,11 +63,11 @@ struct gc {
 	const struct gc_options	*gc_opt;
 	struct gc_result	*gc_res;
 	int64_t			 gc_cutoff;
-	struct gc_set		 gc_marked;	/* repo NUL digest */
-	struct gc_set		 gc_keep_repos;	/* keep every link */
-	struct gc_set		 gc_kept;	/* digests of kept links */
-	struct gc_set		 gc_swept;	/* digests of removed links */
-	struct gc_set		 gc_charts;	/* digests of hosted charts */
+	struct gc_set		 gc_marked;	/* "repo digest" */
+	struct gc_set		 gc_keep_repos;	/* all links kept */
+	struct gc_set		 gc_kept;	/* of kept links */
+	struct gc_set		 gc_swept;	/* of removed links */
+	struct gc_set		 gc_charts;	/* of hosted charts */
 	char			**gc_queue;
 	size_t			 gc_queued;
 	size_t			 gc_queue_size;
@@ -520,7 +520,8 @@ gc_sweep_blobs(struct gc *g, char **cause)
 	int		 rv = 0;
 
 	/* blobs/ is the sibling of the blob store's tmp/. */
-	if (path_fmt(top, sizeof(top), "%s", blobstore_tmpdir(g->gc_bs)) == -1 ||
+	if (path_fmt(top, sizeof(top), "%s",
+	    blobstore_tmpdir(g->gc_bs)) == -1 ||
 	    (slash = strrchr(top, '/')) == NULL)
 		goto fail;
 	*slash = '\0';

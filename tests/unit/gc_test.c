@@ -34,8 +34,10 @@
 #define REPO	"reg/app"
 
 /* Test hook of index_record.c. */
-int	index_test_put_raw(struct index *, const char *, const void *, size_t,
-	    const void *, size_t);
+int	index_test_put_raw(struct index *, const char *, const void *,
+	    size_t, const void *, size_t);
+int	index_test_del_raw(struct index *, const char *, const void *,
+	    size_t);
 
 static char		 test_root[PATH_MAX];
 static char		 test_dir[PATH_MAX];
@@ -45,11 +47,11 @@ static struct blobstore	*bs;
 /* The store every mark/sweep test builds. */
 struct world {
 	struct digest	 c1, c2, l1, l2, l3;	/* configs, layers */
-	struct digest	 ma, mb;		/* images: a = c1 l1, b = c2 l1 l2 */
-	struct digest	 child, mi;		/* an index of child (c1 l3) */
-	struct digest	 sig;			/* a referrer of ma */
-	struct digest	 chart, up;		/* a hosted chart, an upload's */
-	struct digest	 orphan;		/* linked nowhere */
+	struct digest	 ma, mb;	/* a = c1 l1, b = c2 l1 l2 */
+	struct digest	 child, mi;	/* an index of child (c1 l3) */
+	struct digest	 sig;		/* a referrer of ma */
+	struct digest	 chart, up;	/* a chart's, an upload's */
+	struct digest	 orphan;	/* linked nowhere */
 };
 
 static int	rm_cb(const char *, const struct stat *, int, struct FTW *);
@@ -145,8 +147,8 @@ manifest(const char *kind, struct digest *out, const char *extra, ...)
 		if (strcmp(kind, "index") == 0)
 			one = desc(MT_OCI_MANIFEST, d);
 		else if (config == NULL) {
-			config = desc("application/vnd.oci.image.config.v1+json",
-			    d);
+			config = desc(
+			    "application/vnd.oci.image.config.v1+json", d);
 			continue;
 		} else
 			one = desc("application/vnd.oci.image.layer.v1.tar", d);
@@ -197,7 +199,8 @@ record(const char *repo, const struct digest *d, const char *tag,
 	for (i = 0; i < mi.mi_nrefs; i++)
 		if (!mi.mi_refs[i].mr_is_manifest)
 			ck_assert_int_eq(index_link_put(ix, repo,
-			    &mi.mi_refs[i].mr_digest, INDEX_LINK_BLOB, NULL), 0);
+			    &mi.mi_refs[i].mr_digest, INDEX_LINK_BLOB, NULL),
+			    0);
 	memset(&im, 0, sizeof(im));
 	snprintf(im.im_media_type, sizeof(im.im_media_type), "%s",
 	    mi.mi_media_type);
@@ -329,6 +332,44 @@ START_TEST(test_link_fields)
 }
 END_TEST
 
+/*
+ * A store of schema 1 (links without touched, no digests.db) is
+ * upgraded when the master opens it: the reverse table is built.
+ */
+START_TEST(test_upgrade)
+{
+	struct index_link_info	 li;
+	struct digest		 d;
+	const unsigned char	 v1[] = { 0, 0, 0, 1 };
+	const unsigned char	 old[] = { 1, INDEX_LINK_BLOB };
+	char			 key[128], ds[DIGEST_STRING_MAX];
+	char			 db[PATH_MAX], *cause = NULL;
+	size_t			 n;
+
+	blob("stored by an older depot", &d);
+	digest_format(&d, ds, sizeof(ds));
+	n = (size_t)snprintf(key, sizeof(key), "old/img%c%s", '\0', ds);
+	ck_assert_int_eq(index_test_put_raw(ix, "links.db", key, n, old,
+	    sizeof(old)), 0);
+	ck_assert_int_eq(index_test_put_raw(ix, "meta.db", "schema", 6, v1,
+	    sizeof(v1)), 0);
+	ck_assert_int_eq(index_test_del_raw(ix, "meta.db", "digests.db",
+	    10), 1);
+	ck_assert_int_eq(index_digest_linked(ix, &d), 0);
+	index_close(ix);
+
+	ck_assert_int_eq(path_fmt(db, sizeof(db), "%s/db", test_dir), 0);
+	ix = index_open(db, INDEX_MASTER, NULL, &cause);
+	ck_assert_msg(ix != NULL, "index_open: %s", cause);
+	ck_assert_int_eq(index_digest_linked(ix, &d), 1);
+	ck_assert_int_eq(index_link_stat(ix, "old/img", &d, &li), 1);
+	ck_assert_int_eq(li.ili_touched, 0);
+	ck_assert_int_eq(gc_remove_digest(ix, bs, &d, time(NULL) + 60, NULL),
+	    0);
+	ck_assert_int_eq(stored(&d), 1);
+}
+END_TEST
+
 START_TEST(test_mark_sweep)
 {
 	struct world		 w;
@@ -382,9 +423,9 @@ START_TEST(test_mark_sweep)
 	ck_assert_int_eq(stored(&w.l3), 1);
 	ck_assert_int_eq(index_link_get(ix, REPO, &w.child, NULL), 1);
 	ck_assert_int_eq(stored(&w.sig), 1);		/* referrer of a */
-	ck_assert_int_eq(stored(&w.c2), 1);		/* the sig's config */
+	ck_assert_int_eq(stored(&w.c2), 1);		/* the sig's */
 	ck_assert_int_eq(stored(&w.chart), 1);		/* hosted chart */
-	ck_assert_int_eq(stored(&w.up), 1);		/* push in progress */
+	ck_assert_int_eq(stored(&w.up), 1);		/* an upload's */
 
 	/* The subject goes: its referrer follows. */
 	ck_assert_int_eq(index_tag_delete(ix, REPO, "a"), 1);
@@ -466,7 +507,8 @@ START_TEST(test_race_put_first)
 	struct manifest_ref	 ref;
 	struct digest		 l, m;
 	struct timespec		 ts[2];
-	char			 key[128], ds[DIGEST_STRING_MAX], path[PATH_MAX];
+	char			 key[128], ds[DIGEST_STRING_MAX];
+	char			 path[PATH_MAX];
 	const unsigned char	 old[] = { 1, INDEX_LINK_BLOB };
 	size_t			 n;
 	int64_t			 cutoff = time(NULL) - 1;
@@ -539,6 +581,7 @@ gc_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_link_fields);
+	tcase_add_test(tc, test_upgrade);
 	tcase_add_test(tc, test_mark_sweep);
 	tcase_add_test(tc, test_registry_scope);
 	tcase_add_test(tc, test_race_sweep_first);
