@@ -106,7 +106,8 @@ const char *const index_files[INDEX_NDB] = {
 	[INDEX_DB_REPOS] = "repos.db",
 	[INDEX_DB_UPLOADS] = "uploads.db",
 	[INDEX_DB_HELM] = "helm.db",
-	[INDEX_DB_DIGESTS] = "digests.db"
+	[INDEX_DB_DIGESTS] = "digests.db",
+	[INDEX_DB_ACCESS] = "access.db"
 };
 
 static int	index_isalive(DB_ENV *, pid_t, db_threadid_t, u_int32_t);
