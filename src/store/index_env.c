@@ -63,6 +63,14 @@
  *    recovery from archived logs is therefore not available. Commits are
  *    durable (the log is flushed to disk), except the health probe's.
  *
+ *  - A full disk: region files are written out in full when they are
+ *    created (DB_REGION_INIT). Berkeley DB maps them, and a page of a
+ *    sparse region file first touched when the file system is full
+ *    kills the process with SIGBUS inside the library, which then asks
+ *    for a recovery that needs space too. With the regions allocated, a
+ *    log write that finds no space fails its transaction (an error to
+ *    the caller) and the environment keeps working.
+ *
  * Files in the directory: Berkeley DB's (__db.*, log.*), the databases
  * (*.db, one per table in index_files, all opened in every process,
  * created when missing), and index.gate (empty; only locked).
@@ -169,6 +177,7 @@ index_env_create(DB_ENV **envp)
 	    (ret = env->set_thread_count(env, INDEX_THREAD_COUNT)) != 0 ||
 	    (ret = env->set_isalive(env, index_isalive)) != 0 ||
 	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (ret = env->set_flags(env, DB_REGION_INIT, 1)) != 0 ||
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
 		goto fail;
 	*envp = env;
