@@ -181,7 +181,7 @@ static void	upload_chunk_done(struct upload_op *);
 static void	upload_sync_run(void *);
 static void	upload_sync_done(void *);
 static void	upload_chunk_record(struct upload_op *);
-static int	upload_storage_status(int);
+static void	upload_storage_error(struct req *, int, const char *);
 static void	upload_final_done(struct upload_op *);
 static void	upload_whole_done(struct upload_op *);
 static void	upload_fail(struct upload_op *, int, const char *,
@@ -826,22 +826,28 @@ upload_data_cb(struct http_body *b, struct evbuffer *buf, void *arg)
 		upload_write_failed(op);
 }
 
-/* A write failed: 507 when the disk is full, else 500. */
+/* A write failed: drop what this request wrote, and say why. */
 static void
 upload_write_failed(struct upload_op *op)
 {
-	int	 status = upload_storage_status(op->op_errno);
-
-	upload_fail(op, status, "UNKNOWN", status == 507 ?
-	    "insufficient storage" : "internal error",
+	upload_truncate(op);
+	upload_storage_error(op->op_o.or_req, op->op_errno,
 	    "cannot write the upload");
+	upload_op_free(op);
 }
 
-/* The answer to a storage error: 507 for a full disk or quota, else 500. */
-static int
-upload_storage_status(int error)
+/*
+ * Answer a failed write, sync or commit: 507 (DENIED, as the low-space
+ * guard answers) when the disk or the quota is full, else 500.
+ */
+static void
+upload_storage_error(struct req *r, int error, const char *detail)
 {
-	return (error == ENOSPC || error == EDQUOT ? 507 : 500);
+	if (error == ENOSPC || error == EDQUOT)
+		http_reply_oci_error(r, 507, "DENIED", "insufficient storage",
+		    detail);
+	else
+		upload_internal_error(r, detail);
 }
 
 static void
@@ -927,7 +933,6 @@ upload_sync_done(void *arg)
 {
 	struct upload_sync	*s = arg;
 	struct upload_op	*op = s->us_op;
-	int			 status;
 
 	if (s->us_errno == 0) {
 		free(s);
@@ -936,11 +941,9 @@ upload_sync_done(void *arg)
 	}
 	log_warnx("upload %s of %s: fdatasync %s: %s", op->op_id, op->op_repo,
 	    op->op_path, strerror(s->us_errno));
-	status = upload_storage_status(s->us_errno);
+	op->op_errno = s->us_errno;
 	free(s);
-	upload_fail(op, status, "UNKNOWN", status == 507 ?
-	    "insufficient storage" : "internal error",
-	    "cannot write the upload");
+	upload_write_failed(op);
 }
 
 /* PATCH: the chunk is durable; move the offset and answer. */
@@ -1282,11 +1285,7 @@ upload_commit_done(void *arg)
 		    op->op_id, op->op_start, op->op_start + op->op_written) !=
 		    0))
 			upload_truncate(op);
-		if (upload_storage_status(c->uc_errno) == 507)
-			http_reply_oci_error(r, 507, "UNKNOWN",
-			    "insufficient storage", "cannot store the blob");
-		else
-			upload_internal_error(r, "cannot store the blob");
+		upload_storage_error(r, c->uc_errno, "cannot store the blob");
 	} else {
 		if (op->op_kind == UPLOAD_FINAL && index_upload_delete(
 		    ctx->ctx_index, op->op_id) == -1)

@@ -190,12 +190,14 @@ code=$(req POST "$base/v2/docker-local/full/mono/blobs/uploads/?digest=$dbig" \
     --data-binary @"$T_DIR/big")
 is "$code" 507 "a monolithic upload into a full disk answers 507"
 check "... with the OCI error body" oci_error_body
+like "$(cat "$T_DIR/b")" '"code":"DENIED"' "... DENIED, as the low-space guard answers"
 code=$(req POST "$base/v2/docker-local/full/chunk/blobs/uploads/")
 is "$code" 202 "an upload session starts on a full disk (nothing written yet)"
 loc=$(hdr Location)
 code=$(req PATCH "$loc" --data-binary @"$T_DIR/big")
 is "$code" 507 "a chunk into a full disk answers 507"
 check "... with the OCI error body" oci_error_body
+like "$(cat "$T_DIR/b")" '"code":"DENIED"' "... DENIED"
 is "$(req GET "$loc"):$(hdr Range)" "204:0-0" "... and the session keeps its offset"
 
 # --- completely full: the index and the manifest path
