@@ -145,5 +145,6 @@ int	ctl_upstream_delete(struct ctl *, const struct ctl_command *, int,
 int	ctl_setup_client(struct ctl *, const struct ctl_command *, int,
 	    char **);
 int	ctl_reload(struct ctl *, const struct ctl_command *, int, char **);
+int	ctl_fsck(struct ctl *, const struct ctl_command *, int, char **);
 
 #endif /* DEPOT_CTL_H */

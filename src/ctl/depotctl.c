@@ -78,6 +78,12 @@ static const struct ctl_command ctl_commands[] = {
 	{ NULL, "reload", "",
 	    "make the running depotd re-read its configuration and report "
 	    "the outcome", NULL, ctl_reload },
+	{ NULL, "fsck", "[--repair]",
+	    "check the store (blobs, index, temp files, databases), with or "
+	    "without a running depotd", "  --repair            remove orphans "
+	    "and dangling entries, move damaged\n"
+	    "                      blobs to lost+found/, and say what was "
+	    "done\n", ctl_fsck },
 };
 
 #define CTL_NCOMMANDS	(sizeof(ctl_commands) / sizeof(ctl_commands[0]))
