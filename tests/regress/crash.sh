@@ -400,27 +400,30 @@ check_round() {
 	is "$bad" "" "round $r: all $n images completed so far are served"
 }
 
-# The images of every round, built side by side: one layout per pusher
-# and round with TAGS images, whose first layer each shares with images
-# of the other pushers.
-pids=""
-for r in $(seq 1 $ROUNDS); do
-	for j in $(seq 1 $PUSHERS); do
-		(
-			for t in $(seq 0 $((TAGS - 1))); do
-				python3 "$MKIMAGE" "$T_DIR/src-$r-$j" --media oci \
-				    --tag "t$t" --seed "r$r-p$j-t$t" --layers 3 \
-				    --layer-size 262144 --shared-layers 1 \
-				    --shared-seed "shared$t" \
-				    >"$T_DIR/src-$r-$j.t$t" || exit 1
-			done
-		) &
-		pids="$pids $!"
-	done
-done
-for pid in $pids; do
-	wait "$pid" || bail "mkimage.py failed"
-done
+# The images of every round, built in one run of python (its start is
+# slow on a busy machine): one layout per pusher and round with TAGS
+# images, whose first layer each shares with images of the other pushers.
+python3 - "$MKIMAGE" "$T_DIR" "$ROUNDS" "$PUSHERS" "$TAGS" <<'PY' ||
+import contextlib, importlib.util, sys
+
+spec = importlib.util.spec_from_file_location("mkimage", sys.argv[1])
+mk = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mk)
+top, rounds, pushers, tags = sys.argv[2], *map(int, sys.argv[3:6])
+for r in range(1, rounds + 1):
+    for j in range(1, pushers + 1):
+        for t in range(tags):
+            sys.argv = ["mkimage.py", "%s/src-%d-%d" % (top, r, j),
+                        "--media", "oci", "--tag", "t%d" % t,
+                        "--seed", "r%d-p%d-t%d" % (r, j, t),
+                        "--layers", "3", "--layer-size", "262144",
+                        "--shared-layers", "1", "--shared-seed", "shared%d" % t]
+            with open("%s/src-%d-%d.t%d" % (top, r, j, t), "w") as out:
+                with contextlib.redirect_stdout(out):
+                    if mk.main():
+                        sys.exit(1)
+PY
+	bail "building the test images failed"
 
 for r in $(seq 1 $ROUNDS); do
 	rm -f "$T_DIR/stop"
