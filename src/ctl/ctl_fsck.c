@@ -23,6 +23,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "helm/helm.h"
+#include "helm/helm_index.h"
 #include "store/blobstore.h"
 #include "store/fsck.h"
 #include "store/index.h"
@@ -31,9 +33,15 @@
 struct ctl_fsck {
 	struct config	*cf_config;
 	int		 cf_repair;
+	struct digest	*cf_used;	/* charts cached from Helm upstreams */
+	size_t		 cf_nused;
+	struct strlist	 cf_charts;	/* helm registries the repair changed */
 };
 
 static int	ctl_fsck_hosted(void *, const char *);
+static void	ctl_fsck_chart(void *, const char *);
+static void	ctl_fsck_charts(struct ctl_fsck *, const char *);
+static void	ctl_fsck_rendered(struct ctl_fsck *, const char *);
 static void	ctl_fsck_report(void *, const char *, const char *,
 		    const char *, const char *);
 static void	ctl_fsck_bytes(uint64_t, char *, size_t);
@@ -52,12 +60,74 @@ ctl_fsck_hosted(void *arg, const char *repo)
 	    reg != NULL && reg->reg_upstreams.sl_count == 0);
 }
 
+/* One chart an upstream's index names. */
+static void
+ctl_fsck_chart(void *arg, const char *hex)
+{
+	struct ctl_fsck	*cx = arg;
+	struct digest	 d;
+	char		 s[DIGEST_STRING_MAX];
+
+	if (snprintf(s, sizeof(s), "sha256:%s", hex) >= (int)sizeof(s) ||
+	    digest_parse(s, &d, NULL) == -1)
+		return;
+	cx->cf_used = xreallocarray(cx->cf_used, cx->cf_nused + 1,
+	    sizeof(*cx->cf_used));
+	cx->cf_used[cx->cf_nused++] = d;
+}
+
+/*
+ * The charts cached from Helm upstreams are linked nowhere: their
+ * upstream's index (a member file under data_dir/helm) names them.
+ */
+static void
+ctl_fsck_charts(struct ctl_fsck *cx, const char *data_dir)
+{
+	struct config_upstream	*up;
+	char			 path[PATH_MAX];
+	size_t			 i;
+
+	for (i = 0; i < cx->cf_config->cf_nupstreams; i++) {
+		up = &cx->cf_config->cf_upstreams[i];
+		if (up->up_type != REPO_HELM ||
+		    path_fmt(path, sizeof(path), "%s/helm/upstreams/%s/member",
+		    data_dir, up->up_key) == -1)
+			continue;
+		if (helm_member_digests(path, ctl_fsck_chart, cx) == -1)
+			log_warnx("%s: cannot be read; the charts cached from "
+			    "%s may be taken for orphans", path, up->up_key);
+	}
+}
+
+/*
+ * A chart version the repair removed: its registry's index.yaml is
+ * rendered again (from the index) when next asked for, once the rendered
+ * one is forgotten after the run. object is "registry/name-version" (or
+ * a garbled key, printed "registry\0...").
+ */
+static void
+ctl_fsck_rendered(struct ctl_fsck *cx, const char *object)
+{
+	char	*name;
+	size_t	 i;
+
+	name = xstrndup(object, strcspn(object, "/\\"));
+	for (i = 0; i < cx->cf_charts.sl_count; i++)
+		if (strcmp(cx->cf_charts.sl_items[i], name) == 0)
+			break;
+	if (i == cx->cf_charts.sl_count && *name != '\0')
+		ctl_list_add(&cx->cf_charts, name);
+	free(name);
+}
+
 static void
 ctl_fsck_report(void *arg, const char *kind, const char *object,
     const char *what, const char *repaired)
 {
 	struct ctl_fsck	*cx = arg;
 
+	if (repaired != NULL && strcmp(kind, "chart") == 0)
+		ctl_fsck_rendered(cx, object);
 	printf("%s: %s: %s", kind, object, what);
 	if (repaired != NULL)
 		printf("; repaired: %s", repaired);
@@ -136,6 +206,9 @@ ctl_fsck_store(struct ctl_fsck *cx, const char *data_dir, int running,
 	opt.fo_hosted = ctl_fsck_hosted;
 	opt.fo_report = ctl_fsck_report;
 	opt.fo_arg = cx;
+	ctl_fsck_charts(cx, data_dir);
+	opt.fo_used = cx->cf_used;
+	opt.fo_nused = cx->cf_nused;
 	if (fsck_run(ix, bs, &opt, st, &cause) == -1) {
 		ctl_refuse("the check stopped: %s", cause);
 		goto fail;
@@ -144,6 +217,9 @@ ctl_fsck_store(struct ctl_fsck *cx, const char *data_dir, int running,
 
 fail:
 	free(cause);
+	free(cx->cf_used);
+	cx->cf_used = NULL;
+	cx->cf_nused = 0;
 	index_close(ix);
 	blobstore_free(bs);
 	return (rv);
@@ -163,6 +239,7 @@ ctl_fsck(struct ctl *ctl, const struct ctl_command *cmd, int argc,
 	struct config			*cf;
 	char				 bytes[32];
 	pid_t				 pid;
+	size_t				 i;
 	int				 ch, running, switched, rv;
 
 	memset(&cx, 0, sizeof(cx));
@@ -178,6 +255,10 @@ ctl_fsck(struct ctl *ctl, const struct ctl_command *cmd, int argc,
 	if (ctl_fsck_owner(cf->cf_server.srv_data_dir, &switched) != 0)
 		return (CTL_REFUSED);
 	rv = ctl_fsck_store(&cx, cf->cf_server.srv_data_dir, running, &st);
+	for (i = 0; i < cx.cf_charts.sl_count; i++)
+		if (config_registry_find(cf, cx.cf_charts.sl_items[i]) != NULL)
+			helm_registry_forget(cf, cx.cf_charts.sl_items[i]);
+	ctl_list_clear(&cx.cf_charts);
 	if (switched && (seteuid(0) == -1 || setegid(0) == -1))
 		fatal("%s: cannot switch back to root", __func__);
 	if (rv != CTL_OK)

@@ -1031,9 +1031,10 @@ upload_link(struct http_context *ctx, const char *repo, const struct digest *d)
 
 	if ((found = index_link_get(ctx->ctx_index, repo, d, &kind)) == -1)
 		return (-1);
-	if (found == 1)
-		return (index_link_touch(ctx->ctx_index, repo, d,
-		    (int64_t)time(NULL)) == -1 ? -1 : 1);
+	/* Swept between the two calls: link it again below. */
+	if (found == 1 && (found = index_link_touch(ctx->ctx_index, repo, d,
+	    (int64_t)time(NULL))) != 0)
+		return (found);
 	return (gc_link_stored(ctx->ctx_index, ctx->ctx_blobs, repo, d,
 	    INDEX_LINK_BLOB, NULL));
 }

@@ -15,7 +15,8 @@
  *     grace, by the rules of blobstore_sweep_parts and upload_expire,
  *     which the repair runs;
  *  5. orphans: blob files older than the grace that nothing links or
- *     references, removed with gc's primitive.
+ *     references (nor the caller names: charts cached from Helm
+ *     upstreams), removed with gc's primitive.
  *
  * The blob files are listed (2.) before the index is read (3.), so a blob
  * linked while the check runs is never taken for an orphan; and what is
@@ -55,7 +56,7 @@
 #endif
 
 #define FSCK_BATCH		256	/* index entries per snapshot read */
-#define FSCK_SETTLE_SECS	60	/* an upload's file follows its record */
+#define FSCK_SETTLE_SECS	60	/* an upload's file follows its entry */
 #define FSCK_LOST_DIR		"lost+found"
 #define FSCK_DIGEST_BIN		65	/* alg byte + up to 64 bytes */
 
@@ -78,7 +79,7 @@ struct fsck {
 	struct blobstore		*fk_blobs;
 	const struct fsck_options	*fk_opt;	/* &fk_options */
 	struct fsck_options		 fk_options;
-	struct fsck_names		 fk_damaged;	/* files not verifying */
+	struct fsck_names		 fk_damaged;	/* bad database files */
 	struct fsck_stats		*fk_stats;
 	time_t				 fk_cutoff;	/* now - grace */
 	char				 fk_blobdir[PATH_MAX];
@@ -109,6 +110,8 @@ static void	fsck_reportf(struct fsck *, const char *, const char *,
 		    const char *, const char *, ...) PRINTFLIKE(5, 6);
 static int	fsck_stored(struct fsck *, const struct digest *);
 static int	fsck_missing_cb(void *, const struct index_entry *);
+static int	fsck_confirm(struct fsck *, const struct index_entry *,
+		    index_fsck_still_fn);
 static void	fsck_time(time_t, char *, size_t);
 static void	fsck_db_report(void *, const char *, const char *);
 static void	fsck_databases(struct fsck *);
@@ -118,12 +121,15 @@ static void	fsck_blob_file(struct fsck *, int, const char *,
 		    enum digest_alg, const char *, const char *);
 static void	fsck_blob_dir(struct fsck *, const char *, enum digest_alg,
 		    const char *);
+static int	fsck_blob_algs(struct fsck *, char **);
 static int	fsck_blobs(struct fsck *, char **);
 static int	fsck_table(struct fsck *, enum index_fsck_table,
 		    fsck_entry_fn, char **);
 static void	fsck_garbled(struct fsck *, struct index_entry *);
 static void	fsck_tag(struct fsck *, struct index_entry *);
 static void	fsck_link(struct fsck *, struct index_entry *);
+static int	fsck_manifest_load(struct fsck *, const struct digest *,
+		    const char *, struct manifest_info *);
 static void	fsck_manifest_refs(struct fsck *, const char *,
 		    const struct digest *, int);
 static void	fsck_reverse(struct fsck *, struct index_entry *);
@@ -310,6 +316,23 @@ fsck_missing_cb(void *arg, const struct index_entry *e)
 	return (fsck_stored(arg, &e->ie_digest) == 0);
 }
 
+/*
+ * Is a problem seen in a snapshot still there: the entry unchanged in a
+ * fresh read and still(fk, e) (may be NULL) after it? Writers store a
+ * file before the entries that point at it, and gc removes the entries
+ * before the file, so an entry read again after its target was found
+ * missing is dangling for sure; one that changed or went meanwhile was
+ * not damage but a change in flight.
+ */
+static int
+fsck_confirm(struct fsck *fk, const struct index_entry *e,
+    index_fsck_still_fn still)
+{
+	if (index_fsck_current(fk->fk_index, e) != 1)
+		return (0);
+	return (still == NULL || still(fk, e));
+}
+
 static void
 fsck_time(time_t t, char *buf, size_t len)
 {
@@ -374,8 +397,9 @@ fsck_lost(struct fsck *fk, const char *path, const char *name, char *where,
 	if (i == 1000 || rename(path, dst) == -1)
 		return (-1);
 	(void)fsync_parent(dst);
-	return (path_fmt(where, len, "moved to %s%s", FSCK_LOST_DIR "/",
-	    dst + strlen(dir) + 1) == -1 ? 0 : 0);
+	(void)snprintf(where, len, "moved to " FSCK_LOST_DIR "/%s",
+	    dst + strlen(dir) + 1);
+	return (0);
 }
 
 /* Hash one file of blobs/<alg>/<xx>/ and check its name. */
@@ -466,18 +490,18 @@ fsck_blob_dir(struct fsck *fk, const char *path, enum digest_alg alg,
 	closedir(dir);
 }
 
-/* Every file under blobs/. 0, or -1 when blobs/ cannot be read. */
+static const enum digest_alg	 fsck_algs[] = { DIGEST_SHA256, DIGEST_SHA512 };
+#define FSCK_NALGS	(sizeof(fsck_algs) / sizeof(fsck_algs[0]))
+
+/* blobs/ holds one folder per digest algorithm. 0, or -1 with *cause. */
 static int
-fsck_blobs(struct fsck *fk, char **cause)
+fsck_blob_algs(struct fsck *fk, char **cause)
 {
-	static const enum digest_alg	 algs[] = { DIGEST_SHA256,
-	    DIGEST_SHA512 };
-	char				 path[PATH_MAX], sub[PATH_MAX];
-	char				 rel[PATH_MAX];
-	DIR				*top, *dir;
-	struct dirent			*de;
-	size_t				 i;
-	int				 known;
+	char		 rel[PATH_MAX];
+	DIR		*top;
+	struct dirent	*de;
+	size_t		 i;
+	int		 known;
 
 	if ((top = opendir(fk->fk_blobdir)) == NULL) {
 		xasprintf(cause, "%s: %s", fk->fk_blobdir, strerror(errno));
@@ -487,21 +511,36 @@ fsck_blobs(struct fsck *fk, char **cause)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		for (known = 0, i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
-			if (strcmp(de->d_name, digest_alg_name(algs[i])) == 0)
+		for (known = 0, i = 0; i < FSCK_NALGS; i++)
+			if (strcmp(de->d_name,
+			    digest_alg_name(fsck_algs[i])) == 0)
 				known = 1;
-		if (!known) {
-			(void)snprintf(rel, sizeof(rel), "blobs/%s",
-			    de->d_name);
-			fsck_report(fk, "blob", rel, "not a digest algorithm's "
-			    "folder (left alone)", NULL);
-		}
+		if (known)
+			continue;
+		(void)snprintf(rel, sizeof(rel), "blobs/%s", de->d_name);
+		fsck_report(fk, "blob", rel, "not a digest algorithm's folder "
+		    "(left alone)", NULL);
 	}
 	closedir(top);
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+	return (0);
+}
+
+/* Every file under blobs/. 0, or -1 when blobs/ cannot be read. */
+static int
+fsck_blobs(struct fsck *fk, char **cause)
+{
+	char		 path[PATH_MAX], sub[PATH_MAX], rel[PATH_MAX];
+	const char	*alg;
+	DIR		*dir;
+	struct dirent	*de;
+	size_t		 i;
+
+	if (fsck_blob_algs(fk, cause) == -1)
+		return (-1);
+	for (i = 0; i < FSCK_NALGS; i++) {
+		alg = digest_alg_name(fsck_algs[i]);
 		if (path_fmt(path, sizeof(path), "%s/%s", fk->fk_blobdir,
-		    digest_alg_name(algs[i])) == -1 ||
-		    (dir = opendir(path)) == NULL)
+		    alg) == -1 || (dir = opendir(path)) == NULL)
 			continue;
 		while ((de = readdir(dir)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 ||
@@ -510,15 +549,15 @@ fsck_blobs(struct fsck *fk, char **cause)
 			if (strlen(de->d_name) != 2 ||
 			    strspn(de->d_name, "0123456789abcdef") != 2) {
 				(void)snprintf(rel, sizeof(rel),
-				    "blobs/%s/%s", digest_alg_name(algs[i]),
-				    de->d_name);
+				    "blobs/%s/%s", alg, de->d_name);
 				fsck_report(fk, "blob", rel, "not a blob "
 				    "folder's name (left alone)", NULL);
 				continue;
 			}
 			if (path_fmt(sub, sizeof(sub), "%s/%s", path,
 			    de->d_name) == 0)
-				fsck_blob_dir(fk, sub, algs[i], de->d_name);
+				fsck_blob_dir(fk, sub, fsck_algs[i],
+				    de->d_name);
 		}
 		closedir(dir);
 	}
@@ -570,6 +609,8 @@ fsck_garbled(struct fsck *fk, struct index_entry *e)
 	char		 name[INDEX_FSCK_KEY_MAX * 2];
 	const char	*repaired = NULL;
 
+	if (!fsck_confirm(fk, e, NULL))
+		return;
 	index_entry_name(e, name, sizeof(name));
 	if (fk->fk_opt->fo_repair &&
 	    index_fsck_remove(fk->fk_index, e, NULL, NULL) == 1)
@@ -587,7 +628,8 @@ fsck_tag(struct fsck *fk, struct index_entry *e)
 
 	if (e->ie_upstream[0] == '\0')
 		fsck_set_add(&fk->fk_pushed, &e->ie_digest);
-	if (fsck_stored(fk, &e->ie_digest) != 0) {
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb)) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		return;
 	}
@@ -611,10 +653,11 @@ fsck_link(struct fsck *fk, struct index_entry *e)
 
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
-	if (fsck_stored(fk, &e->ie_digest) != 0) {
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb)) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		fsck_names_add(&fk->fk_linked, e->ie_repo);
-		if (e->ie_unmatched) {
+		if (e->ie_unmatched && fsck_confirm(fk, e, NULL)) {
 			if (fk->fk_opt->fo_repair &&
 			    index_fsck_reindex(fk->fk_index, e) == 1)
 				repaired = "reverse entry written";
@@ -638,39 +681,28 @@ fsck_link(struct fsck *fk, struct index_entry *e)
 }
 
 /*
- * The blobs (config, layers) and manifests (of an index) that a linked
- * manifest references: each is in use; and when the manifest was pushed
- * (not filled from an upstream, which fetches what is missing on demand),
- * each must be stored. Pushed is: its link says so (written with no
- * upstream; links from before links recorded it say nothing), a tag
- * written by a push points at it, or its registry has no upstream. A pushed manifest that lost one is unlinked from
- * its repository, with its tags and its referrer entry: the image can no
- * longer be pulled, and a new push restores it.
+ * Read and parse the stored manifest md (obj names it in reports) into
+ * *mi (clear it). 0, or -1 when it is gone or reported as unreadable.
  */
-static void
-fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
-    int pushed)
+static int
+fsck_manifest_load(struct fsck *fk, const struct digest *md, const char *obj,
+    struct manifest_info *mi)
 {
 	struct index_manifest	 im;
-	struct manifest_info	 mi;
-	char			 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
-	char			 ds[DIGEST_STRING_MAX], first[DIGEST_STRING_MAX];
-	char			*cause = NULL, *buf = NULL;
-	const char		*repaired = NULL, *ctype = NULL;
-	size_t			 i, missing = 0;
+	char			*cause = NULL, *buf;
+	const char		*ctype = NULL;
 	off_t			 size;
 	ssize_t			 n;
-	int			 fd, hosted, found;
+	int			 fd, found, rv = 0;
 
+	memset(mi, 0, sizeof(*mi));
 	if (blobstore_open_blob(fk->fk_blobs, md, &fd, &size) == -1)
-		return;		/* removed meanwhile */
-	digest_format(md, ds, sizeof(ds));
-	(void)snprintf(obj, sizeof(obj), "%s@%s", repo, ds);
+		return (-1);		/* removed meanwhile */
 	if (size > DEPOT_MANIFEST_MAX) {
 		close(fd);
 		fsck_reportf(fk, "manifest", obj, NULL, "larger than a "
 		    "manifest may be (%lld bytes)", (long long)size);
-		return;
+		return (-1);
 	}
 	buf = xmalloc((size_t)size + 1);
 	n = pread(fd, buf, (size_t)size, 0);
@@ -678,26 +710,61 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 	found = index_manifest_get(fk->fk_index, md, &im);
 	if (found == 1 && im.im_media_type[0] != '\0')
 		ctype = im.im_media_type;
-	memset(&mi, 0, sizeof(mi));
-	if (n != (ssize_t)size || manifest_parse(buf, (size_t)size, ctype, &mi,
+	if (n != (ssize_t)size || manifest_parse(buf, (size_t)size, ctype, mi,
 	    &cause) == -1) {
 		fsck_reportf(fk, "manifest", obj, NULL, "the stored manifest "
 		    "does not parse: %s", cause != NULL ? cause : "short read");
-		goto done;
+		rv = -1;
 	}
+	if (found == 1)
+		index_manifest_clear(&im);
+	free(cause);
+	free(buf);
+	return (rv);
+}
+
+/*
+ * The blobs (config, layers) and manifests (of an index) that a linked
+ * manifest references: each is in use; and when the manifest was pushed
+ * (not filled from an upstream, which fetches what is missing on demand),
+ * each must be stored. Pushed is: its link says so (written with no
+ * upstream; links from before links recorded it say nothing), a tag
+ * written by a push points at it, or its registry has no upstream. A
+ * pushed manifest that lost one is unlinked from its repository, with
+ * its tags and its referrer entry: the image can no longer be pulled,
+ * and a new push restores it.
+ */
+static void
+fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
+    int pushed)
+{
+	struct manifest_info	 mi;
+	struct digest		 lost;
+	char			 obj[DEPOT_REPO_MAX + DIGEST_STRING_MAX + 2];
+	char			 ds[DIGEST_STRING_MAX];
+	char			 first[DIGEST_STRING_MAX];
+	const char		*repaired = NULL;
+	size_t			 i, missing = 0;
+
+	digest_format(md, ds, sizeof(ds));
+	(void)snprintf(obj, sizeof(obj), "%s@%s", repo, ds);
+	if (fsck_manifest_load(fk, md, obj, &mi) == -1)
+		goto done;
 	for (i = 0; i < mi.mi_nrefs; i++) {
 		fsck_set_add(&fk->fk_used, &mi.mi_refs[i].mr_digest);
-		if (fsck_stored(fk, &mi.mi_refs[i].mr_digest) != 0)
-			continue;
-		if (missing++ == 0)
-			digest_format(&mi.mi_refs[i].mr_digest, first,
-			    sizeof(first));
+		if (fsck_stored(fk, &mi.mi_refs[i].mr_digest) == 0 &&
+		    missing++ == 0)
+			lost = mi.mi_refs[i].mr_digest;
 	}
-	hosted = pushed || fsck_set_has(&fk->fk_pushed, md) ||
+	pushed = pushed || fsck_set_has(&fk->fk_pushed, md) ||
 	    (fk->fk_opt->fo_hosted != NULL &&
 	    fk->fk_opt->fo_hosted(fk->fk_opt->fo_arg, repo));
-	if (missing == 0 || !hosted)
+	/* still linked, and the first still missing (a change in flight) */
+	if (missing == 0 || !pushed ||
+	    index_link_get(fk->fk_index, repo, md, NULL) != 1 ||
+	    fsck_stored(fk, &lost) != 0)
 		goto done;
+	digest_format(&lost, first, sizeof(first));
 	if (fk->fk_opt->fo_repair &&
 	    index_manifest_unlink(fk->fk_index, repo, md) == 1)
 		repaired = "manifest unlinked from the repository with its "
@@ -711,11 +778,7 @@ fsck_manifest_refs(struct fsck *fk, const char *repo, const struct digest *md,
 		    missing, first);
 
 done:
-	if (found == 1)
-		index_manifest_clear(&im);
 	manifest_info_clear(&mi);
-	free(cause);
-	free(buf);
 }
 
 /* A reverse entry (digests.db) has its link. */
@@ -726,7 +789,7 @@ fsck_reverse(struct fsck *fk, struct index_entry *e)
 	char		 ds[DIGEST_STRING_MAX];
 	const char	*repaired = NULL;
 
-	if (!e->ie_unmatched)
+	if (!e->ie_unmatched || !fsck_confirm(fk, e, NULL))
 		return;
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	(void)snprintf(obj, sizeof(obj), "%s@%s", e->ie_repo, ds);
@@ -744,7 +807,8 @@ fsck_manifest(struct fsck *fk, struct index_entry *e)
 	char		 ds[DIGEST_STRING_MAX];
 	const char	*repaired = NULL;
 
-	if (fsck_stored(fk, &e->ie_digest) != 0)
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb))
 		return;
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	if (fk->fk_opt->fo_repair && index_fsck_remove(fk->fk_index, e,
@@ -762,7 +826,8 @@ fsck_referrer(struct fsck *fk, struct index_entry *e)
 	char		 ds[DIGEST_STRING_MAX], subject[DIGEST_STRING_MAX];
 	const char	*repaired = NULL;
 
-	if (fsck_stored(fk, &e->ie_digest) != 0) {
+	if (fsck_stored(fk, &e->ie_digest) != 0 ||
+	    !fsck_confirm(fk, e, fsck_missing_cb)) {
 		fsck_set_add(&fk->fk_used, &e->ie_digest);
 		return;
 	}
@@ -783,7 +848,10 @@ fsck_repo(struct fsck *fk, struct index_entry *e)
 	const char	*repaired = NULL;
 
 	fsck_names_add(&fk->fk_listed, e->ie_repo);
-	if (fsck_names_has(&fk->fk_linked, e->ie_repo))
+	/* linked then, or since */
+	if (fsck_names_has(&fk->fk_linked, e->ie_repo) ||
+	    index_fsck_repo_linked(fk->fk_index, e->ie_repo) != 0 ||
+	    !fsck_confirm(fk, e, NULL))
 		return;
 	if (fk->fk_opt->fo_repair &&
 	    index_fsck_remove(fk->fk_index, e, NULL, NULL) == 1)
@@ -796,11 +864,22 @@ fsck_repo(struct fsck *fk, struct index_entry *e)
 static void
 fsck_repos_missing(struct fsck *fk)
 {
-	const char	*repaired;
-	size_t		 i;
+	struct index_entry	 row;
+	const char		*repaired;
+	size_t			 i;
 
 	for (i = 0; i < fk->fk_linked.nm_count; i++) {
-		if (fsck_names_has(&fk->fk_listed, fk->fk_linked.nm_v[i]))
+		/* listed, or unlinked since (the row went with the link) */
+		if (fsck_names_has(&fk->fk_listed, fk->fk_linked.nm_v[i]) ||
+		    index_fsck_repo_linked(fk->fk_index,
+		    fk->fk_linked.nm_v[i]) != 1)
+			continue;
+		/* or listed again since */
+		memset(&row, 0, sizeof(row));
+		row.ie_table = INDEX_FSCK_REPOS;
+		row.ie_keylen = strlen(fk->fk_linked.nm_v[i]);
+		memcpy(row.ie_key, fk->fk_linked.nm_v[i], row.ie_keylen);
+		if (index_fsck_current(fk->fk_index, &row) != 0)
 			continue;
 		repaired = NULL;
 		if (fk->fk_opt->fo_repair && index_fsck_repo_add(fk->fk_index,
@@ -833,6 +912,8 @@ fsck_upload(struct fsck *fk, struct index_entry *e)
 
 	fsck_time((time_t)e->ie_time, when, sizeof(when));
 	if (e->ie_time < (int64_t)fk->fk_cutoff) {
+		if (!fsck_confirm(fk, e, NULL))
+			return;		/* expired by depotd meanwhile */
 		if (fk->fk_opt->fo_repair) {
 			/* the expiry of depotd's master, once for them all */
 			if (!fk->fk_expired)
@@ -848,7 +929,8 @@ fsck_upload(struct fsck *fk, struct index_entry *e)
 		return;
 	}
 	if (e->ie_time >= (int64_t)time(NULL) - FSCK_SETTLE_SECS ||
-	    !fsck_upload_missing_cb(fk, e))
+	    !fsck_upload_missing_cb(fk, e) ||
+	    !fsck_confirm(fk, e, fsck_upload_missing_cb))
 		return;
 	if (fk->fk_opt->fo_repair && index_fsck_remove(fk->fk_index, e,
 	    fsck_upload_missing_cb, fk) == 1)
@@ -875,7 +957,8 @@ fsck_chart(struct fsck *fk, struct index_entry *e)
 		lost = &e->ie_digest;
 	else if (e->ie_has_subject && fsck_stored(fk, &e->ie_subject) == 0)
 		lost = &e->ie_subject;
-	if (lost == NULL)
+	if (lost == NULL || !fsck_confirm(fk, e, NULL) ||
+	    fsck_stored(fk, lost) != 0)
 		return;
 	(void)snprintf(obj, sizeof(obj), "%s/%s-%s", e->ie_repo, e->ie_name,
 	    e->ie_version);
@@ -995,11 +1078,16 @@ fsck_tmp_finish(struct fsck *fk, struct fsck_tmp_item *items, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		repaired = NULL;
-		if (fk->fk_opt->fo_repair && path_fmt(path, sizeof(path),
-		    "%s/%s", blobstore_tmpdir(fk->fk_blobs),
-		    items[i].ti_name) == 0 && lstat(path, &sb) == -1 &&
-		    errno == ENOENT)
+		if (path_fmt(path, sizeof(path), "%s/%s",
+		    blobstore_tmpdir(fk->fk_blobs), items[i].ti_name) == 0 &&
+		    lstat(path, &sb) == -1 && errno == ENOENT) {
+			/* swept by depotd meanwhile, unless by the repair */
+			if (!fk->fk_opt->fo_repair) {
+				free(items[i].ti_what);
+				continue;
+			}
 			repaired = "removed";
+		}
 		(void)snprintf(obj, sizeof(obj), "tmp/%s", items[i].ti_name);
 		fsck_report(fk, "tmp", obj, items[i].ti_what, repaired);
 		free(items[i].ti_what);
@@ -1041,6 +1129,8 @@ fsck_orphans(struct fsck *fk)
 	off_t		 size;
 	size_t		 i;
 
+	for (i = 0; i < fk->fk_opt->fo_nused; i++)
+		fsck_set_add(&fk->fk_used, &fk->fk_opt->fo_used[i]);
 	fsck_set_sort(&fk->fk_old);
 	for (i = 0; i < fk->fk_old.ds_count; i++) {
 		fsck_unbin(fk->fk_old.ds_v[i], &d);
@@ -1113,7 +1203,8 @@ fsck_run(struct index *ix, struct blobstore *bs,
 	fsck_tmp_finish(&fk, items, nitems);
 	items = NULL;
 	nitems = 0;
-	if (fk.fk_damaged.nm_count == 0)	/* else what is used is unknown */
+	/* with a damaged database, what is in use is not known */
+	if (fk.fk_damaged.nm_count == 0)
 		fsck_orphans(&fk);
 	rv = 0;
 

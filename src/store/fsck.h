@@ -8,7 +8,10 @@
 #ifndef DEPOT_FSCK_H
 #define DEPOT_FSCK_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "lib/digest.h"
 
 struct index;
 struct blobstore;
@@ -37,7 +40,13 @@ struct fsck_options {
 			    const char *object, const char *what,
 			    const char *repaired);
 	void		*fo_arg;
-	int		 fo_skip_db;	/* leave out the database verification */
+	int		 fo_skip_db;	/* no verification of the databases */
+	/*
+	 * Blobs in use that the index does not name: the charts cached from
+	 * Helm upstreams (their upstream's index names them). Never orphans.
+	 */
+	const struct digest	*fo_used;
+	size_t		 fo_nused;
 };
 
 struct fsck_stats {

@@ -129,3 +129,41 @@ fail:
 	close(fd);
 	return (rv);
 }
+
+#define GC_C_RUNS	"gc.runs"
+#define GC_C_BYTES	"gc.freed_bytes"
+#define GC_C_BLOBS	"gc.freed_blobs"
+#define GC_C_MSEC	"gc.msec"
+#define GC_C_LAST	"gc.last_msec"
+
+int
+gc_totals_add(struct index *ix, const struct gc_result *r)
+{
+	const char	*runs[] = { GC_C_RUNS }, *bytes[] = { GC_C_BYTES };
+	const char	*blobs[] = { GC_C_BLOBS }, *msec[] = { GC_C_MSEC };
+	const char	*last[] = { GC_C_LAST };
+	int64_t		 prev;
+
+	if (index_counter_get(ix, GC_C_LAST, &prev) == -1 ||
+	    index_counters_add(ix, last, 1, r->gr_msec - prev, NULL) == -1 ||
+	    index_counters_add(ix, bytes, 1, r->gr_bytes, NULL) == -1 ||
+	    index_counters_add(ix, blobs, 1, (int64_t)r->gr_blobs,
+	    NULL) == -1 ||
+	    index_counters_add(ix, msec, 1, r->gr_msec, NULL) == -1 ||
+	    index_counters_add(ix, runs, 1, 1, NULL) == -1)
+		return (-1);
+	return (0);
+}
+
+int
+gc_totals_get(struct index *ix, struct gc_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (index_counter_get(ix, GC_C_RUNS, &t->gt_runs) == -1 ||
+	    index_counter_get(ix, GC_C_BYTES, &t->gt_bytes) == -1 ||
+	    index_counter_get(ix, GC_C_BLOBS, &t->gt_blobs) == -1 ||
+	    index_counter_get(ix, GC_C_MSEC, &t->gt_msec) == -1 ||
+	    index_counter_get(ix, GC_C_LAST, &t->gt_last_msec) == -1)
+		return (-1);
+	return (0);
+}

@@ -30,6 +30,7 @@
 #ifndef DEPOT_GC_H
 #define DEPOT_GC_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,9 +90,10 @@ int	gc_link_stored(struct index *, struct blobstore *, const char *repo,
 /* A collection. */
 struct gc_options {
 	int		 go_dry_run;	/* count, remove nothing */
-	int64_t		 go_grace;	/* seconds; < 0: GC_GRACE_DEFAULT */
-	const char	*go_registry;	/* NULL: all; else its repos only */
-	int		 go_untagged;	/* untagged manifests are garbage */
+	int64_t		 go_grace;	/* seconds; < 0: the default */
+	const char	*go_registry;	/* NULL: all; else its repos */
+	int		 go_untagged;	/* untagged manifests go too */
+	volatile sig_atomic_t *go_stop;	/* set by a signal: stop */
 };
 
 struct gc_result {
@@ -112,5 +114,21 @@ struct gc_result {
  */
 int	gc_run(struct index *, struct blobstore *, const struct gc_options *,
 	    struct gc_result *res, char **cause);
+
+/*
+ * The totals of every run that was not a dry run, kept in the index's
+ * counters (meta.db "gc.runs", "gc.freed_bytes", "gc.freed_blobs",
+ * "gc.msec", "gc.last_msec") so that depotctl's runs count too.
+ */
+struct gc_totals {
+	int64_t		 gt_runs;
+	int64_t		 gt_bytes;
+	int64_t		 gt_blobs;
+	int64_t		 gt_msec;
+	int64_t		 gt_last_msec;
+};
+/* Add a run's result to the totals. 0 or -1. */
+int	gc_totals_add(struct index *, const struct gc_result *);
+int	gc_totals_get(struct index *, struct gc_totals *);
 
 #endif /* DEPOT_GC_H */

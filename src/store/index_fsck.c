@@ -70,7 +70,7 @@ struct index_fsck_rm {
 	const struct index_entry *rm_entry;
 	index_fsck_still_fn	 rm_still;
 	void			*rm_arg;
-	int			 rm_removed;
+	int			 rm_done;	/* 1: removed, written, same */
 };
 
 /* The verification of one file; its messages go to vf_report. */
@@ -95,6 +95,10 @@ static int	index_fsck_helm(struct index_entry *);
 static int	index_fsck_exists(struct index_fsck_batch *, enum index_table,
 		    const struct index_key *);
 static int	index_fsck_reindex_txn(struct index *, DB_TXN *, void *);
+static int	index_fsck_mate(struct index *, DB_TXN *,
+		    const struct index_entry *);
+static int	index_fsck_current_txn(struct index *, DB_TXN *, void *);
+static int	index_fsck_linked_txn(struct index *, DB_TXN *, void *);
 static int	index_fsck_keep(DBC *, const DBT *, const DBT *, void *);
 static int	index_fsck_batch_txn(struct index *, DB_TXN *, void *);
 static int	index_fsck_rm_txn(struct index *, DB_TXN *, void *);
@@ -498,6 +502,121 @@ index_entry_name(const struct index_entry *e, char *buf, size_t len)
 	buf[o] = '\0';
 }
 
+/* The other half of a link or reverse entry: 0 present, DB_NOTFOUND. */
+static int
+index_fsck_mate(struct index *ix, DB_TXN *txn, const struct index_entry *e)
+{
+	struct index_fsck_batch	 fb;
+	struct index_key	 k;
+	char			 ds[DIGEST_STRING_MAX];
+
+	memset(&fb, 0, sizeof(fb));
+	fb.fb_index = ix;
+	fb.fb_txn = txn;
+	digest_format(&e->ie_digest, ds, sizeof(ds));
+	if (e->ie_table == INDEX_FSCK_LINKS) {
+		if (index_key_make(&k, ds, e->ie_repo, NULL) == -1)
+			return (EINVAL);
+		return (index_fsck_exists(&fb, INDEX_DB_DIGESTS, &k));
+	}
+	if (index_key_make(&k, e->ie_repo, ds, NULL) == -1)
+		return (EINVAL);
+	return (index_fsck_exists(&fb, INDEX_DB_LINKS, &k));
+}
+
+static int
+index_fsck_current_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_fsck_rm	*rm = arg;
+	const struct index_entry *e = rm->rm_entry;
+	DB			*db = ix->ix_db[index_fsck_db(e->ie_table)];
+	DBT			 key, data;
+	int			 ret, same;
+
+	rm->rm_done = 0;
+	index_dbt(&key, (void *)e->ie_key, e->ie_keylen);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_MALLOC;
+	if ((ret = db->get(db, txn, &key, &data, 0)) == DB_NOTFOUND)
+		return (0);
+	if (ret != 0)
+		return (ret);
+	same = data.size == e->ie_valuelen && (data.size == 0 ||
+	    memcmp(data.data, e->ie_value, data.size) == 0);
+	free(data.data);
+	if (!same)
+		return (0);
+	if (!e->ie_garbled && (e->ie_table == INDEX_FSCK_LINKS ||
+	    e->ie_table == INDEX_FSCK_DIGESTS)) {
+		ret = index_fsck_mate(ix, txn, e);
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return (ret);
+		if ((ret == DB_NOTFOUND) != (e->ie_unmatched != 0))
+			return (0);
+	}
+	rm->rm_done = 1;
+	return (0);
+}
+
+int
+index_fsck_current(struct index *ix, const struct index_entry *e)
+{
+	struct index_fsck_rm	 rm;
+
+	if (!index_ready(ix, __func__) || e->ie_keylen == 0)
+		return (-1);
+	memset(&rm, 0, sizeof(rm));
+	rm.rm_entry = e;
+	if (index_txn_run(ix, "fsck read again", DB_TXN_SNAPSHOT,
+	    index_fsck_current_txn, &rm) != 0)
+		return (-1);
+	return (rm.rm_done);
+}
+
+static int
+index_fsck_linked_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct index_fsck_rm	*rm = arg;
+	DB			*links = ix->ix_db[INDEX_DB_LINKS];
+	struct index_key	 prefix;
+	DBC			*dbc;
+	DBT			 key, data;
+	int			 ret, t_ret;
+
+	rm->rm_done = 0;
+	if (index_key_make(&prefix, rm->rm_arg, "", NULL) == -1)
+		return (EINVAL);
+	if ((ret = links->cursor(links, txn, &dbc, 0)) != 0)
+		return (ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = prefix.key_buf;
+	key.size = (u_int32_t)prefix.key_len;
+	data.flags = DB_DBT_PARTIAL;	/* dlen 0: the key is enough */
+	ret = dbc->get(dbc, &key, &data, DB_SET_RANGE);
+	rm->rm_done = ret == 0 &&
+	    index_has_prefix(&key, &prefix, prefix.key_len);
+	if ((t_ret = dbc->close(dbc)) != 0 && (ret == 0 || ret == DB_NOTFOUND))
+		ret = t_ret;
+	return (ret == DB_NOTFOUND ? 0 : ret);
+}
+
+int
+index_fsck_repo_linked(struct index *ix, const char *repo)
+{
+	struct index_fsck_rm	 rm;
+
+	if (!index_ready(ix, __func__) ||
+	    !index_str_ok(__func__, "repository", repo, DEPOT_REPO_MAX))
+		return (-1);
+	memset(&rm, 0, sizeof(rm));
+	rm.rm_arg = (void *)repo;
+	if (index_txn_run(ix, "fsck repository linked", DB_TXN_SNAPSHOT,
+	    index_fsck_linked_txn, &rm) != 0)
+		return (-1);
+	return (rm.rm_done);
+}
+
 /*
  * Remove the entry while it is still the one read and still broken: its
  * value is read again under a write lock and compared byte for byte.
@@ -514,7 +633,7 @@ index_fsck_rm_txn(struct index *ix, DB_TXN *txn, void *arg)
 	DBT			 key, lkey, data;
 	int			 ret, same;
 
-	rm->rm_removed = 0;
+	rm->rm_done = 0;
 	digest_format(&e->ie_digest, ds, sizeof(ds));
 	memcpy(k.key_buf, e->ie_key, e->ie_keylen);
 	k.key_len = e->ie_keylen;
@@ -539,7 +658,7 @@ index_fsck_rm_txn(struct index *ix, DB_TXN *txn, void *arg)
 		ret = db->get(db, txn, &key, &data, 0);
 		free(data.data);
 		if (ret == DB_NOTFOUND)
-			rm->rm_removed = 1;
+			rm->rm_done = 1;
 		return (ret == DB_NOTFOUND ? 0 : ret);
 	}
 	if (t == INDEX_DB_DIGESTS) {
@@ -560,7 +679,7 @@ index_fsck_rm_txn(struct index *ix, DB_TXN *txn, void *arg)
 	    ((ret = index_link_rev_del(ix, txn, e->ie_repo, ds)) != 0 ||
 	    (ret = index_repo_prune(ix, txn, e->ie_repo)) != 0))
 		return (ret);
-	rm->rm_removed = 1;
+	rm->rm_done = 1;
 	return (0);
 }
 
@@ -576,7 +695,7 @@ index_fsck_reindex_txn(struct index *ix, DB_TXN *txn, void *arg)
 	DBT			 key, data;
 	int			 ret, same;
 
-	rm->rm_removed = 0;
+	rm->rm_done = 0;
 	index_dbt(&key, (void *)e->ie_key, e->ie_keylen);
 	memset(&data, 0, sizeof(data));
 	data.flags = DB_DBT_MALLOC;
@@ -594,7 +713,7 @@ index_fsck_reindex_txn(struct index *ix, DB_TXN *txn, void *arg)
 		return (EINVAL);
 	if ((ret = index_put(ix, txn, INDEX_DB_DIGESTS, &rev, NULL, 0)) != 0)
 		return (ret);
-	rm->rm_removed = 1;
+	rm->rm_done = 1;
 	return (0);
 }
 
@@ -611,7 +730,7 @@ index_fsck_reindex(struct index *ix, const struct index_entry *e)
 	if (index_txn_run(ix, "fsck reindex", 0, index_fsck_reindex_txn,
 	    &rm) != 0)
 		return (-1);
-	return (rm.rm_removed);
+	return (rm.rm_done);
 }
 
 int
@@ -628,7 +747,7 @@ index_fsck_remove(struct index *ix, const struct index_entry *e,
 	rm.rm_arg = arg;
 	if (index_txn_run(ix, "fsck remove", 0, index_fsck_rm_txn, &rm) != 0)
 		return (-1);
-	return (rm.rm_removed);
+	return (rm.rm_done);
 }
 
 static int

@@ -90,6 +90,15 @@ const char *index_fsck_file(enum index_fsck_table);
 void	index_entry_name(const struct index_entry *, char *, size_t);
 
 /*
+ * Is the entry still what was read, in a fresh snapshot: the same value
+ * and, for a link or a reverse entry, its counterpart still present or
+ * still missing (ie_unmatched)? 1 yes, 0 no (changed or gone), -1 error.
+ */
+int	index_fsck_current(struct index *, const struct index_entry *);
+/* Does repo have a link, in a fresh snapshot? 1 yes, 0 no, -1 error. */
+int	index_fsck_repo_linked(struct index *, const char *repo);
+
+/*
  * Called inside the removal's transaction: 1 when the entry is still to
  * be removed (its target is still missing, say), else 0.
  */

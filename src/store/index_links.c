@@ -40,7 +40,7 @@
 /* A listing of links (index_link_list). */
 struct index_link_walk {
 	struct index_key	 lw_from;
-	int			 lw_skip_first;	/* lw_from itself was seen */
+	int			 lw_skip_first;	/* skip lw_from */
 	size_t			 lw_max;
 	struct index_link_entry	*lw_out;
 	size_t			 lw_count;

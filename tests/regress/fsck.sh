@@ -1,10 +1,14 @@
 #!/bin/sh
 # fsck.sh: depotctl fsck on a real store. Images pushed with skopeo and a
-# blob with curl; the store is clean online (depotd running), while a push
-# runs, and offline. Then the store is damaged by hand: a byte of a layer
+# blob with curl, and content cached from an upstream (docker-registry):
+# one platform of a multi-platform index and a manifest without its
+# layers, which pull-through fetches when asked, so neither is damage.
+# The store is clean online (depotd running), while a push runs, and
+# offline. Then the store is damaged by hand: a byte of a layer
 # flipped, the file of a linked layer deleted, an old orphan blob, an old
 # part file of a dead fetch, and a tag left dangling by deleting its
-# manifest's file. fsck lists each (exit 1); --repair repairs each and
+# manifest's file, and a hosted Helm chart without its file. fsck lists
+# each (exit 1); --repair repairs each and
 # says how (the damaged layer goes to lost+found/); a second fsck is
 # clean, and the intact image still pulls byte for byte. Usage errors
 # exit 2.
@@ -14,9 +18,10 @@
 MKIMAGE="$DEPOT_SRCDIR/tests/tools/mkimage.py"
 
 [ -x "$DEPOTCTL" ] || skip_all "no depotctl at $DEPOTCTL"
-command -v skopeo >/dev/null || skip_all "skopeo is not installed (scripts/deps test installs it)"
-command -v jq >/dev/null || skip_all "jq is not installed (scripts/deps test installs it)"
-command -v curl >/dev/null || skip_all "curl is not installed (scripts/deps test installs it)"
+for c in skopeo jq curl; do
+	command -v "$c" >/dev/null ||
+	    skip_all "$c is not installed (scripts/deps test installs it)"
+done
 python3 -c 'import random; random.Random(0).randbytes(1)' 2>/dev/null ||
 	skip_all "python3 (3.9 or later) is needed to build test images"
 
@@ -29,7 +34,39 @@ reg="127.0.0.1:$port"
 base="http://$reg"
 conf="$T_DIR/depot.conf"
 data="$T_DIR/data-$port"
-write_conf "$conf" "$port" "request_timeout = 30;"
+# An upstream with a two-platform image and a plain one, when
+# docker-registry is there.
+. "$DEPOT_SRCDIR/tests/regress/upstream_lib.sh"
+up_port=
+if command -v docker-registry >/dev/null && start_upstream hub plain; then
+	up_port=$UPSTREAM_PORT
+	python3 "$MKIMAGE" --platforms linux/amd64,linux/arm64 --layers 1 \
+	    --seed multi --tag multi "$T_DIR/uplayout" >/dev/null &&
+	    python3 "$MKIMAGE" --layers 2 --seed lazy --tag lazy \
+	    "$T_DIR/uplayout" >/dev/null || bail "mkimage.py failed"
+	{ upstream_push hub "oci:$T_DIR/uplayout:multi" lib/multi:v1 &&
+	    upstream_push hub "oci:$T_DIR/uplayout:lazy" lib/lazy:v1; } \
+	    >>"$T_DIR/skopeo.log" 2>&1 || bail "push to the upstream failed"
+fi
+cat >"$conf" <<EOC
+server = {
+  listen = [ "$reg" ];
+  workers = 2;
+  pidfile = "$T_DIR/depotd-$port.pid";
+  data_dir = "$data";
+  request_timeout = 30;
+  log = { syslog = false; level = "debug"; access_log = "$T_DIR/access-$port.log"; };
+};
+upstreams = (
+  { key = "hub"; type = "docker"; source = "custom";
+    url = "http://127.0.0.1:${up_port:-9}"; timeout = 10; }
+);
+registries = (
+  { name = "docker-local"; type = "docker"; },
+  { name = "proxied"; type = "docker"; upstreams = [ "hub" ]; },
+  { name = "charts"; type = "helm"; }
+);
+EOC
 start_depotd "$conf" "$port" || bail "depotd did not start"
 
 # sk ARGS: skopeo with a time limit and its files in the test directory.
@@ -83,10 +120,37 @@ st=$(printf 'a blob pushed with curl' | curl -s -o /dev/null -w '%{http_code}' \
     -X POST -H 'Content-Type: application/octet-stream' --data-binary @- \
     "$base/v2/docker-local/loose/blobs/uploads/?digest=sha256:$blob")
 is "$st" 201 "a blob pushed with curl"
+python3 - "$T_DIR/demo-1.0.0.tgz" <<'PY' || bail "cannot make a chart"
+import io, sys, tarfile
+data = b"apiVersion: v2\nname: demo\nversion: 1.0.0\ndescription: a chart\n"
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    ti = tarfile.TarInfo("demo/Chart.yaml")
+    ti.size = len(data)
+    t.addfile(ti, io.BytesIO(data))
+PY
+chart=$(sha256sum <"$T_DIR/demo-1.0.0.tgz" | cut -d' ' -f1)
+st=$(curl -s -o /dev/null -w '%{http_code}' --data-binary "@$T_DIR/demo-1.0.0.tgz" \
+    "$base/helm/charts/api/charts")
+is "$st" 201 "a Helm chart uploaded"
+
+if [ -n "$up_port" ]; then
+	sk copy --src-tls-verify=false --override-os linux --override-arch arm64 \
+	    "docker://$reg/proxied/lib/multi:v1" "dir:$T_DIR/multi-arm64" \
+	    >>"$T_DIR/skopeo.log" 2>&1
+	is "$?" 0 "one platform of an upstream's index pulled through"
+	st=$(curl -s -o /dev/null -w '%{http_code}' \
+	    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+	    "$base/v2/proxied/lib/lazy/manifests/v1")
+	is "$st" 200 "a manifest cached without its layers"
+else
+	skip "docker-registry is not installed: no upstream content"
+	skip "docker-registry is not installed: no upstream content"
+fi
 
 fsck
 is "$rc" 0 "fsck of the pushed store exits 0 (online)"
-like "$out" "^fsck: online, 1[0-9] blobs .* hashed, [0-9]+ index entries checked: clean$" \
+like "$out" "^fsck: online, [0-9]+ blobs .* hashed, [0-9]+ index entries checked: clean$" \
     "it says it checked online and found the store clean"
 
 # fsck runs beside a push: neither waits for the other for long.
@@ -118,6 +182,7 @@ part="$data/tmp/sha256-$(printf 'dead fetch' | sha256sum | cut -d' ' -f1).part"
 printf 'half a blob' >"$part"
 touch -d '3 days ago' "$part"
 rm -f "$(blobfile "${gone#sha256:}")"
+rm -f "$(blobfile "$chart")"
 
 fsck
 is "$rc" 1 "fsck of the damaged store exits 1"
@@ -135,6 +200,8 @@ like "$out" "^tag: docker-local/gone:v1: points at $gone, which is not stored$" 
     "it finds the tag whose manifest is gone"
 like "$out" "^link: docker-local/gone@$gone: the manifest is not stored$" \
     "and the manifest's link"
+like "$out" "^chart: charts/demo-1.0.0: its chart file sha256:$chart is not stored$" \
+    "it finds the chart version whose file was deleted"
 like "$out" "^fsck: online, .*: [0-9]+ problems$" "a summary line counts the problems"
 
 fsck --repair
@@ -148,6 +215,8 @@ like "$out" "^manifest: docker-local/app@$app: .*; repaired: manifest unlinked" 
 like "$out" "^orphan: sha256:$orphan: .*; repaired: removed$" "the orphan is removed"
 like "$out" "^tmp: tmp/${part##*/}: .*; repaired: removed$" "the part file is removed"
 like "$out" "^tag: docker-local/gone:v1: .*; repaired: tag removed$" "the dangling tag is removed"
+like "$out" "^chart: charts/demo-1.0.0: .*; repaired: chart version removed$" \
+    "the chart version is removed"
 if printf '%s\n' "$out" | grep -q 'not repaired'; then
 	not_ok "every problem is repaired"
 	printf '%s\n' "$out" | grep 'not repaired' | sed 's/^/#   /'
@@ -173,6 +242,11 @@ for l in $(layers "$keep"); do
 	[ "$(sha256sum <"$T_DIR/pulled/$l" | cut -d' ' -f1)" = "$l" ] || bad=1
 done
 is "$bad" 0 "its layers are intact"
+if curl -s "$base/helm/charts/index.yaml" | grep -q demo-1.0.0; then
+	not_ok "the chart's index.yaml no longer lists it"
+else
+	ok "the chart's index.yaml no longer lists it"
+fi
 is "$(http_status "$base/v2/docker-local/app/manifests/v1")" 404 \
     "the image that lost a layer answers 404 until it is pushed again"
 push app app:v1

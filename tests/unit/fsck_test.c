@@ -8,7 +8,8 @@
  * catalog row without links, an old orphan blob, an old part file; the
  * repair fixes each, and a second run is clean. A manifest cached from an
  * upstream may lack its layers (they are fetched on demand): not damage.
- * A damaged database file is found on the backup.
+ * A damaged database file is found on the backup. A blob the caller
+ * names as used (a chart cached from a Helm upstream) is no orphan.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -51,8 +52,8 @@ report_cb(void *arg, const char *kind, const char *object, const char *what,
 {
 	(void)arg;
 	if (nlines < MAX_LINES)
-		xasprintf(&lines[nlines++], "%s: %s: %s%s%s", kind, object, what,
-		    repaired != NULL ? "; repaired: " : "",
+		xasprintf(&lines[nlines++], "%s: %s: %s%s%s", kind, object,
+		    what, repaired != NULL ? "; repaired: " : "",
 		    repaired != NULL ? repaired : "");
 }
 
@@ -86,6 +87,8 @@ lines_dump(void)
 		fprintf(stderr, "# %s\n", lines[i]);
 }
 
+static const struct digest	*used;	/* fo_used of the next run */
+
 static struct fsck_stats
 run(int repair)
 {
@@ -99,6 +102,8 @@ run(int repair)
 	opt.fo_repair = repair;
 	opt.fo_grace = GRACE_SECS;
 	opt.fo_report = report_cb;
+	opt.fo_used = used;
+	opt.fo_nused = used != NULL ? 1 : 0;
 	ck_assert_msg(fsck_run(ix, bs, &opt, &st, &cause) == 0, "fsck: %s",
 	    cause != NULL ? cause : "?");
 	ck_assert_uint_eq(st.fs_problems, nlines);
@@ -342,7 +347,8 @@ START_TEST(test_db_damage)
 	image("docker-local/app", "v1", "a", NULL, &layer, &md);
 	index_close(ix);
 	ix = NULL;
-	ck_assert_int_eq(path_fmt(path, sizeof(path), "%s/referrers.db", dbdir), 0);
+	ck_assert_int_eq(path_fmt(path, sizeof(path), "%s/referrers.db",
+	    dbdir), 0);
 	fd = open(path, O_WRONLY);
 	ck_assert_int_ge(fd, 0);
 	memset(junk, 0xff, sizeof(junk));
@@ -359,6 +365,27 @@ START_TEST(test_db_damage)
 }
 END_TEST
 
+/* A blob the caller says is in use (a cached chart) is no orphan. */
+START_TEST(test_used)
+{
+	struct fsck_stats	 st;
+	struct digest		 chart;
+	char			 path[4096];
+
+	store("a cached chart", &chart);
+	blob_path(&chart, path, sizeof(path));
+	age(path);
+	used = &chart;
+	st = run(1);
+	used = NULL;
+	lines_dump();
+	ck_assert_uint_eq(st.fs_problems, 0);
+	ck_assert_int_eq(blobstore_stat(bs, &chart, NULL), 1);
+	st = run(0);
+	ck_assert_int_eq(lines_count("orphan", chart.hex), 1);
+}
+END_TEST
+
 static Suite *
 fsck_suite(void)
 {
@@ -370,6 +397,7 @@ fsck_suite(void)
 	tcase_add_test(tc, test_damage_repair);
 	tcase_add_test(tc, test_cached_lazy);
 	tcase_add_test(tc, test_db_damage);
+	tcase_add_test(tc, test_used);
 	suite_add_tcase(s, tc);
 	return (s);
 }
