@@ -36,6 +36,8 @@
 /* Test hook of index_record.c. */
 int	index_test_put_raw(struct index *, const char *, const void *,
 	    size_t, const void *, size_t);
+int	index_test_del_raw(struct index *, const char *, const void *,
+	    size_t);
 
 static char		 test_root[PATH_MAX];
 static char		 test_dir[PATH_MAX];
@@ -330,6 +332,44 @@ START_TEST(test_link_fields)
 }
 END_TEST
 
+/*
+ * A store of schema 1 (links without touched, no digests.db) is
+ * upgraded when the master opens it: the reverse table is built.
+ */
+START_TEST(test_upgrade)
+{
+	struct index_link_info	 li;
+	struct digest		 d;
+	const unsigned char	 v1[] = { 0, 0, 0, 1 };
+	const unsigned char	 old[] = { 1, INDEX_LINK_BLOB };
+	char			 key[128], ds[DIGEST_STRING_MAX];
+	char			 db[PATH_MAX], *cause = NULL;
+	size_t			 n;
+
+	blob("stored by an older depot", &d);
+	digest_format(&d, ds, sizeof(ds));
+	n = (size_t)snprintf(key, sizeof(key), "old/img%c%s", '\0', ds);
+	ck_assert_int_eq(index_test_put_raw(ix, "links.db", key, n, old,
+	    sizeof(old)), 0);
+	ck_assert_int_eq(index_test_put_raw(ix, "meta.db", "schema", 6, v1,
+	    sizeof(v1)), 0);
+	ck_assert_int_eq(index_test_del_raw(ix, "meta.db", "digests.db",
+	    10), 1);
+	ck_assert_int_eq(index_digest_linked(ix, &d), 0);
+	index_close(ix);
+
+	ck_assert_int_eq(path_fmt(db, sizeof(db), "%s/db", test_dir), 0);
+	ix = index_open(db, INDEX_MASTER, NULL, &cause);
+	ck_assert_msg(ix != NULL, "index_open: %s", cause);
+	ck_assert_int_eq(index_digest_linked(ix, &d), 1);
+	ck_assert_int_eq(index_link_stat(ix, "old/img", &d, &li), 1);
+	ck_assert_int_eq(li.ili_touched, 0);
+	ck_assert_int_eq(gc_remove_digest(ix, bs, &d, time(NULL) + 60, NULL),
+	    0);
+	ck_assert_int_eq(stored(&d), 1);
+}
+END_TEST
+
 START_TEST(test_mark_sweep)
 {
 	struct world		 w;
@@ -541,6 +581,7 @@ gc_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_link_fields);
+	tcase_add_test(tc, test_upgrade);
 	tcase_add_test(tc, test_mark_sweep);
 	tcase_add_test(tc, test_registry_scope);
 	tcase_add_test(tc, test_race_sweep_first);
