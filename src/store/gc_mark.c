@@ -21,13 +21,17 @@
  * Anything written, linked, touched or referenced by a manifest PUT after
  * T - grace is therefore kept, whatever the mark saw.
  * With go_registry, links of other registries are never removed, and
- * only blobs whose links this run removed are candidates.
+ * only blobs whose links this run removed are candidates. Runs that
+ * remove things do not overlap: the second finds tmp/gc.lock taken and
+ * fails at once.
  */
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -48,6 +52,7 @@
 #include "store/index.h"
 
 #define GC_BATCH	1024	/* entries per listing snapshot */
+#define GC_LOCK_FILE	"gc.lock"	/* in tmp/: one collection at a time */
 
 /* A set of strings (open addressing, FNV-1a). */
 struct gc_set {
@@ -80,6 +85,7 @@ static void	gc_set_clear(struct gc_set *);
 static char	*gc_key(const char *, const struct digest *);
 static int	gc_in_scope(const struct gc *, const char *);
 static int	gc_stopped(const struct gc *, char **);
+static int	gc_lock(struct blobstore *, char **);
 static void	gc_push(struct gc *, const char *, const struct digest *);
 static int	gc_roots(struct gc *, char **);
 static int	gc_visit(struct gc *, const char *, const struct digest *);
@@ -197,6 +203,41 @@ gc_stopped(const struct gc *g, char **cause)
 	if (*cause == NULL)
 		*cause = xstrdup("interrupted");
 	return (1);
+}
+
+/*
+ * One collection at a time (a second would only repeat the first's
+ * work): an flock on tmp/gc.lock, dropped with the descriptor. The
+ * descriptor, or -1 with *cause.
+ */
+static int
+gc_lock(struct blobstore *bs, char **cause)
+{
+	char	 path[PATH_MAX];
+	int	 fd;
+
+	if (path_fmt(path, sizeof(path), "%s/%s", blobstore_tmpdir(bs),
+	    GC_LOCK_FILE) == -1) {
+		*cause = xstrdup("data directory path too long");
+		return (-1);
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK)
+			*cause = xstrdup("another garbage collection is "
+			    "running");
+		else
+			xasprintf(cause, "flock %s: %s", path,
+			    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (fd);
 }
 
 /* Queue the manifest d of repo for a visit. */
@@ -560,10 +601,12 @@ gc_run(struct index *ix, struct blobstore *bs, const struct gc_options *opt,
 	struct gc	 g;
 	int64_t		 start_ms, grace;
 	size_t		 i;
-	int		 rv = -1;
+	int		 rv = -1, lock = -1;
 
 	*cause = NULL;
 	memset(res, 0, sizeof(*res));
+	if (!opt->go_dry_run && (lock = gc_lock(bs, cause)) == -1)
+		return (-1);
 	memset(&g, 0, sizeof(g));
 	start_ms = (int64_t)now_ms();
 	grace = opt->go_grace < 0 ? GC_GRACE_DEFAULT : opt->go_grace;
@@ -591,5 +634,7 @@ fail:
 	gc_set_clear(&g.gc_kept);
 	gc_set_clear(&g.gc_swept);
 	gc_set_clear(&g.gc_charts);
+	if (lock != -1)
+		close(lock);
 	return (rv);
 }

@@ -7,6 +7,7 @@
  * transactions.
  */
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <check.h>
@@ -541,6 +542,30 @@ START_TEST(test_race_put_first)
 }
 END_TEST
 
+/* One collection at a time; a dry run does not wait for another. */
+START_TEST(test_one_at_a_time)
+{
+	struct gc_options	 o;
+	struct gc_result	 r;
+	char			 path[PATH_MAX], *cause = NULL;
+	int			 fd;
+
+	ck_assert_int_eq(path_fmt(path, sizeof(path), "%s/gc.lock",
+	    blobstore_tmpdir(bs)), 0);
+	ck_assert_int_ne(fd = open(path, O_RDWR | O_CREAT, 0600), -1);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(gc_run(ix, bs, &o, &r, &cause), -1);
+	ck_assert_str_eq(cause, "another garbage collection is running");
+	free(cause);
+	o.go_dry_run = 1;
+	run(&o, &r);
+	close(fd);
+	o.go_dry_run = 0;
+	run(&o, &r);
+}
+END_TEST
+
 /* A writer that finds the blob stored holds it: its age restarts. */
 START_TEST(test_hold)
 {
@@ -587,6 +612,7 @@ gc_suite(void)
 	tcase_add_test(tc, test_race_sweep_first);
 	tcase_add_test(tc, test_race_put_first);
 	tcase_add_test(tc, test_hold);
+	tcase_add_test(tc, test_one_at_a_time);
 	suite_add_tcase(s, tc);
 	return (s);
 }
