@@ -380,7 +380,8 @@ helm_member_write(const char *path, int64_t gen, struct helm_record *recs,
 		ret = 1;
 		goto fail;
 	}
-	qsort(recs, n, sizeof(*recs), record_cmp);
+	if (n > 0)
+		qsort(recs, n, sizeof(*recs), record_cmp);
 	memcpy(head, HELM_MEMBER_MAGIC, 4);
 	for (i = 0; i < 8; i++)
 		head[4 + i] = (unsigned char)((uint64_t)gen >> (56 - 8 * i));
@@ -653,7 +654,9 @@ helm_index_parse(const char *in_path, const char *index_url,
 			goto fail;
 		}
 	}
-	qsort(pa.pa_slots, pa.pa_nslots, sizeof(*pa.pa_slots), slot_cmp);
+	if (pa.pa_nslots > 0)
+		qsort(pa.pa_slots, pa.pa_nslots, sizeof(*pa.pa_slots),
+		    slot_cmp);
 	if ((fd = temp_beside(out_path, tmp, sizeof(tmp))) == -1) {
 		xasprintf(&pa.pa_cause, "%s: %s", out_path, strerror(errno));
 		goto fail;
@@ -960,7 +963,10 @@ parse_entry(struct helm_parse *pa, const char *name)
 			continue;
 		}
 		free(key);
-		if (emitting && !yaml_emitter_emit(&em, &ev))
+		/* The emitter owns what it is given, even on failure. */
+		if (!emitting)
+			yaml_event_delete(&ev);
+		else if (!yaml_emitter_emit(&em, &ev))
 			emitting = 0;
 		if (parse_next(pa, &ev) == -1 || parse_copy(pa,
 		    emitting ? &em : NULL, &ev, capture, shape, &bad) == -1)

@@ -84,12 +84,16 @@ fuzz_dir_remove(void)
 static inline const char *
 fuzz_tmpdir(void)
 {
-	char	*fuzz_dir = fuzz_dir_buf();
+	char		*fuzz_dir = fuzz_dir_buf();
+	const char	*tmp;
 
 	if (fuzz_dir[0] == '\0') {
-		snprintf(fuzz_dir, 64, "%s/depot-fuzz.XXXXXX",
-		    getenv("TMPDIR") != NULL && strlen(getenv("TMPDIR")) < 40 ?
-		    getenv("TMPDIR") : "/tmp");
+		/* Memory when there is some: files are fsynced. */
+		tmp = getenv("TMPDIR");
+		if (tmp == NULL || strlen(tmp) > 40)
+			tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" :
+			    "/tmp";
+		snprintf(fuzz_dir, 64, "%s/depot-fuzz.XXXXXX", tmp);
 		if (mkdtemp(fuzz_dir) == NULL) {
 			perror("mkdtemp");
 			abort();
