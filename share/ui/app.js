@@ -174,6 +174,16 @@ function upstreamChips(ups) {
     String(i + 1) + '. ', el('a', { href: '#/u/' + enc(u.key) }, u.key))));
 }
 
+/* What a registry stores: repositories and tags, or (helm) hosted charts. */
+function stored(st) {
+  const n = (v, one, many) => String(v) + ' ' + (v === 1 ? one : many);
+  if (st.repositories !== null && st.repositories !== undefined)
+    return n(st.repositories, 'repository', 'repositories') + ', ' + n(st.tags, 'tag', 'tags');
+  if (st.charts !== null && st.charts !== undefined)
+    return n(st.charts, 'chart', 'charts') + ', ' + n(st.versions, 'version', 'versions') + ' hosted';
+  return '–';
+}
+
 async function viewRegistries() {
   crumbs(['Registries']);
   const j = await api('/registries');
@@ -183,13 +193,12 @@ async function viewRegistries() {
     el('td', {}, r.description || ''),
     el('td', {}, r.labels.map((l) => el('span', { class: 'label' }, l))),
     el('td', {}, upstreamChips(r.upstreams)),
-    el('td', {}, r.stats.repositories === null ? '–' :
-      String(r.stats.repositories) + ' / ' + String(r.stats.tags)),
+    el('td', {}, stored(r.stats)),
     el('td', {}, bytes(r.stats.bytes))));
   main(el('h1', {}, 'Registries'),
     rows.length ? el('table', { id: 'registries' },
       el('thead', {}, el('tr', {}, ['Name', 'Type', 'Description', 'Labels',
-        'Upstreams (in order)', 'Repositories / tags', 'Size'].map((h) => el('th', {}, h)))),
+        'Upstreams (in order)', 'Stored', 'Size'].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows)) :
       el('p', { class: 'muted' }, 'No registry to show. Sign in to see more.'));
 }
@@ -255,9 +264,8 @@ async function viewRegistry(name) {
         r.labels.map((l) => el('span', { class: 'label' }, l)) : '–'),
       el('dt', {}, r.type === 'helm' ? 'Repository URL' : 'Pull from'),
       el('dd', {}, el('code', {}, r.type === 'helm' ? r.repo_url : r.pull_prefix + '/IMAGE:TAG')),
-      el('dt', {}, 'Stored'), el('dd', {}, r.stats.repositories === null ? '–' :
-        String(r.stats.repositories) + ' repositories, ' + String(r.stats.tags) +
-        ' tags, ' + bytes(r.stats.bytes) + (r.stats.complete ? '' : ' (at least)')),
+      el('dt', {}, 'Stored'), el('dd', {}, stored(r.stats) + (r.stats.bytes === null ? '' :
+        ', ' + bytes(r.stats.bytes)) + (r.stats.complete ? '' : ' (at least)')),
       el('dt', {}, 'Cache'), el('dd', {}, String(r.cache.hits) + ' hits, ' +
         String(r.cache.misses) + ' misses, ' + String(r.cache.stale) + ' stale'),
       el('dt', {}, 'Read-only'), el('dd', {}, r.read_only ? 'yes' : 'no'))),
@@ -299,37 +307,69 @@ async function listRepositories(name, box, search) {
   if (!names.length) box.replaceChildren(el('p', { class: 'muted' }, 'No repository yet.'));
 }
 
+/*
+ * Chart versions, hosted and from the upstreams (the API merges them as
+ * index.yaml does), a page at a time; the search asks the API by name.
+ * One row a chart; each version says where it comes from and whether
+ * depot holds its .tgz.
+ */
 async function listCharts(name, box, search) {
-  let j;
-  try {
-    j = await api('/registries/' + enc(name) + '/charts');
-  } catch (e) {
-    box.replaceChildren(el('p', { class: 'muted' }, 'The chart list is not ' +
-      'available here; helm reads it from the repository URL above.'));
-    search.classList.add('hidden');
-    return;
-  }
-  // The API lists one entry a version; the page shows one row a chart.
   const byName = new Map();
-  for (const c of j.charts || []) {
-    if (!byName.has(c.name)) byName.set(c.name, { name: c.name, versions: [], description: c.description });
-    byName.get(c.name).versions.push(c.version);
-  }
-  const charts = [...byName.values()];
   const tbody = el('tbody', {});
+  const more = el('button', { type: 'button', class: 'more hidden' }, 'More');
+  const empty = el('p', { class: 'muted hidden' }, 'No chart here yet.');
+  let next = null, seq = 0, timer = null;
+  const first = () => '/registries/' + enc(name) + '/charts?n=200' +
+    (search.value.trim() ? '&q=' + enc(search.value.trim()) : '');
   const draw = () => {
-    const q = search.value.trim().toLowerCase();
-    tbody.replaceChildren(...charts.filter((c) => c.name.toLowerCase().includes(q))
-      .map((c) => el('tr', { 'data-chart': c.name },
-        el('td', {}, c.name),
-        el('td', {}, (c.versions || []).map((v) => el('span', { class: 'chip' },
-          typeof v === 'string' ? v : v.version))),
-        el('td', {}, c.description || ''))));
+    tbody.replaceChildren(...[...byName.values()].map((c) => el('tr', { 'data-chart': c.name },
+      el('td', {}, el('strong', {}, c.name)),
+      el('td', {}, c.versions.map((v) => el('span', {
+        class: 'chip version' + (v.hosted ? ' hosted' : '') + (v.cached ? ' cached' : ''),
+        'data-version': v.version,
+        title: (v.hosted ? 'hosted here' : 'from upstream ' + v.source) +
+          (v.cached ? ', stored in depot' : ', not fetched yet') +
+          (v.app_version ? '; app ' + v.app_version : '') +
+          (v.digest ? '; sha256:' + v.digest : '') },
+        el('a', { href: v.url }, v.version)))),
+      el('td', {}, c.versions[0].app_version || '–'),
+      el('td', {}, [...new Set(c.versions.map((v) => v.source))].map((s) =>
+        el('span', { class: 'chip source' }, s))),
+      el('td', {}, c.description || ''))));
+    empty.classList.toggle('hidden', byName.size > 0);
   };
-  search.addEventListener('input', draw);
-  box.replaceChildren(el('table', { id: 'charts' }, el('thead', {}, el('tr', {},
-    ['Chart', 'Versions', 'Description'].map((h) => el('th', {}, h)))), tbody));
-  draw();
+  const load = async (path, mine) => {
+    const j = await api(path);
+    if (mine !== seq) return;
+    for (const v of j.charts) {
+      if (!byName.has(v.name))
+        byName.set(v.name, { name: v.name, versions: [], description: v.description });
+      byName.get(v.name).versions.push(v);
+    }
+    next = j.next ? j.next.replace(/^\/api\/v1/, '') : null;
+    more.classList.toggle('hidden', !next);
+    draw();
+  };
+  const restart = async () => {
+    const mine = ++seq;
+    byName.clear();
+    try {
+      await load(first(), mine);
+    } catch (e) {
+      box.replaceChildren(failure(e));
+    }
+  };
+  more.addEventListener('click', () => load(next, seq).catch((e) => box.replaceChildren(failure(e))));
+  search.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(restart, 250);
+  });
+  box.replaceChildren(el('p', { class: 'muted' }, 'Hosted charts first, then each upstream in ' +
+    'order; a version an earlier one has wins. Versions in green are stored in depot; hosted ones are in bold.'),
+    el('table', { id: 'charts' }, el('thead', {}, el('tr', {},
+      ['Chart', 'Versions', 'App version', 'From', 'Description'].map((h) => el('th', {}, h)))),
+    tbody), empty, more);
+  await restart();
 }
 
 async function viewRepository(name, image) {
@@ -396,7 +436,8 @@ async function viewUpstream(key) {
       el('dt', {}, 'Requests to it'), el('dd', {}, String(u.requests)),
       el('dt', {}, 'Errors'), el('dd', {}, String(u.errors)),
       el('dt', {}, 'Received'), el('dd', {}, bytes(u.received_bytes)))),
-    el('p', { class: 'muted' }, 'Cache counts are of pulls through /v2/' + key +
+    el('p', { class: 'muted' }, 'Cache counts are of pulls through ' +
+      (u.type === 'helm' ? '/helm/' : '/v2/') + key +
       '/; pulls through a registry count on its page.'));
 }
 

@@ -13,7 +13,10 @@
  * (password, key, token, URL credentials) is ever part of an answer.
  *
  * Sizes come from the index and the stored manifests (small files): a
- * registry's totals stop after API_STATS_MAX tags ("complete": false).
+ * registry's totals stop after API_STATS_MAX tags ("complete": false);
+ * a helm registry's count its hosted chart versions the same way. Its
+ * chart list (hosted and upstream versions, merged) is read from the
+ * member files off the loop (helm_charts_list).
  */
 #include <sys/types.h>
 
@@ -33,6 +36,7 @@
 #include "api/api.h"
 #include "conf/config.h"
 #include "conf/setup.h"
+#include "helm/helm.h"
 #include "http/http.h"
 #include "http/http_auth.h"
 #include "lib/digest.h"
@@ -53,6 +57,9 @@
 #define API_STATS_MAX		5000	/* tags a registry's totals read */
 #define API_MANIFEST_MAX	(4 * 1024 * 1024)
 #define API_TAGS_MAX		10000	/* tags counted per repository */
+#define API_MATCH_MAX		256	/* bytes of a search text */
+#define API_STR_(x)		#x
+#define API_STR(x)		API_STR_(x)
 #define API_MT_CONFIG		"application/vnd.oci.image.config.v1+json"
 #define API_MT_DOCKER_CONFIG	"application/vnd.docker.container.image.v1+json"
 
@@ -63,7 +70,7 @@ static void	 api_registry(struct req *, const char *);
 static void	 api_repositories(struct req *, const char *);
 static void	 api_repository(struct req *, const char *, const char *);
 static void	 api_charts(struct req *, const char *);
-static void	 api_helm_list(struct req *, const char *);
+static void	 api_charts_page(const struct helm_chart_page *, void *);
 static void	 api_setup(struct req *, const char *);
 static void	 api_upstreams(struct req *);
 static void	 api_upstream(struct req *, const char *);
@@ -75,7 +82,7 @@ static int	 api_may_read(struct req *, const char *);
 static int	 api_upstream_visible(struct req *, struct config_upstream *);
 static int	 api_page(struct req *, size_t *, const char **);
 static void	 api_next(struct req *, json_t *, const char *, const char *,
-		    size_t);
+		    size_t, const char *);
 static json_t	*api_time(int64_t);
 static json_t	*api_str(const char *);
 static json_t	*api_strlist(const struct strlist *);
@@ -87,6 +94,7 @@ static json_t	*api_health_json(const char *);
 static json_t	*api_cache_json(const char *);
 static char	*api_url_clean(const struct config_upstream *);
 static json_t	*api_stats(struct req *, const char *);
+static json_t	*api_helm_stats(struct req *, const char *);
 static json_t	*api_manifest_load(struct req *, const struct digest *);
 static int	 api_manifest_walk(struct req *, const struct digest *,
 		    json_t *, json_t **);
@@ -314,7 +322,7 @@ api_repositories(struct req *r, const char *name)
 		xasprintf(&path, API_PREFIX "/registries/%s/repositories",
 		    name);
 		api_next(r, root, path, json_string_value(json_object_get(
-		    json_array_get(list, want - 1), "name")), want);
+		    json_array_get(list, want - 1), "name")), want, NULL);
 		free(path);
 	}
 	api_reply(r, root);
@@ -385,7 +393,7 @@ api_repository(struct req *r, const char *name, const char *image)
 	if (count > want && want > 0) {
 		xasprintf(&path, API_PREFIX "/registries/%s/repositories/%s",
 		    name, image);
-		api_next(r, root, path, tags[want - 1], want);
+		api_next(r, root, path, tags[want - 1], want, NULL);
 		free(path);
 	}
 	index_strings_free(tags, count);
@@ -686,6 +694,26 @@ api_stats(struct req *r, const char *name)
 	return (out);
 }
 
+/*
+ * A helm registry's hosted charts: names, versions and the bytes of the
+ * .tgz files (up to API_STATS_MAX versions).
+ */
+static json_t *
+api_helm_stats(struct req *r, const char *name)
+{
+	struct index_helm_stats	 st;
+
+	if (index_helm_stats(http_context(r)->ctx_index, name, API_STATS_MAX,
+	    &st) == -1)
+		return (json_pack("{s:n, s:n, s:n, s:n, s:n, s:b}",
+		    "repositories", "tags", "charts", "versions", "bytes",
+		    "complete", 0));
+	return (json_pack("{s:n, s:n, s:I, s:I, s:I, s:b}", "repositories",
+	    "tags", "charts", (json_int_t)st.ihs_charts, "versions",
+	    (json_int_t)st.ihs_versions, "bytes", (json_int_t)st.ihs_bytes,
+	    "complete", st.ihs_complete));
+}
+
 /* A registry; with detail, its upstreams with their health, and stats. */
 static json_t *
 api_registry_json(struct req *r, struct config_registry *reg, int detail)
@@ -724,8 +752,7 @@ api_registry_json(struct req *r, struct config_registry *reg, int detail)
 	    "upstreams", ups,
 	    reg->reg_type == REPO_HELM ? "repo_url" : "pull_prefix", url,
 	    "stats", reg->reg_type == REPO_DOCKER ? api_stats(r,
-	    reg->reg_name) : json_pack("{s:n, s:n, s:n, s:b}",
-	    "repositories", "tags", "bytes", "complete", 0));
+	    reg->reg_name) : api_helm_stats(r, reg->reg_name));
 	free(url);
 	free(base);
 	if (o == NULL)
@@ -735,61 +762,147 @@ api_registry_json(struct req *r, struct config_registry *reg, int detail)
 	return (o);
 }
 
-/* GET .../charts: the chart versions of a helm registry. */
+/* A charts request waiting for its page (helm_charts_list). */
+struct api_charts_job {
+	struct req	*cj_req;
+	char		*cj_name;
+	char		*cj_match;
+	size_t		 cj_want;
+};
+
+/*
+ * GET .../charts?n=&last=NAME/VERSION&q=: the chart versions of a helm
+ * registry (or helm upstream key), hosted and from its upstreams, as its
+ * index.yaml merges them, a page at a time.
+ */
 static void
 api_charts(struct req *r, const char *name)
 {
+	struct config		*cf = http_context(r)->ctx_config;
 	struct config_registry	*reg;
+	struct config_upstream	*up;
+	struct helm_chart_query	 q;
+	struct api_charts_job	*cj;
+	const char		*last, *match, *slash;
+	char			*after = NULL;
 
-	reg = config_registry_find(http_context(r)->ctx_config, name);
-	if (reg == NULL || !api_may_read(r, name)) {
+	reg = config_registry_find(cf, name);
+	up = reg == NULL ? config_upstream_find(cf, name) : NULL;
+	if ((reg == NULL && up == NULL) || !api_may_read(r, name)) {
 		api_unknown(r, "registry", name);
 		return;
 	}
-	if (reg->reg_type != REPO_HELM) {
+	if ((reg != NULL && reg->reg_type != REPO_HELM) ||
+	    (up != NULL && up->up_type != REPO_HELM)) {
 		api_error(r, 404, "UNSUPPORTED", "a docker registry has "
 		    "repositories, not charts", name);
 		return;
 	}
-	api_helm_list(r, name);
-}
-
-/* The hosted chart versions of a helm registry (helm.db), by name. */
-static void
-api_helm_list(struct req *r, const char *name)
-{
-	struct index_helm_chart	*rows;
-	json_t			*list, *e, *v;
-	size_t			 n, i;
-
-	if (index_helm_list(http_context(r)->ctx_index, name, NULL, &rows, &n,
-	    NULL) == -1) {
-		api_error(r, 503, "UNAVAILABLE", "the index cannot be read",
-		    name);
+	if (api_page(r, &q.cq_want, &last) == -1)
+		return;
+	match = http_query_get(r, "q");
+	if (match != NULL && strlen(match) > API_MATCH_MAX) {
+		api_error(r, 400, "UNSUPPORTED", "search text too long",
+		    "q has at most " API_STR(API_MATCH_MAX) " bytes");
 		return;
 	}
-	list = json_array();
-	for (i = 0; i < n; i++) {
-		e = json_loads(rows[i].ihc_entry, 0, NULL);
-		v = json_pack("{s:s, s:s, s:s, s:I, s:o, s:b}", "name",
-		    rows[i].ihc_name, "version", rows[i].ihc_version, "digest",
-		    rows[i].ihc_digest, "size", (json_int_t)rows[i].ihc_size,
-		    "created", api_time(rows[i].ihc_created), "provenance",
-		    rows[i].ihc_prov[0] != '\0');
+	q.cq_match = match != NULL && *match != '\0' ? match : NULL;
+	q.cq_after_name = q.cq_after_version = NULL;
+	if (last != NULL) {
+		/* NAME/VERSION: neither holds a '/' */
+		after = xstrdup(last);
+		q.cq_after_name = after;
+		if ((slash = strchr(after, '/')) != NULL) {
+			after[slash - after] = '\0';
+			q.cq_after_version = slash + 1;
+		}
+	}
+	cj = xcalloc(1, sizeof(*cj));
+	cj->cj_req = r;
+	cj->cj_name = xstrdup(name);
+	cj->cj_match = q.cq_match != NULL ? xstrdup(q.cq_match) : NULL;
+	cj->cj_want = q.cq_want;
+	helm_charts_list(r, name, &q, api_charts_page, cj);
+	free(after);
+}
+
+/* The page is read: answer with it. */
+static void
+api_charts_page(const struct helm_chart_page *p, void *arg)
+{
+	struct api_charts_job		*cj = arg;
+	struct req			*r = cj->cj_req;
+	const struct helm_chart_version	*cv;
+	struct index_helm_chart		 c;
+	json_t				*list, *v, *root;
+	char				*base, *url, *path, *last, *extra = NULL;
+	char				*enc;
+	size_t				 i;
+	int				 have;
+
+	if (p->cp_ret == -1) {
+		api_error(r, 503, "UNAVAILABLE", "the chart list cannot be "
+		    "read", NULL);
+		goto fail;
+	}
+	if ((list = json_array()) == NULL)
+		fatalx("%s: json_array", __func__);
+	base = http_public_url(r, "");
+	for (i = 0; i < p->cp_count; i++) {
+		cv = &p->cp_list[i];
+		have = cv->cv_hosted && index_helm_get(http_context(r)->ctx_index,
+		    cj->cj_name, cv->cv_name, cv->cv_version, &c) == 1;
+		xasprintf(&url, "%s/helm/%s/charts/%s-%s.tgz", base,
+		    cj->cj_name, cv->cv_name, cv->cv_version);
+		v = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, "
+		    "s:o, s:b, s:s}",
+		    "name", api_str(cv->cv_name),
+		    "version", api_str(cv->cv_version),
+		    "app_version", api_str(cv->cv_app_version),
+		    "description", api_str(cv->cv_description),
+		    "digest", cv->cv_digest[0] != '\0' ?
+		    api_str(cv->cv_digest) : json_null(),
+		    "created", cv->cv_created != NULL ?
+		    api_str(cv->cv_created) : have ?
+		    api_time(c.ihc_created) : json_null(),
+		    "source", api_str(cv->cv_source),
+		    "hosted", cv->cv_hosted,
+		    "cached", cv->cv_cached,
+		    "size", have ? json_integer(c.ihc_size) : json_null(),
+		    "provenance", have && c.ihc_prov[0] != '\0',
+		    "url", url);
 		if (v == NULL)
 			fatalx("%s: json_pack", __func__);
-		json_object_set(v, "app_version", json_is_string(
-		    json_object_get(e, "appVersion")) ? json_object_get(e,
-		    "appVersion") : json_null());
-		json_object_set(v, "description", json_is_string(
-		    json_object_get(e, "description")) ? json_object_get(e,
-		    "description") : json_null());
-		json_decref(e);
+		if (have)
+			index_helm_chart_clear(&c);
+		free(url);
 		json_array_append_new(list, v);
 	}
-	index_helm_charts_free(rows, n);
-	api_reply(r, json_pack("{s:s, s:o}", "registry", name, "charts",
-	    list));
+	free(base);
+	root = json_pack("{s:s, s:o}", "registry", cj->cj_name, "charts",
+	    list);
+	if (p->cp_more && p->cp_count > 0) {
+		cv = &p->cp_list[p->cp_count - 1];
+		xasprintf(&path, API_PREFIX "/registries/%s/charts",
+		    cj->cj_name);
+		xasprintf(&last, "%s/%s", cv->cv_name, cv->cv_version);
+		if (cj->cj_match != NULL) {
+			if ((enc = evhttp_uriencode(cj->cj_match, -1, 0)) ==
+			    NULL)
+				fatalx("%s: evhttp_uriencode", __func__);
+			xasprintf(&extra, "&q=%s", enc);
+			free(enc);
+		}
+		api_next(r, root, path, last, cj->cj_want, extra);
+		free(extra);
+		free(last);
+		free(path);
+	}
+	api_reply(r, root);
+fail:
+	free(cj->cj_name);
+	free(cj->cj_match);
+	free(cj);
 }
 
 /* GET .../setup: what depotctl setup-client prints, as data. */
@@ -1056,22 +1169,27 @@ api_page(struct req *r, size_t *n, const char **last)
 	return (0);
 }
 
-/* The next page: a Link header as /v2/ gives, and "next" in root. */
+/*
+ * The next page: a Link header as /v2/ gives, and "next" in root; extra
+ * (NULL, or "&k=v" already encoded) is added to the query.
+ */
 static void
 api_next(struct req *r, json_t *root, const char *path, const char *last,
-    size_t n)
+    size_t n, const char *extra)
 {
 	char	*encoded, *value;
 
 	if (last == NULL)
 		return;
+	if (extra == NULL)
+		extra = "";
 	if ((encoded = evhttp_uriencode(last, -1, 0)) == NULL)
 		fatalx("%s: evhttp_uriencode", __func__);
-	xasprintf(&value, "%s?last=%s&n=%zu", path, encoded, n);
+	xasprintf(&value, "%s?last=%s&n=%zu%s", path, encoded, n, extra);
 	json_object_set_new(root, "next", json_string(value));
 	free(value);
-	xasprintf(&value, "<%s?last=%s&n=%zu>; rel=\"next\"", path, encoded,
-	    n);
+	xasprintf(&value, "<%s?last=%s&n=%zu%s>; rel=\"next\"", path,
+	    encoded, n, extra);
 	http_header_add(r, "Link", value);
 	free(value);
 	free(encoded);

@@ -47,6 +47,8 @@
 #ifndef DEPOT_HELM_H
 #define DEPOT_HELM_H
 
+#include <stddef.h>
+
 struct req;
 
 #define HELM_PREFIX		"/helm/"
@@ -62,5 +64,41 @@ void	helm_dispatch(struct req *);
  */
 struct config;
 void	helm_registry_forget(const struct config *, const char *name);
+
+/*
+ * The chart versions of helm registry or helm upstream key name as its
+ * index.yaml lists them (hosted charts first, then the upstreams in
+ * order; the first that has a name+version wins), a page at a time, for
+ * the JSON API. The upstream indexes are made fresh first, as for
+ * index.yaml; the member files are then read off the loop. done(page,
+ * arg) follows on the loop, once; the page is freed after it returns.
+ */
+struct helm_chart_version {
+	char	*cv_name;
+	char	*cv_version;
+	char	*cv_digest;		/* hex SHA-256, "" when unknown */
+	char	*cv_app_version;	/* NULL when the entry has none */
+	char	*cv_description;
+	char	*cv_created;
+	char	*cv_source;		/* "hosted", or the upstream key */
+	int	 cv_hosted;
+	int	 cv_cached;		/* the .tgz is in the blob store */
+};
+struct helm_chart_page {
+	int				 cp_ret;	/* 0, or -1: */
+	char				*cp_cause;	/* why */
+	struct helm_chart_version	*cp_list;
+	size_t				 cp_count;
+	int				 cp_more;	/* a next page */
+};
+struct helm_chart_query {
+	const char	*cq_match;	/* part of the name, any case; or NULL */
+	const char	*cq_after_name;	/* the last of the page before, */
+	const char	*cq_after_version;	/* or NULL */
+	size_t		 cq_want;
+};
+void	helm_charts_list(struct req *, const char *name,
+	    const struct helm_chart_query *,
+	    void (*done)(const struct helm_chart_page *, void *), void *arg);
 
 #endif /* DEPOT_HELM_H */

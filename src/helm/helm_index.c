@@ -1,7 +1,8 @@
 /*
  * helm_index.c: member files (the compact form of a Helm index), the
  * streaming parse of an upstream index.yaml into one, the rendering of a
- * registry's merged index.yaml from its members, and RFC 3986 reference
+ * registry's merged index.yaml from its members, a page of that merge
+ * for the JSON API (helm_member_page), and RFC 3986 reference
  * resolution for chart URLs.
  *
  * Member file: "DHM1", int64 generation, then records, each a uint32
@@ -18,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1461,4 +1463,219 @@ helm_url_resolve(const char *base, const char *ref, char **out)
 	free(r);
 	free(bpath);
 	return (0);
+}
+
+/* The next name in the merge: the smallest at the head of any member. */
+static const char *
+page_min(struct helm_reader *rd, size_t n)
+{
+	const char	*min = NULL;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		if (rd[i].rd_have && (min == NULL ||
+		    strcmp(rd[i].rd_rec.hr_name, min) < 0))
+			min = rd[i].rd_rec.hr_name;
+	return (min);
+}
+
+static int
+page_cmp(const void *a, const void *b)
+{
+	const struct helm_listed	*x = a, *y = b;
+
+	return (record_cmp(&x->hl_rec, &y->hl_rec));
+}
+
+/* 1 when match (ASCII, any case) is part of name. */
+static int
+page_match(const char *name, const char *match)
+{
+	size_t	 n = strlen(match), i;
+
+	if (n == 0)
+		return (1);
+	for (; *name != '\0'; name++) {
+		for (i = 0; i < n && name[i] != '\0'; i++)
+			if (tolower((unsigned char)name[i]) !=
+			    tolower((unsigned char)match[i]))
+				break;
+		if (i == n)
+			return (1);
+	}
+	return (0);
+}
+
+int
+helm_member_page(const char *const *members, size_t n, const char *match,
+    const char *after_name, const char *after_version, size_t want,
+    struct helm_listed **out, size_t *count, int *more, char **cause)
+{
+	struct helm_reader	*rd;
+	struct helm_listed	*list = NULL, *got = NULL;
+	const char		*min;
+	char			*name;
+	size_t			 i, j, start, nlist = 0, ngot = 0;
+	int			 dup, skip, ret = -1;
+
+	*out = NULL;
+	*count = 0;
+	*more = 0;
+	rd = xcalloc(n ? n : 1, sizeof(*rd));
+	for (i = 0; i < n; i++)
+		if (reader_open(&rd[i], members[i], NULL) == -1 ||
+		    reader_next(&rd[i]) == -1) {
+			xasprintf(cause, "%s: %s", members[i],
+			    strerror(errno));
+			goto fail;
+		}
+	while (ngot <= want && (min = page_min(rd, n)) != NULL) {
+		name = xstrdup(min);
+		skip = (after_name != NULL && (after_version != NULL ?
+		    strcmp(name, after_name) < 0 :
+		    strcmp(name, after_name) <= 0)) ||
+		    (match != NULL && !page_match(name, match));
+		nlist = 0;
+		for (i = 0; i < n; i++) {
+			while (rd[i].rd_have &&
+			    strcmp(rd[i].rd_rec.hr_name, name) == 0) {
+				for (dup = skip, j = 0; j < nlist && !dup; j++)
+					dup = strcmp(list[j].hl_rec.hr_version,
+					    rd[i].rd_rec.hr_version) == 0;
+				if (!dup) {
+					list = xreallocarray(list, nlist + 1,
+					    sizeof(*list));
+					list[nlist].hl_rec = rd[i].rd_rec;
+					list[nlist++].hl_member = i;
+					memset(&rd[i].rd_rec, 0,
+					    sizeof(rd[i].rd_rec));
+				}
+				if (reader_next(&rd[i]) == -1) {
+					xasprintf(cause, "%s: damaged member "
+					    "file", members[i]);
+					free(name);
+					goto fail;
+				}
+			}
+		}
+		if (nlist > 1)
+			qsort(list, nlist, sizeof(*list), page_cmp);
+		start = 0;
+		if (after_name != NULL && after_version != NULL &&
+		    strcmp(name, after_name) == 0) {
+			/* after the version named, or its place in the order */
+			for (j = 0; j < nlist; j++)
+				if (strcmp(list[j].hl_rec.hr_version,
+				    after_version) == 0)
+					break;
+			if (j < nlist)
+				start = j + 1;
+			else
+				while (start < nlist && helm_semver_cmp(
+				    list[start].hl_rec.hr_version,
+				    after_version) >= 0)
+					start++;
+		}
+		free(name);
+		for (j = 0; j < nlist; j++) {
+			if (j >= start && ngot <= want) {
+				got = xreallocarray(got, ngot + 1,
+				    sizeof(*got));
+				got[ngot++] = list[j];
+			} else
+				helm_record_clear(&list[j].hl_rec);
+		}
+		nlist = 0;
+	}
+	if (ngot > want) {
+		*more = 1;
+		while (ngot > want)
+			helm_record_clear(&got[--ngot].hl_rec);
+	}
+	*out = got;
+	*count = ngot;
+	got = NULL;
+	ngot = 0;
+	ret = 0;
+fail:
+	for (j = 0; j < nlist; j++)
+		helm_record_clear(&list[j].hl_rec);
+	free(list);
+	helm_listed_free(got, ngot);
+	for (i = 0; i < n; i++)
+		reader_close(&rd[i]);
+	free(rd);
+	return (ret);
+}
+
+void
+helm_listed_free(struct helm_listed *list, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		helm_record_clear(&list[i].hl_rec);
+	free(list);
+}
+
+/*
+ * The value of a top-level key of an entry when it is a scalar. Caller
+ * frees. NULL when absent, not a scalar, or the YAML is damaged.
+ */
+char *
+helm_entry_scalar(const char *yaml, size_t len, const char *key)
+{
+	yaml_parser_t	 p;
+	yaml_event_t	 ev;
+	char		*out = NULL;
+	int		 depth = 0, want_key = 1, hit = 0, done = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return (NULL);
+	yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
+	while (!done && yaml_parser_parse(&p, &ev)) {
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (depth == 1)
+				want_key = 1;	/* a value: the next is a key */
+			hit = 0;
+			depth++;
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			if (--depth == 0)
+				done = 1;
+			break;
+		case YAML_SCALAR_EVENT:
+			if (depth != 1)
+				break;
+			if (want_key) {
+				hit = strcmp((const char *)ev.data.scalar.value,
+				    key) == 0;
+				want_key = 0;
+				break;
+			}
+			if (hit) {
+				out = xstrndup((const char *)
+				    ev.data.scalar.value, ev.data.scalar.length);
+				done = 1;
+			}
+			want_key = 1;
+			hit = 0;
+			break;
+		case YAML_ALIAS_EVENT:
+			if (depth == 1)
+				want_key = !want_key;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return (out);
 }

@@ -56,6 +56,33 @@ int	helm_member_gen(const char *path, int64_t *gen);
 int	helm_member_find(const char *path, const char *file,
 	    struct helm_record *rec);
 
+/* A chart version of a merged listing and the member it comes from. */
+struct helm_listed {
+	struct helm_record	 hl_rec;
+	size_t			 hl_member;	/* index into members */
+};
+
+/*
+ * One page of the merge of n member files (in precedence order, as
+ * helm_render merges them: by name, newest version first, the first
+ * member with a name+version wins): the versions after after_name and
+ * after_version (both NULL: from the start; after_version NULL: after
+ * every version of after_name), of the names that hold match (any case;
+ * NULL: all), at most want of them, into *out (free with
+ * helm_listed_free); *more when there are more. Reads each member from
+ * its start, one chart name's versions at a time. 0, or -1 with *cause.
+ */
+int	helm_member_page(const char *const *members, size_t n,
+	    const char *match, const char *after_name,
+	    const char *after_version, size_t want, struct helm_listed **out,
+	    size_t *count, int *more, char **cause);
+void	helm_listed_free(struct helm_listed *, size_t);
+/*
+ * The value of top-level key in an entry's YAML when it is a scalar
+ * (appVersion, description, created). Caller frees; NULL when absent.
+ */
+char	*helm_entry_scalar(const char *yaml, size_t len, const char *key);
+
 /*
  * Parse the upstream index.yaml at in_path, fetched from index_url,
  * into the member file out_path, streaming; chart URLs are resolved

@@ -671,3 +671,81 @@ index_helm_purge(struct index *ix, const char *registry)
 		return (-1);
 	return ((int)op.op_count);
 }
+
+/* The counts of index_helm_stats. */
+struct helm_stats_op {
+	struct helm_op		 so_op;
+	size_t			 so_max;
+	struct index_helm_stats	*so_out;
+};
+
+static int
+helm_stats_txn(DB *db, DB_TXN *txn, void *arg)
+{
+	struct helm_stats_op	*so = arg;
+	struct helm_op		*op = &so->so_op;
+	struct index_helm_stats	*st = so->so_out;
+	struct index_helm_chart	 c;
+	char			 last[sizeof(c.ihc_name)];
+	DBC			*dbc;
+	DBT			 key, data;
+	int			 ret, t_ret;
+
+	memset(st, 0, sizeof(*st));
+	st->ihs_complete = 1;
+	last[0] = '\0';
+	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
+		return (ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = op->op_key.k_buf;
+	key.size = (u_int32_t)op->op_key.k_len;
+	for (ret = dbc->get(dbc, &key, &data, DB_SET_RANGE); ret == 0;
+	    ret = dbc->get(dbc, &key, &data, DB_NEXT)) {
+		if (key.size < op->op_prefix ||
+		    memcmp(key.data, op->op_key.k_buf, op->op_prefix) != 0)
+			break;
+		if (st->ihs_versions >= so->so_max) {
+			st->ihs_complete = 0;
+			break;
+		}
+		memset(&c, 0, sizeof(c));
+		if (helm_key_split(key.data, key.size,
+		    op->op_gen.k_len + 1, &c) == -1 ||
+		    helm_decode(data.data, data.size, &c) == -1)
+			continue;
+		if (strcmp(c.ihc_name, last) != 0) {
+			st->ihs_charts++;
+			memcpy(last, c.ihc_name, sizeof(last));
+		}
+		st->ihs_versions++;
+		st->ihs_bytes += c.ihc_size;
+		index_helm_chart_clear(&c);
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if ((t_ret = dbc->close(dbc)) != 0 && ret == 0)
+		ret = t_ret;
+	return (ret);
+}
+
+int
+index_helm_stats(struct index *ix, const char *registry, size_t max,
+    struct index_helm_stats *st)
+{
+	struct helm_stats_op	 so;
+	int			 ret;
+
+	memset(&so, 0, sizeof(so));
+	so.so_max = max;
+	so.so_out = st;
+	if (helm_key_make(&so.so_op.op_gen, registry, NULL, NULL) == -1 ||
+	    helm_key_make(&so.so_op.op_key, registry, "", NULL) == -1)
+		return (-1);
+	so.so_op.op_prefix = so.so_op.op_key.k_len;
+	ret = helm_table_run(ix, HELM_DB_FILE, "helm chart stats", 1,
+	    helm_stats_txn, &so);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return (-1);
+	return (0);
+}

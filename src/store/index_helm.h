@@ -55,6 +55,15 @@ int	index_helm_list(struct index *, const char *registry, const char *name,
 	    struct index_helm_chart **out, size_t *count, int64_t *gen);
 /* The registry's generation (0 before its first chart). 0 or -1. */
 int	index_helm_gen(struct index *, const char *registry, int64_t *gen);
+/* The hosted charts of a registry, counted up to max versions. */
+struct index_helm_stats {
+	size_t	 ihs_charts;		/* names */
+	size_t	 ihs_versions;
+	int64_t	 ihs_bytes;		/* of the .tgz files */
+	int	 ihs_complete;		/* 0: stopped at max */
+};
+int	index_helm_stats(struct index *, const char *registry, size_t max,
+	    struct index_helm_stats *);
 /* Remove every chart row of registry (its blobs stay). Rows or -1. */
 int	index_helm_purge(struct index *, const char *registry);
 

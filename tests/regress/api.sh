@@ -107,6 +107,8 @@ is "$(j '.upstreams[1].url + " " + .upstreams[1].source + " " + .upstreams[1].he
 api /registries/charts >/dev/null
 is "$(j '.type + " " + .repo_url')" "helm $base/helm/charts" \
     "3: a helm registry names its repository URL"
+is "$(j '[.stats.charts, .stats.versions, .stats.bytes, .stats.complete] | map(tostring) | join(" ")')" \
+    "1 1 $(wc -c <"$T_DIR/okchart-0.1.0.tgz") true" "3: ... and counts its hosted charts, versions and bytes"
 
 # --- 4: repositories, paged as the catalog
 is "$(api '/registries/pub/repositories?n=2')" 200 "4: pub's repositories, n=2: 200"
@@ -154,11 +156,55 @@ is "$(api /registries/apps/repositories/web -u "$BOB")" 404 "5: apps/web as bob:
 is "$(api /registries/pub/repositories/nosuch)" 404 "5: an unknown repository: 404"
 is "$(api /registries/pub/repositories/Bad..Name)" 400 "5: a bad repository name: 400"
 
-# --- 6: charts of a helm registry
+# --- 6: charts of a helm registry: hosted, then its upstream's
 is "$(api /registries/charts/charts)" 200 "6: the helm registry's chart listing"
-is "$(j '[.charts[] | .name + " " + .version + " " + .digest] | join(",")')" \
-    "okchart 0.1.0 $d_chart" "6: ... lists the uploaded chart with its digest"
+is "$(j '[.charts[] | .name + " " + .version + " " + .source] | join(",")')" \
+    "okchart 0.2.0 charts-up,okchart 0.1.0 hosted,upchart 2.0.0 charts-up,upchart 1.0.0 charts-up" \
+    "6: hosted and upstream versions, by name, newest first; the hosted okchart 0.1.0 wins"
+is "$(j '.charts[1] | .digest + " " + (.hosted|tostring) + " " + (.cached|tostring) + " " + .description')" \
+    "$d_chart true true a test chart" "6: the hosted one: its digest and description, stored"
+like "$(j '.charts[1].size')" '^[1-9][0-9]*$' "6: ... and its size"
+is "$(j '.charts[3] | .description + "|" + .app_version + "|" + .created + "|" + (.hosted|tostring)')" \
+    "Upstream chart 1.0.0|up-1.0.0|2026-01-02T03:04:05Z|false" \
+    "6: an upstream's version: description, appVersion and created from its index"
+is "$(j '.charts[3].digest')" "$(sha256 "$T_DIR/www-charts/charts/upchart-1.0.0.tgz")" \
+    "6: ... its digest"
+is "$(j '.charts[3].url')" "$base/helm/charts/charts/upchart-1.0.0.tgz" "6: ... its URL at depot"
+is "$(j '[.charts[] | .cached] | map(tostring) | join(",")')" false,true,false,false \
+    "6: no upstream chart is cached yet"
+curl -sf -o "$T_DIR/upchart.tgz" "$base/helm/charts/charts/upchart-1.0.0.tgz"
+check "6: upchart 1.0.0 is pulled through the registry" \
+    cmp "$T_DIR/upchart.tgz" "$T_DIR/www-charts/charts/upchart-1.0.0.tgz"
+api /registries/charts/charts >/dev/null
+is "$(j '[.charts[] | .cached] | map(tostring) | join(",")')" false,true,false,true \
+    "6: ... and then listed as cached"
+is "$(api '/registries/charts/charts?n=2')" 200 "6: a page of two"
+is "$(j '[.charts[] | .name + " " + .version] | join(",")')" "okchart 0.2.0,okchart 0.1.0" \
+    "6: the first page"
+is "$(j .next)" "/api/v1/registries/charts/charts?last=okchart%2F0.1.0&n=2" \
+    "6: the next page is named (NAME/VERSION)"
+is "$(header link)" '</api/v1/registries/charts/charts?last=okchart%2F0.1.0&n=2>; rel="next"' \
+    "6: ... in a Link header too"
+is "$(api "$(j .next | sed 's|^/api/v1||')")" 200 "6: the next page: 200"
+is "$(j '([.charts[] | .name + " " + .version] | join(",")) + " " + (.next // "none")')" \
+    "upchart 2.0.0,upchart 1.0.0 none" "6: the second page, the last"
+is "$(api '/registries/charts/charts?last=upchart/2.0.0')" 200 "6: a page after upchart 2.0.0: 200"
+is "$(j '[.charts[] | .version] | join(",")')" 1.0.0 "6: a page may start inside a chart's versions"
+is "$(api '/registries/charts/charts?q=UPch&n=1')" 200 "6: a search: 200"
+is "$(j '([.charts[] | .name + " " + .version] | join(",")) + " " + .next')" \
+    "upchart 2.0.0 /api/v1/registries/charts/charts?last=upchart%2F2.0.0&n=1&q=UPch" \
+    "6: search by name (any case); the next page keeps the search"
+is "$(api '/registries/charts/charts?q=nosuch')" 200 "6: a search that matches nothing: 200"
+is "$(j '.charts | length')" 0 "6: a search that matches nothing"
+is "$(api "/registries/charts/charts?q=$(printf '%0300d' 0)")" 400 "6: a search text too long: 400"
+is "$(api /registries/charts-up/charts)" 401 "6: an upstream key's charts, anonymously: 401"
+is "$(api /registries/charts-up/charts -u "$BOB")" 200 "6: an upstream key's charts, as bob"
+is "$(j '[.charts[] | .name + " " + .version + " " + .source] | join(",")')" \
+    "okchart 0.2.0 charts-up,okchart 0.1.0 charts-up,upchart 2.0.0 charts-up,upchart 1.0.0 charts-up" \
+    "6: ... all of the upstream's"
 is "$(api /registries/pub/charts)" 404 "6: a docker registry has no charts"
+is "$(api /registries/hub/charts -u "$ALICE")" 404 "6: a docker upstream has no charts"
+is "$(api /registries/nosuch/charts)" 401 "6: an unknown registry's charts, anonymously: 401"
 
 # --- 7: set-up instructions, from the function depotctl uses
 DEPOTCTL=${DEPOTCTL:-$(dirname "$DEPOTD")/depotctl}

@@ -4,12 +4,15 @@
 # with a password that nobody answers for (and a second one), a helm registry, and content:
 # a pushed image with two tags and a signature-like referrer, a
 # multi-arch image (an OCI index of linux/amd64 and linux/arm64) and a
-# few small repositories to page through.
+# few small repositories to page through; a helm registry with a chart
+# of its own and a helm upstream (nginx serving a static chart
+# repository).
 #
 # Sets: reg (host:port), base (http://reg), port, conf, ALICE, BOB,
 # SECRETS (every configured secret, one per line in $T_DIR/secrets),
 # d_web1, d_multi, d_ref, d_multi_amd64, d_multi_arm64, d_chart (the hex
-# SHA-256 of okchart 0.1.0 in the helm registry "charts").
+# SHA-256 of okchart 0.1.0 in the helm registry "charts"), CHARTS_UP (the
+# helm upstream's URL).
 
 MKIMAGE="$DEPOT_SRCDIR/tests/tools/mkimage.py"
 
@@ -22,7 +25,52 @@ command -v htpasswd >/dev/null ||
 python3 -c 'import random; random.Random(0).randbytes(1)' 2>/dev/null ||
 	skip_all "python3 (3.9 or later) is needed to build test images"
 
+command -v nginx >/dev/null ||
+	skip_all "nginx is not installed (scripts/deps test installs it)"
+. "$DEPOT_SRCDIR/tests/regress/helm_lib.sh"
+
 mkdir -p "$T_DIR/tmp"
+
+# The helm upstream: a static chart repository (nginx) with okchart
+# 0.1.0 (the hosted one wins), okchart 0.2.0, upchart 1.0.0 and 2.0.0.
+mkdir -p "$T_DIR/www-charts/charts"
+{
+	echo "apiVersion: v1"
+	echo "entries:"
+	for c in okchart-0.1.0 okchart-0.2.0 upchart-1.0.0 upchart-2.0.0; do
+		printf 'chart %s from the upstream\n' "$c" | gzip -n \
+		    >"$T_DIR/www-charts/charts/$c.tgz"
+	done
+	echo "  okchart:"
+	for v in 0.2.0 0.1.0; do
+		cat <<EOY
+  - name: okchart
+    version: $v
+    apiVersion: v2
+    appVersion: "ok-$v"
+    description: okchart of the upstream
+    created: "2026-01-02T03:04:05Z"
+    digest: $(sha256sum "$T_DIR/www-charts/charts/okchart-$v.tgz" | cut -d' ' -f1)
+    urls: [ "charts/okchart-$v.tgz" ]
+EOY
+	done
+	echo "  upchart:"
+	for v in 1.0.0 2.0.0; do
+		cat <<EOY
+  - name: upchart
+    version: $v
+    apiVersion: v2
+    appVersion: "up-$v"
+    description: Upstream chart $v
+    created: "2026-01-02T03:04:05Z"
+    digest: $(sha256sum "$T_DIR/www-charts/charts/upchart-$v.tgz" | cut -d' ' -f1)
+    urls: [ "charts/upchart-$v.tgz" ]
+EOY
+	done
+	echo 'generated: "2026-01-02T03:04:05Z"'
+} >"$T_DIR/www-charts/index.yaml"
+start_static charts || bail "nginx (the helm upstream) did not start"
+CHARTS_UP="http://127.0.0.1:$STATIC_PORT"
 : >"$T_DIR/registries.conf"
 echo '{"auths":{}}' >"$T_DIR/auth.json"
 
@@ -59,7 +107,7 @@ upstreams = (
     auth = { type = "userpass"; username = "ci-user"; password = "$UP_SECRET"; }; },
   { key = "hub2"; type = "docker"; source = "custom"; url = "http://127.0.0.1:9/two";
     timeout = 2; auth = { type = "anonymous"; }; read = [ "alice" ]; },
-  { key = "charts-up"; type = "helm"; source = "custom"; url = "http://127.0.0.1:9/charts";
+  { key = "charts-up"; type = "helm"; source = "custom"; url = "$CHARTS_UP";
     auth = { type = "anonymous"; }; }
 );
 registries = (

@@ -3,10 +3,12 @@
 # headers (ETag, Last-Modified, 304) and a strict Content-Security-Policy;
 # only plain file names are served. Headless Chromium loads each page
 # (the registries, a registry with its upstreams and set-up panel, a
-# repository with a multi-arch image and a referrer, an upstream) against
+# helm registry with its own and its upstream's charts, a repository
+# with a multi-arch image and a referrer, an upstream) against
 # a depotd holding those images, and the rendered DOM shows the expected
 # names and digests; what anonymous callers may not read is not shown;
-# the console works through nginx and names the proxy's address. A
+# the console works through nginx and names the proxy's address, or the
+# configured public_url. A
 # screenshot of each page is left in the build tree (console-*.png).
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
@@ -157,6 +159,7 @@ dom landing 'public images' "2: ... with its description"
 dom landing '<span class="label">public</span>' "2: ... and its label"
 dom landing 'data-registry="charts"' "2: it lists the helm registry"
 dom landing 'charts-up' "2: ... with its upstream"
+dom landing '1 chart, 1 version hosted' "2: ... and its hosted charts"
 nodom landing 'data-registry="apps"' "2: not alice's registry (anonymous)"
 nodom landing 'team images' "2: nor its description"
 dom landing 'Anonymous' "2: it says nobody is signed in"
@@ -164,7 +167,13 @@ check "2: a screenshot of the landing page" test -s "$SHOTS/console-landing.png"
 
 # --- 3: a helm registry: its charts and helm's set-up lines
 dom charts 'data-chart="okchart"' "3: the helm registry's page lists okchart"
-dom charts '0.1.0' "3: ... with its version"
+dom charts 'data-version="0.1.0"' "3: ... with its version"
+dom charts 'data-chart="upchart"' "3: ... and upchart, a chart of its upstream"
+dom charts 'data-version="2.0.0"' "3: ... with the upstream's versions"
+dom charts '<span class="chip source">charts-up</span>' "3: ... saying where they come from"
+dom charts 'class="chip version hosted cached"' "3: the hosted version is marked as stored"
+dom charts 'Upstream chart 2.0.0' "3: an upstream chart's description"
+check "3: a screenshot of the helm registry page" test -s "$SHOTS/console-charts.png"
 dom charts "helm repo add" "3: ... and the helm set-up lines"
 
 # --- 3: a registry
@@ -187,7 +196,7 @@ dom web 'KiB' "4: its size"
 check "4: a screenshot of the repository page" test -s "$SHOTS/console-web.png"
 
 # --- 5: an upstream
-dom upstream 'http://127.0.0.1:9/charts' "5: the upstream's URL"
+dom upstream "$CHARTS_UP" "5: the upstream's URL"
 dom upstream 'Cache hits' "5: its cache statistics"
 dom upstream 'class="state-ok"' "5: its health"
 check "5: a screenshot of the upstream page" test -s "$SHOTS/console-upstream.png"
@@ -210,9 +219,17 @@ cp "$DEPOT_SRCDIR"/share/ui/* "$T_DIR/ui/"
 echo "not for the web" >"$T_DIR/outside.txt"
 ln -s "$T_DIR/outside.txt" "$T_DIR/ui/leak.js"
 uport=$(free_port)
-write_conf "$T_DIR/ui.conf" "$uport" "ui_dir = \"$T_DIR/ui\";"
+write_conf "$T_DIR/ui.conf" "$uport" "ui_dir = \"$T_DIR/ui\"; public_url = \"https://depot.example.com/\";"
 start_depotd "$T_DIR/ui.conf" "$uport" || bail "the second depotd did not start"
 is "$(get "http://127.0.0.1:$uport/ui/app.js")" 200 "7: a file in ui_dir: 200"
 is "$(get "http://127.0.0.1:$uport/ui/leak.js")" 404 "7: a symbolic link in ui_dir: 404"
 nodom_file() { ! grep -q "not for the web" "$T_DIR/body"; }
 check "7: ... and not the linked file's bytes" nodom_file
+
+# --- 8: with server.public_url (a proxy that forwards no address), the
+# console's set-up panel names the public address
+is "$(get "http://127.0.0.1:$uport/api/v1/registries/docker-local/setup")" 200 \
+    "8: the set-up of a depotd with a public_url: 200"
+is "$(jq -r .base_url "$T_DIR/body")" https://depot.example.com "8: ... names the public URL"
+like "$(jq -r '.sections[] | select(.title == "Pull") | .commands[0]' "$T_DIR/body")" \
+    '^docker pull depot\.example\.com/docker-local/IMAGE:TAG$' "8: ... in its pull command"

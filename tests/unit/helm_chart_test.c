@@ -1,8 +1,8 @@
 /*
  * helm_chart_test.c: Chart.yaml read from chart archives and checked
  * (good charts, bad archives, bad metadata), SemVer 2 precedence, the
- * YAML of an entry, member files and the merged index.yaml, the
- * streaming parse of an upstream index, and RFC 3986 URL resolution.
+ * YAML of an entry, member files and the merged index.yaml, a page of
+ * that merge for the API, the streaming parse of an upstream index, and RFC 3986 URL resolution.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -709,6 +709,7 @@ chart_row(struct index_helm_chart *c, const char *name, const char *version)
 START_TEST(test_index_helm)
 {
 	struct index		*ix;
+	struct index_helm_stats	 st;
 	struct index_helm_chart	 c, old, *rows;
 	char			*cause = NULL;
 	size_t			 n;
@@ -739,6 +740,17 @@ START_TEST(test_index_helm)
 	ck_assert_int_eq(index_helm_list(ix, "r", "x", &rows, &n, NULL), 0);
 	ck_assert_uint_eq(n, 2);
 	index_helm_charts_free(rows, n);
+	/* counts, and a cap that stops them */
+	ck_assert_int_eq(index_helm_stats(ix, "r", 100, &st), 0);
+	ck_assert_uint_eq(st.ihs_charts, 1);
+	ck_assert_uint_eq(st.ihs_versions, 2);
+	ck_assert_int_eq(st.ihs_bytes, 20);
+	ck_assert_int_eq(st.ihs_complete, 1);
+	ck_assert_int_eq(index_helm_stats(ix, "r", 1, &st), 0);
+	ck_assert_uint_eq(st.ihs_versions, 1);
+	ck_assert_int_eq(st.ihs_complete, 0);
+	ck_assert_int_eq(index_helm_stats(ix, "none", 100, &st), 0);
+	ck_assert_uint_eq(st.ihs_versions, 0);
 	ck_assert_int_eq(index_helm_delete(ix, "r", "x", "1.0.0", &old, &gen),
 	    1);
 	index_helm_chart_clear(&old);
@@ -757,6 +769,107 @@ START_TEST(test_index_helm)
 }
 END_TEST
 
+/* "name version member" of each listed entry, joined by ",". */
+static void
+page_str(struct helm_listed *l, size_t n, char *buf, size_t len)
+{
+	size_t	 i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s %s %zu",
+		    i ? "," : "", l[i].hl_rec.hr_name, l[i].hl_rec.hr_version,
+		    l[i].hl_member);
+}
+
+START_TEST(test_member_page)
+{
+	struct helm_record	 a[3], b[4];
+	struct helm_listed	*l;
+	const char		*m[3];
+	char			 pa[512], pb[512], buf[1024], *cause = NULL, *v;
+	size_t			 n;
+	int			 more;
+
+	snprintf(pa, sizeof(pa), "%s/a.member", test_dir);
+	snprintf(pb, sizeof(pb), "%s/b.member", test_dir);
+	rec(&a[0], "x", "1.0.0", "name: x\nappVersion: \"a1\"\n");
+	rec(&a[1], "Zed", "1.0.0", "name: Zed\n");
+	rec(&a[2], "x", "1.10.0", "name: x\n");
+	rec(&b[0], "x", "1.0.0", "name: x\nappVersion: b1\n");
+	rec(&b[1], "x", "1.9.0", "name: x\n");
+	rec(&b[2], "y", "0.1.0", "name: y\n");
+	rec(&b[3], "x", "2.0.0-rc.1", "name: x\n");
+	ck_assert_int_eq(helm_member_write(pa, 1, a, 3, &cause), 0);
+	ck_assert_int_eq(helm_member_write(pb, 1, b, 4, &cause), 0);
+	m[0] = pa;
+	m[1] = pb;
+	m[2] = "/nonexistent/member";	/* a missing member is empty */
+	/* everything: by name (bytes), newest first; a's x 1.0.0 wins */
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, NULL, NULL, 100, &l, &n,
+	    &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "Zed 1.0.0 0,x 2.0.0-rc.1 1,x 1.10.0 0,"
+	    "x 1.9.0 1,x 1.0.0 0,y 0.1.0 1");
+	ck_assert_int_eq(more, 0);
+	v = helm_entry_scalar(l[4].hl_rec.hr_yaml, l[4].hl_rec.hr_yaml_len,
+	    "appVersion");
+	ck_assert_str_eq(v, "a1");
+	free(v);
+	ck_assert_ptr_null(helm_entry_scalar(l[3].hl_rec.hr_yaml,
+	    l[3].hl_rec.hr_yaml_len, "appVersion"));
+	helm_listed_free(l, n);
+	/* pages of two, each after the last of the one before */
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, NULL, NULL, 2, &l, &n,
+	    &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "Zed 1.0.0 0,x 2.0.0-rc.1 1");
+	ck_assert_int_eq(more, 1);
+	helm_listed_free(l, n);
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, "x", "2.0.0-rc.1", 2,
+	    &l, &n, &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "x 1.10.0 0,x 1.9.0 1");
+	ck_assert_int_eq(more, 1);
+	helm_listed_free(l, n);
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, "x", "1.9.0", 2, &l, &n,
+	    &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "x 1.0.0 0,y 0.1.0 1");
+	ck_assert_int_eq(more, 0);
+	helm_listed_free(l, n);
+	/* a version gone meanwhile: its place in the order */
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, "x", "1.5.0", 10, &l,
+	    &n, &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "x 1.0.0 0,y 0.1.0 1");
+	helm_listed_free(l, n);
+	/* after a name: its versions are all left out */
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, "x", NULL, 10, &l, &n,
+	    &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "y 0.1.0 1");
+	helm_listed_free(l, n);
+	/* a search, in any case */
+	ck_assert_int_eq(helm_member_page(m, 3, "zE", NULL, NULL, 10, &l, &n,
+	    &more, &cause), 0);
+	page_str(l, n, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "Zed 1.0.0 0");
+	helm_listed_free(l, n);
+	ck_assert_int_eq(helm_member_page(m, 3, "nothing", NULL, NULL, 10, &l,
+	    &n, &more, &cause), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(more, 0);
+	helm_listed_free(l, n);
+	/* a damaged member is an error */
+	ck_assert_int_eq(truncate(pb, 20), 0);
+	ck_assert_int_eq(helm_member_page(m, 3, NULL, NULL, NULL, 10, &l, &n,
+	    &more, &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+}
+END_TEST
+
 static Suite *
 helm_chart_suite(void)
 {
@@ -771,6 +884,7 @@ helm_chart_suite(void)
 	tcase_add_test(tc, test_entry_yaml);
 	tcase_add_test(tc, test_render_merge);
 	tcase_add_test(tc, test_member_apply);
+	tcase_add_test(tc, test_member_page);
 	tcase_add_test(tc, test_index_parse);
 	tcase_add_test(tc, test_index_parse_hostile);
 	tcase_add_test(tc, test_url_resolve);
