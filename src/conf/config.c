@@ -80,6 +80,8 @@ static const struct key_spec top_keys[] = {
 	{ "request_timeout", KEY_INT },
 	{ "shutdown_timeout", KEY_INT },
 	{ "upload_expiry", KEY_INT },
+	{ "gc_interval", KEY_INT },
+	{ "gc_grace", KEY_INT },
 	{ "max_body", KEY_INT },
 	{ "max_chart_size", KEY_INT },
 	{ "max_connections", KEY_INT },
@@ -1025,6 +1027,10 @@ ld_server(struct loader *ld, config_setting_t *group)
 	    0, CONFIG_SECONDS_MAX);
 	srv->srv_upload_expiry = ld_int(ld, group, "upload_expiry", 86400,
 	    1, INT_MAX);
+	srv->srv_gc_interval = ld_int(ld, group, "gc_interval", 0, 0,
+	    INT_MAX);
+	srv->srv_gc_grace = ld_int(ld, group, "gc_grace", 2 * 86400,
+	    0, INT_MAX);
 	srv->srv_max_body = ld_int(ld, group, "max_body", 0, 0, LLONG_MAX);
 	srv->srv_max_chart_size = ld_int(ld, group, "max_chart_size",
 	    20LL * 1024 * 1024, 1, LLONG_MAX);

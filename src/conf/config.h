@@ -66,6 +66,8 @@ struct config_server {
 	int			 srv_request_timeout;	/* seconds, default 60 */
 	int			 srv_shutdown_timeout;	/* seconds, default 30 */
 	int			 srv_upload_expiry;	/* seconds, default 86400 */
+	int			 srv_gc_interval;	/* seconds, 0 = off */
+	int			 srv_gc_grace;		/* seconds, 2 days */
 	long long		 srv_max_body;		/* bytes, 0 = no limit */
 	long long		 srv_max_chart_size;	/* Helm upload, bytes */
 	int			 srv_max_connections;	/* per worker, 0 = auto */

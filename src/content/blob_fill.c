@@ -73,6 +73,7 @@
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "http/http.h"
+#include "store/gc.h"
 #include "store/index.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -213,6 +214,7 @@ static void	blob_fill_poll(struct blob_fill *);
 static void	blob_fill_stream(struct blob_fill *);
 static void	blob_fill_end(struct blob_fill *, enum fill_state);
 static void	blob_fill_free(struct blob_fill *);
+static const char *blob_fill_upstream(const struct blob_fill *);
 static void	blob_waiter_add(struct blob_fill *, struct req *,
 		    const struct content_handler *);
 static int	blob_waiter_follow(struct blob_fill *, struct blob_waiter *);
@@ -907,16 +909,20 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
 	if (ok && from != FILL_HEAD) {
-		if (blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
-		    NULL) != 1) {
+		/* Under the sweep's lock (gc.h): never a link to nothing. */
+		switch (gc_link_stored(bf->bf_ctx->ctx_index,
+		    bf->bf_ctx->ctx_blobs, bf->bf_repo, &bf->bf_digest,
+		    INDEX_LINK_BLOB, blob_fill_upstream(bf))) {
+		case 0:
 			log_warnx("%s: %s: %s is not stored", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
-		} else if (index_link_put(bf->bf_ctx->ctx_index, bf->bf_repo,
-		    &bf->bf_digest, INDEX_LINK_BLOB) == -1) {
+			break;
+		case -1:
 			log_warnx("%s: %s: cannot link %s", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
+			break;
 		}
 	}
 	while ((w = TAILQ_FIRST(&bf->bf_waiters)) != NULL) {
@@ -943,6 +949,17 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 	/* The poll callback frees an ended fill, from the loop. */
 	event_del(bf->bf_timer);
 	event_active(bf->bf_timer, EV_TIMEOUT, 1);
+}
+
+/* The upstream key the link of a fill records: the one asked last. */
+static const char *
+blob_fill_upstream(const struct blob_fill *bf)
+{
+	if (bf->bf_up != NULL)
+		return (bf->bf_up->up_key);
+	if (bf->bf_nsrcs > 0 && bf->bf_srcs[0].bs_up != NULL)
+		return (bf->bf_srcs[0].bs_up->up_key);
+	return (NULL);
 }
 
 static void

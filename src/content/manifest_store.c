@@ -19,6 +19,7 @@
 #include "lib/manifest.h"
 #include "lib/xmalloc.h"
 #include "store/blobstore.h"
+#include "store/gc.h"
 #include "store/index.h"
 #include "upstream/upstream_state.h"
 
@@ -80,6 +81,9 @@ content_manifest_record(struct content_request *cr, const struct digest *d,
 	struct index_manifest	 im;
 	struct index_tag	 tag;
 	const char		*tag_name = NULL;
+	char			 ds[DIGEST_STRING_MAX];
+	size_t			 missing = 0;
+	int			 held, fd, ret;
 
 	memset(&im, 0, sizeof(im));
 	memset(&tag, 0, sizeof(tag));
@@ -104,11 +108,36 @@ content_manifest_record(struct content_request *cr, const struct digest *d,
 		manifest_copy(tag.it_upstream, sizeof(tag.it_upstream),
 		    upstream);
 	}
-	if (index_manifest_commit(ix, cr->cr_path.name, d, &im, tag_name,
-	    tag_name != NULL ? &tag : NULL) == -1) {
+	/*
+	 * The manifest's own file is held against the sweep while it is
+	 * linked (an identical manifest stored long ago may be its file),
+	 * and a pushed manifest's references are re-read and touched in the
+	 * commit: a blob the garbage collection removed meanwhile is
+	 * unknown, never a dangling reference (see store/gc.h).
+	 */
+	if ((held = gc_hold(http_context(cr->cr_req)->ctx_blobs, d,
+	    &fd)) != 1) {
+		content_fail(cr->cr_handler, cr->cr_req, 500, "UNKNOWN",
+		    "internal error", held == 0 ? "the manifest was removed "
+		    "by the garbage collection meanwhile; push it again" :
+		    NULL);
+		return (-1);
+	}
+	ret = index_manifest_commit_refs(ix, cr->cr_path.name, d, &im,
+	    tag_name, tag_name != NULL ? &tag : NULL, upstream,
+	    upstream == NULL ? mi->mi_refs : NULL,
+	    upstream == NULL ? mi->mi_nrefs : 0, &missing);
+	gc_release(fd);
+	switch (ret) {
+	case 1:
+		return (0);
+	case 0:
+		digest_format(&mi->mi_refs[missing].mr_digest, ds, sizeof(ds));
+		content_error(cr, "MANIFEST_BLOB_UNKNOWN", ds);
+		return (-1);
+	default:
 		content_fail(cr->cr_handler, cr->cr_req, 500, "UNKNOWN",
 		    "internal error", NULL);
 		return (-1);
 	}
-	return (0);
 }

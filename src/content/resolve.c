@@ -32,6 +32,7 @@ static int	manifest_lookup_local(struct content_request *,
 		    struct digest *, struct index_manifest *,
 		    struct index_tag *);
 static int	repo_listed(struct index *, const char *);
+static void	blob_head_touch(struct content_request *);
 
 void
 content_blob_get(struct content_request *cr)
@@ -65,9 +66,31 @@ content_blob_get(struct content_request *cr)
 		if (proxied)
 			metrics_cache(cr->cr_path.registry, "blob",
 			    METRICS_CACHE_HIT);
+		if (http_method(cr->cr_req) == EVHTTP_REQ_HEAD)
+			blob_head_touch(cr);
 		content_blob_send(cr->cr_req, cr->cr_handler,
 		    &cr->cr_path.digest);
 	}
+}
+
+/*
+ * A client that HEADs a blob before its manifest PUT skips the upload:
+ * the link's age restarts, so that the garbage collection keeps it
+ * (gc.h); written at most every quarter of gc_grace (an hour at most).
+ */
+static void
+blob_head_touch(struct content_request *cr)
+{
+	struct http_context	*ctx = http_context(cr->cr_req);
+	int64_t			 every;
+
+	every = ctx->ctx_config->cf_server.srv_gc_grace / 4;
+	if (every > 3600)
+		every = 3600;
+	if (index_link_touch(ctx->ctx_index, cr->cr_path.name,
+	    &cr->cr_path.digest, (int64_t)time(NULL) - every) == -1)
+		log_warnx("%s: %s: cannot touch the link", __func__,
+		    cr->cr_path.name);
 }
 
 /* Fill the blob from the upstreams cr pulls through, at blobs/<digest>. */

@@ -3,7 +3,8 @@
  * and what each ctl_*.c file offers the others: depotctl.c (command line),
  * ctl_file.c (the depot.d files), ctl_output.c (tables, JSON, places),
  * ctl_registry.c, ctl_upstream.c, ctl_client.c (setup-client) and
- * ctl_daemon.c (the running depotd: reload, the index).
+ * ctl_daemon.c (the running depotd: reload, the index), ctl_gc.c
+ * (garbage collection) and ctl_fsck.c (the check of the store).
  */
 #ifndef DEPOT_CTL_H
 #define DEPOT_CTL_H
@@ -145,5 +146,7 @@ int	ctl_upstream_delete(struct ctl *, const struct ctl_command *, int,
 int	ctl_setup_client(struct ctl *, const struct ctl_command *, int,
 	    char **);
 int	ctl_reload(struct ctl *, const struct ctl_command *, int, char **);
+int	ctl_gc(struct ctl *, const struct ctl_command *, int, char **);
+int	ctl_fsck(struct ctl *, const struct ctl_command *, int, char **);
 
 #endif /* DEPOT_CTL_H */

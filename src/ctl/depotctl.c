@@ -78,6 +78,22 @@ static const struct ctl_command ctl_commands[] = {
 	{ NULL, "reload", "",
 	    "make the running depotd re-read its configuration and report "
 	    "the outcome", NULL, ctl_reload },
+	{ NULL, "gc", "[--dry-run] [--grace SECONDS] [--registry NAME] "
+	    "[--untagged]",
+	    "remove blobs and links nothing references, online",
+	    "  --dry-run           count what would be freed, remove nothing\n"
+	    "  --grace SECONDS     keep what was written, linked or used in\n"
+	    "                      the last SECONDS (default: gc_grace)\n"
+	    "  --registry NAME     only the repositories of NAME (a registry\n"
+	    "                      or an upstream key)\n"
+	    "  --untagged          untagged manifests are garbage too\n",
+	    ctl_gc },
+	{ NULL, "fsck", "[--repair]",
+	    "check the store (blobs, index, temp files, databases), with or "
+	    "without a running depotd", "  --repair            remove orphans "
+	    "and dangling entries, move damaged\n"
+	    "                      blobs to lost+found/, and say what was "
+	    "done\n", ctl_fsck },
 };
 
 #define CTL_NCOMMANDS	(sizeof(ctl_commands) / sizeof(ctl_commands[0]))

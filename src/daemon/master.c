@@ -35,6 +35,7 @@
 #include "conf/config.h"
 #include "store/index.h"
 #include "lib/log.h"
+#include "daemon/gc_child.h"
 #include "daemon/master.h"
 #include "access/access.h"
 #include "lib/metrics.h"
@@ -91,6 +92,8 @@ struct master {
 	struct event		*m_respawn_ev;
 	struct event		*m_checkpoint_ev;
 	struct event		*m_kill_ev;
+	struct event		*m_gc_ev;	/* every gc_interval */
+	pid_t			 m_gc_pid;	/* the running gc, or 0 */
 };
 
 static int	master_resolve_user(struct config *, uid_t *, gid_t *, int *,
@@ -129,6 +132,9 @@ static void	master_respawn_cb(evutil_socket_t, short, void *);
 static void	master_checkpoint_cb(evutil_socket_t, short, void *);
 static void	master_housekeeping_arm(struct master *);
 static void	master_kill_cb(evutil_socket_t, short, void *);
+static void	master_gc_arm(struct master *);
+static void	master_gc_cb(evutil_socket_t, short, void *);
+static void	master_gc_exited(struct master *, int);
 
 int
 master_run(struct config *cf, const char *config_path, int foreground,
@@ -225,6 +231,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 		event_free(m.m_signal_ev[i]);
 	event_free(m.m_respawn_ev);
 	event_free(m.m_checkpoint_ev);
+	event_free(m.m_gc_ev);
 	if (m.m_kill_ev != NULL)
 		event_free(m.m_kill_ev);
 	event_base_free(m.m_base);
@@ -720,6 +727,14 @@ master_recover(struct master *m)
 			continue;
 		master_remove_child(m, 0);
 	}
+	if (m->m_gc_pid > 0) {		/* it is started again later */
+		kill(m->m_gc_pid, SIGKILL);
+		while (waitpid(m->m_gc_pid, &status, 0) == -1 &&
+		    errno == EINTR)
+			;
+		m->m_gc_pid = 0;
+		master_gc_arm(m);
+	}
 	master_db_enter(m);
 	if (index_recover(m->m_index, &cause) == -1)
 		fatalx("index recovery failed: %s", cause);
@@ -801,6 +816,7 @@ master_reload(struct master *m)
 	log_info("configuration reloaded from %s (generation %d)",
 	    m->m_config_path, m->m_generation);
 	master_housekeeping_arm(m);
+	master_gc_arm(m);
 	master_status_write(m, "ok", "configuration reloaded");
 }
 
@@ -877,8 +893,11 @@ master_stop(struct master *m)
 	m->m_stopping = 1;
 	log_info("stopping");
 	evtimer_del(m->m_respawn_ev);
+	evtimer_del(m->m_gc_ev);
+	if (m->m_gc_pid > 0)
+		kill(m->m_gc_pid, SIGTERM);	/* stops between candidates */
 	master_drain_generation(m, -1);
-	if (m->m_nchildren == 0) {
+	if (m->m_nchildren == 0 && m->m_gc_pid == 0) {
 		event_base_loopexit(m->m_base, NULL);
 		return;
 	}
@@ -912,9 +931,12 @@ master_events(struct master *m)
 	}
 	m->m_respawn_ev = evtimer_new(m->m_base, master_respawn_cb, m);
 	m->m_checkpoint_ev = evtimer_new(m->m_base, master_checkpoint_cb, m);
-	if (m->m_respawn_ev == NULL || m->m_checkpoint_ev == NULL)
+	m->m_gc_ev = evtimer_new(m->m_base, master_gc_cb, m);
+	if (m->m_respawn_ev == NULL || m->m_checkpoint_ev == NULL ||
+	    m->m_gc_ev == NULL)
 		fatalx("%s: evtimer_new", __func__);
 	master_housekeeping_arm(m);
+	master_gc_arm(m);
 }
 
 static void
@@ -929,6 +951,10 @@ master_sigchld_cb(evutil_socket_t sig, short events, void *arg)
 	(void)sig;
 	(void)events;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->m_gc_pid) {
+			master_gc_exited(m, status);
+			continue;
+		}
 		for (i = 0; i < m->m_nchildren; i++)
 			if (m->m_children[i].ch_pid == pid)
 				break;
@@ -941,7 +967,7 @@ master_sigchld_cb(evutil_socket_t sig, short events, void *arg)
 		master_remove_child(m, i);
 		master_child_exited(m, &ch, status);
 	}
-	if (m->m_stopping && m->m_nchildren == 0)
+	if (m->m_stopping && m->m_nchildren == 0 && m->m_gc_pid == 0)
 		event_base_loopexit(m->m_base, NULL);
 }
 
@@ -1007,6 +1033,7 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 	swept = blobstore_sweep_parts(m->m_blobs,
 	    time(NULL) - MASTER_PART_GRACE_SECS);
 	metrics_blob_store_update(m->m_config->cf_server.srv_data_dir, 0);
+	gc_child_metrics(m->m_index);
 	master_db_leave(m);
 	if (n > 0)	/* upload_expire logs the count */
 		metrics_uploads_expired((uint64_t)n);
@@ -1047,6 +1074,89 @@ master_kill_cb(evutil_socket_t fd, short events, void *arg)
 		    (long)m->m_children[i].ch_pid);
 		kill(m->m_children[i].ch_pid, SIGKILL);
 	}
+	if (m->m_gc_pid > 0) {
+		log_warnx("gc %ld did not stop in time, killing it",
+		    (long)m->m_gc_pid);
+		kill(m->m_gc_pid, SIGKILL);
+	}
+}
+
+/* The periodic garbage collection: every gc_interval seconds, or never. */
+static void
+master_gc_arm(struct master *m)
+{
+	struct timeval	 tv;
+
+	evtimer_del(m->m_gc_ev);
+	if (m->m_config->cf_server.srv_gc_interval <= 0 || m->m_stopping)
+		return;
+	tv.tv_sec = m->m_config->cf_server.srv_gc_interval;
+	tv.tv_usec = 0;
+	evtimer_add(m->m_gc_ev, &tv);
+}
+
+/*
+ * Fork a collection (gc_child.c) unless one still runs; the next is
+ * armed when it ends.
+ */
+static void
+master_gc_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct master	*m = arg;
+	sigset_t	 all, old;
+	size_t		 i;
+	pid_t		 pid;
+
+	(void)fd;
+	(void)events;
+	if (m->m_gc_pid > 0 || m->m_stopping)
+		return;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == -1) {
+		log_warn("%s: fork", __func__);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		master_gc_arm(m);
+		return;
+	}
+	if (pid == 0) {
+		for (i = 0; i < m->m_nchildren; i++)
+			close(m->m_children[i].ch_control_fd);
+		for (i = 0; i < m->m_nlisteners; i++)
+			close(m->m_listeners[i].ls_fd);
+		close(m->m_pid_fd);
+		if (event_reinit(m->m_base) == -1)
+			fatalx("%s: event_reinit", __func__);
+		event_base_free(m->m_base);
+		gc_child_main(m->m_config, m->m_uid, m->m_gid, m->m_drop);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	m->m_gc_pid = pid;
+	log_debug("started gc %ld", (long)pid);
+}
+
+/* The collection ended: check the index as for a worker, arm the next. */
+static void
+master_gc_exited(struct master *m, int status)
+{
+	int	 rv = 0;
+
+	m->m_gc_pid = 0;
+	if (WIFSIGNALED(status))
+		log_warnx("gc killed by signal %d", WTERMSIG(status));
+	if (WIFSIGNALED(status) && !m->m_stopping) {
+		master_db_enter(m);
+		rv = index_failchk(m->m_index);
+		master_db_leave(m);
+	}
+	master_db_enter(m);
+	gc_child_metrics(m->m_index);
+	master_db_leave(m);
+	if (rv == 1) {
+		master_recover(m);
+		return;
+	}
+	master_gc_arm(m);
 }
 
 /* Without access control, say so when depot listens beyond loopback. */

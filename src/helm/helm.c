@@ -49,6 +49,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/offload.h"
+#include "store/gc.h"
 #include "store/index_helm.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -1257,7 +1258,7 @@ helm_upload_committed(void *arg)
 	struct index_helm_chart	 c, old;
 	int64_t			 gen;
 	size_t			 len;
-	int			 ret;
+	int			 ret, held[2], fds[2] = { -1, -1 };
 
 	if (u->u_status != 0) {
 		log_warnx("%s: %s", __func__, u->u_cause);
@@ -1286,8 +1287,17 @@ helm_upload_committed(void *arg)
 		    "be written into index.yaml");
 		return;
 	}
-	ret = index_helm_put(ctx->ctx_index, u->u_h.h_name, &c, u->u_force,
-	    &old, &gen);
+	/* Under the sweep's lock (store/gc.h): never a chart to nothing. */
+	held[0] = gc_hold(ctx->ctx_blobs, &u->u_digest, &fds[0]);
+	held[1] = u->u_has_prov ? gc_hold(ctx->ctx_blobs, &u->u_prov_digest,
+	    &fds[1]) : 1;
+	if (held[0] == 1 && held[1] == 1)
+		ret = index_helm_put(ctx->ctx_index, u->u_h.h_name, &c,
+		    u->u_force, &old, &gen);
+	else
+		ret = -1;
+	gc_release(fds[0]);
+	gc_release(fds[1]);
 	free(c.ihc_entry);
 	index_helm_chart_clear(&old);
 	if (ret != 1) {

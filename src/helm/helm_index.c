@@ -1679,3 +1679,19 @@ helm_entry_scalar(const char *yaml, size_t len, const char *key)
 	yaml_parser_delete(&p);
 	return (out);
 }
+
+int
+helm_member_digests(const char *path, void (*fn)(void *, const char *),
+    void *arg)
+{
+	struct helm_reader	 rd;
+	int			 r;
+
+	if (reader_open(&rd, path, NULL) == -1)
+		return (-1);
+	while ((r = reader_next(&rd)) == 1)
+		if (rd.rd_rec.hr_digest[0] != '\0')
+			fn(arg, rd.rd_rec.hr_digest);
+	reader_close(&rd);
+	return (r);
+}

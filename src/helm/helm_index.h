@@ -121,4 +121,13 @@ int	helm_version_safe(const char *version);
 /* 1 when digest is a sha256 digest in hex (64 lower-case digits). */
 int	helm_digest_ok(const char *digest);
 
+/*
+ * Call fn(arg, hex) with the hex SHA-256 of each chart a member file
+ * lists (entries whose digest is not known are left out): the charts an
+ * upstream's index names, for depotctl fsck. 0 (also when there is no
+ * file), or -1 when it cannot be read.
+ */
+int	helm_member_digests(const char *path, void (*fn)(void *, const char *),
+	    void *arg);
+
 #endif /* DEPOT_HELM_INDEX_H */

@@ -145,6 +145,11 @@ struct metrics_shared {
 	_Atomic uint64_t	 ms_worker_restarts;
 	_Atomic uint64_t	 ms_workers;
 	_Atomic uint64_t	 ms_uploads_expired;
+	_Atomic uint64_t	 ms_gc_runs;		/* from the index */
+	_Atomic uint64_t	 ms_gc_bytes;
+	_Atomic uint64_t	 ms_gc_blobs;
+	_Atomic uint64_t	 ms_gc_msec;		/* of all runs */
+	_Atomic uint64_t	 ms_gc_last_msec;
 	_Atomic uint64_t	 ms_blob_bytes;
 	_Atomic uint64_t	 ms_blob_count;
 	_Atomic uint32_t	 ms_blob_known;	/* a walk has completed */
@@ -667,6 +672,18 @@ metrics_uploads_expired(uint64_t n)
 }
 
 void
+metrics_gc_set(const struct metrics_gc *g)
+{
+	if (metrics_shm == NULL)
+		return;
+	atomic_store(&metrics_shm->ms_gc_runs, g->mg_runs);
+	atomic_store(&metrics_shm->ms_gc_bytes, g->mg_bytes);
+	atomic_store(&metrics_shm->ms_gc_blobs, g->mg_blobs);
+	atomic_store(&metrics_shm->ms_gc_msec, g->mg_msec);
+	atomic_store(&metrics_shm->ms_gc_last_msec, g->mg_last_msec);
+}
+
+void
 metrics_blob_store_set(uint64_t bytes, uint64_t blobs)
 {
 	if (metrics_shm == NULL)
@@ -941,6 +958,27 @@ metrics_render_process(FILE *f)
 	    "Abandoned upload sessions removed by the master.", "counter");
 	fprintf(f, "depot_upload_sessions_expired_total %" PRIu64 "\n",
 	    atomic_load(&s->ms_uploads_expired));
+	metrics_head(f, "depot_gc_runs_total",
+	    "Garbage collections completed (depotctl gc and periodic).",
+	    "counter");
+	fprintf(f, "depot_gc_runs_total %" PRIu64 "\n",
+	    atomic_load(&s->ms_gc_runs));
+	metrics_head(f, "depot_gc_freed_bytes_total",
+	    "Bytes of blobs removed by garbage collections.", "counter");
+	fprintf(f, "depot_gc_freed_bytes_total %" PRIu64 "\n",
+	    atomic_load(&s->ms_gc_bytes));
+	metrics_head(f, "depot_gc_freed_blobs_total",
+	    "Blobs removed by garbage collections.", "counter");
+	fprintf(f, "depot_gc_freed_blobs_total %" PRIu64 "\n",
+	    atomic_load(&s->ms_gc_blobs));
+	metrics_head(f, "depot_gc_duration_seconds_total",
+	    "Time spent in garbage collections.", "counter");
+	fprintf(f, "depot_gc_duration_seconds_total %.3f\n",
+	    (double)atomic_load(&s->ms_gc_msec) / 1000.0);
+	metrics_head(f, "depot_gc_last_duration_seconds",
+	    "Duration of the last garbage collection.", "gauge");
+	fprintf(f, "depot_gc_last_duration_seconds %.3f\n",
+	    (double)atomic_load(&s->ms_gc_last_msec) / 1000.0);
 }
 
 void

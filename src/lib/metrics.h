@@ -20,6 +20,9 @@
  *   depot_worker_restarts_total				counter
  *   depot_blob_store_bytes, depot_blob_store_blobs	gauges
  *   depot_upload_sessions_expired_total			counter
+ *   depot_gc_runs_total, depot_gc_freed_bytes_total,
+ *   depot_gc_freed_blobs_total, depot_gc_duration_seconds_total	counter
+ *   depot_gc_last_duration_seconds				gauge
  *
  * registry is "" for /v2/, /v2/_catalog and paths outside /v2/. When the
  * label table is full, new label sets are counted in the series whose
@@ -146,6 +149,19 @@ void	metrics_counts_get(const char *name, struct metrics_counts *);
 void	metrics_worker_restarted(void);
 void	metrics_workers_set(int);
 void	metrics_uploads_expired(uint64_t);
+/*
+ * The garbage collection's totals, which runs in depotctl and in the
+ * master's children keep in the index (gc.h); the master copies them
+ * here.
+ */
+struct metrics_gc {
+	uint64_t	 mg_runs;
+	uint64_t	 mg_bytes;
+	uint64_t	 mg_blobs;
+	uint64_t	 mg_msec;
+	uint64_t	 mg_last_msec;
+};
+void	metrics_gc_set(const struct metrics_gc *);
 void	metrics_blob_store_set(uint64_t bytes, uint64_t blobs);
 /*
  * Walk data_dir/blobs and set the blob store gauges. A walk that took

@@ -48,6 +48,7 @@
 #include "lib/digest.h"
 #include "http/http.h"
 #include "http/http_body.h"
+#include "store/gc.h"
 #include "store/index.h"
 #include "lib/log.h"
 #include "oci/oci.h"
@@ -608,10 +609,12 @@ upload_mount(struct oci_request *o, const char *mount, const char *from)
 	}
 	if (found == 0 || blobstore_stat(ctx->ctx_blobs, &d, NULL) != 1)
 		return (0);
-	if (upload_link(ctx, o->or_path.name, &d) == -1) {
+	if ((found = upload_link(ctx, o->or_path.name, &d)) == -1) {
 		upload_internal_error(o->or_req, "cannot link the blob");
 		return (1);
 	}
+	if (found == 0)		/* swept meanwhile: upload it instead */
+		return (0);
 	upload_created(o->or_req, o->or_path.name, &d);
 	return (1);
 }
@@ -907,7 +910,11 @@ upload_fail(struct upload_op *op, int status, const char *code,
 	upload_op_free(op);
 }
 
-/* Link a stored blob into repo, unless repo already links it. 0 or -1. */
+/*
+ * Link a stored blob into repo (touching the link when repo has it
+ * already), under the sweep's lock (gc.h): 1 linked, 0 the blob is not
+ * stored (swept meanwhile), -1 error.
+ */
 static int
 upload_link(struct http_context *ctx, const char *repo, const struct digest *d)
 {
@@ -916,9 +923,12 @@ upload_link(struct http_context *ctx, const char *repo, const struct digest *d)
 
 	if ((found = index_link_get(ctx->ctx_index, repo, d, &kind)) == -1)
 		return (-1);
-	if (found == 1)
-		return (0);
-	return (index_link_put(ctx->ctx_index, repo, d, INDEX_LINK_BLOB));
+	/* Swept between the two calls: link it again below. */
+	if (found == 1 && (found = index_link_touch(ctx->ctx_index, repo, d,
+	    (int64_t)time(NULL))) != 0)
+		return (found);
+	return (gc_link_stored(ctx->ctx_index, ctx->ctx_blobs, repo, d,
+	    INDEX_LINK_BLOB, NULL));
 }
 
 /* 201 Created for a blob of repo. */
@@ -1151,6 +1161,7 @@ upload_commit_done(void *arg)
 	struct upload_op	*op = c->uc_op;
 	struct http_context	*ctx = op->op_ctx;
 	struct req		*r = op->op_o.or_req;
+	int			 ret;
 
 	digester_free(c->uc_digester);
 	if (c->uc_result == -1 && c->uc_mismatch) {
@@ -1168,8 +1179,11 @@ upload_commit_done(void *arg)
 		if (op->op_kind == UPLOAD_FINAL && index_upload_delete(
 		    ctx->ctx_index, op->op_id) == -1)
 			log_warnx("upload %s: session not deleted", op->op_id);
-		if (upload_link(ctx, op->op_repo, &op->op_digest) == -1)
+		if ((ret = upload_link(ctx, op->op_repo, &op->op_digest)) == -1)
 			upload_internal_error(r, "cannot link the blob");
+		else if (ret == 0)
+			upload_internal_error(r, "the blob was removed by the "
+			    "garbage collection meanwhile; upload it again");
 		else
 			upload_created(r, op->op_repo, &op->op_digest);
 	}

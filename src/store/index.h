@@ -18,6 +18,7 @@
 
 #include "depot.h"
 #include "lib/digest.h"
+#include "lib/manifest.h"
 
 enum index_role {
 	INDEX_MASTER,
@@ -116,11 +117,55 @@ int	index_tag_delete(struct index *, const char *repo, const char *tag);
 int	index_tag_list(struct index *, const char *repo, const char *last,
 	    size_t n, char ***tags, size_t *count);
 
-/* A blob or manifest belongs to a repository (the spec's "link"). */
+/*
+ * A blob or manifest belongs to a repository (the spec's "link"). Each
+ * link records when it was last touched (written, mounted,
+ * HEAD-confirmed, referenced by a manifest PUT) and the upstream key
+ * whose fill made it ("" for pushes and mounts). Links written before
+ * these were recorded read as touched 0 and upstream "".
+ */
+struct index_link_info {
+	enum index_link_kind	 ili_kind;
+	int64_t			 ili_touched;	/* unix seconds */
+	char			 ili_upstream[DEPOT_NAME_MAX + 1];
+};
+
+/* One link, as listed by index_link_list. */
+struct index_link_entry {
+	char			 ile_repo[DEPOT_REPO_MAX + 1];
+	struct digest		 ile_digest;
+	struct index_link_info	 ile_info;
+};
+
+/*
+ * Write the link with touched = now; upstream is the upstream key of a
+ * fill, NULL or "" for a push or a mount.
+ */
 int	index_link_put(struct index *, const char *repo, const struct digest *,
-	    enum index_link_kind);
+	    enum index_link_kind, const char *upstream);
 int	index_link_get(struct index *, const char *repo, const struct digest *,
 	    enum index_link_kind *kind);
+/* The whole link: 1 found (*info filled), 0 absent, -1 error. */
+int	index_link_stat(struct index *, const char *repo,
+	    const struct digest *, struct index_link_info *info);
+/*
+ * Set the link's touched to now when it is older than before (unix
+ * seconds; so that frequent callers write rarely). 1 done or fresh
+ * enough, 0 absent, -1 error.
+ */
+int	index_link_touch(struct index *, const char *repo,
+	    const struct digest *, int64_t before);
+/* Is d linked in any repository? 1 yes, 0 no, -1 error (snapshot). */
+int	index_digest_linked(struct index *, const struct digest *);
+/* The repositories that link d. Caller frees *repos. 0 or -1. */
+int	index_digest_repos(struct index *, const struct digest *,
+	    char ***repos, size_t *count);
+/*
+ * Every link in (repo, digest) key order after *after (NULL: from the
+ * first), at most n, in one snapshot. Caller frees *out. 0 or -1.
+ */
+int	index_link_list(struct index *, const struct index_link_entry *after,
+	    size_t n, struct index_link_entry **out, size_t *count);
 /* 1 deleted, 0 absent, -1 error. */
 int	index_link_delete(struct index *, const char *repo,
 	    const struct digest *);
@@ -137,6 +182,19 @@ void	index_manifest_clear(struct index_manifest *);
 int	index_manifest_commit(struct index *, const char *repo,
 	    const struct digest *, const struct index_manifest *,
 	    const char *tag, const struct index_tag *);
+/*
+ * index_manifest_commit, with the manifest link's upstream (the upstream
+ * key it was cached from; NULL or "" when pushed) and, for a pushed
+ * manifest, its references: in the same transaction, the link in repo of
+ * each of the nrefs references is re-read (with locks) and touched (one
+ * with mr_is_manifest must be a manifest link). 1 committed, 0 a
+ * reference is not linked (*missing, when not NULL, is its position;
+ * nothing written), -1 error.
+ */
+int	index_manifest_commit_refs(struct index *, const char *repo,
+	    const struct digest *, const struct index_manifest *,
+	    const char *tag, const struct index_tag *, const char *upstream,
+	    const struct manifest_ref *refs, size_t nrefs, size_t *missing);
 /*
  * Remove a manifest from repo in one transaction: its link, every tag of
  * repo that points at it, and its referrer entry. The global manifest
@@ -167,6 +225,37 @@ int	index_upload_advance(struct index *, const char *id, int64_t expect,
 /* Ids of uploads not updated since before (unix seconds), at most n. */
 int	index_upload_expired(struct index *, int64_t before, size_t n,
 	    char ***ids, size_t *count);
+
+/*
+ * For the garbage collection (index_gc.c): listings in key order in one
+ * snapshot each, after *after (NULL: from the first), at most n; caller
+ * frees *out. 0 or -1.
+ */
+struct index_tag_entry {
+	char		 ite_repo[DEPOT_REPO_MAX + 1];
+	char		 ite_tag[DEPOT_TAG_MAX + 1];
+	struct digest	 ite_digest;
+};
+int	index_tag_list_all(struct index *, const struct index_tag_entry *after,
+	    size_t n, struct index_tag_entry **out, size_t *count);
+/* The repositories of the upload sessions (repeats possible). */
+int	index_upload_repos(struct index *, char ***repos, size_t *count);
+/* The blobs (.tgz and .prov) of every hosted Helm chart version. */
+int	index_helm_blobs(struct index *, struct digest **out, size_t *count);
+/*
+ * One transaction with locks: remove the link (repo, d) unless it was
+ * touched after cutoff, or (a manifest link) a tag of repo points at d;
+ * a manifest link's referrer entry goes with it. 1 removed, 0 kept or
+ * absent, -1 error.
+ */
+int	index_link_expire(struct index *, const char *repo,
+	    const struct digest *, int64_t cutoff);
+/*
+ * One transaction with locks: when no repository links d and no hosted
+ * chart names it, drop its manifest record and return 1 (the caller
+ * then removes the file); 0 when it is referenced, -1 error.
+ */
+int	index_digest_release(struct index *, const struct digest *);
 
 /*
  * Delete what the index holds for registry (no "/"): the tags, links,

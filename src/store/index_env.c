@@ -105,7 +105,8 @@ const char *const index_files[INDEX_NDB] = {
 	[INDEX_DB_REFERRERS] = "referrers.db",
 	[INDEX_DB_REPOS] = "repos.db",
 	[INDEX_DB_UPLOADS] = "uploads.db",
-	[INDEX_DB_HELM] = "helm.db"
+	[INDEX_DB_HELM] = "helm.db",
+	[INDEX_DB_DIGESTS] = "digests.db"
 };
 
 static int	index_isalive(DB_ENV *, pid_t, db_threadid_t, u_int32_t);
@@ -493,6 +494,9 @@ index_open(const char *dir, enum index_role role, int *need_recovery,
 	ix->ix_role = role;
 	ix->ix_gate = -1;
 	if ((ret = index_attach(ix, index_role_flags(role), &what)) != 0)
+		goto fail;
+	what = "build digests.db";
+	if (role == INDEX_MASTER && (ret = index_links_migrate(ix)) != 0)
 		goto fail;
 	return (ix);
 

@@ -12,13 +12,14 @@
  *   index_record.c     records, cursor walks and prefix scans on any table
  *   index_meta.c       meta.db: schema version, counters, health probe
  *   index_tags.c       tags.db
- *   index_links.c      links.db
+ *   index_links.c      links.db, and digests.db (its reverse)
  *   index_repos.c      repos.db
  *   index_manifests.c  manifests.db
  *   index_referrers.c  referrers.db
  *   index_uploads.c    uploads.db
  *   index_helm.c       helm.db (hosted Helm charts)
  *   index_purge.c      the purge of a registry across the tables
+ *   index_gc.c         the listings and re-checks of the collection
  *
  * Adding a table: a name in enum index_table and its file name in
  * index_files (index_env.c), then index_<table>.c with its key schema in
@@ -60,6 +61,7 @@ enum index_table {
 	INDEX_DB_REPOS,
 	INDEX_DB_UPLOADS,
 	INDEX_DB_HELM,
+	INDEX_DB_DIGESTS,
 	INDEX_NDB
 };
 
@@ -158,6 +160,8 @@ struct index_link {
 	char			 ln_digest_str[DIGEST_STRING_MAX];
 	struct index_key	 ln_key;	/* repo NUL digest */
 	unsigned char		 ln_kind;
+	int64_t			 ln_touched;	/* now, by index_link_init */
+	char			 ln_upstream[DEPOT_NAME_MAX + 1];
 };
 
 /* index_env.c */
@@ -233,6 +237,14 @@ int	index_link_write(struct index *, DB_TXN *,
 	    const struct index_link *);
 int	index_link_read(struct index *, DB_TXN *, const struct index_key *,
 	    u_int32_t, enum index_link_kind *);
+int	index_link_read_info(struct index *, DB_TXN *,
+	    const struct index_key *, u_int32_t, struct index_link_info *);
+int	index_link_decode(const void *, size_t, struct index_link_info *);
+int	index_link_erase(struct index *, DB_TXN *, const struct index_link *);
+int	index_link_rev_del(struct index *, DB_TXN *, const char *,
+	    const char *);
+int	index_digest_held(struct index *, DB_TXN *, const char *);
+int	index_links_migrate(struct index *);
 
 /* index_repos.c */
 int	index_repo_add(struct index *, DB_TXN *, const char *);

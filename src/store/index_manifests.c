@@ -29,9 +29,15 @@ struct index_commit {
 	struct index_key	 cm_referrer;	/* key_len 0: no subject */
 	struct index_enc	 cm_manifest;
 	struct index_enc	 cm_tag_value;
+	const struct manifest_ref *cm_refs;	/* to re-read and touch */
+	size_t			 cm_nrefs;
+	size_t			 cm_missing;	/* the first one not linked */
+	int			 cm_missed;
 };
 
 static void	index_manifest_fields(struct index_code *, void *);
+static int	index_commit_refs(struct index *, DB_TXN *,
+		    struct index_commit *);
 static int	index_commit_txn(struct index *, DB_TXN *, void *);
 static int	index_unlink_txn(struct index *, DB_TXN *, void *);
 
@@ -66,12 +72,52 @@ index_manifest_key(struct index_key *k, const char *func,
 	return (index_key_make(k, buf, NULL, NULL));
 }
 
+/*
+ * Re-read (with locks) and touch the link in the manifest's repository
+ * of each reference; DB_NOTFOUND (cm_missed) when one is not linked.
+ */
+static int
+index_commit_refs(struct index *ix, DB_TXN *txn, struct index_commit *cm)
+{
+	const struct manifest_ref	*ref;
+	struct index_link		 ln;
+	struct index_link_info		 li;
+	size_t				 i;
+	int				 ret;
+
+	cm->cm_missed = 0;
+	for (i = 0; i < cm->cm_nrefs; i++) {
+		ref = &cm->cm_refs[i];
+		if (index_link_init(ix, &ln, __func__, cm->cm_link.ln_repo,
+		    &ref->mr_digest) == -1)
+			return (EINVAL);
+		ret = index_link_read_info(ix, txn, &ln.ln_key, DB_RMW, &li);
+		if (ret == 0 && ref->mr_is_manifest &&
+		    li.ili_kind != INDEX_LINK_MANIFEST)
+			ret = DB_NOTFOUND;
+		if (ret == DB_NOTFOUND) {
+			cm->cm_missed = 1;
+			cm->cm_missing = i;
+		}
+		if (ret != 0)
+			return (ret);
+		ln.ln_kind = (unsigned char)li.ili_kind;
+		memcpy(ln.ln_upstream, li.ili_upstream,
+		    sizeof(ln.ln_upstream));
+		if ((ret = index_link_write(ix, txn, &ln)) != 0)
+			return (ret);
+	}
+	return (0);
+}
+
 static int
 index_commit_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct index_commit	*cm = arg;
 	int			 ret;
 
+	if ((ret = index_commit_refs(ix, txn, cm)) != 0)
+		return (ret);
 	if ((ret = index_put(ix, txn, INDEX_DB_MANIFESTS, &cm->cm_key,
 	    cm->cm_manifest.enc_data, cm->cm_manifest.enc_len)) != 0 ||
 	    (ret = index_link_write(ix, txn, &cm->cm_link)) != 0)
@@ -102,7 +148,7 @@ index_unlink_txn(struct index *ix, DB_TXN *txn, void *arg)
 		return (ret);
 	if (kind != INDEX_LINK_MANIFEST)
 		return (DB_NOTFOUND);
-	if ((ret = index_del(ix, txn, INDEX_DB_LINKS, &ln->ln_key)) != 0 ||
+	if ((ret = index_link_erase(ix, txn, ln)) != 0 ||
 	    (ret = index_untag(ix, txn, ln)) != 0 ||
 	    (ret = index_subject_drop(ix, txn, ln)) != 0)
 		return (ret);
@@ -143,19 +189,35 @@ index_manifest_commit(struct index *ix, const char *repo,
     const struct digest *d, const struct index_manifest *m, const char *tag,
     const struct index_tag *t)
 {
+	return (index_manifest_commit_refs(ix, repo, d, m, tag, t, NULL, NULL,
+	    0, NULL) == 1 ? 0 : -1);
+}
+
+int
+index_manifest_commit_refs(struct index *ix, const char *repo,
+    const struct digest *d, const struct index_manifest *m, const char *tag,
+    const struct index_tag *t, const char *upstream,
+    const struct manifest_ref *refs, size_t nrefs, size_t *missing)
+{
 	struct index_commit	 cm;
 	struct index_rec	 tag_rec;
 	struct index_tag	 tv;
-	int			 rv = -1;
+	int			 ret, rv = -1;
 
 	memset(&cm, 0, sizeof(cm));
 	if (index_link_init(ix, &cm.cm_link, __func__, repo, d) == -1)
 		return (-1);
 	cm.cm_link.ln_kind = INDEX_LINK_MANIFEST;
-	if (m == NULL || (tag != NULL && t == NULL)) {
+	if (m == NULL || (tag != NULL && t == NULL) ||
+	    (nrefs > 0 && refs == NULL) || (upstream != NULL &&
+	    strlen(upstream) > DEPOT_NAME_MAX)) {
 		log_warnx("%s: bad arguments", __func__);
 		return (-1);
 	}
+	if (upstream != NULL)
+		memcpy(cm.cm_link.ln_upstream, upstream, strlen(upstream));
+	cm.cm_refs = refs;
+	cm.cm_nrefs = nrefs;
 	if (index_manifest_key(&cm.cm_key, __func__, d) == -1 ||
 	    index_encode(&cm.cm_manifest, &index_manifest_layout, m) == -1)
 		goto fail;
@@ -171,9 +233,14 @@ index_manifest_commit(struct index *ix, const char *repo,
 	if (m->im_has_subject && index_referrer_key(&cm.cm_referrer, repo,
 	    &m->im_subject, cm.cm_link.ln_digest_str) == -1)
 		goto fail;
-	if (index_txn_run(ix, "commit manifest", 0, index_commit_txn,
-	    &cm) == 0)
+	ret = index_txn_run(ix, "commit manifest", 0, index_commit_txn, &cm);
+	if (ret == 0)
+		rv = 1;
+	else if (ret == DB_NOTFOUND && cm.cm_missed) {
+		if (missing != NULL)
+			*missing = cm.cm_missing;
 		rv = 0;
+	}
 
 fail:
 	index_enc_free(&cm.cm_manifest);

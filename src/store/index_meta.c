@@ -7,6 +7,8 @@
  *   "c/" name      -> int64 counter value; name 1..INDEX_NAME_MAX bytes
  *   "health"       -> int64 probe count, int64 wall clock of the last probe
  *                     in milliseconds since the epoch
+ *   "digests.db"   -> (empty) digests.db was built from links.db
+ *                     (index_links_migrate)
  * No secondary index.
  */
 #include <sys/types.h>
@@ -21,7 +23,14 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define INDEX_SCHEMA_VERSION	1
+/*
+ * 2: links.db values carry touched and upstream, and digests.db mirrors
+ * links.db (index_links.c). A store of version 1 is upgraded at open
+ * (its old link values stay readable; the master builds digests.db);
+ * a depot of version 1 refuses a store of version 2.
+ */
+#define INDEX_SCHEMA_VERSION	2
+#define INDEX_SCHEMA_UPGRADES	1	/* the version upgraded at open */
 #define INDEX_NAME_MAX		255
 #define INDEX_KEY_SCHEMA	"schema"
 #define INDEX_KEY_HEALTH	"health"
@@ -91,7 +100,8 @@ index_read64(DB *db, DB_TXN *txn, DBT *key, u_int32_t flags, int64_t *value)
 
 /*
  * Check the schema version; arg is NULL for a snapshot read (DB_NOTFOUND
- * when none is stored yet), or the flag that allows storing it.
+ * when none is stored yet, or an older one to upgrade), or the flag that
+ * allows storing it.
  */
 int
 index_schema_txn(struct index *ix, DB_TXN *txn, void *arg)
@@ -108,6 +118,9 @@ index_schema_txn(struct index *ix, DB_TXN *txn, void *arg)
 	index_dbt(&key, INDEX_KEY_SCHEMA, strlen(INDEX_KEY_SCHEMA));
 	index_dbt(&data, have, sizeof(have));
 	ret = meta->get(meta, txn, &key, &data, arg != NULL ? DB_RMW : 0);
+	if (ret == 0 && data.size == sizeof(have) && have[0] == 0 &&
+	    have[1] == 0 && have[2] == 0 && have[3] == INDEX_SCHEMA_UPGRADES)
+		ret = DB_NOTFOUND;
 	if (ret == DB_NOTFOUND && arg != NULL) {
 		index_dbt(&data, want, sizeof(want));
 		return (meta->put(meta, txn, &key, &data, 0));

@@ -29,11 +29,14 @@ struct index_purge {
 	size_t			 pg_seen;	/* keys seen by the batch */
 	size_t			 pg_deleted;	/* by the batch */
 	int			 pg_more;	/* a next batch is needed */
+	struct index		*pg_ix;		/* for the reverse of links */
+	DB_TXN			*pg_txn;
 };
 
 static int	index_purge_match(const struct index_purge *, const DBT *);
 static int	index_purge_one(DBC *, const DBT *, const DBT *, void *);
 static int	index_purge_txn(struct index *, DB_TXN *, void *);
+static int	index_purge_link_rev(struct index_purge *, const DBT *);
 
 /* Does this entry belong to the registry being purged? */
 static int
@@ -50,6 +53,27 @@ index_purge_match(const struct index_purge *pg, const DBT *data)
 		return (0);
 	return (strncmp(u.iu_repo, pg->pg_prefix.key_buf,
 	    pg->pg_prefix.key_len) == 0);
+}
+
+/* A link is going: its entry in digests.db (digest NUL repo) goes too. */
+static int
+index_purge_link_rev(struct index_purge *pg, const DBT *key)
+{
+	char		 repo[DEPOT_REPO_MAX + 1], digest[DIGEST_STRING_MAX];
+	const char	*p = key->data, *nul;
+	size_t		 rlen, dlen;
+
+	if ((nul = memchr(p, '\0', key->size)) == NULL)
+		return (0);
+	rlen = (size_t)(nul - p);
+	dlen = key->size - rlen - 1;
+	if (rlen > DEPOT_REPO_MAX || dlen >= sizeof(digest))
+		return (0);
+	memcpy(repo, p, rlen);
+	repo[rlen] = '\0';
+	memcpy(digest, nul + 1, dlen);
+	digest[dlen] = '\0';
+	return (index_link_rev_del(pg->pg_ix, pg->pg_txn, repo, digest));
 }
 
 /*
@@ -74,6 +98,9 @@ index_purge_one(DBC *dbc, const DBT *key, const DBT *data, void *arg)
 		return (0);
 	if ((ret = dbc->del(dbc, 0)) != 0)
 		return (ret);
+	if (pg->pg_table == INDEX_DB_LINKS &&
+	    (ret = index_purge_link_rev(pg, key)) != 0)
+		return (ret);
 	pg->pg_deleted++;
 	return (0);
 }
@@ -90,6 +117,8 @@ index_purge_txn(struct index *ix, DB_TXN *txn, void *arg)
 	pg->pg_deleted = 0;
 	pg->pg_seen = 0;
 	pg->pg_more = 0;
+	pg->pg_ix = ix;
+	pg->pg_txn = txn;
 	return (index_walk(ix, txn, pg->pg_table, &pg->pg_from,
 	    pg->pg_table != INDEX_DB_UPLOADS ? &pg->pg_prefix : NULL,
 	    pg->pg_prefix.key_len, DB_RMW, index_purge_one, pg));

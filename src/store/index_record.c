@@ -28,6 +28,9 @@ static int	index_scan_txn(struct index *, DB_TXN *, void *);
  */
 int	index_test_put_raw(struct index *, const char *, const void *, size_t,
 	    const void *, size_t);
+/* The same hook, to delete a raw key (1 deleted, 0 absent, -1 error). */
+int	index_test_del_raw(struct index *, const char *, const void *,
+	    size_t);
 
 /* Point dbt at a caller buffer of size bytes, used for keys and values. */
 void
@@ -356,4 +359,27 @@ index_test_put_raw(struct index *ix, const char *file, const void *key,
 	if (index_txn_run(ix, "put raw", 0, index_rec_put_txn, &rec) != 0)
 		return (-1);
 	return (0);
+}
+
+int
+index_test_del_raw(struct index *ix, const char *file, const void *key,
+    size_t keylen)
+{
+	struct index_rec	 rec;
+	int			 i;
+
+	if (!index_ready(ix, __func__) || file == NULL)
+		return (-1);
+	for (i = 0; i < INDEX_NDB; i++)
+		if (strcmp(index_files[i], file) == 0)
+			break;
+	if (i == INDEX_NDB || keylen > sizeof(rec.rec_key.key_buf)) {
+		log_warnx("%s: bad arguments", __func__);
+		return (-1);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.rec_table = (enum index_table)i;
+	memcpy(rec.rec_key.key_buf, key, keylen);
+	rec.rec_key.key_len = keylen;
+	return (index_remove(ix, "delete raw", &rec));
 }

@@ -210,6 +210,8 @@ START_TEST(test_full_example)
 	ck_assert_int_eq(srv->srv_request_timeout, 60);
 	ck_assert_int_eq(srv->srv_shutdown_timeout, 30);
 	ck_assert_int_eq(srv->srv_upload_expiry, 86400);
+	ck_assert_int_eq(srv->srv_gc_interval, 0);
+	ck_assert_int_eq(srv->srv_gc_grace, 172800);
 	ck_assert(srv->srv_max_body == 0);
 	ck_assert_int_eq(srv->srv_max_connections, 0);
 
@@ -422,6 +424,7 @@ START_TEST(test_all_settings)
 	    "level = \"debug\"; access_log = \"/var/log/depot/access.log\"; };\n"
 	    "  request_timeout = 5; shutdown_timeout = 0; "
 	    "upload_expiry = 3600;\n"
+	    "  gc_interval = 86400; gc_grace = 7200;\n"
 	    "  max_body = 10737418240L; max_connections = 200;\n"
 	    "};\n"
 	    "upstreams = ( { key = \"hub\"; type = \"docker\"; "
@@ -464,6 +467,8 @@ START_TEST(test_all_settings)
 	ck_assert_int_eq(srv->srv_request_timeout, 5);
 	ck_assert_int_eq(srv->srv_shutdown_timeout, 0);
 	ck_assert_int_eq(srv->srv_upload_expiry, 3600);
+	ck_assert_int_eq(srv->srv_gc_interval, 86400);
+	ck_assert_int_eq(srv->srv_gc_grace, 7200);
 	ck_assert(srv->srv_max_body == 10737418240LL);
 	ck_assert_int_eq(srv->srv_max_connections, 200);
 
@@ -549,6 +554,10 @@ static const struct {
 	  "depot.conf:2: 'shutdown_timeout' must be between 0 and 86400" },
 	{ "server = {\n  upload_expiry = 0;\n};\n",
 	  "depot.conf:2: 'upload_expiry' must be at least 1" },
+	{ "server = {\n  gc_interval = -1;\n};\n",
+	  "depot.conf:2: 'gc_interval' must be 0 or more" },
+	{ "server = {\n  gc_grace = -5;\n};\n",
+	  "depot.conf:2: 'gc_grace' must be 0 or more" },
 	{ "server = {\n  max_body = -1;\n};\n",
 	  "depot.conf:2: 'max_body' must be 0 or more" },
 	{ "server = {\n  max_connections = -1;\n};\n",

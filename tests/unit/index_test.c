@@ -1105,7 +1105,8 @@ START_TEST(test_links_and_catalog)
 	ix = master_open();
 	repos_are(ix, NULL, 0, none);
 	ck_assert_int_eq(index_link_get(ix, "r/one", &d1, &kind), 0);
-	ck_assert_int_eq(index_link_put(ix, "r/one", &d1, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d1, INDEX_LINK_BLOB, NULL),
+	    0);
 	ck_assert_int_eq(index_link_get(ix, "r/one", &d1, &kind), 1);
 	ck_assert_int_eq(kind, INDEX_LINK_BLOB);
 	ck_assert_int_eq(index_link_get(ix, "r/one", &d2, &kind), 0);
@@ -1113,11 +1114,13 @@ START_TEST(test_links_and_catalog)
 	repos_are(ix, NULL, 0, one);
 
 	ck_assert_int_eq(index_link_put(ix, "r/two", &d1,
-	    INDEX_LINK_MANIFEST), 0);
+	    INDEX_LINK_MANIFEST, NULL), 0);
 	ck_assert_int_eq(index_link_get(ix, "r/two", &d1, &kind), 1);
 	ck_assert_int_eq(kind, INDEX_LINK_MANIFEST);
-	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB), 0);
-	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB, NULL),
+	    0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB, NULL),
+	    0);
 	repos_are(ix, NULL, 0, both);
 	repos_are(ix, NULL, 1, one);
 	repos_are(ix, "r/one", 0, two);
@@ -1137,8 +1140,10 @@ START_TEST(test_links_and_catalog)
 	repos_are(ix, NULL, 0, one);
 
 	/* Neighbours by name do not keep a repository alive. */
-	ck_assert_int_eq(index_link_put(ix, "r/onex", &d1, INDEX_LINK_BLOB), 0);
-	ck_assert_int_eq(index_link_put(ix, "r/one/x", &d1, INDEX_LINK_BLOB),
+	ck_assert_int_eq(index_link_put(ix, "r/onex", &d1, INDEX_LINK_BLOB, NULL),
+	    0);
+	ck_assert_int_eq(index_link_put(ix, "r/one/x", &d1, INDEX_LINK_BLOB,
+	    NULL),
 	    0);
 	repos_are(ix, NULL, 0, three);
 	ck_assert_int_eq(index_link_delete(ix, "r/one", &d2), 1);
@@ -1150,14 +1155,17 @@ START_TEST(test_links_and_catalog)
 
 	/* A link written again comes back; kinds are checked. */
 	ck_assert_int_eq(index_link_put(ix, "r/one", &d2,
-	    INDEX_LINK_MANIFEST), 0);
-	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB), 0);
+	    INDEX_LINK_MANIFEST, NULL), 0);
+	ck_assert_int_eq(index_link_put(ix, "r/one", &d2, INDEX_LINK_BLOB, NULL),
+	    0);
 	ck_assert_int_eq(index_link_get(ix, "r/one", &d2, &kind), 1);
 	ck_assert_int_eq(kind, INDEX_LINK_BLOB);
 	ck_assert_int_eq(index_link_put(ix, "r/one", &d2,
-	    (enum index_link_kind)3), -1);
-	ck_assert_int_eq(index_link_put(ix, "", &d2, INDEX_LINK_BLOB), -1);
-	ck_assert_int_eq(index_link_put(ix, "r/one", NULL, INDEX_LINK_BLOB),
+	    (enum index_link_kind)3, NULL), -1);
+	ck_assert_int_eq(index_link_put(ix, "", &d2, INDEX_LINK_BLOB, NULL),
+	    -1);
+	ck_assert_int_eq(index_link_put(ix, "r/one", NULL, INDEX_LINK_BLOB,
+	    NULL),
 	    -1);
 	ck_assert_int_eq(index_repo_list(ix, NULL, 0, NULL, NULL), -1);
 	index_close(ix);
@@ -1298,9 +1306,11 @@ START_TEST(test_manifest_unlink)
 	mkmanifest(&m, 200, "", NULL, NULL);
 	ck_assert_int_eq(index_manifest_commit(ix, "a/b", &m2, &m, "t3", &t),
 	    0);
-	ck_assert_int_eq(index_link_put(ix, "a/b", &blob, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "a/b", &blob, INDEX_LINK_BLOB, NULL),
+	    0);
 	/* The same manifest in a neighbour repository. */
-	ck_assert_int_eq(index_link_put(ix, "a/bc", &m1, INDEX_LINK_MANIFEST),
+	ck_assert_int_eq(index_link_put(ix, "a/bc", &m1, INDEX_LINK_MANIFEST,
+	    NULL),
 	    0);
 	ck_assert_int_eq(index_tag_put(ix, "a/bc", "t1", &t), 0);
 	repos_are(ix, NULL, 0, ab);
@@ -1605,8 +1615,10 @@ START_TEST(test_registry_purge)
 		ck_assert_int_eq(index_tag_put(ix, "reg/a", tag, &t), 0);
 	}
 	ck_assert_int_eq(index_tag_put(ix, "reg/b/c", "t", &t), 0);
-	ck_assert_int_eq(index_link_put(ix, "reg/a", &d, INDEX_LINK_BLOB), 0);
-	ck_assert_int_eq(index_link_put(ix, "reg/b/c", &d, INDEX_LINK_BLOB),
+	ck_assert_int_eq(index_link_put(ix, "reg/a", &d, INDEX_LINK_BLOB, NULL),
+	    0);
+	ck_assert_int_eq(index_link_put(ix, "reg/b/c", &d, INDEX_LINK_BLOB,
+	    NULL),
 	    0);
 	mkmanifest(&m, 10, "application/x-sig", &subject, NULL);
 	ck_assert_int_eq(index_manifest_commit(ix, "reg/a", &sig, &m, "sig",
@@ -1617,9 +1629,12 @@ START_TEST(test_registry_purge)
 	ck_assert_int_eq(index_tag_put(ix, "reg2/x", "t", &t), 0);
 	ck_assert_int_eq(index_tag_put(ix, "re/g", "t", &t), 0);
 	ck_assert_int_eq(index_tag_put(ix, "reg", "t", &t), 0);
-	ck_assert_int_eq(index_link_put(ix, "reg2/x", &d, INDEX_LINK_BLOB), 0);
-	ck_assert_int_eq(index_link_put(ix, "re/g", &d, INDEX_LINK_BLOB), 0);
-	ck_assert_int_eq(index_link_put(ix, "reg", &d, INDEX_LINK_BLOB), 0);
+	ck_assert_int_eq(index_link_put(ix, "reg2/x", &d, INDEX_LINK_BLOB, NULL),
+	    0);
+	ck_assert_int_eq(index_link_put(ix, "re/g", &d, INDEX_LINK_BLOB, NULL),
+	    0);
+	ck_assert_int_eq(index_link_put(ix, "reg", &d, INDEX_LINK_BLOB, NULL),
+	    0);
 	ck_assert_int_eq(index_manifest_commit(ix, "reg2/x", &sig, &m, NULL,
 	    NULL), 0);
 	upload_put(ix, "up-2", "reg2/x", 0, 5);

@@ -41,9 +41,9 @@
 #define HIST		"depot_upstream_request_duration_seconds"
 /*
  * Samples of a new segment: build info, in flight, workers, restarts,
- * expired uploads.
+ * expired uploads, and the five of the garbage collection.
  */
-#define BASE_SAMPLES	5
+#define BASE_SAMPLES	10
 
 static char	*tmpdir;
 
@@ -612,7 +612,8 @@ END_TEST
 
 START_TEST(test_render_format)
 {
-	char		*text;
+	struct metrics_gc	 gc;
+	char			*text;
 
 	text = metrics_render();
 	/* No blob store sample before the first walk. */
@@ -631,6 +632,12 @@ START_TEST(test_render_format)
 	metrics_worker_restarted();
 	metrics_uploads_expired(5);
 	metrics_blob_store_set(4096, 7);
+	gc.mg_runs = 3;
+	gc.mg_bytes = 65536;
+	gc.mg_blobs = 9;
+	gc.mg_msec = 2500;
+	gc.mg_last_msec = 1250;
+	metrics_gc_set(&gc);
 	text = metrics_render();
 	ck_assert_int_eq(series_value(text, "depot_workers"), 3);
 	ck_assert_int_eq(series_value(text, "depot_worker_restarts_total"), 2);
@@ -638,6 +645,14 @@ START_TEST(test_render_format)
 	    "depot_upload_sessions_expired_total"), 5);
 	ck_assert_int_eq(series_value(text, "depot_blob_store_bytes"), 4096);
 	ck_assert_int_eq(series_value(text, "depot_blob_store_blobs"), 7);
+	ck_assert_int_eq(series_value(text, "depot_gc_runs_total"), 3);
+	ck_assert_int_eq(series_value(text, "depot_gc_freed_bytes_total"),
+	    65536);
+	ck_assert_int_eq(series_value(text, "depot_gc_freed_blobs_total"), 9);
+	ck_assert_ptr_nonnull(strstr(text,
+	    "\ndepot_gc_duration_seconds_total 2.500\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	    "\ndepot_gc_last_duration_seconds 1.250\n"));
 	ck_assert_int_eq(series_value(text, "depot_http_response_bytes_total{"
 	    "registry=\"docker-local\"}"), 1234);
 	ck_assert_int_eq(series_value(text, "depot_http_requests_total{"
@@ -645,7 +660,7 @@ START_TEST(test_render_format)
 	ck_assert_int_eq(series_count(text, "depot_http_response_bytes_total{"
 	    "registry=\"docker-local\"}"), 1);
 
-	ck_assert_int_eq(format_check(text), 1 + 4 + 3 + 6);
+	ck_assert_int_eq(format_check(text), 1 + 4 + 3 + 6 + 5);
 	/* Nothing of the upstream proxy before it counted anything. */
 	ck_assert_ptr_null(strstr(text, "depot_upstream"));
 	free(text);
