@@ -876,6 +876,9 @@ parse_copy(struct helm_parse *pa, yaml_emitter_t *em, yaml_event_t *ev,
 			    shape == SHAPE_FLAT_MAPS));
 			if (first != NULL && *first == NULL)
 				*first = xstrdup(ev_scalar(ev));
+			/* May be quoted when it cannot stay plain: no "!". */
+			if (ev->data.scalar.tag == NULL)
+				ev->data.scalar.quoted_implicit = 1;
 			break;
 		case YAML_ALIAS_EVENT:
 			yaml_event_delete(ev);
@@ -966,6 +969,8 @@ parse_entry(struct helm_parse *pa, const char *name)
 		}
 		free(key);
 		/* The emitter owns what it is given, even on failure. */
+		if (ev.data.scalar.tag == NULL)
+			ev.data.scalar.quoted_implicit = 1;
 		if (!emitting)
 			yaml_event_delete(&ev);
 		else if (!yaml_emitter_emit(&em, &ev))

@@ -59,14 +59,20 @@ fuzz_cycle(const char *from, const char *to)
 	snprintf(again, sizeof(again), "%s/again.yaml", dir);
 	(void)mkdir(render, 0700);
 	members[0] = from;
-	if (helm_render(render, members, 1, &cause) == -1)
+	if (helm_render(render, members, 1, &cause) == -1) {
+		fprintf(stderr, "render: %s\n", cause);
 		abort();
+	}
 	if (helm_render_open(render, 0, name, sizeof(name), &fd) == -1)
 		abort();
 	fuzz_copy(fd, again);
 	if (helm_index_parse(again, FUZZ_INDEX_URL, to, &entries, &skipped,
-	    &cause) == -1 || skipped != 0)
+	    &cause) == -1 || skipped != 0) {
+		fprintf(stderr, "rendered index.yaml (%s) refused: %s, "
+		    "%zu skipped\n", again, cause != NULL ? cause : "-",
+		    skipped);
 		abort();
+	}
 	return (entries);
 }
 
