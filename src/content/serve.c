@@ -97,6 +97,7 @@ content_manifest_send(struct content_request *cr, const struct digest *d,
 	snprintf(etag, sizeof(etag), "\"%s\"", dstr);
 	http_header_add(cr->cr_req, "Docker-Content-Digest", dstr);
 	http_header_add(cr->cr_req, "ETag", etag);
+	content_pulled(cr->cr_req, cr->cr_path.name, d);
 	http_reply_file(cr->cr_req, 200, im->im_media_type, fd, 0, size);
 }
 
