@@ -926,6 +926,7 @@ parse_entry(struct helm_parse *pa, const char *name)
 	char			*key, *file, *link, **capture;
 	enum helm_shape		 shape;
 	int			 ret = -1, emitting = 1, bad = 0;
+	int			 seen = 0, field;
 
 	memset(&yaml, 0, sizeof(yaml));
 	memset(&rec, 0, sizeof(rec));
@@ -955,6 +956,14 @@ parse_entry(struct helm_parse *pa, const char *name)
 			continue;
 		}
 		key = xstrdup(ev_scalar(&ev));
+		/* A field depot reads given twice: which one counts? */
+		field = strcmp(key, "name") == 0 ? 1 :
+		    strcmp(key, "version") == 0 ? 2 :
+		    strcmp(key, "digest") == 0 ? 4 :
+		    strcmp(key, "urls") == 0 ? 8 : 0;
+		if (seen & field)
+			bad = 1;
+		seen |= field;
 		shape = field_shape(key);
 		capture = strcmp(key, "version") == 0 ? &version :
 		    strcmp(key, "digest") == 0 ? &digest :
