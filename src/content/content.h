@@ -28,6 +28,8 @@
 #ifndef DEPOT_CONTENT_H
 #define DEPOT_CONTENT_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include "lib/digest.h"
@@ -190,5 +192,20 @@ struct content_fill {
 void	content_fill_start(const struct content_fill *);
 /* Fills running in this process (the worker waits for them to end). */
 size_t	content_fills(void);
+
+/* What content_range_parse makes of a Range header. */
+enum blob_range {
+	BLOB_RANGE_WHOLE,	/* none, one ignored, or several */
+	BLOB_RANGE_ONE,
+	BLOB_RANGE_UNSATISFIABLE
+};
+
+/*
+ * A Range header (NULL when none) for a blob of size bytes: with
+ * BLOB_RANGE_ONE, *first and *last (within the blob) are set. Pure
+ * (serve.c).
+ */
+enum blob_range	content_range_parse(const char *range, off_t size,
+		    off_t *first, off_t *last);
 
 #endif /* DEPOT_CONTENT_H */

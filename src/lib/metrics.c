@@ -87,8 +87,8 @@ static const char *const metrics_result_names[METRICS_RESULTS] = {
 static const char *const metrics_result_help[METRICS_RESULTS] = {
 	"Pulls answered from the cache, by registry and kind.",
 	"Pulls fetched from an upstream, by registry and kind.",
-	"Pulls served stale because no upstream answered, by registry and "
-	    "kind."
+	("Pulls served stale because no upstream answered, by registry and "
+	    "kind.")
 };
 
 /* The series of one name that metrics_render_simple() renders. */

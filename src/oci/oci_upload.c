@@ -161,7 +161,6 @@ static void	upload_session_headers(struct req *, const char *,
 static void	upload_range_invalid(struct oci_request *, const char *,
 		    const char *, int64_t, const char *);
 static void	upload_internal_error(struct req *, const char *);
-static int	upload_content_range(const char *, int64_t *, int64_t *);
 static int	upload_digest_param(struct oci_request *, struct digest *);
 static int	upload_mount(struct oci_request *, const char *,
 		    const char *);
@@ -540,8 +539,8 @@ upload_internal_error(struct req *r, const char *detail)
  * must exceed last) or an asterisk for an unknown total. A "bytes " or
  * "bytes=" prefix is tolerated.
  */
-static int
-upload_content_range(const char *s, int64_t *first, int64_t *last)
+int
+oci_content_range(const char *s, int64_t *first, int64_t *last)
 {
 	char		*end;
 	long long	 a, b, total;
@@ -592,7 +591,7 @@ upload_range_check(struct upload_op *op)
 	/* A PUT without a body only ends the upload: nothing to place. */
 	if (op->op_kind == UPLOAD_FINAL && declared == 0)
 		return (0);
-	if (upload_content_range(range, &first, &last) == -1 ||
+	if (oci_content_range(range, &first, &last) == -1 ||
 	    first != op->op_start ||
 	    (declared != -1 && declared != last - first + 1)) {
 		upload_range_invalid(&op->op_o, op->op_repo, op->op_id,
