@@ -480,6 +480,10 @@ gc_sweep_links(struct gc *g, char **cause)
 			return (-1);
 		}
 		for (i = 0; i < n; i++) {
+			if (gc_stopped(g, cause)) {
+				free(links);
+				return (-1);
+			}
 			e = &links[i];
 			digest_format(&e->ile_digest, ds, sizeof(ds));
 			key = gc_key(e->ile_repo, &e->ile_digest);

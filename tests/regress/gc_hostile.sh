@@ -6,7 +6,8 @@
 #    run: the PUT succeeds and its blobs stay (the mark is held in place
 #    by a manifest file replaced with a FIFO, which it waits to open);
 #  - depotctl gc killed -9 in the middle of its mark: the next gc runs,
-#    pulls and pushes go on, fsck is clean;
+#    pulls and pushes go on, fsck is clean; stopped by SIGTERM, it stops
+#    between two candidates and fails cleanly;
 #  - a sha512 layer in a repository with a long many-slash name is kept
 #    while tagged and freed once its manifest is deleted.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
@@ -140,6 +141,20 @@ out=$(dc gc --grace 0 --untagged 2>&1)
 is "$?" 0 "the next gc runs: $out"
 out=$(dc fsck 2>&1)
 is "$?" 0 "fsck is clean: $(echo "$out" | tail -n 1)"
+
+# --- depotctl gc stopped by SIGTERM: it stops between two candidates ---
+stall stall
+"$DEPOTCTL" -c "$conf" gc --grace 0 >"$T_DIR/gc3.out" 2>&1 </dev/null &
+gc=$!
+T_PIDS="$T_PIDS $gc"
+check "gc is in its mark again" t_wait_for waits_on_fifo "$gc"
+kill -TERM "$gc"
+wait "$gc"
+is "$?" 1 "SIGTERM stops the gc, which fails cleanly"
+like "$(cat "$T_DIR/gc3.out")" "interrupted" "it says it was interrupted"
+unstall stall
+is "$(http_status "$base/v2/docker-local/race/app/manifests/v1")" 200 \
+    "pulls go on after the stop"
 
 # --- a sha512 layer in a repository with many slashes ----------------------
 deep=docker-local/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3/a.b-c__d
