@@ -403,7 +403,7 @@ api_repository(struct req *r, const char *name, const char *image)
 
 /*
  * One tag: its manifest's digest, media type and sizes, when it was
- * pushed or cached and from where, the platforms of an index (or the
+ * pushed or cached and from where, when it was last pulled, the platforms of an index (or the
  * image's own), and the referrers of its digest.
  */
 static json_t *
@@ -413,7 +413,7 @@ api_tag_json(struct req *r, const char *repo, const char *tag,
 	struct index_manifest	 im;
 	char			 dstr[DIGEST_STRING_MAX];
 	json_t			*t, *platforms = NULL, *seen;
-	int64_t			 total, msize = -1;
+	int64_t			 total, msize = -1, pulled;
 	json_t			*artifact = NULL;
 
 	digest_format(&it->it_digest, dstr, sizeof(dstr));
@@ -432,7 +432,10 @@ api_tag_json(struct req *r, const char *repo, const char *tag,
 	total = api_manifest_walk(r, &it->it_digest, seen, &platforms) == 0 ?
 	    api_seen_total(seen) : -1;
 	json_decref(seen);
-	t = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:n}",
+	if (index_access_get(http_context(r)->ctx_index, repo,
+	    &it->it_digest, &pulled) != 1)
+		pulled = 0;
+	t = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "tag", tag, "digest", dstr, "media_type", it->it_media_type,
 	    "size", total >= 0 ? json_integer(total) : json_null(),
 	    "manifest_size", msize >= 0 ? json_integer(msize) : json_null(),
@@ -440,7 +443,7 @@ api_tag_json(struct req *r, const char *repo, const char *tag,
 	    "origin", it->it_upstream[0] != '\0' ?
 	    api_str(it->it_upstream) : json_null(),
 	    "referrers", api_referrers(r, repo, &it->it_digest),
-	    "last_pull");
+	    "last_pull", pulled > 0 ? api_time(pulled) : json_null());
 	if (t == NULL) {
 		json_decref(platforms);
 		json_decref(artifact);

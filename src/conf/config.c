@@ -84,6 +84,8 @@ static const struct key_spec top_keys[] = {
 	{ "gc_grace", KEY_INT },
 	{ "max_body", KEY_INT },
 	{ "max_chart_size", KEY_INT },
+	{ "cache_max_bytes", KEY_INT },
+	{ "min_free_bytes", KEY_INT },
 	{ "max_connections", KEY_INT },
 	{ "metrics_read", KEY_STRLIST },
 	{ "ui_dir", KEY_STRING },
@@ -105,6 +107,7 @@ static const struct key_spec top_keys[] = {
 	{ "timeout", KEY_INT },
 	{ "min_speed", KEY_INT },
 	{ "speed_window", KEY_INT },
+	{ "max_cache_bytes", KEY_INT },
 	{ "ca_file", KEY_STRING },
 	{ "insecure_tls", KEY_BOOL },
 	{ "token_realms", KEY_STRLIST },
@@ -1034,6 +1037,10 @@ ld_server(struct loader *ld, config_setting_t *group)
 	srv->srv_max_body = ld_int(ld, group, "max_body", 0, 0, LLONG_MAX);
 	srv->srv_max_chart_size = ld_int(ld, group, "max_chart_size",
 	    20LL * 1024 * 1024, 1, LLONG_MAX);
+	srv->srv_cache_max_bytes = ld_int(ld, group, "cache_max_bytes", 0, 0,
+	    LLONG_MAX);
+	srv->srv_min_free_bytes = ld_int(ld, group, "min_free_bytes", 0, 0,
+	    LLONG_MAX);
 	srv->srv_max_connections = ld_int(ld, group, "max_connections", 0, 0,
 	    INT_MAX);
 	srv->srv_metrics_read_set = ld_member(group, "metrics_read",
@@ -1387,6 +1394,8 @@ ld_upstream(struct loader *ld, config_setting_t *group,
 	up->up_min_speed = ld_int(ld, group, "min_speed", 10240, 1, INT_MAX);
 	up->up_speed_window = ld_int(ld, group, "speed_window",
 	    up->up_timeout, 1, CONFIG_SECONDS_MAX);
+	up->up_max_cache_bytes = ld_int(ld, group, "max_cache_bytes", 0, 0,
+	    LLONG_MAX);
 	up->up_ca_file = ld_path(ld, group, "ca_file", NULL);
 	up->up_insecure_tls = ld_bool(group, "insecure_tls", 0);
 	ld_strlist(ld, group, "token_realms", NULL, &up->up_token_realms,

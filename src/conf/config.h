@@ -70,6 +70,8 @@ struct config_server {
 	int			 srv_gc_grace;		/* seconds, 2 days */
 	long long		 srv_max_body;		/* bytes, 0 = no limit */
 	long long		 srv_max_chart_size;	/* Helm upload, bytes */
+	long long		 srv_cache_max_bytes;	/* all upstreams, 0 = none */
+	long long		 srv_min_free_bytes;	/* low-space guard, 0 = off */
 	int			 srv_max_connections;	/* per worker, 0 = auto */
 	struct strlist		 srv_metrics_read;	/* who may GET /metrics */
 	int			 srv_metrics_read_set;	/* else loopback, proxies */
@@ -96,6 +98,7 @@ struct config_upstream {
 	int			 up_timeout;	/* default 30 */
 	int			 up_min_speed;	/* bytes/s, default 10240 */
 	int			 up_speed_window; /* seconds, default timeout */
+	long long		 up_max_cache_bytes; /* 0 = no limit */
 	char			*up_ca_file;
 	int			 up_insecure_tls;
 	struct strlist		 up_token_realms; /* extra trusted realms */

@@ -70,6 +70,8 @@
 #include "access/access.h"
 #include "content/blob_follow.h"
 #include "store/blobstore.h"
+#include "store/evict.h"
+#include "store/space.h"
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "http/http.h"
@@ -213,6 +215,8 @@ static void	blob_fill_poll_cb(evutil_socket_t, short, void *);
 static void	blob_fill_poll(struct blob_fill *);
 static void	blob_fill_stream(struct blob_fill *);
 static void	blob_fill_end(struct blob_fill *, enum fill_state);
+static int	blob_fill_uncached(struct blob_fill *);
+static void	blob_fill_linked(struct blob_fill *);
 static void	blob_fill_free(struct blob_fill *);
 static const char *blob_fill_upstream(const struct blob_fill *);
 static void	blob_waiter_add(struct blob_fill *, struct req *,
@@ -896,6 +900,51 @@ blob_fill_stream(struct blob_fill *bf)
 }
 
 /*
+ * Linked: record the pull, and count the blob in its upstream's cache;
+ * over a limit, ask the master for an eviction run (evictor.h).
+ */
+static void
+blob_fill_linked(struct blob_fill *bf)
+{
+	struct config_server	*srv = &bf->bf_ctx->ctx_config->cf_server;
+	struct config_upstream	*up;
+	const char		*key = blob_fill_upstream(bf);
+	uint64_t		 mine, all;
+	off_t			 size = 0;
+
+	content_pull_record(bf->bf_ctx->ctx_index, bf->bf_repo,
+	    &bf->bf_digest);
+	if (key == NULL || (up = config_upstream_find(bf->bf_ctx->ctx_config,
+	    key)) == NULL || (up->up_max_cache_bytes == 0 &&
+	    srv->srv_cache_max_bytes == 0) ||
+	    blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest, &size) != 1)
+		return;
+	mine = metrics_cache_bytes_add(key, (uint64_t)size);
+	all = metrics_cache_bytes_add(NULL, (uint64_t)size);
+	if ((up->up_max_cache_bytes > 0 &&
+	    mine > (uint64_t)up->up_max_cache_bytes) ||
+	    (srv->srv_cache_max_bytes > 0 &&
+	    all > (uint64_t)srv->srv_cache_max_bytes))
+		metrics_evict_request();
+}
+
+/*
+ * The low-space guard: a fill that ends while space is low links
+ * nothing, and its blob, committed for the clients being served, is
+ * noted for the next eviction run to remove. 1 when so.
+ */
+static int
+blob_fill_uncached(struct blob_fill *bf)
+{
+	struct config_server	*srv = &bf->bf_ctx->ctx_config->cf_server;
+
+	if (!space_low(srv->srv_data_dir, srv->srv_min_free_bytes))
+		return (0);
+	evict_note_uncached(bf->bf_ctx->ctx_blobs, &bf->bf_digest);
+	return (1);
+}
+
+/*
  * Entering DONE or FAILED: link the repository (DONE, and only to a blob
  * that is committed), answer the waiters still waiting, and free the
  * fill from the event loop.
@@ -908,7 +957,14 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 	int			 ok = bf->bf_state == FILL_DONE;
 
 	digest_format(&bf->bf_digest, ds, sizeof(ds));
-	if (ok && from != FILL_HEAD) {
+	if (ok && from != FILL_HEAD && blob_fill_uncached(bf)) {
+		if (blobstore_stat(bf->bf_ctx->ctx_blobs, &bf->bf_digest,
+		    NULL) != 1)
+			ok = 0;
+		else
+			log_info("%s: %s: %s served, not cached: low on space",
+			    __func__, bf->bf_repo, ds);
+	} else if (ok && from != FILL_HEAD) {
 		/* Under the sweep's lock (gc.h): never a link to nothing. */
 		switch (gc_link_stored(bf->bf_ctx->ctx_index,
 		    bf->bf_ctx->ctx_blobs, bf->bf_repo, &bf->bf_digest,
@@ -922,6 +978,9 @@ blob_fill_end(struct blob_fill *bf, enum fill_state from)
 			log_warnx("%s: %s: cannot link %s", __func__,
 			    bf->bf_repo, ds);
 			ok = 0;
+			break;
+		default:
+			blob_fill_linked(bf);
 			break;
 		}
 	}

@@ -20,12 +20,15 @@
  *   manifest_pull.c	manifests: fetch, cache, tag TTL revalidation,
  *			serving stale, single flight across workers
  *   tags_pull.c	tags/list merged with the upstreams' lists
+ *   recency.c		when each link was last pulled, for cache eviction
  *
  * Every function that takes a request answers it (now, or later from
  * the event loop), unless it says otherwise.
  */
 #ifndef DEPOT_CONTENT_H
 #define DEPOT_CONTENT_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 
@@ -121,6 +124,16 @@ void	content_blob_send(struct req *, const struct content_handler *,
 /* Answer a GET or HEAD with the stored manifest d and its headers. */
 void	content_manifest_send(struct content_request *,
 	    const struct digest *, const struct index_manifest *);
+/*
+ * Pull recency (recency.c): a GET of repo's blob or manifest d was
+ * answered; recorded at most once per RECENCY_GRANULARITY seconds per
+ * link and worker, without waiting for the disk. content_pulled looks
+ * at the method (a HEAD is no pull); content_pull_record does not.
+ */
+#define RECENCY_GRANULARITY	60
+void	content_pulled(struct req *, const char *repo, const struct digest *);
+void	content_pull_record(struct index *, const char *repo,
+	    const struct digest *);
 /* Store manifest bytes under d in the blob store. 0, or -1 (answered). */
 int	content_manifest_store(struct content_request *, const void *,
 	    size_t, const struct digest *);
@@ -179,5 +192,20 @@ struct content_fill {
 void	content_fill_start(const struct content_fill *);
 /* Fills running in this process (the worker waits for them to end). */
 size_t	content_fills(void);
+
+/* What content_range_parse makes of a Range header. */
+enum blob_range {
+	BLOB_RANGE_WHOLE,	/* none, one ignored, or several */
+	BLOB_RANGE_ONE,
+	BLOB_RANGE_UNSATISFIABLE
+};
+
+/*
+ * A Range header (NULL when none) for a blob of size bytes: with
+ * BLOB_RANGE_ONE, *first and *last (within the blob) are set. Pure
+ * (serve.c).
+ */
+enum blob_range	content_range_parse(const char *range, off_t size,
+		    off_t *first, off_t *last);
 
 #endif /* DEPOT_CONTENT_H */

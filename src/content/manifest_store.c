@@ -6,6 +6,7 @@
  */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,24 +43,35 @@ content_manifest_store(struct content_request *cr, const void *data,
 	struct blobstore	*bs = http_context(cr->cr_req)->ctx_blobs;
 	struct blob_writer	*w;
 	char			*cause = NULL;
+	int			 error;
 
-	if ((w = blob_writer_create(bs, d->alg, &cause)) == NULL)
+	if ((w = blob_writer_create(bs, d->alg, &cause)) == NULL) {
+		error = errno;
 		goto fail;
+	}
 	if (blob_writer_write(w, data, len) == -1) {
+		error = errno;
 		blob_writer_abort(w);
 		xasprintf(&cause, "cannot write the manifest");
 		goto fail;
 	}
-	if (blob_writer_commit(w, d, NULL, &cause) == -1)
+	if (blob_writer_commit(w, d, NULL, &cause) == -1) {
+		error = errno;
 		goto fail;
+	}
 	return (0);
 
 fail:
 	log_warnx("%s: %s: %s", __func__, cr->cr_path.name,
 	    cause != NULL ? cause : "blob store error");
 	free(cause);
-	content_fail(cr->cr_handler, cr->cr_req, 500, "UNKNOWN",
-	    "internal error", NULL);
+	/* A full disk or quota: 507, as an upload answers it. */
+	if (error == ENOSPC || error == EDQUOT)
+		content_fail(cr->cr_handler, cr->cr_req, 507, "DENIED",
+		    "insufficient storage", "cannot store the manifest");
+	else
+		content_fail(cr->cr_handler, cr->cr_req, 500, "UNKNOWN",
+		    "internal error", NULL);
 	return (-1);
 }
 

@@ -68,6 +68,8 @@ content_blob_get(struct content_request *cr)
 			    METRICS_CACHE_HIT);
 		if (http_method(cr->cr_req) == EVHTTP_REQ_HEAD)
 			blob_head_touch(cr);
+		content_pulled(cr->cr_req, cr->cr_path.name,
+		    &cr->cr_path.digest);
 		content_blob_send(cr->cr_req, cr->cr_handler,
 		    &cr->cr_path.digest);
 	}

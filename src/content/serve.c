@@ -22,14 +22,6 @@
 
 #define BLOB_CONTENT_TYPE	"application/octet-stream"
 
-enum blob_range {
-	BLOB_RANGE_WHOLE,	/* none, one ignored, or several */
-	BLOB_RANGE_ONE,
-	BLOB_RANGE_UNSATISFIABLE
-};
-
-static enum blob_range blob_range_parse(const char *, off_t, off_t *,
-		    off_t *);
 static int	blob_range_number(const char **, off_t *);
 static void	blob_headers(struct req *, const char *);
 
@@ -53,7 +45,7 @@ content_blob_send(struct req *r, const struct content_handler *h,
 		return;
 	}
 	blob_headers(r, ds);
-	switch (blob_range_parse(http_header_get(r, "Range"), size, &first,
+	switch (content_range_parse(http_header_get(r, "Range"), size, &first,
 	    &last)) {
 	case BLOB_RANGE_WHOLE:
 		http_reply_file(r, 200, BLOB_CONTENT_TYPE, fd, 0, size);
@@ -105,6 +97,7 @@ content_manifest_send(struct content_request *cr, const struct digest *d,
 	snprintf(etag, sizeof(etag), "\"%s\"", dstr);
 	http_header_add(cr->cr_req, "Docker-Content-Digest", dstr);
 	http_header_add(cr->cr_req, "ETag", etag);
+	content_pulled(cr->cr_req, cr->cr_path.name, d);
 	http_reply_file(cr->cr_req, 200, im->im_media_type, fd, 0, size);
 }
 
@@ -124,8 +117,8 @@ blob_headers(struct req *r, const char *ds)
  * byte range is served; anything else that is well formed gets the whole
  * blob, and so does a header that is not.
  */
-static enum blob_range
-blob_range_parse(const char *s, off_t size, off_t *first, off_t *last)
+enum blob_range
+content_range_parse(const char *s, off_t size, off_t *first, off_t *last)
 {
 	off_t	 a, b;
 

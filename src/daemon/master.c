@@ -37,6 +37,7 @@
 #include "lib/log.h"
 #include "daemon/gc_child.h"
 #include "daemon/master.h"
+#include "daemon/evictor.h"
 #include "access/access.h"
 #include "lib/metrics.h"
 #include "upstream/upstream_state.h"
@@ -92,6 +93,7 @@ struct master {
 	struct event		*m_respawn_ev;
 	struct event		*m_checkpoint_ev;
 	struct event		*m_kill_ev;
+	struct evictor		*m_evictor;	/* cache eviction runs */
 	struct event		*m_gc_ev;	/* every gc_interval */
 	pid_t			 m_gc_pid;	/* the running gc, or 0 */
 };
@@ -132,6 +134,7 @@ static void	master_respawn_cb(evutil_socket_t, short, void *);
 static void	master_checkpoint_cb(evutil_socket_t, short, void *);
 static void	master_housekeeping_arm(struct master *);
 static void	master_kill_cb(evutil_socket_t, short, void *);
+static void	master_evictor_exited(struct master *, int);
 static void	master_gc_arm(struct master *);
 static void	master_gc_cb(evutil_socket_t, short, void *);
 static void	master_gc_exited(struct master *, int);
@@ -217,6 +220,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 
 	event_base_dispatch(m.m_base);
 
+	evictor_free(m.m_evictor);	/* waits a little for a run */
 	master_db_enter(&m);
 	/* Workers killed at the deadline may have left locks behind. */
 	index_failchk(m.m_index);
@@ -719,6 +723,7 @@ master_recover(struct master *m)
 	int	 status;
 
 	log_warnx("index needs recovery: stopping workers");
+	evictor_stop(m->m_evictor);
 	for (i = 0; i < m->m_nchildren; i++)
 		kill(m->m_children[i].ch_pid, SIGKILL);
 	while (m->m_nchildren > 0) {
@@ -937,6 +942,23 @@ master_events(struct master *m)
 		fatalx("%s: evtimer_new", __func__);
 	master_housekeeping_arm(m);
 	master_gc_arm(m);
+	m->m_evictor = evictor_create(m->m_base, &m->m_config, &m->m_uid,
+	    &m->m_gid, &m->m_drop);
+}
+
+/* An eviction run died: check the index as for a worker's death. */
+static void
+master_evictor_exited(struct master *m, int abnormal)
+{
+	int	 rv;
+
+	if (!abnormal || m->m_stopping)
+		return;
+	master_db_enter(m);
+	rv = index_failchk(m->m_index);
+	master_db_leave(m);
+	if (rv == 1)
+		master_recover(m);
 }
 
 static void
@@ -946,11 +968,15 @@ master_sigchld_cb(evutil_socket_t sig, short events, void *arg)
 	struct child	 ch;
 	pid_t		 pid;
 	size_t		 i;
-	int		 status;
+	int		 status, abnormal;
 
 	(void)sig;
 	(void)events;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (evictor_reaped(m->m_evictor, pid, status, &abnormal)) {
+			master_evictor_exited(m, abnormal);
+			continue;
+		}
 		if (pid == m->m_gc_pid) {
 			master_gc_exited(m, status);
 			continue;

@@ -38,6 +38,7 @@
 #include "access/access.h"
 #include "http/http_auth.h"
 #include "store/blobstore.h"
+#include "store/space.h"
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "helm/helm.h"
@@ -1043,6 +1044,11 @@ helm_upload_start(struct helm_request *h)
 	if (srv->srv_max_body > 0 && srv->srv_max_body < u->u_limit)
 		u->u_limit = srv->srv_max_body;
 	u->u_force = http_query_get(r, "force") != NULL;
+	if (space_low(srv->srv_data_dir, srv->srv_min_free_bytes)) {
+		helm_upload_end(u, 507, "insufficient storage: the registry "
+		    "is low on disk space; try again later");
+		return;
+	}
 	u->u_boundary = helm_boundary(ct);
 	if (ct != NULL && strncasecmp(ct, "multipart/", 10) == 0 &&
 	    u->u_boundary == NULL) {

@@ -77,19 +77,33 @@ helm_chart_read(const char *path, struct helm_chart *c, char **cause)
 {
 	char	*yaml = NULL;
 	size_t	 len = 0;
-	json_t	*tree = NULL;
 	int	 ret = -1;
 
 	memset(c, 0, sizeof(*c));
 	if (helm_archive_find(path, &yaml, &len, cause) == -1)
 		goto fail;
+	if (helm_chart_parse(yaml, len, c, cause) == -1)
+		goto fail;
+	ret = 0;
+fail:
+	free(yaml);
+	return (ret);
+}
+
+int
+helm_chart_parse(const char *yaml, size_t len, struct helm_chart *c,
+    char **cause)
+{
+	json_t	*tree = NULL;
+	int	 ret = -1;
+
+	memset(c, 0, sizeof(*c));
 	if (helm_yaml_tree(yaml, len, &tree, cause) == -1)
 		goto fail;
 	if (helm_meta_check(tree, c, cause) == -1)
 		goto fail;
 	ret = 0;
 fail:
-	free(yaml);
 	json_decref(tree);
 	if (ret == -1)
 		helm_chart_clear(c);

@@ -31,6 +31,12 @@ struct helm_chart {
  * refused. Takes milliseconds: call it off the event loop.
  */
 int	helm_chart_read(const char *path, struct helm_chart *, char **cause);
+/*
+ * Check the Chart.yaml text yaml (len bytes) as helm_chart_read does:
+ * 0, or -1 with *cause (caller frees). Pure.
+ */
+int	helm_chart_parse(const char *yaml, size_t len, struct helm_chart *,
+	    char **cause);
 void	helm_chart_clear(struct helm_chart *);
 
 /* Helm's rule for chart names: ^[A-Za-z0-9._-]+$, not "." or "..". */

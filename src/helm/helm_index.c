@@ -382,7 +382,8 @@ helm_member_write(const char *path, int64_t gen, struct helm_record *recs,
 		ret = 1;
 		goto fail;
 	}
-	qsort(recs, n, sizeof(*recs), record_cmp);
+	if (n > 0)
+		qsort(recs, n, sizeof(*recs), record_cmp);
 	memcpy(head, HELM_MEMBER_MAGIC, 4);
 	for (i = 0; i < 8; i++)
 		head[4 + i] = (unsigned char)((uint64_t)gen >> (56 - 8 * i));
@@ -655,7 +656,9 @@ helm_index_parse(const char *in_path, const char *index_url,
 			goto fail;
 		}
 	}
-	qsort(pa.pa_slots, pa.pa_nslots, sizeof(*pa.pa_slots), slot_cmp);
+	if (pa.pa_nslots > 0)
+		qsort(pa.pa_slots, pa.pa_nslots, sizeof(*pa.pa_slots),
+		    slot_cmp);
 	if ((fd = temp_beside(out_path, tmp, sizeof(tmp))) == -1) {
 		xasprintf(&pa.pa_cause, "%s: %s", out_path, strerror(errno));
 		goto fail;
@@ -873,6 +876,9 @@ parse_copy(struct helm_parse *pa, yaml_emitter_t *em, yaml_event_t *ev,
 			    shape == SHAPE_FLAT_MAPS));
 			if (first != NULL && *first == NULL)
 				*first = xstrdup(ev_scalar(ev));
+			/* May be quoted when it cannot stay plain: no "!". */
+			if (ev->data.scalar.tag == NULL)
+				ev->data.scalar.quoted_implicit = 1;
 			break;
 		case YAML_ALIAS_EVENT:
 			yaml_event_delete(ev);
@@ -920,6 +926,7 @@ parse_entry(struct helm_parse *pa, const char *name)
 	char			*key, *file, *link, **capture;
 	enum helm_shape		 shape;
 	int			 ret = -1, emitting = 1, bad = 0;
+	int			 seen = 0, field;
 
 	memset(&yaml, 0, sizeof(yaml));
 	memset(&rec, 0, sizeof(rec));
@@ -949,6 +956,14 @@ parse_entry(struct helm_parse *pa, const char *name)
 			continue;
 		}
 		key = xstrdup(ev_scalar(&ev));
+		/* A field depot reads given twice: which one counts? */
+		field = strcmp(key, "name") == 0 ? 1 :
+		    strcmp(key, "version") == 0 ? 2 :
+		    strcmp(key, "digest") == 0 ? 4 :
+		    strcmp(key, "urls") == 0 ? 8 : 0;
+		if (seen & field)
+			bad = 1;
+		seen |= field;
 		shape = field_shape(key);
 		capture = strcmp(key, "version") == 0 ? &version :
 		    strcmp(key, "digest") == 0 ? &digest :
@@ -962,7 +977,12 @@ parse_entry(struct helm_parse *pa, const char *name)
 			continue;
 		}
 		free(key);
-		if (emitting && !yaml_emitter_emit(&em, &ev))
+		/* The emitter owns what it is given, even on failure. */
+		if (ev.data.scalar.tag == NULL)
+			ev.data.scalar.quoted_implicit = 1;
+		if (!emitting)
+			yaml_event_delete(&ev);
+		else if (!yaml_emitter_emit(&em, &ev))
 			emitting = 0;
 		if (parse_next(pa, &ev) == -1 || parse_copy(pa,
 		    emitting ? &em : NULL, &ev, capture, shape, &bad) == -1)

@@ -86,8 +86,9 @@ char	*helm_entry_scalar(const char *yaml, size_t len, const char *key);
 /*
  * Parse the upstream index.yaml at in_path, fetched from index_url,
  * into the member file out_path, streaming; chart URLs are resolved
- * against index_url. Entries whose name breaks Helm's rule or whose
- * version is not fit for a file name are left out (counted in *skipped).
+ * against index_url. Entries whose name breaks Helm's rule, whose
+ * version is not fit for a file name or that give name, version, digest
+ * or urls twice are left out (counted in *skipped).
  * 0 with *entries, or -1 with *cause.
  */
 int	helm_index_parse(const char *in_path, const char *index_url,

@@ -29,8 +29,6 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-#define AUTH_SCOPES_MAX		16
-
 /* A request waiting for its caller's password check. */
 struct http_auth_resume {
 	struct req	*ar_req;
@@ -392,43 +390,75 @@ done:
 		free(scopes[i]);
 }
 
+int
+http_auth_form_parse(const char *body, struct http_auth_form *f,
+    const char **why)
+{
+	const char	*access_type, *scope;
+
+	memset(f, 0, sizeof(*f));
+	TAILQ_INIT(&f->af_fields);
+	if (evhttp_parse_query_str(body, &f->af_fields) == -1) {
+		*why = "the form cannot be read";
+		return (-1);
+	}
+	f->af_grant = evhttp_find_header(&f->af_fields, "grant_type");
+	f->af_user = evhttp_find_header(&f->af_fields, "username");
+	f->af_password = evhttp_find_header(&f->af_fields, "password");
+	f->af_refresh = evhttp_find_header(&f->af_fields, "refresh_token");
+	f->af_service = evhttp_find_header(&f->af_fields, "service");
+	access_type = evhttp_find_header(&f->af_fields, "access_type");
+	f->af_offline = access_type != NULL &&
+	    strcmp(access_type, "offline") == 0;
+	scope = evhttp_find_header(&f->af_fields, "scope");
+	if (scope != NULL && http_auth_scopes_add(f->af_scopes,
+	    &f->af_nscopes, scope) == -1) {
+		*why = "too many scopes";
+		return (-1);
+	}
+	return (0);
+}
+
+void
+http_auth_form_clear(struct http_auth_form *f)
+{
+	struct evkeyval	*kv;
+	size_t		 i;
+
+	for (i = 0; i < f->af_nscopes; i++)
+		free(f->af_scopes[i]);
+	/* The password is among the values. */
+	TAILQ_FOREACH(kv, &f->af_fields, next)
+		OPENSSL_cleanse(kv->value, strlen(kv->value));
+	evhttp_clear_headers(&f->af_fields);
+	memset(f, 0, sizeof(*f));
+	TAILQ_INIT(&f->af_fields);
+}
+
 /* POST /token: Docker's OAuth2 flavour (password and refresh_token). */
 static void
 http_auth_token_post(struct req *r)
 {
 	struct http_context	*ctx = http_context(r);
 	struct evbuffer		*input = evhttp_request_get_input_buffer(r->req_ev);
-	struct evkeyvalq	 form;
-	const char		*grant, *user, *password, *refresh, *scope;
-	char			*body, *scopes[AUTH_SCOPES_MAX];
+	struct http_auth_form	 form;
+	const char		*why;
+	char			*body;
 	char			 who[ACCESS_USER_MAX + 1];
-	size_t			 len, n = 0, i;
-	int			 offline;
+	size_t			 len;
 
-	TAILQ_INIT(&form);
 	len = evbuffer_get_length(input);
 	body = xmalloc(len + 1);
 	evbuffer_copyout(input, body, len);
 	body[len] = '\0';
-	if (evhttp_parse_query_str(body, &form) == -1) {
-		http_reply_oci_error(r, 400, "UNSUPPORTED",
-		    "the form cannot be read", NULL);
+	if (http_auth_form_parse(body, &form, &why) == -1) {
+		http_reply_oci_error(r, 400, "UNSUPPORTED", why, NULL);
 		goto done;
 	}
-	grant = evhttp_find_header(&form, "grant_type");
-	scope = evhttp_find_header(&form, "scope");
-	offline = evhttp_find_header(&form, "access_type") != NULL &&
-	    strcmp(evhttp_find_header(&form, "access_type"), "offline") == 0;
-	if (scope != NULL && http_auth_scopes_add(scopes, &n, scope) == -1) {
-		http_reply_oci_error(r, 400, "UNSUPPORTED", "too many scopes",
-		    NULL);
-		goto done;
-	}
-	if (grant != NULL && strcmp(grant, "password") == 0) {
-		user = evhttp_find_header(&form, "username");
-		password = evhttp_find_header(&form, "password");
+	if (form.af_grant != NULL && strcmp(form.af_grant, "password") == 0) {
 		/* Checked off the loop; this runs again when done. */
-		if (http_auth_login(r, user, password, http_auth_token_service) == -1)
+		if (http_auth_login(r, form.af_user, form.af_password,
+		    http_auth_token_service) == -1)
 			goto done;
 		if (!r->req_caller->ca_signed_in) {
 			http_auth_refuse(r, 401, NULL, "UNAUTHORIZED",
@@ -438,26 +468,25 @@ http_auth_token_post(struct req *r)
 			    r->req_caller->ca_bad_password);
 			goto done;
 		}
-		http_auth_token_reply(r, user, scopes, n,
-		    evhttp_find_header(&form, "service"), offline);
-	} else if (grant != NULL && strcmp(grant, "refresh_token") == 0) {
-		refresh = evhttp_find_header(&form, "refresh_token");
-		if (refresh == NULL ||
-		    access_refresh_user(ctx->ctx_access, refresh, who) == -1) {
+		http_auth_token_reply(r, form.af_user, form.af_scopes,
+		    form.af_nscopes, form.af_service, form.af_offline);
+	} else if (form.af_grant != NULL &&
+	    strcmp(form.af_grant, "refresh_token") == 0) {
+		if (form.af_refresh == NULL ||
+		    access_refresh_user(ctx->ctx_access, form.af_refresh,
+		    who) == -1) {
 			http_reply_oci_error(r, 401, "UNAUTHORIZED",
 			    "the refresh token is not valid", NULL);
 			goto done;
 		}
-		http_auth_token_reply(r, who, scopes, n,
-		    evhttp_find_header(&form, "service"), 0);
+		http_auth_token_reply(r, who, form.af_scopes, form.af_nscopes,
+		    form.af_service, 0);
 	} else
 		http_reply_oci_error(r, 400, "UNSUPPORTED",
 		    "grant_type must be password or refresh_token", NULL);
 
 done:
-	for (i = 0; i < n; i++)
-		free(scopes[i]);
-	evhttp_clear_headers(&form);
+	http_auth_form_clear(&form);
 	OPENSSL_cleanse(body, len);
 	free(body);
 }

@@ -9,7 +9,38 @@
 #ifndef DEPOT_HTTP_AUTH_H
 #define DEPOT_HTTP_AUTH_H
 
+#include <sys/queue.h>
+
+#include <stddef.h>
+
+#include <event2/keyvalq_struct.h>
+
+#define AUTH_SCOPES_MAX		16
+
 struct req;
+
+/* A POST /token form (application/x-www-form-urlencoded), parsed. */
+struct http_auth_form {
+	struct evkeyvalq	 af_fields;	/* every field, decoded */
+	/* The fields used, in af_fields; NULL when absent. */
+	const char		*af_grant;	/* grant_type */
+	const char		*af_user;	/* username */
+	const char		*af_password;
+	const char		*af_refresh;	/* refresh_token */
+	const char		*af_service;
+	int			 af_offline;	/* access_type=offline */
+	char			*af_scopes[AUTH_SCOPES_MAX]; /* scope, split */
+	size_t			 af_nscopes;
+};
+
+/*
+ * Parse the form body (NUL terminated): 0, or -1 with *why (a static
+ * message for the client). Free f with http_auth_form_clear either way,
+ * which wipes the values. Pure: no request, no event loop.
+ */
+int	http_auth_form_parse(const char *body, struct http_auth_form *f,
+	    const char **why);
+void	http_auth_form_clear(struct http_auth_form *);
 
 /*
  * Identify the caller of r (r->req_caller, freed with r): 0 when known;

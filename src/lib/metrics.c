@@ -87,8 +87,8 @@ static const char *const metrics_result_names[METRICS_RESULTS] = {
 static const char *const metrics_result_help[METRICS_RESULTS] = {
 	"Pulls answered from the cache, by registry and kind.",
 	"Pulls fetched from an upstream, by registry and kind.",
-	"Pulls served stale because no upstream answered, by registry and "
-	    "kind."
+	("Pulls served stale because no upstream answered, by registry and "
+	    "kind.")
 };
 
 /* The series of one name that metrics_render_simple() renders. */
@@ -98,7 +98,10 @@ enum metrics_field {
 	METRICS_FIELD_REMAINING,
 	METRICS_FIELD_BYTES,
 	METRICS_FIELD_TOKEN_REFRESHES,
-	METRICS_FIELD_TOKEN_FAILURES
+	METRICS_FIELD_TOKEN_FAILURES,
+	METRICS_FIELD_CACHED_BYTES,
+	METRICS_FIELD_EVICTIONS,
+	METRICS_FIELD_EVICTED_BYTES
 };
 
 struct metrics_entry {
@@ -139,6 +142,10 @@ struct metrics_name {
 	_Atomic uint32_t	 mn_bytes_seen;
 	_Atomic uint64_t	 mn_token_refreshes;
 	_Atomic uint64_t	 mn_token_failures;
+	/* Cache limits: bytes held (+ 1, 0 unknown), evictions. */
+	_Atomic uint64_t	 mn_cached_bytes;
+	_Atomic uint64_t	 mn_evictions;
+	_Atomic uint64_t	 mn_evicted_bytes;
 };
 
 struct metrics_shared {
@@ -154,6 +161,9 @@ struct metrics_shared {
 	_Atomic uint64_t	 ms_blob_count;
 	_Atomic uint32_t	 ms_blob_known;	/* a walk has completed */
 	_Atomic int64_t		 ms_inflight_unslotted;
+	_Atomic uint64_t	 ms_cached_bytes;	/* + 1, 0 unknown */
+	_Atomic uint32_t	 ms_low_space;	/* 1 low, 2 fine, 0 unknown */
+	_Atomic uint32_t	 ms_evict_wanted;
 	struct metrics_entry	 ms_other;	/* the table was full */
 	struct metrics_worker	 ms_worker[METRICS_WORKER_SLOTS];
 	struct metrics_entry	 ms_entry[METRICS_LABEL_SLOTS];
@@ -195,6 +205,9 @@ struct metrics_name_row {
 	int			 nr_bytes_seen;
 	uint64_t		 nr_token_refreshes;
 	uint64_t		 nr_token_failures;
+	uint64_t		 nr_cached_bytes;
+	uint64_t		 nr_evictions;
+	uint64_t		 nr_evicted_bytes;
 };
 
 static struct metrics_shared	*metrics_shm;
@@ -222,6 +235,7 @@ static void	 metrics_head(FILE *, const char *, const char *,
 		    const char *);
 static void	 metrics_render_requests(FILE *);
 static void	 metrics_render_process(FILE *);
+static void	 metrics_render_space(FILE *);
 static void	 metrics_name_copy(struct metrics_name_row *,
 		    struct metrics_name *);
 static void	 metrics_name_merge(struct metrics_name_row *,
@@ -979,6 +993,98 @@ metrics_render_process(FILE *f)
 	    "Duration of the last garbage collection.", "gauge");
 	fprintf(f, "depot_gc_last_duration_seconds %.3f\n",
 	    (double)atomic_load(&s->ms_gc_last_msec) / 1000.0);
+	metrics_render_space(f);
+}
+
+/* The cache's total and the low-space guard, once known. */
+static void
+metrics_render_space(FILE *f)
+{
+	struct metrics_shared	*s = metrics_shm;
+	uint64_t		 bytes = atomic_load(&s->ms_cached_bytes);
+	uint32_t		 low = atomic_load(&s->ms_low_space);
+
+	metrics_head(f, "depot_cache_bytes_total",
+	    "Bytes of blobs and manifests cached through any upstream, each "
+	    "counted once, as of the last count.", "gauge");
+	if (bytes > 0)
+		fprintf(f, "depot_cache_bytes_total %" PRIu64 "\n", bytes - 1);
+	metrics_head(f, "depot_low_space",
+	    "1 while the data directory has less than min_free_bytes free.",
+	    "gauge");
+	if (low != 0)
+		fprintf(f, "depot_low_space %d\n", low == 1);
+}
+
+void
+metrics_cache_bytes_set(const char *upstream, uint64_t bytes)
+{
+	struct metrics_name	*e;
+
+	if (metrics_shm == NULL)
+		return;
+	if (upstream == NULL) {
+		atomic_store(&metrics_shm->ms_cached_bytes, bytes + 1);
+		return;
+	}
+	if ((e = metrics_name_entry(upstream)) != NULL)
+		atomic_store(&e->mn_cached_bytes, bytes + 1);
+}
+
+uint64_t
+metrics_cache_bytes_add(const char *upstream, uint64_t bytes)
+{
+	_Atomic uint64_t	*v;
+	struct metrics_name	*e;
+	uint64_t		 old;
+
+	if (metrics_shm == NULL)
+		return (0);
+	if (upstream == NULL)
+		v = &metrics_shm->ms_cached_bytes;
+	else if ((e = metrics_name_entry(upstream)) != NULL)
+		v = &e->mn_cached_bytes;
+	else
+		return (0);
+	old = atomic_load(v);
+	do {
+		if (old == 0)	/* not counted yet: the next count tells */
+			return (0);
+	} while (!atomic_compare_exchange_weak(v, &old, old + bytes));
+	return (old + bytes - 1);
+}
+
+void
+metrics_cache_evicted(const char *upstream, uint64_t count, uint64_t bytes)
+{
+	struct metrics_name	*e;
+
+	if ((e = metrics_name_entry(upstream)) == NULL)
+		return;
+	atomic_fetch_add(&e->mn_evictions, count);
+	atomic_fetch_add(&e->mn_evicted_bytes, bytes);
+}
+
+void
+metrics_low_space_set(int low)
+{
+	if (metrics_shm != NULL)
+		atomic_store(&metrics_shm->ms_low_space, low ? 1 : 2);
+}
+
+void
+metrics_evict_request(void)
+{
+	if (metrics_shm != NULL)
+		atomic_store(&metrics_shm->ms_evict_wanted, 1);
+}
+
+int
+metrics_evict_requested(void)
+{
+	if (metrics_shm == NULL)
+		return (0);
+	return (atomic_exchange(&metrics_shm->ms_evict_wanted, 0) != 0);
 }
 
 void
@@ -1045,6 +1151,9 @@ metrics_name_copy(struct metrics_name_row *r, struct metrics_name *e)
 	r->nr_bytes_seen = atomic_load(&e->mn_bytes_seen) != 0;
 	r->nr_token_refreshes = atomic_load(&e->mn_token_refreshes);
 	r->nr_token_failures = atomic_load(&e->mn_token_failures);
+	r->nr_cached_bytes = atomic_load(&e->mn_cached_bytes);
+	r->nr_evictions = atomic_load(&e->mn_evictions);
+	r->nr_evicted_bytes = atomic_load(&e->mn_evicted_bytes);
 }
 
 /* Add the counters of from (a second entry of the same name) to into. */
@@ -1085,6 +1194,10 @@ metrics_name_merge(struct metrics_name_row *into,
 	into->nr_bytes_seen |= from->nr_bytes_seen;
 	into->nr_token_refreshes += from->nr_token_refreshes;
 	into->nr_token_failures += from->nr_token_failures;
+	if (from->nr_cached_bytes > into->nr_cached_bytes)
+		into->nr_cached_bytes = from->nr_cached_bytes;
+	into->nr_evictions += from->nr_evictions;
+	into->nr_evicted_bytes += from->nr_evicted_bytes;
 }
 
 static int
@@ -1185,6 +1298,18 @@ metrics_render_upstream(FILE *f)
 	    "depot_upstream_token_refresh_failures_total",
 	    "Registry token (ECR) refreshes that failed.", "counter",
 	    "upstream");
+	metrics_render_simple(f, rows, n, METRICS_FIELD_CACHED_BYTES,
+	    "depot_cache_bytes",
+	    "Bytes of blobs and manifests cached through the upstream, as of "
+	    "the last count.", "gauge", "upstream");
+	metrics_render_simple(f, rows, n, METRICS_FIELD_EVICTIONS,
+	    "depot_cache_evictions_total",
+	    "Blobs and manifests evicted from the upstream's cache.",
+	    "counter", "upstream");
+	metrics_render_simple(f, rows, n, METRICS_FIELD_EVICTED_BYTES,
+	    "depot_cache_evicted_bytes_total",
+	    "Bytes of the blobs and manifests evicted from the upstream's "
+	    "cache.", "counter", "upstream");
 	free(rows);
 }
 
@@ -1329,6 +1454,15 @@ metrics_field(const struct metrics_name_row *r, enum metrics_field field,
 	case METRICS_FIELD_TOKEN_FAILURES:
 		*value = r->nr_token_failures;
 		return (r->nr_token_refreshes > 0 || r->nr_token_failures > 0);
+	case METRICS_FIELD_CACHED_BYTES:
+		*value = r->nr_cached_bytes - 1;
+		return (r->nr_cached_bytes > 0);
+	case METRICS_FIELD_EVICTIONS:
+		*value = r->nr_evictions;
+		return (r->nr_cached_bytes > 0 || r->nr_evictions > 0);
+	case METRICS_FIELD_EVICTED_BYTES:
+		*value = r->nr_evicted_bytes;
+		return (r->nr_cached_bytes > 0 || r->nr_evictions > 0);
 	}
 	return (0);
 }

@@ -20,6 +20,7 @@
  *   depot_worker_restarts_total				counter
  *   depot_blob_store_bytes, depot_blob_store_blobs	gauges
  *   depot_upload_sessions_expired_total			counter
+ *   depot_cache_bytes_total, depot_low_space		gauges, once known
  *   depot_gc_runs_total, depot_gc_freed_bytes_total,
  *   depot_gc_freed_blobs_total, depot_gc_duration_seconds_total	counter
  *   depot_gc_last_duration_seconds				gauge
@@ -39,6 +40,9 @@
  *   depot_upstream_ratelimit_limit{upstream}		gauge
  *   depot_upstream_ratelimit_remaining{upstream}		gauge
  *   depot_upstream_received_bytes_total{upstream}	counter
+ *   depot_cache_bytes{upstream}				gauge
+ *   depot_cache_evictions_total{upstream}		counter
+ *   depot_cache_evicted_bytes_total{upstream}		counter
  *
  * Their registry and upstream labels are names that pass the name rule
  * of ref_name_valid(); kind is manifest, blob or tags; code is the
@@ -170,6 +174,26 @@ void	metrics_blob_store_set(uint64_t bytes, uint64_t blobs);
  * walks anyway. 0, or -1 when blobs/ cannot be read.
  */
 int	metrics_blob_store_update(const char *data_dir, int force);
+
+/*
+ * Cache limits. The bytes cached through upstream (NULL: through any,
+ * each blob once), as counted by an eviction run; _add adds a fill's
+ * bytes to that count and returns the new value (0 while nothing was
+ * counted yet). An eviction run's evictions of upstream's content.
+ */
+void	metrics_cache_bytes_set(const char *upstream, uint64_t bytes);
+uint64_t metrics_cache_bytes_add(const char *upstream, uint64_t bytes);
+void	metrics_cache_evicted(const char *upstream, uint64_t count,
+	    uint64_t bytes);
+/* The low-space guard's state, as a process last saw it. */
+void	metrics_low_space_set(int low);
+/*
+ * A worker asks the master for an eviction run (a fill took an upstream
+ * over its limit); the master takes the request (1) or finds none (0).
+ * The flag lives in this segment because every process maps it.
+ */
+void	metrics_evict_request(void);
+int	metrics_evict_requested(void);
 
 /*
  * The Prometheus text exposition (format 0.0.4) of every series, or NULL

@@ -168,11 +168,17 @@ offload_finish(struct offload *of)
 void
 offload_test_hold(void)
 {
+	offload_test_hold_env(OFFLOAD_HOLD_ENV);
+}
+
+void
+offload_test_hold_env(const char *env)
+{
 	struct timespec	 ts = { 0, 10 * 1000 * 1000 };
 	const char	*path;
 	int		 waited = 0;
 
-	if ((path = getenv(OFFLOAD_HOLD_ENV)) == NULL || *path == '\0')
+	if ((path = getenv(env)) == NULL || *path == '\0')
 		return;
 	while (access(path, F_OK) == 0 && waited < OFFLOAD_HOLD_MAX_MS) {
 		(void)nanosleep(&ts, NULL);

@@ -34,5 +34,7 @@ unsigned int	offload_pending(void);
  * while the file named by $DEPOT_TEST_COMMIT_HOLD exists.
  */
 void	offload_test_hold(void);
+/* The same, for the file named by the environment variable env. */
+void	offload_test_hold_env(const char *env);
 
 #endif /* DEPOT_OFFLOAD_H */

@@ -15,6 +15,7 @@
 #include "oci/oci.h"
 #include "lib/ref.h"
 #include "lib/xmalloc.h"
+#include "store/space.h"
 
 #define OCI_API_VERSION_HEADER	"Docker-Distribution-API-Version"
 #define OCI_API_VERSION		"registry/2.0"
@@ -74,6 +75,7 @@ static const struct {
 static char	*oci_mirror_path(struct req *);
 static void	oci_base(struct req *);
 static void	oci_route(struct oci_request *);
+static int	oci_space_low(struct oci_request *);
 static void	oci_audit(struct oci_request *, enum evhttp_cmd_type);
 static unsigned	oci_need(enum evhttp_cmd_type);
 static int	oci_resolve(struct oci_request *);
@@ -277,6 +279,9 @@ oci_route(struct oci_request *o)
 			    "this registry is read-only");
 			return;
 		}
+		if (oci_routes[i].rt_write && m != EVHTTP_REQ_DELETE &&
+		    oci_space_low(o))
+			return;
 		if (oci_routes[i].rt_write)
 			oci_audit(o, m);
 		oci_routes[i].rt_handler(o);
@@ -288,6 +293,24 @@ oci_route(struct oci_request *o)
 		return;
 	http_reply_oci_error(o->or_req, kind_known ? 405 : 404, "UNSUPPORTED",
 	    "method not allowed for this endpoint", NULL);
+}
+
+/*
+ * The low-space guard (min_free_bytes): an upload or a manifest push
+ * while the data directory is nearly full is answered 507 with DENIED,
+ * the spec's code for a refused operation; 1 when answered.
+ */
+static int
+oci_space_low(struct oci_request *o)
+{
+	struct config_server	*srv = &http_context(o->or_req)->ctx_config->
+				    cf_server;
+
+	if (!space_low(srv->srv_data_dir, srv->srv_min_free_bytes))
+		return (0);
+	http_reply_oci_error(o->or_req, 507, "DENIED", "insufficient storage",
+	    "the registry is low on disk space; try again later");
+	return (1);
 }
 
 /* The audit trail of changes: who asked for what, from where. */

@@ -6,6 +6,8 @@
 #ifndef DEPOT_OCI_H
 #define DEPOT_OCI_H
 
+#include <stdint.h>
+
 #include "lib/ref.h"
 
 struct req;
@@ -73,5 +75,12 @@ void	oci_manifest_serve(struct content_request *, const struct digest *,
 /* ch_tags: a tags/list page, with a Link header when more follow. */
 void	oci_tags_reply(struct content_request *, size_t n, const char *last,
 	    char **tags, size_t count);
+
+/*
+ * The Content-Range of an upload chunk (oci_upload.c): "<first>-<last>",
+ * then optionally "/" and the total length or "*"; "bytes " or "bytes="
+ * before it is tolerated. 0 with *first <= *last set, or -1. Pure.
+ */
+int	oci_content_range(const char *range, int64_t *first, int64_t *last);
 
 #endif /* DEPOT_OCI_H */

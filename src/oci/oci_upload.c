@@ -15,6 +15,13 @@
  * that died mid-write leaves bytes past it). Bodies stream in through
  * http_body.h.
  *
+ * A PATCH's bytes are on the disk before anything claims them: a thread
+ * fdatasyncs the file (offload.h), and only then is the offset moved in
+ * the index and the 202 sent. A worker, the daemon or the machine that
+ * dies at any point leaves an offset no larger than the bytes the file
+ * keeps; the next writer cuts whatever lies past it. A full disk answers
+ * 507 with the OCI error body and leaves the session as it was.
+ *
  * The event loop never hashes or fsyncs a whole blob. A worker keeps the
  * running SHA-256 of the sessions it wrote the last chunk of (in memory,
  * a bounded table) and feeds it each chunk as the chunk is written. The
@@ -64,6 +71,8 @@
 #define UPLOAD_HASH_ALG		DIGEST_SHA256	/* of the running hashes */
 #define UPLOAD_HASHES_MAX	64	/* running hashes kept per worker */
 #define UPLOAD_READ_CHUNK	(1024 * 1024)	/* commit thread's reads */
+/* For tests: a PATCH's sync waits while the file this names exists. */
+#define UPLOAD_SYNC_HOLD_ENV	"DEPOT_TEST_SYNC_HOLD"
 
 enum upload_kind {
 	UPLOAD_CHUNK,		/* PATCH: append */
@@ -88,6 +97,18 @@ struct upload_op {
 	struct digester		*op_hash;	/* SHA-256 of [0, op_hash_at) */
 	int64_t			 op_hash_at;
 	int			 op_hashing;	/* op_hash follows our writes */
+	int			 op_errno;	/* of a failed write */
+};
+
+/*
+ * A PATCH's data on its way to the disk, in a thread (offload_run): the
+ * fdatasync of the locked file. The thread waits first while the file
+ * named by UPLOAD_SYNC_HOLD_ENV exists (tests).
+ */
+struct upload_sync {
+	struct upload_op	*us_op;
+	int			 us_fd;
+	int			 us_errno;	/* 0, or the fdatasync's */
 };
 
 /* A session's running hash, kept by the worker between its requests. */
@@ -115,6 +136,8 @@ struct upload_commit {
 	int64_t			 uc_size;
 	int			 uc_result;	/* 0, or -1 */
 	int			 uc_mismatch;	/* the digest differs */
+	int			 uc_synced;	/* FINAL: the file is on disk */
+	int			 uc_errno;	/* of a failed step */
 	char			*uc_cause;
 };
 
@@ -138,7 +161,6 @@ static void	upload_session_headers(struct req *, const char *,
 static void	upload_range_invalid(struct oci_request *, const char *,
 		    const char *, int64_t, const char *);
 static void	upload_internal_error(struct req *, const char *);
-static int	upload_content_range(const char *, int64_t *, int64_t *);
 static int	upload_digest_param(struct oci_request *, struct digest *);
 static int	upload_mount(struct oci_request *, const char *,
 		    const char *);
@@ -151,10 +173,15 @@ static void	upload_receive(struct upload_op *);
 static int	upload_write(struct upload_op *, struct evbuffer *);
 static void	upload_data_cb(struct http_body *, struct evbuffer *,
 		    void *);
+static void	upload_write_failed(struct upload_op *);
 static void	upload_done_cb(struct http_body *, enum http_body_end,
 		    void *);
 static void	upload_complete(struct upload_op *);
 static void	upload_chunk_done(struct upload_op *);
+static void	upload_sync_run(void *);
+static void	upload_sync_done(void *);
+static void	upload_chunk_record(struct upload_op *);
+static void	upload_storage_error(struct req *, int, const char *);
 static void	upload_final_done(struct upload_op *);
 static void	upload_whole_done(struct upload_op *);
 static void	upload_fail(struct upload_op *, int, const char *,
@@ -233,11 +260,26 @@ oci_upload_finish(struct oci_request *o)
 void
 oci_upload_status(struct oci_request *o)
 {
+	struct http_context	*ctx = http_context(o->or_req);
 	struct index_upload	 u;
+	struct stat		 sb;
+	char			 path[PATH_MAX];
 
 	if (upload_lookup_reply(o, o->or_path.name, o->or_path.reference,
 	    &u) != 1)
 		return;
+	/*
+	 * Tell an offset only when the next PATCH can go on from it (see
+	 * upload_acquire): a session whose data is missing or short, or
+	 * whose file a commit has already placed, is unknown.
+	 */
+	if (u.iu_offset > 0 && (upload_path(ctx->ctx_blobs,
+	    o->or_path.reference, path, sizeof(path)) == -1 ||
+	    lstat(path, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size < u.iu_offset || sb.st_nlink != 1)) {
+		oci_error(o, "BLOB_UPLOAD_UNKNOWN", o->or_path.reference);
+		return;
+	}
 	upload_session_headers(o->or_req, o->or_path.name,
 	    o->or_path.reference, u.iu_offset);
 	http_reply(o->or_req, 204, NULL, NULL);
@@ -497,8 +539,8 @@ upload_internal_error(struct req *r, const char *detail)
  * must exceed last) or an asterisk for an unknown total. A "bytes " or
  * "bytes=" prefix is tolerated.
  */
-static int
-upload_content_range(const char *s, int64_t *first, int64_t *last)
+int
+oci_content_range(const char *s, int64_t *first, int64_t *last)
 {
 	char		*end;
 	long long	 a, b, total;
@@ -549,7 +591,7 @@ upload_range_check(struct upload_op *op)
 	/* A PUT without a body only ends the upload: nothing to place. */
 	if (op->op_kind == UPLOAD_FINAL && declared == 0)
 		return (0);
-	if (upload_content_range(range, &first, &last) == -1 ||
+	if (oci_content_range(range, &first, &last) == -1 ||
 	    first != op->op_start ||
 	    (declared != -1 && declared != last - first + 1)) {
 		upload_range_invalid(&op->op_o, op->op_repo, op->op_id,
@@ -731,8 +773,7 @@ upload_receive(struct upload_op *op)
 	}
 	if (upload_write(op, evhttp_request_get_input_buffer(r->req_ev)) ==
 	    -1) {
-		upload_fail(op, 500, "UNKNOWN", "internal error",
-		    "cannot write the upload");
+		upload_write_failed(op);
 		return;
 	}
 	upload_complete(op);
@@ -751,8 +792,10 @@ upload_write(struct upload_op *op, struct evbuffer *buf)
 		if (op->op_writer != NULL) {
 			len = evbuffer_get_contiguous_space(buf);
 			if (blob_writer_write(op->op_writer,
-			    evbuffer_pullup(buf, len), len) == -1)
+			    evbuffer_pullup(buf, len), len) == -1) {
+				op->op_errno = errno;
 				return (-1);
+			}
 			evbuffer_drain(buf, len);
 			op->op_written += (int64_t)len;
 			continue;
@@ -763,6 +806,7 @@ upload_write(struct upload_op *op, struct evbuffer *buf)
 		if ((n = writev(op->op_fd, iov, nvec)) == -1) {
 			if (errno == EINTR)
 				continue;
+			op->op_errno = errno;
 			log_warn("%s: write %s", __func__, op->op_path);
 			return (-1);
 		}
@@ -781,8 +825,31 @@ upload_data_cb(struct http_body *b, struct evbuffer *buf, void *arg)
 
 	(void)b;
 	if (upload_write(op, buf) == -1)
-		upload_fail(op, 500, "UNKNOWN", "internal error",
-		    "cannot write the upload");
+		upload_write_failed(op);
+}
+
+/* A write failed: drop what this request wrote, and say why. */
+static void
+upload_write_failed(struct upload_op *op)
+{
+	upload_truncate(op);
+	upload_storage_error(op->op_o.or_req, op->op_errno,
+	    "cannot write the upload");
+	upload_op_free(op);
+}
+
+/*
+ * Answer a failed write, sync or commit: 507 (DENIED, as the low-space
+ * guard answers) when the disk or the quota is full, else 500.
+ */
+static void
+upload_storage_error(struct req *r, int error, const char *detail)
+{
+	if (error == ENOSPC || error == EDQUOT)
+		http_reply_oci_error(r, 507, "DENIED", "insufficient storage",
+		    detail);
+	else
+		upload_internal_error(r, detail);
 }
 
 static void
@@ -825,14 +892,14 @@ upload_complete(struct upload_op *op)
 	}
 }
 
-/* PATCH: every byte is written; move the offset. */
+/*
+ * PATCH: every byte is written; a thread syncs them, then the offset
+ * moves (upload_chunk_record). The file's lock stays held meanwhile.
+ */
 static void
 upload_chunk_done(struct upload_op *op)
 {
-	struct index_upload	 u;
-	struct index		*ix = op->op_ctx->ctx_index;
-	struct req		*r = op->op_o.or_req;
-	int64_t			 next = op->op_start + op->op_written;
+	struct upload_sync	*s;
 
 	if (op->op_expect != -1 && op->op_written != op->op_expect) {
 		upload_truncate(op);
@@ -841,6 +908,55 @@ upload_chunk_done(struct upload_op *op)
 		upload_op_free(op);
 		return;
 	}
+	if (op->op_written == 0) {
+		upload_chunk_record(op);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->us_op = op;
+	s->us_fd = op->op_fd;
+	offload_run(op->op_ctx->ctx_base, upload_sync_run, upload_sync_done, s);
+}
+
+/* In the thread: only the descriptor. */
+static void
+upload_sync_run(void *arg)
+{
+	struct upload_sync	*s = arg;
+
+	offload_test_hold_env(UPLOAD_SYNC_HOLD_ENV);
+	if (fdatasync(s->us_fd) == -1)
+		s->us_errno = errno;
+}
+
+/* On the loop: the chunk is on the disk, or it is dropped. */
+static void
+upload_sync_done(void *arg)
+{
+	struct upload_sync	*s = arg;
+	struct upload_op	*op = s->us_op;
+
+	if (s->us_errno == 0) {
+		free(s);
+		upload_chunk_record(op);
+		return;
+	}
+	log_warnx("upload %s of %s: fdatasync %s: %s", op->op_id, op->op_repo,
+	    op->op_path, strerror(s->us_errno));
+	op->op_errno = s->us_errno;
+	free(s);
+	upload_write_failed(op);
+}
+
+/* PATCH: the chunk is durable; move the offset and answer. */
+static void
+upload_chunk_record(struct upload_op *op)
+{
+	struct index_upload	 u;
+	struct index		*ix = op->op_ctx->ctx_index;
+	struct req		*r = op->op_o.or_req;
+	int64_t			 next = op->op_start + op->op_written;
+
 	switch (index_upload_advance(ix, op->op_id, op->op_start, next)) {
 	case 0:
 		if (op->op_hashing) {
@@ -866,28 +982,18 @@ upload_chunk_done(struct upload_op *op)
 	upload_op_free(op);
 }
 
-/* PUT: the last bytes are written; verify, store and link off the loop. */
+/*
+ * PUT: the last bytes are written; verify, sync, store and link off the
+ * loop. The offset moves only once they are synced, and only when the
+ * commit fails after that (a success ends the session).
+ */
 static void
 upload_final_done(struct upload_op *op)
 {
-	struct http_context	*ctx = op->op_ctx;
-	struct req		*r = op->op_o.or_req;
-	int64_t			 size = op->op_start + op->op_written;
-	int			 ret;
-
 	if (op->op_expect != -1 && op->op_written != op->op_expect) {
 		upload_truncate(op);
 		upload_range_invalid(&op->op_o, op->op_repo, op->op_id,
 		    op->op_start, "chunk length differs from Content-Range");
-		upload_op_free(op);
-		return;
-	}
-	if (op->op_written > 0 && (ret = index_upload_advance(ctx->ctx_index,
-	    op->op_id, op->op_start, size)) != 0) {
-		if (ret == 1)
-			oci_error(&op->op_o, "BLOB_UPLOAD_UNKNOWN", op->op_id);
-		else
-			upload_internal_error(r, "cannot record the chunk");
 		upload_op_free(op);
 		return;
 	}
@@ -1098,6 +1204,8 @@ upload_commit_run(void *arg)
 		c->uc_writer = NULL;	/* freed either way */
 		if (c->uc_result == -1 && errno == EINVAL)
 			c->uc_mismatch = 1;
+		else if (c->uc_result == -1)
+			c->uc_errno = errno;
 		return;
 	}
 	c->uc_result = upload_commit_file(c);
@@ -1146,12 +1254,18 @@ upload_commit_file(struct upload_commit *c)
 		return (-1);
 	}
 	if (fsync(c->uc_fd) == -1) {
+		c->uc_errno = errno;
 		xasprintf(&c->uc_cause, "fsync %s: %s", c->uc_path,
 		    strerror(errno));
 		return (-1);
 	}
-	return (blobstore_commit_hashed(c->uc_store, c->uc_path, &got,
-	    &c->uc_cause));
+	c->uc_synced = 1;
+	if (blobstore_commit_hashed(c->uc_store, c->uc_path, &got,
+	    &c->uc_cause) == -1) {
+		c->uc_errno = errno;
+		return (-1);
+	}
+	return (0);
 }
 
 /* On the loop: answer the request whose commit c was, and free both. */
@@ -1175,7 +1289,13 @@ upload_commit_done(void *arg)
 	} else if (c->uc_result == -1) {
 		log_warnx("upload to %s: %s", op->op_repo,
 		    c->uc_cause != NULL ? c->uc_cause : "commit failed");
-		upload_internal_error(r, "cannot store the blob");
+		/* What is on the disk counts; what may not be is dropped. */
+		if (op->op_kind == UPLOAD_FINAL && op->op_written > 0 &&
+		    (!c->uc_synced || index_upload_advance(ctx->ctx_index,
+		    op->op_id, op->op_start, op->op_start + op->op_written) !=
+		    0))
+			upload_truncate(op);
+		upload_storage_error(r, c->uc_errno, "cannot store the blob");
 	} else {
 		if (op->op_kind == UPLOAD_FINAL && index_upload_delete(
 		    ctx->ctx_index, op->op_id) == -1)

@@ -128,12 +128,14 @@ static void
 blobstore_cause(char **cause, const char *fmt, ...)
 {
 	va_list	 ap;
+	int	 saved_errno = errno;
 
 	if (cause == NULL)
 		return;
 	va_start(ap, fmt);
 	xvasprintf(cause, fmt, ap);
 	va_end(ap);
+	errno = saved_errno;	/* callers answer by it */
 }
 
 /* A digest is only turned into a path when it looks exactly as parsed. */

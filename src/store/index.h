@@ -170,6 +170,30 @@ int	index_link_list(struct index *, const struct index_link_entry *after,
 int	index_link_delete(struct index *, const char *repo,
 	    const struct digest *);
 
+/*
+ * Pull recency (access.db): when repo's link to d was last pulled (unix
+ * seconds; 0 and 0 returned when never recorded). index_access_touch
+ * writes now unless the stored time is newer than now - granularity,
+ * without flushing the log: 1 written, 0 recent enough, -1 error.
+ */
+int	index_access_get(struct index *, const char *repo,
+	    const struct digest *, int64_t *last_pull);
+int	index_access_touch(struct index *, const char *repo,
+	    const struct digest *, int64_t now, int64_t granularity);
+/* 1 deleted, 0 absent, -1 error. */
+int	index_access_delete(struct index *, const char *repo,
+	    const struct digest *);
+
+/*
+ * Cache eviction (index_cache.c): in one transaction, remove repo's link
+ * to d when its upstream is still upstream and it was not touched after
+ * cutoff; for a manifest, only when no tag pushed here points at it, and
+ * then with the cached tags of repo that point at it and its referrer
+ * entry. Its pull record goes too. 1 removed, 0 kept or absent, -1.
+ */
+int	index_cache_evict(struct index *, const char *repo,
+	    const struct digest *, const char *upstream, int64_t cutoff);
+
 int	index_manifest_get(struct index *, const struct digest *,
 	    struct index_manifest *);
 void	index_manifest_clear(struct index_manifest *);

@@ -63,13 +63,27 @@
  *    recovery from archived logs is therefore not available. Commits are
  *    durable (the log is flushed to disk), except the health probe's.
  *
+ *  - A full disk: Berkeley DB maps its region files (__db.NNN), and a
+ *    page of one that the file system cannot back when it is first
+ *    touched (a full disk) kills the process with SIGBUS inside the
+ *    library, which then asks for a recovery that needs space too. So
+ *    region files are written out in full when created (DB_REGION_INIT),
+ *    and since a region grows later by extending its file sparsely (the
+ *    cache does, up to INDEX_CACHE_BYTES), index_regions_reserve gives
+ *    every region file its space: its holes and INDEX_REGION_AHEAD past
+ *    its end, at each open and each checkpoint (the master's timer).
+ *    With that, a write that finds no space fails its transaction (an
+ *    error to the caller) and the environment keeps working.
+ *
  * Files in the directory: Berkeley DB's (__db.*, log.*), the databases
  * (*.db, one per table in index_files, all opened in every process,
  * created when missing), and index.gate (empty; only locked).
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <db.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -92,6 +106,8 @@
 #define INDEX_BACKOFF_MAX_USEC	50000	/* up to this */
 #define INDEX_GATE_AFTER	3	/* tries before taking the gate */
 #define INDEX_GATE_FILE		"index.gate"
+#define INDEX_REGION_AHEAD	(4 * 1024 * 1024)	/* disk space reserved
+							   past a region's end */
 
 #define INDEX_ENV_FLAGS	(DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | \
 	DB_INIT_LOG | DB_INIT_MPOOL)
@@ -106,7 +122,8 @@ const char *const index_files[INDEX_NDB] = {
 	[INDEX_DB_REPOS] = "repos.db",
 	[INDEX_DB_UPLOADS] = "uploads.db",
 	[INDEX_DB_HELM] = "helm.db",
-	[INDEX_DB_DIGESTS] = "digests.db"
+	[INDEX_DB_DIGESTS] = "digests.db",
+	[INDEX_DB_ACCESS] = "access.db"
 };
 
 static int	index_isalive(DB_ENV *, pid_t, db_threadid_t, u_int32_t);
@@ -124,6 +141,7 @@ static void	index_detach(struct index *, int);
 static void	index_set_cause(char **, const char *, const char *, int);
 static int	index_env_ready(struct index *, const char *);
 static int	index_retryable(int);
+static void	index_regions_reserve(struct index *);
 static void	index_backoff(struct index *, int);
 static int	index_txn_once(struct index *, u_int32_t, index_txn_fn,
 		    void *);
@@ -170,6 +188,7 @@ index_env_create(DB_ENV **envp)
 	    (ret = env->set_thread_count(env, INDEX_THREAD_COUNT)) != 0 ||
 	    (ret = env->set_isalive(env, index_isalive)) != 0 ||
 	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (ret = env->set_flags(env, DB_REGION_INIT, 1)) != 0 ||
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
 		goto fail;
 	*envp = env;
@@ -303,6 +322,7 @@ index_attach(struct index *ix, u_int32_t flags, const char **what)
 	*what = "open environment";
 	if ((ret = index_env_open(ix, flags)) != 0)
 		goto fail;
+	index_regions_reserve(ix);
 	*what = "open databases";
 	if ((ret = index_txn_run(ix, *what, 0, index_dbs_txn, NULL)) != 0)
 		goto fail;
@@ -586,6 +606,7 @@ index_checkpoint(struct index *ix)
 
 	if (!index_env_ready(ix, __func__))
 		return (-1);
+	index_regions_reserve(ix);
 	if ((ret = ix->ix_env->txn_checkpoint(ix->ix_env, 0, 0, 0)) != 0)
 		goto fail;
 	if ((ret = ix->ix_env->log_archive(ix->ix_env, NULL,
@@ -596,4 +617,40 @@ index_checkpoint(struct index *ix)
 fail:
 	log_warnx("%s: %s: %s", __func__, ix->ix_dir, db_strerror(ret));
 	return (-1);
+}
+
+/*
+ * Allocate the disk space of every region file: its holes, and
+ * INDEX_REGION_AHEAD past its end for the region to grow into (see "A
+ * full disk" above). Best effort: a file system without fallocate, or one
+ * already full, just gets less.
+ */
+static void
+index_regions_reserve(struct index *ix)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	DIR		*dir;
+	int		 fd;
+
+	if ((dir = opendir(ix->ix_dir)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, "__db.", 5) != 0 ||
+		    de->d_name[5] < '0' || de->d_name[5] > '9')
+			continue;	/* not a region (__db.register) */
+		if ((fd = openat(dirfd(dir), de->d_name, O_RDWR | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+#ifdef FALLOC_FL_KEEP_SIZE
+			(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
+			    sb.st_size + INDEX_REGION_AHEAD);
+#else
+			(void)posix_fallocate(fd, 0, sb.st_size);
+#endif
+		}
+		close(fd);
+	}
+	closedir(dir);
 }

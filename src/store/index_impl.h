@@ -18,8 +18,10 @@
  *   index_referrers.c  referrers.db
  *   index_uploads.c    uploads.db
  *   index_helm.c       helm.db (hosted Helm charts)
+ *   index_access.c     access.db (last pull of each link)
  *   index_purge.c      the purge of a registry across the tables
  *   index_gc.c         the listings and re-checks of the collection
+ *   index_cache.c      the removal of one cached link (cache eviction)
  *
  * Adding a table: a name in enum index_table and its file name in
  * index_files (index_env.c), then index_<table>.c with its key schema in
@@ -62,6 +64,7 @@ enum index_table {
 	INDEX_DB_UPLOADS,
 	INDEX_DB_HELM,
 	INDEX_DB_DIGESTS,
+	INDEX_DB_ACCESS,
 	INDEX_NDB
 };
 

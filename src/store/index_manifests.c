@@ -74,7 +74,8 @@ index_manifest_key(struct index_key *k, const char *func,
 
 /*
  * Re-read (with locks) and touch the link in the manifest's repository
- * of each reference; DB_NOTFOUND (cm_missed) when one is not linked.
+ * of each reference, which becomes pushed content (no upstream);
+ * DB_NOTFOUND (cm_missed) when one is not linked.
  */
 static int
 index_commit_refs(struct index *ix, DB_TXN *txn, struct index_commit *cm)
@@ -101,9 +102,13 @@ index_commit_refs(struct index *ix, DB_TXN *txn, struct index_commit *cm)
 		}
 		if (ret != 0)
 			return (ret);
+		/*
+		 * Only a push passes references: what a pushed manifest
+		 * references is pushed content from now on, even if a fill
+		 * linked it, so the cache's eviction never takes it.
+		 */
 		ln.ln_kind = (unsigned char)li.ili_kind;
-		memcpy(ln.ln_upstream, li.ili_upstream,
-		    sizeof(ln.ln_upstream));
+		memset(ln.ln_upstream, 0, sizeof(ln.ln_upstream));
 		if ((ret = index_link_write(ix, txn, &ln)) != 0)
 			return (ret);
 	}

@@ -133,7 +133,7 @@ index_registry_purge(struct index *ix, const char *registry)
 {
 	static const enum index_table	 tables[] = { INDEX_DB_TAGS,
 	    INDEX_DB_REFERRERS, INDEX_DB_LINKS, INDEX_DB_REPOS,
-	    INDEX_DB_UPLOADS };
+	    INDEX_DB_UPLOADS, INDEX_DB_ACCESS };
 	struct index_purge		 pg;
 	char				 prefix[DEPOT_NAME_MAX + 2];
 	size_t				 i;

@@ -609,8 +609,9 @@ upstream_auth_token_url(const char *realm, const char *service,
 	if (realm == NULL || (len = strlen(realm)) == 0 ||
 	    strchr(realm, '#') != NULL)
 		return (NULL);
+	/* Only visible ASCII goes into a request line. */
 	for (p = realm; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
 			return (NULL);
 	if (strchr(realm, '?') == NULL)
 		sep = "?";

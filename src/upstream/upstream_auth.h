@@ -77,7 +77,7 @@ int	upstream_auth_realm_trusted(const char *realm_url, const char *upstream_url,
 /*
  * realm?service=..&scope=..&scope=.. with every value percent-encoded
  * (a realm with a query of its own gets &). service may be NULL.
- * NULL when realm is unusable. Caller frees.
+ * NULL when realm is unusable (not visible ASCII). Caller frees.
  */
 char	*upstream_auth_token_url(const char *realm, const char *service,
 	    const char *const *scopes, size_t nscopes);

@@ -542,6 +542,37 @@ START_TEST(test_race_put_first)
 }
 END_TEST
 
+/*
+ * A layer a fill linked (cache content of an upstream) that a pushed
+ * manifest of the same repository references is pushed content from
+ * then on: the cache's eviction must not take it.
+ */
+START_TEST(test_push_adopts_cached)
+{
+	struct index_manifest	 im;
+	struct index_link_info	 li;
+	struct manifest_ref	 ref;
+	struct digest		 l, m;
+
+	blob("a layer first pulled through an upstream", &l);
+	blob("a pushed manifest that references it", &m);
+	ck_assert_int_eq(index_link_put(ix, REPO, &l, INDEX_LINK_BLOB,
+	    "dockerhub"), 0);
+	ck_assert_int_eq(index_link_stat(ix, REPO, &l, &li), 1);
+	ck_assert_str_eq(li.ili_upstream, "dockerhub");
+	memset(&im, 0, sizeof(im));
+	snprintf(im.im_media_type, sizeof(im.im_media_type), MT_OCI_MANIFEST);
+	memset(&ref, 0, sizeof(ref));
+	ref.mr_digest = l;
+	ck_assert_int_eq(index_manifest_commit_refs(ix, REPO, &m, &im, NULL,
+	    NULL, NULL, &ref, 1, NULL), 1);
+	ck_assert_int_eq(index_link_stat(ix, REPO, &l, &li), 1);
+	ck_assert_str_eq(li.ili_upstream, "");
+	ck_assert_int_eq(index_link_stat(ix, REPO, &m, &li), 1);
+	ck_assert_str_eq(li.ili_upstream, "");
+}
+END_TEST
+
 /* One collection at a time; a dry run does not wait for another. */
 START_TEST(test_one_at_a_time)
 {
@@ -611,6 +642,7 @@ gc_suite(void)
 	tcase_add_test(tc, test_registry_scope);
 	tcase_add_test(tc, test_race_sweep_first);
 	tcase_add_test(tc, test_race_put_first);
+	tcase_add_test(tc, test_push_adopts_cached);
 	tcase_add_test(tc, test_hold);
 	tcase_add_test(tc, test_one_at_a_time);
 	suite_add_tcase(s, tc);
