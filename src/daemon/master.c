@@ -3,7 +3,8 @@
  * address, opens the index first (running recovery when needed) and then
  * forks generations of workers on the bound sockets. It reaps and respawns
  * workers (throttling crash loops), is the index's watcher (failchk after
- * an abnormal exit, recovery when that asks for it), reloads on SIGHUP by
+ * an abnormal exit and every MASTER_WATCH_SECS for processes it does not
+ * reap, such as a killed depotctl; recovery when that asks for it), reloads on SIGHUP by
  * starting a new generation and draining the old one, reopens logs on
  * SIGUSR1 and stops gracefully on SIGTERM/SIGINT. It creates the shared
  * metrics segment before the first fork and keeps its own gauges there.
@@ -47,6 +48,12 @@
 #include "lib/xmalloc.h"
 
 #define MASTER_CHECKPOINT_SECS	60
+/*
+ * How often the master runs failchk for the processes it does not reap:
+ * a depotctl gc, fsck or purge killed while it held index locks would
+ * otherwise hold them until the next restart.
+ */
+#define MASTER_WATCH_SECS	1
 #define MASTER_QUICK_DEATH_MS	2000	/* a worker dying sooner crash-loops */
 #define MASTER_BACKOFF_MAX_MS	30000
 #define MASTER_KILL_GRACE_SECS	5	/* after shutdown_timeout */
@@ -95,6 +102,7 @@ struct master {
 	struct event		*m_kill_ev;
 	struct evictor		*m_evictor;	/* cache eviction runs */
 	struct event		*m_gc_ev;	/* every gc_interval */
+	struct event		*m_watch_ev;	/* failchk, MASTER_WATCH_SECS */
 	pid_t			 m_gc_pid;	/* the running gc, or 0 */
 };
 
@@ -137,6 +145,7 @@ static void	master_kill_cb(evutil_socket_t, short, void *);
 static void	master_evictor_exited(struct master *, int);
 static void	master_gc_arm(struct master *);
 static void	master_gc_cb(evutil_socket_t, short, void *);
+static void	master_watch_cb(evutil_socket_t, short, void *);
 static void	master_gc_exited(struct master *, int);
 
 int
@@ -236,6 +245,7 @@ master_run(struct config *cf, const char *config_path, int foreground,
 	event_free(m.m_respawn_ev);
 	event_free(m.m_checkpoint_ev);
 	event_free(m.m_gc_ev);
+	event_free(m.m_watch_ev);
 	if (m.m_kill_ev != NULL)
 		event_free(m.m_kill_ev);
 	event_base_free(m.m_base);
@@ -926,6 +936,7 @@ master_events(struct master *m)
 		{ SIGUSR1, master_sigusr1_cb },
 	};
 	struct event	*ev;
+	struct timeval	 tv;
 	size_t		 i;
 
 	for (i = 0; i < MASTER_NSIGNALS; i++) {
@@ -937,9 +948,14 @@ master_events(struct master *m)
 	m->m_respawn_ev = evtimer_new(m->m_base, master_respawn_cb, m);
 	m->m_checkpoint_ev = evtimer_new(m->m_base, master_checkpoint_cb, m);
 	m->m_gc_ev = evtimer_new(m->m_base, master_gc_cb, m);
+	m->m_watch_ev = event_new(m->m_base, -1, EV_PERSIST, master_watch_cb,
+	    m);
 	if (m->m_respawn_ev == NULL || m->m_checkpoint_ev == NULL ||
-	    m->m_gc_ev == NULL)
+	    m->m_gc_ev == NULL || m->m_watch_ev == NULL)
 		fatalx("%s: evtimer_new", __func__);
+	tv.tv_sec = MASTER_WATCH_SECS;
+	tv.tv_usec = 0;
+	evtimer_add(m->m_watch_ev, &tv);
 	master_housekeeping_arm(m);
 	master_gc_arm(m);
 	m->m_evictor = evictor_create(m->m_base, &m->m_config, &m->m_uid,
@@ -1067,6 +1083,30 @@ master_checkpoint_cb(evutil_socket_t fd, short events, void *arg)
 		log_info("removed %d part file%s of upstream fetches that "
 		    "ended unfinished", swept, swept == 1 ? "" : "s");
 	master_housekeeping_arm(m);
+}
+
+/*
+ * Every MASTER_WATCH_SECS: failchk finds the index locks and transactions
+ * of a process that died without the master reaping it (a depotctl gc,
+ * fsck --repair or registry delete --purge killed with SIGKILL), releases
+ * them, or asks for recovery when it died inside Berkeley DB. Children are
+ * checked when they are reaped (a zombie counts as alive here).
+ */
+static void
+master_watch_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct master	*m = arg;
+	int		 rv;
+
+	(void)fd;
+	(void)events;
+	if (m->m_stopping)
+		return;
+	master_db_enter(m);
+	rv = index_failchk(m->m_index);
+	master_db_leave(m);
+	if (rv == 1)
+		master_recover(m);
 }
 
 /*

@@ -9,7 +9,10 @@
 #    pulls and pushes go on, fsck is clean; stopped by SIGTERM, it stops
 #    between two candidates and fails cleanly;
 #  - a sha512 layer in a repository with a long many-slash name is kept
-#    while tagged and freed once its manifest is deleted.
+#    while tagged and freed once its manifest is deleted;
+#  - depotctl gc killed -9 at any moment (inside Berkeley DB too): the
+#    master's periodic failchk frees its locks or recovers, uploads work
+#    again without a restart.
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
 : "${DEPOTCTL:=${DEPOT_BUILDDIR:-$(pwd)}/src/depotctl}"
@@ -181,5 +184,31 @@ is "$(http_status "$base/v2/docker-local/race/app/blobs/$race_l")" 200 \
     "other images keep their blobs"
 out=$(dc fsck 2>&1)
 is "$?" 0 "fsck is clean at the end: $(echo "$out" | tail -n 1)"
+
+# --- depotctl gc killed -9 at any moment, also inside Berkeley DB ----------
+# A killed depotctl is no child of depotd: the master's failchk (every
+# second) releases its locks, or recovers the index when it died inside
+# the library; either way uploads work again without a restart.
+for i in $(seq 1 60); do
+	printf 'garbage %s' "$i" >"$T_DIR/g"
+	put_blob "docker-local/junk$((i % 6))" "$T_DIR/g" >/dev/null ||
+		bail "upload garbage $i"
+done
+# upload_works N: a new blob uploads (201).
+upload_works() {
+	printf 'after kill %s' "$1" >"$T_DIR/after"
+	put_blob docker-local/after "$T_DIR/after" >/dev/null
+}
+for r in 1 2 3; do
+	"$DEPOTCTL" -c "$conf" gc --grace 0 </dev/null >/dev/null 2>&1 &
+	g=$!
+	sleep "0.0$r"
+	kill -9 "$g" 2>/dev/null
+	wait "$g" 2>/dev/null
+	check "round $r: uploads work again after depotctl gc was killed" \
+	    t_wait_for upload_works "$r"
+done
+out=$(dc gc --grace 0 2>&1)
+is "$?" 0 "the next gc runs: $out"
 
 check "depotd stops cleanly" stop_depotd "$DEPOTD_PID"
