@@ -3,7 +3,10 @@
  * run by depotctl itself, online (beside a running depotd, whose pushes
  * and pulls go on) or offline. It prints what it freed (or, with
  * --dry-run, what it would free) and exits 0, 1 when the collection
- * failed, 2 on a usage error.
+ * failed, 2 on a usage error. SIGINT, SIGTERM and SIGHUP stop it between
+ * two candidates, never inside a transaction of the index it shares with
+ * depotd: a process killed there may leave a lock or a region mutex
+ * held that only a restart of depotd clears.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -12,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +29,22 @@
 #include "store/gc.h"
 #include "store/index.h"
 
+static volatile sig_atomic_t	gc_stop;
+
+static void	gc_on_signal(int);
 static int	gc_grace_arg(const struct ctl_command *, const char *,
 		    int64_t *);
 static int	gc_collect(struct ctl *, const struct gc_options *,
 		    struct gc_result *);
 static void	gc_print(const struct gc_options *,
 		    const struct gc_result *);
+
+static void
+gc_on_signal(int sig)
+{
+	(void)sig;
+	gc_stop = 1;
+}
 
 /* --grace SECONDS: 0 or more. */
 static int
@@ -139,6 +153,7 @@ ctl_gc(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 	};
 	struct gc_options		 o;
 	struct gc_result		 r;
+	struct sigaction		 sa;
 	int				 ch, grace_set = 0;
 
 	memset(&o, 0, sizeof(o));
@@ -172,6 +187,15 @@ ctl_gc(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 		    o.go_registry));
 	if (!grace_set)
 		o.go_grace = ctl->ctl_cf->cf_server.srv_gc_grace;
+	/* Stop between two candidates (gc_run checks go_stop). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = gc_on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1)
+		return (ctl_refuse("sigaction: %s", strerror(errno)));
+	o.go_stop = &gc_stop;
 	if (gc_collect(ctl, &o, &r) != 0)
 		return (CTL_REFUSED);
 	gc_print(&o, &r);

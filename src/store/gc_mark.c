@@ -14,7 +14,11 @@
  *    (a signature or SBOM of a kept subject is kept in turn). A manifest
  *    whose file cannot be read or parsed keeps every link of its
  *    repository: what we cannot read we do not judge.
- * The sweep, started at time T with cutoff T - grace:
+ * The sweep, started at time T (in whole seconds, as links are touched)
+ * with cutoff T - grace: the mark waits for the clock to leave the
+ * second T before it reads anything, so that a link touched after the
+ * mark's snapshots is stamped after the cutoff even with a grace of 0
+ * (a touch in the second T itself could follow the snapshot);
  *  1. each link not marked and not touched after cutoff is removed by
  *     gc_unlink, which re-checks under locks (one short transaction each);
  *  2. each file of blobs/ whose digest no kept link names, no chart
@@ -88,6 +92,7 @@ static char	*gc_key(const char *, const struct digest *);
 static int	gc_in_scope(const struct gc *, const char *);
 static int	gc_stopped(const struct gc *, char **);
 static int	gc_lock(struct blobstore *, char **);
+static int	gc_next_second(const struct gc *, time_t, char **);
 static void	gc_push(struct gc *, const char *, const struct digest *);
 static int	gc_roots(struct gc *, char **);
 static int	gc_visit(struct gc *, const char *, const struct digest *);
@@ -240,6 +245,30 @@ gc_lock(struct blobstore *bs, char **cause)
 		return (-1);
 	}
 	return (fd);
+}
+
+/*
+ * Wait until time(2), the clock links are stamped with, is past t0.
+ * 0, or -1 with *cause when the run was asked to stop.
+ */
+static int
+gc_next_second(const struct gc *g, time_t t0, char **cause)
+{
+	struct timespec	 now, ts;
+
+	while (time(NULL) <= t0) {
+		if (gc_stopped(g, cause))
+			return (-1);
+		if (clock_gettime(CLOCK_REALTIME, &now) == -1)
+			now.tv_nsec = 0;
+		ts.tv_sec = 0;
+		/* To the next second, and a tick for time(2)'s coarse clock. */
+		ts.tv_nsec = 1000000000L - now.tv_nsec + 5000000L;
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_nsec = 999999999L;
+		(void)nanosleep(&ts, NULL);
+	}
+	return (0);
 }
 
 /* Queue the manifest d of repo for a visit. */
@@ -453,6 +482,10 @@ gc_sweep_links(struct gc *g, char **cause)
 			return (-1);
 		}
 		for (i = 0; i < n; i++) {
+			if (gc_stopped(g, cause)) {
+				free(links);
+				return (-1);
+			}
 			e = &links[i];
 			digest_format(&e->ile_digest, ds, sizeof(ds));
 			key = gc_key(e->ile_repo, &e->ile_digest);
@@ -603,6 +636,7 @@ gc_run(struct index *ix, struct blobstore *bs, const struct gc_options *opt,
 {
 	struct gc	 g;
 	int64_t		 start_ms, grace;
+	time_t		 t0;
 	size_t		 i;
 	int		 rv = -1, lock = -1;
 
@@ -617,8 +651,10 @@ gc_run(struct index *ix, struct blobstore *bs, const struct gc_options *opt,
 	g.gc_bs = bs;
 	g.gc_opt = opt;
 	g.gc_res = res;
-	g.gc_cutoff = (int64_t)time(NULL) - grace;
-	if (gc_mark(&g, cause) == -1 || gc_sweep_links(&g, cause) == -1 ||
+	t0 = time(NULL);
+	g.gc_cutoff = (int64_t)t0 - grace;
+	if (gc_next_second(&g, t0, cause) == -1 ||
+	    gc_mark(&g, cause) == -1 || gc_sweep_links(&g, cause) == -1 ||
 	    gc_sweep_blobs(&g, cause) == -1)
 		goto fail;
 	rv = 0;

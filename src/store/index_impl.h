@@ -168,6 +168,13 @@ struct index_link {
 };
 
 /* index_env.c */
+/*
+ * Commit flags of what a pull caches (links, manifests and tags fetched
+ * from an upstream): the log is written at commit but not flushed, so the
+ * commit survives a killed process, not a power loss, which only costs
+ * a fetch again. The next flushed commit (any push) flushes it too.
+ */
+#define INDEX_TXN_CACHED	DB_TXN_WRITE_NOSYNC
 int	index_ready(struct index *, const char *);
 int	index_txn_run(struct index *, const char *, u_int32_t, index_txn_fn,
 	    void *);

@@ -377,7 +377,8 @@ index_link_put(struct index *ix, const char *repo, const struct digest *d,
 	if (upstream != NULL)
 		memcpy(ln.ln_upstream, upstream, strlen(upstream));
 	ln.ln_kind = (unsigned char)kind;
-	if (index_txn_run(ix, "put link", 0, index_link_put_txn, &ln) != 0)
+	if (index_txn_run(ix, "put link", ln.ln_upstream[0] != '\0' ?
+	    INDEX_TXN_CACHED : 0, index_link_put_txn, &ln) != 0)
 		return (-1);
 	return (0);
 }

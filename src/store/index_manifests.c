@@ -238,7 +238,9 @@ index_manifest_commit_refs(struct index *ix, const char *repo,
 	if (m->im_has_subject && index_referrer_key(&cm.cm_referrer, repo,
 	    &m->im_subject, cm.cm_link.ln_digest_str) == -1)
 		goto fail;
-	ret = index_txn_run(ix, "commit manifest", 0, index_commit_txn, &cm);
+	ret = index_txn_run(ix, "commit manifest",
+	    cm.cm_link.ln_upstream[0] != '\0' ? INDEX_TXN_CACHED : 0,
+	    index_commit_txn, &cm);
 	if (ret == 0)
 		rv = 1;
 	else if (ret == DB_NOTFOUND && cm.cm_missed) {

@@ -167,8 +167,9 @@ index_tag_put_if(struct index *ix, const char *repo, const char *tag,
 	tc.tc_rec.rec_data = e.enc_data;
 	tc.tc_rec.rec_size = e.enc_len;
 	tc.tc_expect = expect;
-	ret = index_txn_run(ix, "put tag if unchanged", 0, index_tag_cas_txn,
-	    &tc);
+	ret = index_txn_run(ix, "put tag if unchanged",
+	    t->it_upstream[0] != '\0' ? INDEX_TXN_CACHED : 0,
+	    index_tag_cas_txn, &tc);
 	index_enc_free(&e);
 	if (ret != 0)
 		return (-1);

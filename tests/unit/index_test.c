@@ -82,6 +82,7 @@ static void	 kid_idle(int);
 static void	 kid_replacement(int);
 static void	 kid_joiner(int);
 static void	 kid_first(int);
+static void	 kid_cacher(int);
 static struct index *master_open(void);
 static int64_t	 counter(struct index *, const char *);
 static void	 mkdigest(struct digest *, const char *);
@@ -593,6 +594,50 @@ START_TEST(test_recover)
 	ck_assert_ptr_nonnull(cause);
 	free(cause);
 	ck_assert_int_eq(counter(ix, "r"), 4);
+	index_close(ix);
+}
+END_TEST
+
+/*
+ * In a child: link a blob as a fill does (upstream "up", committed
+ * without a log flush), then wait to be killed.
+ */
+static void
+kid_cacher(int fd)
+{
+	struct index	*ix;
+	struct digest	 d;
+	pid_t		 parent = getppid();
+	long long	 deadline = now_ms() + CHILD_LIFETIME_MS;
+
+	ix = kid_open();
+	mkdigest(&d, "cached");
+	if (index_link_put(ix, "r/cached", &d, INDEX_LINK_BLOB, "up") == -1)
+		_exit(KID_OP_FAILED);
+	kid_ready(fd);
+	while (kid_should_run(parent, deadline))
+		sleep_ms(10);
+	_exit(KID_OK);
+}
+
+/*
+ * What a pull caches is committed without flushing the log, but written
+ * to it: it survives a killed worker and the recovery that follows.
+ */
+START_TEST(test_cached_survives_kill)
+{
+	struct index		*ix;
+	struct index_link_info	 li;
+	struct digest		 d;
+	char			*cause = NULL;
+
+	ix = master_open();
+	kid_kill(kid_spawn(kid_cacher));
+	ck_assert_msg(index_recover(ix, &cause) == 0, "index_recover: %s",
+	    cause ? cause : "?");
+	mkdigest(&d, "cached");
+	ck_assert_int_eq(index_link_stat(ix, "r/cached", &d, &li), 1);
+	ck_assert_str_eq(li.ili_upstream, "up");
 	index_close(ix);
 }
 END_TEST
@@ -1732,6 +1777,7 @@ index_suite(void)
 	tcase_add_test(tc, test_upload_contention);
 	tcase_add_loop_test(tc, test_idle_kill, 0, 2);
 	tcase_add_test(tc, test_crash);
+	tcase_add_test(tc, test_cached_survives_kill);
 	suite_add_tcase(s, tc);
 
 	return (s);
