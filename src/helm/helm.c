@@ -614,6 +614,7 @@ helm_chart_found(struct helm_request *h)
 	    blobstore_stat(ctx->ctx_blobs, &d, NULL) == 1) {
 		if (!filled)
 			metrics_cache(h->h_name, "chart", METRICS_CACHE_HIT);
+		helm_upstream_cached(h, &d);
 		helm_chart_serve(h, h->h_rec.hr_digest, 0);
 		return;
 	}

@@ -18,6 +18,7 @@ struct req;
 struct config;
 struct config_registry;
 struct config_upstream;
+struct digest;
 
 #define HELM_PATH_MAX		1024
 #define HELM_UPSTREAMS_MAX	64
@@ -90,6 +91,12 @@ void	helm_upstream_refresh(struct helm_request *,
  */
 void	helm_upstream_chart(struct helm_request *,
 	    void (*again)(struct helm_request *));
+/*
+ * The chart d of upstream member h_member is served from the cache: a
+ * GET records its pull (cache eviction's recency), and a chart stored
+ * but not linked there (cached by an older depot) is linked.
+ */
+void	helm_upstream_cached(struct helm_request *, const struct digest *d);
 
 void	helm_reply_error(struct req *, int status, const char *message);
 /* Free h (not its request, which must have been answered). */

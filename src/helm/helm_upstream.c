@@ -17,6 +17,17 @@
  * the digest of the index is verified at the commit, and the waiting
  * requests are then served from the blob. A chart whose bytes do not
  * match is refused and not cached.
+ *
+ * A cached chart is cache content like a pulled layer: it is linked
+ * (kind INDEX_LINK_CHART, so that the collection keeps it as a root) in
+ * the repository "<upstream key>/<chart name>" with the upstream's key,
+ * under the collection's lock (gc_link_stored), and each download
+ * records its pull; cache eviction counts it in max_cache_bytes and
+ * cache_max_bytes and gives it up least recently downloaded first. The
+ * name is never served by /v2/ nor listed by its catalog, which take
+ * docker registries and upstreams only. While space is low a fill links
+ * nothing (the low-space guard): its clients get the chart and the next
+ * eviction run removes it.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -36,11 +47,17 @@
 
 #include "upstream/upstream_auth.h"
 #include "content/blob_follow.h"
+#include "content/content.h"
 #include "store/blobstore.h"
+#include "store/evict.h"
+#include "store/gc.h"
+#include "store/index.h"
+#include "store/space.h"
 #include "conf/config.h"
 #include "lib/digest.h"
 #include "upstream/fetch.h"
 #include "upstream/upstream_state.h"
+#include "helm/helm_chart.h"
 #include "helm/helm_index.h"
 #include "helm/helm_int.h"
 #include "http/http.h"
@@ -102,6 +119,8 @@ struct helm_fill {
 	char				*fl_url;
 	char				 fl_key[DEPOT_NAME_MAX + 1];
 	char				 fl_registry[DEPOT_NAME_MAX + 1];
+	char				*fl_chart;	/* its name */
+	struct http_context		*fl_ctx;
 	struct digest			 fl_digest;
 	int				 fl_has_digest;
 	struct blobstore		*fl_blobs;
@@ -162,6 +181,9 @@ static void	helm_fill_commit(void *);
 static void	helm_fill_committed(void *);
 static void	helm_fill_poll_cb(evutil_socket_t, short, void *);
 static const char *helm_fetch_reason(enum fetch_result);
+static int	helm_cache_repo(const char *, const char *, char *, size_t);
+static int	helm_cache_link(struct http_context *, const char *,
+		    const char *, const struct digest *);
 
 /* The helm upstreams of registry or key name, in order. */
 static size_t
@@ -761,6 +783,9 @@ helm_upstream_chart(struct helm_request *h,
 	fl->fl_url = xstrdup(h->h_rec.hr_url);
 	snprintf(fl->fl_key, sizeof(fl->fl_key), "%s", up->up_key);
 	snprintf(fl->fl_registry, sizeof(fl->fl_registry), "%s", h->h_name);
+	fl->fl_chart = xstrdup(h->h_rec.hr_name != NULL ? h->h_rec.hr_name :
+	    "");
+	fl->fl_ctx = ctx;
 	fl->fl_blobs = ctx->ctx_blobs;
 	fl->fl_started = now_ms();
 	fl->fl_base = ctx->ctx_base;
@@ -882,6 +907,7 @@ helm_fill_finish(struct helm_fill *fl)
 	if (fl->fl_has_digest)
 		blob_follow_wake(&fl->fl_digest);	/* ended: either way */
 	free(fl->fl_url);
+	free(fl->fl_chart);
 	free(fl->fl_cause);
 	free(fl);
 }
@@ -1010,6 +1036,92 @@ helm_fill_committed(void *arg)
 		    redacted, fl->fl_cause ? fl->fl_cause : "not stored");
 		free(redacted);
 		metrics_upstream_error(fl->fl_key, "digest");
-	}
+	} else if (fl->fl_has_digest && helm_cache_link(fl->fl_ctx,
+	    fl->fl_key, fl->fl_chart, &fl->fl_digest) == -1)
+		log_warnx("helm upstream %s: chart %s: cannot be linked into "
+		    "the cache", fl->fl_key, fl->fl_chart);
 	helm_fill_finish(fl);
+}
+
+/*
+ * The repository a chart cached from the upstream key is linked in:
+ * "<key>/<chart name>". 0, or -1 when there is none (a name that is no
+ * chart name, or too long for a repository).
+ */
+static int
+helm_cache_repo(const char *key, const char *chart, char *buf, size_t len)
+{
+	if (chart == NULL || !helm_name_ok(chart))
+		return (-1);
+	return (path_fmt(buf, len, "%s/%s", key, chart));
+}
+
+/*
+ * Link the stored chart d that the upstream key gave into its cache
+ * repository, record the pull, and count it in the upstream's cache;
+ * over a limit, ask the master for an eviction run (evictor.h). While
+ * space is low nothing is linked and the blob is noted for the next run
+ * to remove. 1 linked, 0 not (space low, no repository for the name,
+ * or not stored), -1 error (logged).
+ */
+static int
+helm_cache_link(struct http_context *ctx, const char *key, const char *chart,
+    const struct digest *d)
+{
+	struct config_server	*srv = &ctx->ctx_config->cf_server;
+	struct config_upstream	*up;
+	char			 repo[DEPOT_REPO_MAX + 1];
+	uint64_t		 mine, all;
+	off_t			 size = 0;
+	int			 rv;
+
+	if (helm_cache_repo(key, chart, repo, sizeof(repo)) == -1)
+		return (0);
+	if (space_low(srv->srv_data_dir, srv->srv_min_free_bytes)) {
+		evict_note_uncached(ctx->ctx_blobs, d);
+		return (0);
+	}
+	if ((rv = gc_link_stored(ctx->ctx_index, ctx->ctx_blobs, repo, d,
+	    INDEX_LINK_CHART, key)) != 1)
+		return (rv);
+	content_pull_record(ctx->ctx_index, repo, d);
+	if ((up = config_upstream_find(ctx->ctx_config, key)) == NULL ||
+	    (up->up_max_cache_bytes == 0 && srv->srv_cache_max_bytes == 0) ||
+	    blobstore_stat(ctx->ctx_blobs, d, &size) != 1)
+		return (1);
+	mine = metrics_cache_bytes_add(key, (uint64_t)size);
+	all = metrics_cache_bytes_add(NULL, (uint64_t)size);
+	if ((up->up_max_cache_bytes > 0 &&
+	    mine > (uint64_t)up->up_max_cache_bytes) ||
+	    (srv->srv_cache_max_bytes > 0 &&
+	    all > (uint64_t)srv->srv_cache_max_bytes))
+		metrics_evict_request();
+	return (1);
+}
+
+void
+helm_upstream_cached(struct helm_request *h, const struct digest *d)
+{
+	struct http_context	*ctx = http_context(h->h_req);
+	struct config_upstream	*ups[HELM_UPSTREAMS_MAX];
+	char			 repo[DEPOT_REPO_MAX + 1];
+	size_t			 n;
+
+	n = helm_upstreams_of(ctx->ctx_config, h->h_name, ups);
+	if (h->h_member >= n || helm_cache_repo(ups[h->h_member]->up_key,
+	    h->h_rec.hr_name, repo, sizeof(repo)) == -1)
+		return;
+	/* Cached before charts were linked, or given up by another key. */
+	switch (index_link_stat(ctx->ctx_index, repo, d, NULL)) {
+	case 0:
+		if (helm_cache_link(ctx, ups[h->h_member]->up_key,
+		    h->h_rec.hr_name, d) != 1)
+			return;
+		/* FALLTHROUGH */
+	case 1:
+		content_pulled(h->h_req, repo, d);
+		break;
+	default:
+		break;
+	}
 }

@@ -6,7 +6,9 @@
  * keeps a blob only when one of its own kept manifests references it.
  *  - roots: the manifest of every tag; every manifest link unless
  *    go_untagged; with a repository that has an upload in progress, all
- *    its links; the blobs of hosted chart versions (global);
+ *    its links; the blobs of hosted chart versions (global); every
+ *    link of a chart cached from a Helm upstream (INDEX_LINK_CHART: it
+ *    stays until cache eviction gives it up);
  *  - from each kept manifest: its config and layers, the children of an
  *    index (kept in turn), and the referrers of it in its repository
  *    (a signature or SBOM of a kept subject is kept in turn). A manifest
@@ -490,6 +492,7 @@ gc_sweep_links(struct gc *g, char **cause)
 			kept = !gc_in_scope(g, e->ile_repo) ||
 			    gc_set_has(&g->gc_marked, key) ||
 			    gc_set_has(&g->gc_keep_repos, e->ile_repo) ||
+			    e->ile_info.ili_kind == INDEX_LINK_CHART ||
 			    e->ile_info.ili_touched > g->gc_cutoff;
 			free(key);
 			if (kept)

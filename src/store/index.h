@@ -78,7 +78,8 @@ struct index_tag {
 
 enum index_link_kind {
 	INDEX_LINK_BLOB = 1,
-	INDEX_LINK_MANIFEST = 2
+	INDEX_LINK_MANIFEST = 2,
+	INDEX_LINK_CHART = 3	/* a chart cached from a Helm upstream */
 };
 
 struct index_manifest {

@@ -4,7 +4,8 @@
  *
  * Key schema (links.db):
  *   key    repo NUL digest ("alg:hex")
- *   value  version 2: u8 kind (enum index_link_kind), int64 touched (unix
+ *   value  version 2: u8 kind (enum index_link_kind: blob, manifest, or
+ *          a chart cached from a Helm upstream), int64 touched (unix
  *          seconds: written, mounted, HEAD-confirmed, referenced by a
  *          manifest PUT), str upstream (the upstream key whose fill made
  *          the link, "" for pushes and mounts);
@@ -78,10 +79,11 @@ index_link_fields(struct index_code *c, struct index_link_info *li)
 	unsigned int	 kind;
 
 	kind = index_dec_u8(c->co_dec);
-	if (kind != INDEX_LINK_BLOB && kind != INDEX_LINK_MANIFEST)
+	if (kind != INDEX_LINK_BLOB && kind != INDEX_LINK_MANIFEST &&
+	    kind != INDEX_LINK_CHART)
 		c->co_dec->dec_bad = 1;
 	li->ili_kind = kind == INDEX_LINK_BLOB ? INDEX_LINK_BLOB :
-	    INDEX_LINK_MANIFEST;
+	    kind == INDEX_LINK_CHART ? INDEX_LINK_CHART : INDEX_LINK_MANIFEST;
 	index_code_i64(c, &li->ili_touched);
 	index_code_str(c, li->ili_upstream, sizeof(li->ili_upstream));
 }
@@ -364,7 +366,8 @@ index_link_put(struct index *ix, const char *repo, const struct digest *d,
 
 	if (index_link_init(ix, &ln, __func__, repo, d) == -1)
 		return (-1);
-	if (kind != INDEX_LINK_BLOB && kind != INDEX_LINK_MANIFEST) {
+	if (kind != INDEX_LINK_BLOB && kind != INDEX_LINK_MANIFEST &&
+	    kind != INDEX_LINK_CHART) {
 		log_warnx("%s: bad link kind %d", __func__, (int)kind);
 		return (-1);
 	}

@@ -573,6 +573,37 @@ START_TEST(test_push_adopts_cached)
 }
 END_TEST
 
+/*
+ * A chart cached from a Helm upstream is a root: a collection with no
+ * grace keeps it (an unreferenced cached layer goes); eviction removes it.
+ */
+START_TEST(test_chart_links)
+{
+	struct gc_options	 o;
+	struct gc_result	 r;
+	struct digest		 c, l;
+	int64_t			 freed = 0;
+
+	blob("a chart cached from a helm upstream", &c);
+	blob("a layer cached with no manifest", &l);
+	ck_assert_int_eq(index_link_put(ix, "charts-up/mychart", &c,
+	    INDEX_LINK_CHART, "charts-up"), 0);
+	ck_assert_int_eq(index_link_put(ix, "hub/img", &l, INDEX_LINK_BLOB,
+	    "hub"), 0);
+	memset(&o, 0, sizeof(o));
+	o.go_grace = 0;
+	run(&o, &r);
+	ck_assert_int_eq(index_link_get(ix, "charts-up/mychart", &c, NULL), 1);
+	ck_assert_int_eq(stored(&c), 1);
+	ck_assert_int_eq(index_link_get(ix, "hub/img", &l, NULL), 0);
+	ck_assert_int_eq(stored(&l), 0);
+	ck_assert_int_eq(index_cache_evict(ix, "charts-up/mychart", &c,
+	    "charts-up", time(NULL)), 1);
+	ck_assert_int_eq(gc_remove_digest(ix, bs, &c, time(NULL), &freed), 1);
+	ck_assert_int_eq(stored(&c), 0);
+}
+END_TEST
+
 /* One collection at a time; a dry run does not wait for another. */
 START_TEST(test_one_at_a_time)
 {
@@ -643,6 +674,7 @@ gc_suite(void)
 	tcase_add_test(tc, test_race_sweep_first);
 	tcase_add_test(tc, test_race_put_first);
 	tcase_add_test(tc, test_push_adopts_cached);
+	tcase_add_test(tc, test_chart_links);
 	tcase_add_test(tc, test_hold);
 	tcase_add_test(tc, test_one_at_a_time);
 	suite_add_tcase(s, tc);

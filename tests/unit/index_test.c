@@ -1206,7 +1206,12 @@ START_TEST(test_links_and_catalog)
 	ck_assert_int_eq(index_link_get(ix, "r/one", &d2, &kind), 1);
 	ck_assert_int_eq(kind, INDEX_LINK_BLOB);
 	ck_assert_int_eq(index_link_put(ix, "r/one", &d2,
-	    (enum index_link_kind)3, NULL), -1);
+	    (enum index_link_kind)4, NULL), -1);
+	ck_assert_int_eq(index_link_put(ix, "r/chart", &d2, INDEX_LINK_CHART,
+	    "up"), 0);
+	ck_assert_int_eq(index_link_get(ix, "r/chart", &d2, &kind), 1);
+	ck_assert_int_eq(kind, INDEX_LINK_CHART);
+	ck_assert_int_eq(index_link_delete(ix, "r/chart", &d2), 1);
 	ck_assert_int_eq(index_link_put(ix, "", &d2, INDEX_LINK_BLOB, NULL),
 	    -1);
 	ck_assert_int_eq(index_link_put(ix, "r/one", NULL, INDEX_LINK_BLOB,
