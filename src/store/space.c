@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/space.h"
 #include "lib/log.h"
@@ -22,7 +23,7 @@ static long long	 space_checked_ms = -SPACE_CHECK_MS;
 static long long	 space_free = -1;
 static int		 space_was_low = -1;	/* unknown */
 static int		 space_failed;
-static int		 space_announces;	/* logs and publishes changes */
+static pid_t		 space_announcer;	/* logs and publishes changes */
 
 int
 space_low(const char *data_dir, long long min_free)
@@ -49,7 +50,7 @@ space_low(const char *data_dir, long long min_free)
 		}
 	}
 	low = min_free > 0 && space_free >= 0 && space_free < min_free;
-	if (low != space_was_low && space_announces) {
+	if (low != space_was_low && space_announcer == getpid()) {
 		if (low)
 			log_warnx("low on space: %lld bytes free in %s, "
 			    "min_free_bytes %lld: not caching, refusing "
@@ -69,10 +70,14 @@ space_free_bytes(void)
 	return (space_free);
 }
 
+/*
+ * This process (the master) logs and publishes the changes; the workers
+ * and runs it forks later do not, though they inherit the call.
+ */
 void
 space_announce(void)
 {
-	space_announces = 1;
+	space_announcer = getpid();
 }
 
 void

@@ -134,7 +134,7 @@ else
 	ok "a skopeo push fails"
 fi
 check "/metrics says depot_low_space 1" t_wait_for metric_is depot_low_space 1
-check "the master logs it" t_wait_grep "low on space" "$dlog"
+check "the master logs it" t_wait_grep "master: low on space" "$dlog"
 
 # Pulls still stream through, whole, and are not cached.
 check "a pull through the upstream streams whole" \
@@ -158,7 +158,7 @@ kill -HUP "$DEPOTD_PID"
 check "after a reload with min_free_bytes met, a POST answers 202" \
     t_wait_for post_is 202
 check "/metrics says depot_low_space 0" t_wait_for metric_is depot_low_space 0
-check "the master logs it" t_wait_grep "space is free again" "$dlog"
+check "the master logs it" t_wait_grep "master: space is free again" "$dlog"
 blob=$(printf 'resumed' | sha256sum | cut -d' ' -f1)
 case $loc in *\?*) sep='&' ;; *) sep='?' ;; esac
 is "$(printf 'resumed' | curl -s -o /dev/null -w '%{http_code}' -X PUT \
