@@ -11,13 +11,14 @@
 # error; interrupted uploads are resumable from the offset GET tells, or
 # cleanly unknown (404 BLOB_UPLOAD_UNKNOWN); every push that completed
 # pulls back; the store is sound (depotctl fsck is clean, and
-# every blob file's SHA-256 is its name).
+# every blob file's SHA-256 is its name). Three rounds, or fewer when
+# DEPOT_TEST_ROUNDS says so (lib.sh; scripts/test's sanitizer pass).
 . "${DEPOT_SRCDIR:-.}/tests/regress/lib.sh"
 
 MKIMAGE="$DEPOT_SRCDIR/tests/tools/mkimage.py"
 : "${DEPOTCTL:=${DEPOT_BUILDDIR:-$(pwd)}/src/depotctl}"
 [ -x "$DEPOTCTL" ] || skip_all "no depotctl at $DEPOTCTL"
-ROUNDS=3	# kill rounds, each ending with the whole daemon killed
+ROUNDS=$(t_rounds 3)	# kill rounds, each ending with the whole daemon killed
 PUSHERS=3
 PULLERS=2
 TAGS=3		# images per pusher and round

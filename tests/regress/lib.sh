@@ -13,6 +13,13 @@ set -u
 # free_port reserves the ports it hands out (see free_port).
 : "${T_PORTS:=${TMPDIR:-/tmp}/depot-test-ports}"
 
+# DEPOT_TEST_ROUNDS: when set to a positive number, the stress scripts
+# that repeat a round of load (crash.sh, ...) run at most that many
+# rounds (see t_rounds). Unset, each runs its full count. scripts/test
+# sets 1 for its sanitizer pass: one round shows the sanitizers no error,
+# the plain pass has run them all.
+: "${DEPOT_TEST_ROUNDS:=}"
+
 T_COUNT=0
 T_FAILED=0
 T_PIDS=""
@@ -109,6 +116,15 @@ bail() {
 	echo "Bail out! $*"
 	T_FAILED=$((T_FAILED + 1))
 	exit 1
+}
+
+# t_rounds N: the number of rounds a stress script runs: N, or fewer when
+# DEPOT_TEST_ROUNDS says so.
+t_rounds() {
+	case $DEPOT_TEST_ROUNDS in
+	''|*[!0-9]*|0) echo "$1" ;;
+	*) [ "$DEPOT_TEST_ROUNDS" -lt "$1" ] && echo "$DEPOT_TEST_ROUNDS" || echo "$1" ;;
+	esac
 }
 
 # t_wait_gone PID TENTHS: wait up to TENTHS/10 s for a process to exit.
