@@ -898,9 +898,12 @@ else
 	tail -n 5 "$dlog" | sed 's/^/#   /'
 fi
 
-# --- 17: a bcrypt cost above 14 is refused, with file and line
+# --- 17: a bcrypt cost above 14 is refused, with file and line. Hashing
+# at cost 15 takes seconds and depotd refuses the line by its cost field
+# alone: the field of a cost-5 hash is raised to 15.
 {
-	htpasswd -Bbn alice alice-pw && htpasswd -Bbn -C 15 costly costly-pw
+	htpasswd -Bbn alice alice-pw &&
+	    htpasswd -Bbn -C 5 costly costly-pw | sed 's/^\(costly:\$2[aby]\$\)05\$/\115$/'
 } 2>>"$T_DIR/htpasswd.err" | grep -v '^$' >"$T_DIR/htpasswd-cost"
 chmod 600 "$T_DIR/htpasswd-cost"
 sed "s|$T_DIR/htpasswd-c\"|$T_DIR/htpasswd-cost\"|" "$T_DIR/depot-c.conf" >"$T_DIR/depot-cost.conf"
