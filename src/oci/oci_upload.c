@@ -339,8 +339,8 @@ oci_upload_cancel(struct oci_request *o)
 			http_reply(o->or_req, 204, NULL, NULL);
 		}
 	}
-	if (fd != -1)
-		close(fd);	/* and the lock with it */
+	/* The lock goes with the close; blocks are freed off the loop. */
+	offload_close(ctx->ctx_base, fd);
 }
 
 static struct upload_op *
@@ -366,8 +366,12 @@ upload_op_free(struct upload_op *op)
 {
 	if (op == NULL)
 		return;
-	if (op->op_fd != -1)
-		close(op->op_fd);	/* and the lock with it */
+	/*
+	 * The lock goes with the close. The file may be unlinked (a blob
+	 * stored already, a cancelled upload): its blocks are freed off the
+	 * loop.
+	 */
+	offload_close(op->op_ctx->ctx_base, op->op_fd);
 	blob_writer_abort(op->op_writer);
 	digester_free(op->op_hash);
 	free(op->op_repo);
