@@ -10,7 +10,8 @@
  *			content_manifest_get, content_tags_list
  *   serve.c		answering with stored bytes: content_blob_send
  *			(one byte Range), content_manifest_send
- *   manifest_store.c	storing and recording a manifest (push and cache)
+ *   manifest_store.c	storing (in a thread) and recording a manifest
+ *			(push and cache)
  *   upstreams.c	which upstreams a request pulls through, the outcome
  *			of asking them (upstreams.h, inside content/)
  *   blob_fill.c	blobs: one fill per digest, streamed to every client
@@ -134,9 +135,19 @@ void	content_manifest_send(struct content_request *,
 void	content_pulled(struct req *, const char *repo, const struct digest *);
 void	content_pull_record(struct index *, const char *repo,
 	    const struct digest *);
-/* Store manifest bytes under d in the blob store. 0, or -1 (answered). */
-int	content_manifest_store(struct content_request *, const void *,
-	    size_t, const struct digest *);
+/*
+ * Store manifest bytes (len of them, hashing to d) in the blob store,
+ * then call done(arg, rv): rv 0 stored; -1 cr's request has been
+ * answered (507 when the disk or a quota is full, else 500). When the
+ * blob store already has d, done runs at once, before this returns; else
+ * the bytes are copied and a thread writes, verifies, fsyncs and links
+ * them while the loop goes on, and done runs later from the loop. cr
+ * (and its request) must stay valid until done; the caller does nothing
+ * after this call: done continues (record, answer the client).
+ */
+void	content_manifest_store(struct content_request *, const void *,
+	    size_t len, const struct digest *d, void (*done)(void *arg, int rv),
+	    void *arg);
 /*
  * Record the manifest (and the request's tag, when it names one) in the
  * index; upstream is the key it was cached from, NULL when pushed.

@@ -27,9 +27,16 @@
  * follower's answer). A follower that waited longer than its upstreams
  * could take goes ahead alone.
  *
+ * A fetched manifest's bytes are stored in a thread (content_manifest_store)
+ * while the loop goes on; the pull, its claim and its body live on until
+ * the store is done, the manifest recorded and the client served
+ * (manifest_pull_stored), so a follower finds the claim held until the
+ * manifest is in the index.
+ *
  * The pull owns a copy of the request's path; the request itself stays
  * valid until it is answered (evhttp keeps a request whose client left
- * until the handler replies). The pull is freed right after answering.
+ * until the handler replies, and the worker's drain waits for it). The
+ * pull is freed right after answering.
  */
 #include <sys/types.h>
 
@@ -81,6 +88,10 @@ struct manifest_pull {
 	struct content_outcome	 mp_outcome;
 	char			*mp_flight;	/* claimed pull, or NULL */
 	uint64_t		 mp_ticket;
+	/* PULL_FETCH, while the store runs: what is being stored. */
+	struct manifest_info	 mp_mi;		/* parsed; cleared when freed */
+	struct digest		 mp_digest;
+	size_t			 mp_len;
 };
 
 /* A pull waiting for another process's (or request's) pull of the same. */
@@ -128,6 +139,7 @@ static int	manifest_pull_record(struct manifest_pull *,
 static void	manifest_pull_moved(struct manifest_pull *);
 static int	manifest_pull_store(struct manifest_pull *,
 		    struct upstream_call *);
+static void	manifest_pull_stored(void *, int);
 static void	manifest_pull_serve(struct manifest_pull *,
 		    const struct digest *);
 static void	manifest_serve_digest(struct content_request *,
@@ -397,10 +409,9 @@ manifest_pull_done_cb(struct upstream_call *call, enum upstream_result result,
 		manifest_pull_next(mp);
 		return;
 	case PULL_FETCH:
-		if (manifest_pull_store(mp, call) == 0) {
-			manifest_pull_free(mp);
+		/* 0: the store owns mp now (it may be freed already). */
+		if (manifest_pull_store(mp, call) == 0)
 			return;
-		}
 		manifest_pull_next(mp);
 		return;
 	}
@@ -457,6 +468,7 @@ manifest_pull_free(struct manifest_pull *mp)
 	v2_path_clear(&mp->mp_cr.cr_path);
 	evbuffer_free(mp->mp_body);
 	content_outcome_clear(&mp->mp_outcome);
+	manifest_info_clear(&mp->mp_mi);
 	free(mp);
 }
 
@@ -591,9 +603,11 @@ manifest_pull_moved(struct manifest_pull *mp)
 }
 
 /*
- * Verify, store and record the manifest the upstream sent, then serve
- * it. 0 when the request was answered (served, or an internal error),
- * -1 when this upstream's answer is unusable and the next one may help.
+ * Verify the manifest the upstream sent and hand it to the store, which
+ * continues at manifest_pull_stored (record, serve, free mp). 0 when mp
+ * is the store's (the request is answered there, and mp may be freed
+ * already), -1 when this upstream's answer is unusable and the next one
+ * may help.
  */
 static int
 manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
@@ -605,7 +619,7 @@ manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 	const char		*value;
 	char			*cause = NULL, *why;
 	size_t			 len;
-	int			 has_named = 0, recorded = -1;
+	int			 has_named = 0;
 
 	len = evbuffer_get_length(mp->mp_body);
 	if ((data = evbuffer_pullup(mp->mp_body, -1)) == NULL)
@@ -632,17 +646,36 @@ manifest_pull_store(struct manifest_pull *mp, struct upstream_call *call)
 		free(cause);
 		return (-1);
 	}
-	if (content_manifest_store(o, data, len, &d) == 0 &&
-	    (recorded = manifest_pull_record(mp, &d, &mi, len)) == 1) {
+	manifest_info_clear(&mp->mp_mi);
+	mp->mp_mi = mi;		/* taken: cleared with mp */
+	mp->mp_digest = d;
+	mp->mp_len = len;
+	content_manifest_store(o, data, len, &d, manifest_pull_stored, mp);
+	return (0);
+}
+
+/*
+ * On the loop, the bytes stored (stored 0) or the request answered with
+ * the store's error (-1): record the manifest and its tag, serve it, and
+ * only then free the pull, which releases its claim.
+ */
+static void
+manifest_pull_stored(void *arg, int stored)
+{
+	struct manifest_pull	*mp = arg;
+	struct content_request	*o = &mp->mp_cr;
+	int			 recorded = -1;
+
+	if (stored == 0 && (recorded = manifest_pull_record(mp,
+	    &mp->mp_digest, &mp->mp_mi, mp->mp_len)) == 1) {
 		metrics_cache(o->cr_path.registry, "manifest",
 		    METRICS_CACHE_MISS);
 		log_debug("cached %s:%s from %s", o->cr_path.name,
 		    o->cr_path.reference, mp->mp_up->up_key);
-		manifest_pull_serve(mp, &d);
+		manifest_pull_serve(mp, &mp->mp_digest);
 	} else if (recorded == 0)
 		manifest_pull_moved(mp);
-	manifest_info_clear(&mi);
-	return (0);
+	manifest_pull_free(mp);
 }
 
 static void

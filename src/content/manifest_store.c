@@ -3,6 +3,15 @@
  * upstream: its exact bytes go into the blob store under their digest,
  * and its record (media type, size, subject, annotations) and the tag
  * the request names into the index, in one transaction.
+ *
+ * The bytes are stored off the event loop: a temp file, the write, the
+ * verification, the fsync and the link into blobs/ (three fsyncs in all)
+ * run in a thread of their own (offload.h) on a copy of the bytes the
+ * job owns, and the caller's done callback continues on the loop (record
+ * the manifest, answer the client). A manifest the blob store already
+ * has (pushed again, or pulled into another repository) needs no thread:
+ * done runs at once. The record is written on the loop, as every index
+ * write is.
  */
 #include <sys/types.h>
 
@@ -18,13 +27,39 @@
 #include "lib/digest.h"
 #include "lib/log.h"
 #include "lib/manifest.h"
+#include "lib/offload.h"
 #include "lib/xmalloc.h"
 #include "store/blobstore.h"
 #include "store/gc.h"
 #include "store/index.h"
 #include "upstream/upstream_state.h"
 
+/*
+ * A manifest's bytes on their way into the blob store. Made by
+ * content_manifest_store; from offload_run on, the thread alone uses it
+ * (manifest_store_work), then manifest_store_done on the loop, which
+ * frees it and calls ms_done. The thread touches ms_data, the result
+ * fields and the blob store's directories (ms_bs is only read: its
+ * paths), never the request or the index.
+ */
+struct manifest_store_job {
+	struct content_request	*ms_cr;		/* the caller's; valid until done */
+	struct blobstore	*ms_bs;
+	void			*ms_data;	/* a copy of the bytes */
+	size_t			 ms_len;
+	struct digest		 ms_digest;
+	void			(*ms_done)(void *, int);
+	void			*ms_arg;
+	int			 ms_failed;	/* set by the thread */
+	int			 ms_errno;	/* of the failed step */
+	char			*ms_cause;	/* of the failed step, or NULL */
+};
+
 static int	manifest_copy(char *, size_t, const char *);
+static void	manifest_store_work(void *);
+static void	manifest_store_done(void *);
+static void	manifest_store_fail(struct content_request *, int,
+		    const char *);
 
 void
 content_manifest_pushed(const char *repo, const char *reference)
@@ -36,35 +71,92 @@ content_manifest_pushed(const char *repo, const char *reference)
 	free(key);
 }
 
-int
+void
 content_manifest_store(struct content_request *cr, const void *data,
-    size_t len, const struct digest *d)
+    size_t len, const struct digest *d, void (*done)(void *, int),
+    void *arg)
 {
-	struct blobstore	*bs = http_context(cr->cr_req)->ctx_blobs;
-	struct blob_writer	*w;
-	char			*cause = NULL;
-	int			 error;
+	struct http_context		*ctx = http_context(cr->cr_req);
+	struct manifest_store_job	*ms;
+	char				 ds[DIGEST_STRING_MAX];
 
-	if ((w = blob_writer_create(bs, d->alg, &cause)) == NULL) {
-		error = errno;
-		goto fail;
+	/* Already stored: its bytes are these (its name is their digest). */
+	if (blobstore_stat(ctx->ctx_blobs, d, NULL) == 1) {
+		done(arg, 0);
+		return;
 	}
-	if (blob_writer_write(w, data, len) == -1) {
-		error = errno;
+	ms = xcalloc(1, sizeof(*ms));
+	ms->ms_cr = cr;
+	ms->ms_bs = ctx->ctx_blobs;
+	ms->ms_data = xmalloc(len > 0 ? len : 1);
+	if (len > 0)
+		memcpy(ms->ms_data, data, len);
+	ms->ms_len = len;
+	ms->ms_digest = *d;
+	ms->ms_done = done;
+	ms->ms_arg = arg;
+	digest_format(d, ds, sizeof(ds));
+	log_debug("%s: %s: storing manifest %s in a thread", __func__,
+	    cr->cr_path.name, ds);
+	offload_run(ctx->ctx_base, manifest_store_work, manifest_store_done,
+	    ms);
+}
+
+/*
+ * In the thread: temp file, write, verify, fsync, link. Waits first
+ * while the file named by $DEPOT_TEST_COMMIT_HOLD exists (tests).
+ */
+static void
+manifest_store_work(void *arg)
+{
+	struct manifest_store_job	*ms = arg;
+	struct blob_writer		*w;
+
+	offload_test_hold();
+	if ((w = blob_writer_create(ms->ms_bs, ms->ms_digest.alg,
+	    &ms->ms_cause)) == NULL)
+		goto fail;
+	if (blob_writer_write(w, ms->ms_data, ms->ms_len) == -1) {
+		ms->ms_errno = errno;
 		blob_writer_abort(w);
-		xasprintf(&cause, "cannot write the manifest");
-		goto fail;
+		xasprintf(&ms->ms_cause, "cannot write the manifest");
+		ms->ms_failed = 1;
+		return;
 	}
-	if (blob_writer_commit(w, d, NULL, &cause) == -1) {
-		error = errno;
+	if (blob_writer_commit(w, &ms->ms_digest, NULL, &ms->ms_cause) == -1)
 		goto fail;
-	}
-	return (0);
+	return;
 
 fail:
-	log_warnx("%s: %s: %s", __func__, cr->cr_path.name,
+	ms->ms_errno = errno;
+	ms->ms_failed = 1;
+}
+
+/* On the loop: answer a failure, free the job, continue the caller. */
+static void
+manifest_store_done(void *arg)
+{
+	struct manifest_store_job	*ms = arg;
+	void				(*done)(void *, int) = ms->ms_done;
+	void				*done_arg = ms->ms_arg;
+	int				 rv = 0;
+
+	if (ms->ms_failed) {
+		manifest_store_fail(ms->ms_cr, ms->ms_errno, ms->ms_cause);
+		rv = -1;
+	}
+	free(ms->ms_cause);
+	free(ms->ms_data);
+	free(ms);
+	done(done_arg, rv);
+}
+
+/* Log why the bytes were not stored and answer 507 or 500. */
+static void
+manifest_store_fail(struct content_request *cr, int error, const char *cause)
+{
+	log_warnx("content_manifest_store: %s: %s", cr->cr_path.name,
 	    cause != NULL ? cause : "blob store error");
-	free(cause);
 	/* A full disk or quota: 507, as an upload answers it. */
 	if (error == ENOSPC || error == EDQUOT)
 		content_fail(cr->cr_handler, cr->cr_req, 507, "DENIED",
@@ -72,7 +164,6 @@ fail:
 	else
 		content_fail(cr->cr_handler, cr->cr_req, 500, "UNKNOWN",
 		    "internal error", NULL);
-	return (-1);
 }
 
 /* Copy src (NULL: empty) into a fixed field. 0, or -1 when too long. */

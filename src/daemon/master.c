@@ -133,6 +133,7 @@ static void	master_status_remove(struct master *);
 static void	master_status_write(struct master *, const char *,
 		    const char *);
 static void	master_stop(struct master *);
+static void	master_block_stop_signals(void);
 static void	master_events(struct master *);
 static void	master_sigchld_cb(evutil_socket_t, short, void *);
 static void	master_sighup_cb(evutil_socket_t, short, void *);
@@ -229,6 +230,12 @@ master_run(struct config *cf, const char *config_path, int foreground,
 
 	event_base_dispatch(m.m_base);
 
+	/*
+	 * Stopped: freeing the signal events below puts back the default
+	 * actions, and a second SIGTERM (a service manager, an impatient
+	 * script) must not kill the orderly exit under way.
+	 */
+	master_block_stop_signals();
 	evictor_free(m.m_evictor);	/* waits a little for a run */
 	master_db_enter(&m);
 	/* Workers killed at the deadline may have left locks behind. */
@@ -895,6 +902,21 @@ master_status_write(struct master *m, const char *result, const char *why)
 		log_warn("%s: %s", __func__, path);
 		unlink(tmp);
 	}
+}
+
+/* Hold back the signals that stop or reload: the exit is under way. */
+static void
+master_block_stop_signals(void)
+{
+	sigset_t	 set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		log_warn("%s: sigprocmask", __func__);
 }
 
 /* SIGTERM/SIGINT: drain every worker, then leave the loop. */

@@ -21,6 +21,7 @@
 #include "http/http.h"
 #include "store/index.h"
 #include "lib/log.h"
+#include "lib/offload.h"
 #include "content/content.h"
 #include "lib/util.h"
 #include "daemon/routes.h"
@@ -223,7 +224,8 @@ worker_deadline_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * No request in flight: exit once the blob fills that outlived their
- * clients have ended too (the deadline still bounds the wait).
+ * clients and the jobs still in threads (offload.h: a commit, a close)
+ * have ended too (the deadline still bounds the wait).
  */
 static void
 worker_drained_cb(void *arg)
@@ -231,7 +233,7 @@ worker_drained_cb(void *arg)
 	struct worker	*w = arg;
 	struct timeval	 tv = { 0, 100 * 1000 };
 
-	if (content_fills() == 0) {
+	if (content_fills() == 0 && offload_pending() == 0) {
 		event_base_loopexit(w->w_base, NULL);
 		return;
 	}

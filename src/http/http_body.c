@@ -52,9 +52,14 @@
  *     than request_timeout was cut although the client kept reading.
  *     The output filter re-arms it whenever the kernel takes bytes, so
  *     only a connection that makes no progress either way times out.
- *     For the kernel to take bytes as the client reads them, and not in
- *     bursts a third of a (many MB) send buffer apart, a socket holds at
- *     most HTTP_BODY_NOTSENT_MAX bytes not yet sent (TCP_NOTSENT_LOWAT).
+ *     The kernel takes bytes in bursts a third of a (many MB) send buffer
+ *     apart, so while output waits for room the socket's queue is also
+ *     looked at every HTTP_BODY_PROGRESS_MS (SIOCOUTQ): the client
+ *     acknowledging bytes is progress too. The send buffer stays as
+ *     large as the kernel makes it, so that a reply of a few MB leaves in
+ *     one sendfile, as nginx sends it; where the queue cannot be read, a
+ *     socket holds at most HTTP_BODY_NOTSENT_MAX bytes not yet sent
+ *     (TCP_NOTSENT_LOWAT) instead, and the writes show the progress.
  * Resuming the filter is always deferred (bufferevent_trigger with
  * BEV_TRIG_DEFER_CALLBACKS), so nothing here re-enters evhttp.
  *
@@ -65,6 +70,7 @@
  * of a reset.
  */
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -104,8 +110,16 @@
 #define HTTP_BODY_PENDING_LOW	(256 * 1024)	/* resume below */
 #define HTTP_BODY_LINGER_MS	3000
 #define HTTP_BODY_CORK_MIN	(16 * 1024)	/* output corked above */
-#define HTTP_BODY_NOTSENT_MAX	(128 * 1024)	/* see 8 below */
+#define HTTP_BODY_NOTSENT_MAX	(128 * 1024)	/* see 8 above */
+#define HTTP_BODY_PROGRESS_MS	1000		/* see 8 above */
 #define HTTP_BODY_ERROR_PATH	"/-/refused"
+
+/* Bytes in a socket's send queue (not yet acknowledged), where known. */
+#if defined(__linux__) && defined(TIOCOUTQ)
+#define HTTP_BODY_OUTQ		TIOCOUTQ
+#elif defined(FIONWRITE)
+#define HTTP_BODY_OUTQ		FIONWRITE
+#endif
 
 enum conn_state {
 	CONN_HEAD,	/* reading a request head */
@@ -159,6 +173,7 @@ struct http_conn {
 	int			 c_seen_input;	/* a first byte arrived */
 	uint64_t		 c_next_id;
 	uint64_t		 c_written;	/* bytes the kernel took */
+	int			 c_outq;	/* send queue at the last look */
 	http_body_sent_cb	 c_sent_cb;	/* reply watched */
 	void			*c_sent_arg;
 	struct evhttp_request	*c_sent_req;
@@ -220,6 +235,7 @@ static void	conn_pause(struct http_conn *);
 static void	conn_resume(struct http_conn *);
 static void	conn_kick(struct http_conn *);
 static void	conn_cork(struct http_conn *, int);
+static void	conn_wait_writable(struct http_conn *);
 static void	conn_reply_end(struct http_conn *);
 static void	conn_reply_complete_cb(struct evhttp_request *, void *);
 static void	conn_refuse(struct http_conn *, struct evbuffer *, int,
@@ -429,11 +445,13 @@ conn_register(struct http_conn *c)
 	 */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
 		log_debug("%s: TCP_NODELAY: %s", __func__, strerror(errno));
-#ifdef TCP_NOTSENT_LOWAT
+#if defined(TCP_NOTSENT_LOWAT) && !defined(HTTP_BODY_OUTQ)
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent,
 	    sizeof(notsent)) == -1)
 		log_debug("%s: TCP_NOTSENT_LOWAT: %s", __func__,
 		    strerror(errno));
+#else
+	(void)notsent;
 #endif
 	if ((size_t)fd >= bs->bs_nconns) {
 		n = bs->bs_nconns != 0 ? bs->bs_nconns : 64;
@@ -780,7 +798,7 @@ conn_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		return (BEV_ERROR);
 	}
 	if (left > 0)
-		event_add(c->c_write_ev, NULL);
+		conn_wait_writable(c);
 	if (left == before)
 		return (BEV_NEED_MORE);
 	/* A whole reply is out: account for it now, not a loop pass later. */
@@ -805,13 +823,51 @@ conn_cork(struct http_conn *c, int on)
 #endif
 }
 
+/*
+ * Wait for room in the socket; meanwhile look at its send queue now and
+ * then (see 8 above).
+ */
+static void
+conn_wait_writable(struct http_conn *c)
+{
+#ifdef HTTP_BODY_OUTQ
+	struct timeval	 tv;
+
+	if (ioctl(c->c_fd, HTTP_BODY_OUTQ, &c->c_outq) == -1)
+		c->c_outq = -1;
+	tv.tv_sec = HTTP_BODY_PROGRESS_MS / 1000;
+	tv.tv_usec = (HTTP_BODY_PROGRESS_MS % 1000) * 1000;
+	event_add(c->c_write_ev, &tv);
+#else
+	event_add(c->c_write_ev, NULL);
+#endif
+}
+
 static void
 conn_writable_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
+#ifdef HTTP_BODY_OUTQ
+	short			 armed;
+	int			 outq;
 
+	if (!(events & EV_WRITE)) {
+		/*
+		 * The client took bytes off the queue: it is not idle. Enabling
+		 * what is enabled re-arms its timeouts (request_timeout).
+		 */
+		armed = bufferevent_get_enabled(c->c_filter) &
+		    (EV_READ | EV_WRITE);
+		if (ioctl(fd, HTTP_BODY_OUTQ, &outq) == 0 && c->c_outq != -1 &&
+		    outq < c->c_outq && armed != 0)
+			bufferevent_enable(c->c_filter, armed);
+		conn_wait_writable(c);
+		return;
+	}
+#else
 	(void)fd;
 	(void)events;
+#endif
 	bufferevent_trigger(c->c_under, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
 }
 

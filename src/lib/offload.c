@@ -11,6 +11,7 @@
  * a zero timeout on the loop, so that callers see one order of events.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,8 @@
 #include "lib/xmalloc.h"
 
 #define OFFLOAD_HOLD_MAX_MS	120000
+/* offload_close: unlinked files smaller than this are closed at once. */
+#define OFFLOAD_CLOSE_MIN	(1024 * 1024)
 
 struct offload {
 	struct event_base	*of_base;
@@ -45,6 +48,8 @@ static void	*offload_thread(void *);
 static void	offload_joined_cb(evutil_socket_t, short, void *);
 static void	offload_inline_cb(evutil_socket_t, short, void *);
 static void	offload_finish(struct offload *);
+static void	offload_close_work(void *);
+static void	offload_close_done(void *);
 
 void
 offload_run(struct event_base *base, void (*work)(void *),
@@ -67,6 +72,39 @@ offload_run(struct event_base *base, void (*work)(void *),
 	if (event_base_once(base, -1, EV_TIMEOUT, offload_inline_cb, of,
 	    &now) == -1)
 		fatalx("%s: event_base_once", __func__);
+}
+
+void
+offload_close(struct event_base *base, int fd)
+{
+	struct stat	 sb;
+	int		*job;
+
+	if (fd == -1)
+		return;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_nlink > 0 ||
+	    sb.st_size < OFFLOAD_CLOSE_MIN) {
+		(void)close(fd);
+		return;
+	}
+	job = xmalloc(sizeof(*job));
+	*job = fd;
+	offload_run(base, offload_close_work, offload_close_done, job);
+}
+
+/* In the thread: the last close, and with it the freeing of the blocks. */
+static void
+offload_close_work(void *arg)
+{
+	int	*job = arg;
+
+	(void)close(*job);
+}
+
+static void
+offload_close_done(void *arg)
+{
+	free(arg);
 }
 
 unsigned int

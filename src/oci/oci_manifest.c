@@ -3,7 +3,9 @@
  * Push validates the body, checks that every blob and manifest it
  * references is in the repository, stores the exact bytes in the blob
  * store and records them in the index (with the tag, when pushed by tag),
- * through content/manifest_store.c. Pull goes to content, which finds
+ * through content/manifest_store.c: the bytes are stored in a thread, and
+ * the push is recorded and answered 201 once they are (struct
+ * manifest_push). Pull goes to content, which finds
  * the manifest by tag or digest, locally or through the upstreams; here
  * its media type is negotiated with the client's Accept headers before
  * content sends the stored bytes (oci_manifest_serve). Delete removes
@@ -35,6 +37,22 @@
 #include "content/content.h"
 #include "lib/xmalloc.h"
 
+/*
+ * A push whose bytes are being stored: made by oci_manifest_put once the
+ * manifest is checked, then owned by the store until manifest_put_stored,
+ * which records it, answers and frees it. The request stays valid until
+ * it is answered (evhttp keeps a request whose client left until the
+ * handler replies, and the worker's drain waits for it).
+ */
+struct manifest_push {
+	struct oci_request	 pu_o;		/* path copied */
+	struct content_request	 pu_cr;		/* shares pu_o's path */
+	struct manifest_info	 pu_mi;
+	struct digest		 pu_digest;
+	size_t			 pu_len;
+};
+
+static void	manifest_put_stored(void *, int);
 static void	manifest_internal_error(struct oci_request *);
 static char	*manifest_accept_joined(struct req *);
 static int	manifest_refs_known(struct oci_request *,
@@ -104,7 +122,7 @@ oci_manifest_serve(struct content_request *cr, const struct digest *d,
 void
 oci_manifest_put(struct oci_request *o)
 {
-	struct content_request	 cr;
+	struct manifest_push	*pu;
 	struct manifest_info	 mi;
 	struct evbuffer		*input;
 	struct digest		 d;
@@ -135,15 +153,38 @@ oci_manifest_put(struct oci_request *o)
 	if (o->or_path.ref_is_digest && !digest_equal(&d, &o->or_path.digest))
 		oci_error(o, "DIGEST_INVALID", dstr);
 	else if (manifest_refs_known(o, &mi) == 0) {
-		oci_content(o, &cr);
-		if (content_manifest_store(&cr, data, len, &d) == 0 &&
-		    content_manifest_record(&cr, &d, &mi, len, NULL) == 0) {
-			content_manifest_pushed(o->or_path.name,
-			    o->or_path.reference);
-			manifest_created(o, &d, &mi);
-		}
+		pu = xcalloc(1, sizeof(*pu));
+		pu->pu_o = *o;
+		v2_path_copy(&pu->pu_o.or_path, &o->or_path);
+		oci_content(&pu->pu_o, &pu->pu_cr);
+		pu->pu_mi = mi;		/* taken: not cleared here */
+		pu->pu_digest = d;
+		pu->pu_len = len;
+		content_manifest_store(&pu->pu_cr, data, len, &d,
+		    manifest_put_stored, pu);
+		return;
 	}
 	manifest_info_clear(&mi);
+}
+
+/*
+ * The pushed bytes are stored (stored 0), or the store answered the
+ * request (-1): record the manifest and its tag, answer 201; free pu.
+ */
+static void
+manifest_put_stored(void *arg, int stored)
+{
+	struct manifest_push	*pu = arg;
+	struct oci_request	*o = &pu->pu_o;
+
+	if (stored == 0 && content_manifest_record(&pu->pu_cr, &pu->pu_digest,
+	    &pu->pu_mi, pu->pu_len, NULL) == 0) {
+		content_manifest_pushed(o->or_path.name, o->or_path.reference);
+		manifest_created(o, &pu->pu_digest, &pu->pu_mi);
+	}
+	manifest_info_clear(&pu->pu_mi);
+	v2_path_clear(&pu->pu_o.or_path);
+	free(pu);
 }
 
 /*

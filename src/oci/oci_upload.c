@@ -67,7 +67,16 @@
 
 #define UPLOAD_ID_BYTES		16
 #define UPLOAD_FILE_MODE	0640
-#define UPLOAD_IOV_MAX		16	/* buffer segments per write */
+#define UPLOAD_IOV_MAX		64	/* buffer segments per write */
+/*
+ * A streamed body is written once this much waits (or it is complete):
+ * a write and a hash step per socket read were 26,000 writes for a
+ * 100 MB layer. Reading stops at HTTP_BODY_PENDING_MAX, above it.
+ */
+#define UPLOAD_WRITE_BATCH	(256 * 1024)
+#if UPLOAD_WRITE_BATCH >= HTTP_BODY_PENDING_MAX
+#error "UPLOAD_WRITE_BATCH must stay below HTTP_BODY_PENDING_MAX"
+#endif
 #define UPLOAD_HASH_ALG		DIGEST_SHA256	/* of the running hashes */
 #define UPLOAD_HASHES_MAX	64	/* running hashes kept per worker */
 #define UPLOAD_READ_CHUNK	(1024 * 1024)	/* commit thread's reads */
@@ -339,8 +348,8 @@ oci_upload_cancel(struct oci_request *o)
 			http_reply(o->or_req, 204, NULL, NULL);
 		}
 	}
-	if (fd != -1)
-		close(fd);	/* and the lock with it */
+	/* The lock goes with the close; blocks are freed off the loop. */
+	offload_close(ctx->ctx_base, fd);
 }
 
 static struct upload_op *
@@ -366,8 +375,12 @@ upload_op_free(struct upload_op *op)
 {
 	if (op == NULL)
 		return;
-	if (op->op_fd != -1)
-		close(op->op_fd);	/* and the lock with it */
+	/*
+	 * The lock goes with the close. The file may be unlinked (a blob
+	 * stored already, a cancelled upload): its blocks are freed off the
+	 * loop.
+	 */
+	offload_close(op->op_ctx->ctx_base, op->op_fd);
 	blob_writer_abort(op->op_writer);
 	digester_free(op->op_hash);
 	free(op->op_repo);
@@ -823,7 +836,10 @@ upload_data_cb(struct http_body *b, struct evbuffer *buf, void *arg)
 {
 	struct upload_op	*op = arg;
 
-	(void)b;
+	/* What is left stays pending; this runs again as more arrives. */
+	if (!http_body_complete(b) &&
+	    evbuffer_get_length(buf) < UPLOAD_WRITE_BATCH)
+		return;
 	if (upload_write(op, buf) == -1)
 		upload_write_failed(op);
 }

@@ -17,6 +17,10 @@
 #  13 a fill's commit runs in a thread: the worker answers others while
 #     it is held, and its client, the digest verified, gets the whole
 #     blob before the commit; a client of another worker waits for it;
+#  14 a manifest's bytes are stored in a thread: while a pushed or a
+#     pulled manifest's store is held, the worker answers others; then
+#     the push answers 201, the pull and its follower get the manifest; a
+#     push whose client left, or one pending at shutdown, still completes;
 #   5 a 429 with Retry-After sends pulls to the next upstream and keeps
 #     depot away from the limited one until then;
 #   6 tags no upstream has are remembered (negative_ttl);
@@ -737,6 +741,171 @@ check "commit: with two workers, the blob is stored" \
     t_wait_for held_blob "$port13b"
 stop_depotd "$held_pid"
 is "$?" 0 "commit: depotd with two workers stops cleanly"
+
+# --- 14 the loop answers while a manifest is stored
+# The thread storing a manifest's bytes waits while the file named by
+# DEPOT_TEST_COMMIT_HOLD exists. One worker, a hosted registry and one
+# pulling through upstream a. The blobs are pushed before the hold.
+
+mk --layers 1 --layer-size 1000 --seed faults-mfpush "$img/mfpush" >/dev/null &&
+    d_mfpull=$(mk --layers 1 --layer-size 1000 --seed faults-mfpull \
+    "$img/mfpull") || bail "mkimage.py failed"
+upstream_push a "dir:$img/mfpull" mfpull:1 >>"$T_DIR/push.out" 2>&1 ||
+	bail "pushing mfpull:1 failed"
+# variant N: the pushed manifest with annotation N (new bytes, same blobs).
+variant() {
+	python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+if sys.argv[2]:
+    m["annotations"] = {"variant": sys.argv[2]}
+sys.stdout.write(json.dumps(m, indent=3))' "$img/mfpush/manifest.json" "$1" \
+	    >"$T_DIR/mf-$1.json"
+}
+MF_TYPE="Content-Type: application/vnd.oci.image.manifest.v1+json"
+# put_mf N TAG: PUT variant N as mfpush:TAG; prints the status.
+put_mf() {
+	curl -s --max-time 120 -o /dev/null -w '%{http_code}' -X PUT \
+	    -H "$MF_TYPE" --data-binary "@$T_DIR/mf-$1.json" \
+	    "$base14/v2/local/mfpush/manifests/$2"
+}
+# mf_is REPO REF WANT: the manifest REPO:REF is served with digest WANT.
+mf_is() {
+	[ "$(curl -s --max-time 60 -H "$ACCEPT" \
+	    "$base14/v2/$1/manifests/$2" | sha_of)" = "$3" ]
+}
+# v2_answers: /v2/ is answered 200 three times.
+v2_answers() {
+	local n
+	for n in 1 2 3; do
+		[ "$(http_status "$base14/v2/" --max-time 60)" = 200 ] ||
+		    return 1
+	done
+}
+
+port14=$(free_port)
+base14="http://127.0.0.1:$port14"
+log14="$T_DIR/depotd-$port14.log"
+cat >"$T_DIR/mf-$port14.conf" <<EOC
+server = {
+  listen = [ "127.0.0.1:$port14" ];
+  workers = 1;
+  pidfile = "$T_DIR/depotd-$port14.pid";
+  data_dir = "$T_DIR/data-$port14";
+  log = { syslog = false; level = "debug"; access_log = ""; };
+};
+upstreams = (
+  { key = "up-h"; type = "docker"; source = "custom"; url = "http://127.0.0.1:$port_a"; }
+);
+registries = (
+  { name = "local"; type = "docker"; },
+  { name = "held"; type = "docker"; upstreams = [ "up-h" ]; }
+);
+EOC
+rm -f "$T_DIR/hold"
+DEPOT_TEST_COMMIT_HOLD="$T_DIR/hold"
+export DEPOT_TEST_COMMIT_HOLD
+start_depotd "$T_DIR/mf-$port14.conf" "$port14" ||
+	bail "depotd did not start with one worker"
+unset DEPOT_TEST_COMMIT_HOLD
+mf_pid=$DEPOTD_PID
+DEPOTD_PID=$main_pid
+pushed=0
+for d in $(blobs_of "$img/mfpush/manifest.json"); do
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' -X POST \
+	    --data-binary "@$img/mfpush/${d#sha256:}" \
+	    "$base14/v2/local/mfpush/blobs/uploads/?digest=$d")" = 201 ] &&
+	    pushed=$((pushed + 1))
+done
+is "$pushed" 2 "manifest store: the blobs are pushed"
+variant ""
+d_old=$(sha_of "$T_DIR/mf-.json")
+is "$(put_mf "" old)" 201 "manifest store: a manifest is pushed as mfpush:old"
+
+# A push held in its store.
+variant held
+d_held=$(sha_of "$T_DIR/mf-held.json")
+touch "$T_DIR/hold"
+put_mf held new >"$T_DIR/mf-new.code" &
+putter=$!
+check "manifest store: the PUT hands the bytes to a thread" \
+    t_wait_grep "storing manifest $d_held in a thread" "$log14"
+check "manifest store: /v2/ is answered on the same worker meanwhile" v2_answers
+check "manifest store: ... and the manifest of another tag" \
+    mf_is local/mfpush old "$d_old"
+check "manifest store: ... while the PUT is still in flight" kill -0 "$putter"
+is "$(cat "$T_DIR/mf-new.code")" "" "manifest store: ... and has not been answered"
+rm -f "$T_DIR/hold"
+t_wait_gone "$putter" $((T_WAIT * 10))
+wait "$putter"
+is "$(cat "$T_DIR/mf-new.code")" 201 "manifest store: released, the PUT answers 201"
+check "manifest store: ... and mfpush:new is served with its digest" \
+    mf_is local/mfpush new "$d_held"
+is "$(put_mf held again)" 201 \
+    "manifest store: the same bytes pushed again (already stored) answer 201"
+
+# A pull held in its store, and a follower of the same tag.
+touch "$T_DIR/hold"
+curl -s --max-time 120 -H "$ACCEPT" -o "$T_DIR/mf-lead.json" -w '%{http_code}' \
+    "$base14/v2/held/mfpull/manifests/1" >"$T_DIR/mf-lead.code" &
+leader=$!
+check "manifest store: the pulled manifest goes to a thread" \
+    t_wait_grep "storing manifest $d_mfpull in a thread" "$log14"
+curl -s --max-time 120 -H "$ACCEPT" -o "$T_DIR/mf-follow.json" -w '%{http_code}' \
+    "$base14/v2/held/mfpull/manifests/1" >"$T_DIR/mf-follow.code" &
+follower=$!
+check "manifest store: a second GET of the tag waits for the pull" \
+    t_wait_grep "waiting for the pull of held/mfpull:1 under way" "$log14"
+check "manifest store: /v2/ is answered meanwhile" v2_answers
+check "manifest store: ... and a hosted manifest" \
+    mf_is local/mfpush old "$d_old"
+check "manifest store: ... while both GETs are in flight" \
+    kill -0 "$leader" "$follower"
+rm -f "$T_DIR/hold"
+t_wait_gone "$leader" $((T_WAIT * 10))
+t_wait_gone "$follower" $((T_WAIT * 10))
+wait "$leader"
+wait "$follower"
+is "$(cat "$T_DIR/mf-lead.code") $(sha_of "$T_DIR/mf-lead.json")" \
+    "200 $d_mfpull" "manifest store: released, the pull serves the manifest"
+is "$(cat "$T_DIR/mf-follow.code") $(sha_of "$T_DIR/mf-follow.json")" \
+    "200 $d_mfpull" "manifest store: ... and so does its follower"
+is "$(upstream_count a GET '^/v2/mfpull/manifests/1$')" 1 \
+    "manifest store: ... from one upstream GET"
+
+# A client that leaves while its push is held.
+variant gone
+d_gone=$(sha_of "$T_DIR/mf-gone.json")
+touch "$T_DIR/hold"
+put_mf gone gone >/dev/null &
+putter=$!
+t_wait_grep "storing manifest $d_gone in a thread" "$log14" ||
+	bail "the PUT of mfpush:gone did not reach its store"
+kill -TERM "$putter"
+wait "$putter"
+rm -f "$T_DIR/hold"
+check "manifest store: a push whose client left is stored and recorded" \
+    t_wait_for mf_is local/mfpush gone "$d_gone"
+check "manifest store: ... and the worker answers on" v2_answers
+
+# A push held while depotd is told to stop: answered, then depotd exits.
+variant last
+d_last=$(sha_of "$T_DIR/mf-last.json")
+touch "$T_DIR/hold"
+put_mf last last >"$T_DIR/mf-last.code" &
+putter=$!
+t_wait_grep "storing manifest $d_last in a thread" "$log14" ||
+	bail "the PUT of mfpush:last did not reach its store"
+kill -TERM "$mf_pid"
+check "manifest store: stopping, the worker drains" \
+    t_wait_grep ": draining$" "$log14"
+rm -f "$T_DIR/hold"
+t_wait_gone "$putter" $((T_WAIT * 10))
+wait "$putter"
+is "$(cat "$T_DIR/mf-last.code")" 201 \
+    "manifest store: a push pending at shutdown answers 201"
+stop_depotd "$mf_pid"
+is "$?" 0 "manifest store: depotd stops cleanly"
 
 # --- 8 every upstream down: depotd starts and serves its cache
 

@@ -195,6 +195,63 @@ START_TEST(test_offload_no_thread)
 }
 END_TEST
 
+/* A file of size bytes in the temp directory; its name in path. */
+static int
+test_file(off_t size, char *path)
+{
+	int	 fd;
+
+	strcpy(path, "/tmp/offload-test-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(ftruncate(fd, size), 0);
+	return (fd);
+}
+
+/*
+ * The last close of a large unlinked file (its blocks are freed) runs in
+ * a thread; any other descriptor is closed at once.
+ */
+START_TEST(test_offload_close)
+{
+	struct timeval	 tv = { 0, 10000 };
+	char		 path[64];
+	int		 fd, i;
+
+	fd = test_file(2 * 1024 * 1024, path);
+	ck_assert_int_eq(unlink(path), 0);
+	offload_close(test_base, fd);
+	ck_assert_uint_eq(offload_pending(), 1);
+	for (i = 0; i < TEST_DEADLINE_S * 100 && offload_pending() > 0; i++) {
+		event_base_loopexit(test_base, &tv);
+		event_base_dispatch(test_base);
+	}
+	ck_assert_uint_eq(offload_pending(), 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+
+	fd = test_file(2 * 1024 * 1024, path);	/* still named */
+	offload_close(test_base, fd);
+	ck_assert_uint_eq(offload_pending(), 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(unlink(path), 0);
+
+	fd = test_file(1024, path);		/* small */
+	ck_assert_int_eq(unlink(path), 0);
+	offload_close(test_base, fd);
+	ck_assert_uint_eq(offload_pending(), 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+
+	fd = open("/dev/null", O_RDONLY);	/* not a regular file */
+	ck_assert_int_ne(fd, -1);
+	offload_close(test_base, fd);
+	ck_assert_uint_eq(offload_pending(), 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	offload_close(test_base, -1);		/* nothing */
+	ck_assert_uint_eq(offload_pending(), 0);
+}
+END_TEST
+
 static Suite *
 offload_suite(void)
 {
@@ -206,6 +263,7 @@ offload_suite(void)
 	tcase_add_test(tc, test_offload_thread);
 	tcase_add_test(tc, test_offload_many);
 	tcase_add_test(tc, test_offload_no_thread);
+	tcase_add_test(tc, test_offload_close);
 	suite_add_tcase(s, tc);
 	return (s);
 }
