@@ -16,6 +16,14 @@
  * CURL_WRITEFUNC_PAUSE. curl then keeps the buffer and hands it over again
  * after the pause is lifted; the caller has already consumed it, so those
  * bytes are counted in fe_redeliver and skipped.
+ *
+ * Yielding: while its socket stays readable, curl goes on reading one
+ * transfer's body inside a single curl_multi_socket_action (up to 100
+ * reads of the receive buffer, a whole 25 MB layer seen in one pass),
+ * and the worker answers nothing else meanwhile. After FETCH_TURN_MAX
+ * bytes in one call the transfer is paused like above and a zero timer
+ * lifts the pause on the next loop pass, after the loop polled its
+ * other sockets.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -34,6 +42,9 @@
 #include "upstream/fetch.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+
+/* Body bytes one transfer may take in one curl call (see Yielding). */
+#define FETCH_TURN_MAX		(1024 * 1024)
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION		"0"
@@ -76,6 +87,8 @@ struct fetch {
 	int			 fe_pending;	/* on f_pending */
 	int			 fe_head_done;	/* on_headers was called */
 	int			 fe_paused;
+	int			 fe_yielded;	/* paused for a loop pass */
+	int			 fe_yield_logged;
 	int			 fe_cancelled;
 	int			 fe_finishing;	/* on_done running */
 	int			 fe_aborted;	/* a callback returned -1 */
@@ -91,6 +104,8 @@ struct fetcher {
 	CURLM				*f_multi;
 	struct event			*f_timer;
 	struct event			*f_deferred;
+	struct event			*f_yield_ev;	/* lifts yields */
+	size_t				 f_turn;	/* body bytes, this call */
 	TAILQ_HEAD(, fetch)		 f_fetches;	/* all, until freed */
 	TAILQ_HEAD(, fetch)		 f_pending;
 	TAILQ_HEAD(, fetch_sock)	 f_socks;
@@ -104,6 +119,7 @@ static void	fetcher_timeout_cb(evutil_socket_t, short, void *);
 static void	fetch_deadline_arm(struct fetch *);
 static void	fetch_deadline_cb(evutil_socket_t, short, void *);
 static void	fetcher_deferred_cb(evutil_socket_t, short, void *);
+static void	fetcher_yield_cb(evutil_socket_t, short, void *);
 static void	fetcher_kick(struct fetcher *);
 static void	fetcher_check_done(struct fetcher *);
 static void	fetch_sock_free(struct fetch_sock *);
@@ -163,7 +179,9 @@ fetcher_create(struct event_base *base)
 	}
 	f->f_timer = evtimer_new(base, fetcher_timeout_cb, f);
 	f->f_deferred = event_new(base, -1, 0, fetcher_deferred_cb, f);
-	if (f->f_timer == NULL || f->f_deferred == NULL) {
+	f->f_yield_ev = evtimer_new(base, fetcher_yield_cb, f);
+	if (f->f_timer == NULL || f->f_deferred == NULL ||
+	    f->f_yield_ev == NULL) {
 		log_warnx("%s: event_new failed", __func__);
 		goto fail;
 	}
@@ -205,6 +223,8 @@ fetcher_free(struct fetcher *f)
 		event_free(f->f_timer);
 	if (f->f_deferred != NULL)
 		event_free(f->f_deferred);
+	if (f->f_yield_ev != NULL)
+		event_free(f->f_yield_ev);
 	free(f);
 }
 
@@ -296,6 +316,7 @@ fetcher_event_cb(evutil_socket_t fd, short what, void *arg)
 		action |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
+	f->f_turn = 0;
 	mc = curl_multi_socket_action(f->f_multi, fd, action, &running);
 	if (mc != CURLM_OK)
 		log_warnx("%s: %s", __func__, curl_multi_strerror(mc));
@@ -318,6 +339,7 @@ fetcher_kick(struct fetcher *f)
 	CURLMcode	 mc;
 	int		 running;
 
+	f->f_turn = 0;
 	mc = curl_multi_socket_action(f->f_multi, CURL_SOCKET_TIMEOUT, 0,
 	    &running);
 	if (mc != CURLM_OK)
@@ -376,6 +398,30 @@ fetcher_deferred_cb(evutil_socket_t fd, short what, void *arg)
 				fetch_unpause(fe);
 				kick = 1;
 			}
+		}
+	}
+	if (kick)
+		fetcher_kick(f);
+}
+
+/* A loop pass later: the transfers that yielded go on. */
+static void
+fetcher_yield_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetcher	*f = arg;
+	struct fetch	*fe;
+	int		 kick = 0;
+
+	(void)fd;
+	(void)what;
+	f->f_turn = 0;
+	TAILQ_FOREACH(fe, &f->f_fetches, fe_entry) {
+		if (!fe->fe_yielded)
+			continue;
+		fe->fe_yielded = 0;
+		if (fe->fe_paused && !fe->fe_cancelled && !fe->fe_finishing) {
+			fetch_unpause(fe);
+			kick = 1;
 		}
 	}
 	if (kick)
@@ -870,6 +916,8 @@ static size_t
 fetch_write_cb(char *buf, size_t size, size_t n, void *arg)
 {
 	struct fetch	*fe = arg;
+	struct fetcher	*f;
+	struct timeval	 now = { 0, 0 };
 	size_t		 total = size * n, len = total, skip;
 	int		 rc;
 
@@ -896,6 +944,19 @@ fetch_write_cb(char *buf, size_t size, size_t n, void *arg)
 		/* curl keeps this whole buffer and passes it again. */
 		fe->fe_paused = 1;
 		fe->fe_redeliver = total;
+		return (CURL_WRITEFUNC_PAUSE);
+	}
+	f = fe->fe_fetcher;
+	if ((f->f_turn += len) >= FETCH_TURN_MAX) {
+		/* Enough for one loop pass: let the others have theirs. */
+		if (!fe->fe_yield_logged) {
+			fe->fe_yield_logged = 1;
+			log_debug("%s: %s: yields the loop every %d bytes",
+			    __func__, fe->fe_logurl, FETCH_TURN_MAX);
+		}
+		fe->fe_paused = fe->fe_yielded = 1;
+		fe->fe_redeliver = total;
+		evtimer_add(f->f_yield_ev, &now);
 		return (CURL_WRITEFUNC_PAUSE);
 	}
 	return (total);

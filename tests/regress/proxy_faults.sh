@@ -678,6 +678,10 @@ wait "$getter"
 is "$(cat "$T_DIR/hold.code") $(sha_of "$T_DIR/hold.bin")" "200 $l_hold" \
     "commit: ... with the whole blob, verified before the commit"
 check "commit: released, the blob is stored" t_wait_for held_blob "$port13"
+# curl would read the whole body in one pass of the worker's loop while
+# the socket stays readable: the fill hands the loop back every MB.
+check "commit: the fill yielded the loop while it read the body" \
+    grep -q "yields the loop every" "$T_DIR/depotd-$port13.log"
 is "$(curl -s --max-time 60 "$base13/v2/held/hold/blobs/$l_hold" | sha_of)" \
     "$l_hold" "commit: ... and served from the store"
 stop_depotd "$held_pid"
