@@ -119,7 +119,9 @@ json_t		*ctl_json_strlist(const struct strlist *);
 json_t		*ctl_upstream_summary(struct config_upstream *);
 
 /* ctl_daemon.c */
+struct index;
 int		 ctl_daemon_pid(const char *, pid_t *);
+struct index	*ctl_index_open(const char *, int);
 int		 ctl_purge(struct ctl *, const char *, int *);
 
 /* The commands. */

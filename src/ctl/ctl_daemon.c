@@ -29,6 +29,8 @@
 
 #define CTL_RELOAD_WAIT_MS	10000
 #define CTL_RELOAD_PAUSE_US	100000
+/* A running depotd recovers an index that needs it within a second. */
+#define CTL_RECOVERY_WAIT_MS	15000
 
 /* What "<pidfile>.status" says. */
 struct ctl_status {
@@ -49,6 +51,42 @@ static int	 ctl_reload_wait(pid_t, const char *, long);
  * (*pid is the pid it wrote, 0 if unreadable), 0 when none does, or -1
  * after saying why it cannot tell.
  */
+/*
+ * Open the index in dbdir: as a worker opens it while depotd runs
+ * (running), as the master otherwise. An index that needs recovery (a
+ * process died inside Berkeley DB: another depotctl killed, say) is
+ * recovered by the running master's failchk within a second: wait for
+ * it, bounded. NULL after saying why.
+ */
+struct index *
+ctl_index_open(const char *dbdir, int running)
+{
+	struct index	*ix;
+	char		*cause = NULL;
+	int		 need_recovery = 0, waited = 0;
+
+	for (;;) {
+		ix = index_open(dbdir, running ? INDEX_WORKER : INDEX_MASTER,
+		    &need_recovery, &cause);
+		if (ix != NULL || !running || !need_recovery ||
+		    waited >= CTL_RECOVERY_WAIT_MS)
+			break;
+		free(cause);
+		cause = NULL;
+		need_recovery = 0;
+		usleep(CTL_RELOAD_PAUSE_US);
+		waited += CTL_RELOAD_PAUSE_US / 1000;
+	}
+	if (ix == NULL)
+		ctl_refuse("cannot open the index: %s%s", cause != NULL ?
+		    cause : "unknown error", !need_recovery ? "" : running ?
+		    " (it needs recovery, which depotd did not make: restart "
+		    "depotd)" : " (it needs recovery: start depotd, which "
+		    "recovers it)");
+	free(cause);
+	return (ix);
+}
+
 int
 ctl_daemon_pid(const char *pidfile, pid_t *pid)
 {
@@ -261,9 +299,9 @@ ctl_purge(struct ctl *ctl, const char *name, int *repos)
 	struct config	*cf = ctl->ctl_cf;
 	struct index	*ix;
 	struct stat	 st;
-	char		 dbdir[PATH_MAX], *cause = NULL;
+	char		 dbdir[PATH_MAX];
 	pid_t		 pid;
-	int		 running, need_recovery = 0, as_owner;
+	int		 running, as_owner;
 
 	*repos = 0;
 	if (path_fmt(dbdir, sizeof(dbdir), "%s/db",
@@ -283,8 +321,7 @@ ctl_purge(struct ctl *ctl, const char *name, int *repos)
 	    seteuid(st.st_uid) == -1))
 		return (ctl_refuse("cannot switch to the owner of %s: %s",
 		    cf->cf_server.srv_data_dir, strerror(errno)));
-	ix = index_open(dbdir, running ? INDEX_WORKER : INDEX_MASTER,
-	    &need_recovery, &cause);
+	ix = ctl_index_open(dbdir, running);
 	if (ix != NULL) {
 		*repos = index_registry_purge(ix, name);
 		/* a helm registry's charts (the blobs stay for gc) */
@@ -295,13 +332,8 @@ ctl_purge(struct ctl *ctl, const char *name, int *repos)
 	}
 	if (as_owner && (seteuid(0) == -1 || setegid(0) == -1))
 		fatal("%s: cannot switch back to root", __func__);
-	if (ix == NULL) {
-		ctl_refuse("cannot open the index: %s%s", cause != NULL ?
-		    cause : "unknown error", need_recovery ? " (it needs "
-		    "recovery: restart depotd)" : "");
-		free(cause);
+	if (ix == NULL)
 		return (CTL_REFUSED);
-	}
 	if (*repos == -1)
 		return (ctl_refuse("the purge of '%s' failed part way (see "
 		    "above); run it again", name));

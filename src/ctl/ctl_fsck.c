@@ -184,7 +184,7 @@ ctl_fsck_store(struct ctl_fsck *cx, const char *data_dir, int running,
 	struct index		*ix = NULL;
 	struct blobstore	*bs = NULL;
 	char			 dbdir[PATH_MAX], *cause = NULL;
-	int			 need_recovery = 0, rv = CTL_REFUSED;
+	int			 rv = CTL_REFUSED;
 
 	if (path_fmt(dbdir, sizeof(dbdir), "%s/db", data_dir) == -1)
 		return (ctl_refuse("%s: path too long", data_dir));
@@ -192,13 +192,8 @@ ctl_fsck_store(struct ctl_fsck *cx, const char *data_dir, int running,
 		ctl_refuse("cannot open the blob store: %s", cause);
 		goto fail;
 	}
-	if ((ix = index_open(dbdir, running ? INDEX_WORKER : INDEX_MASTER,
-	    &need_recovery, &cause)) == NULL) {
-		ctl_refuse("cannot open the index: %s%s", cause != NULL ?
-		    cause : "unknown error", need_recovery ? " (it needs "
-		    "recovery: restart depotd)" : "");
+	if ((ix = ctl_index_open(dbdir, running)) == NULL)
 		goto fail;
-	}
 	memset(&opt, 0, sizeof(opt));
 	opt.fo_data_dir = data_dir;
 	opt.fo_repair = cx->cf_repair;

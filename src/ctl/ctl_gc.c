@@ -76,7 +76,7 @@ gc_collect(struct ctl *ctl, const struct gc_options *o, struct gc_result *r)
 	struct stat	 st;
 	char		 dbdir[PATH_MAX], *cause = NULL;
 	pid_t		 pid;
-	int		 running, need_recovery = 0, as_owner, rv;
+	int		 running, as_owner, rv;
 
 	if (path_fmt(dbdir, sizeof(dbdir), "%s/db",
 	    cf->cf_server.srv_data_dir) == -1)
@@ -95,12 +95,8 @@ gc_collect(struct ctl *ctl, const struct gc_options *o, struct gc_result *r)
 	    seteuid(st.st_uid) == -1))
 		return (ctl_refuse("cannot switch to the owner of %s: %s",
 		    cf->cf_server.srv_data_dir, strerror(errno)));
-	ix = index_open(dbdir, running ? INDEX_WORKER : INDEX_MASTER,
-	    &need_recovery, &cause);
-	if (ix == NULL) {
-		rv = ctl_refuse("cannot open the index: %s%s", cause != NULL ?
-		    cause : "unknown error", need_recovery ? " (it needs "
-		    "recovery: restart depotd)" : "");
+	if ((ix = ctl_index_open(dbdir, running)) == NULL) {
+		rv = CTL_REFUSED;
 		goto done;
 	}
 	if ((bs = blobstore_open(cf->cf_server.srv_data_dir, &cause)) ==
